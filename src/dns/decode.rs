@@ -1,0 +1,4 @@
+//! (in progress)
+pub struct DnsMessage;
+pub enum DecodeError {}
+pub fn decode() {}

@@ -1,0 +1,297 @@
+//! `QName`: a query name copied out of a message into a fixed-size inline
+//! buffer (no heap), with the operations the hot path needs: per-suffix
+//! case-insensitive hashes (for blocklist and per-domain keys) and RFC 1035
+//! presentation output with escapes (for anything printed or serialised).
+//! Owns the wire bounds on names; must not know where the name came from.
+
+use std::fmt;
+
+/// Longest name on the wire, including length octets and the root label.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest single label.
+pub const MAX_LABEL_LEN: usize = 63;
+/// Most labels a name of `MAX_NAME_LEN` can hold (excluding the root).
+pub const MAX_LABELS: usize = 127;
+
+/// A domain name, labels stored length-prefixed as on the wire (without the
+/// terminating root label), original case preserved.
+#[derive(Clone)]
+pub struct QName {
+    buf: [u8; MAX_NAME_LEN],
+    len: u8,
+    starts: [u8; MAX_LABELS],
+    count: u8,
+}
+
+/// Error pushing a label that would break a wire bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    LabelTooLong,
+    NameTooLong,
+    EmptyLabel,
+}
+
+impl Default for QName {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QName {
+    pub const fn new() -> Self {
+        QName {
+            buf: [0; MAX_NAME_LEN],
+            len: 0,
+            starts: [0; MAX_LABELS],
+            count: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.count = 0;
+    }
+
+    /// Append a label (left to right, as on the wire).
+    pub fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
+        if label.is_empty() {
+            return Err(NameError::EmptyLabel);
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        let start = self.len as usize;
+        // +1 for this label's length octet, +1 for the root octet still to come.
+        if start + 1 + label.len() + 1 > MAX_NAME_LEN || self.count as usize >= MAX_LABELS {
+            return Err(NameError::NameTooLong);
+        }
+        self.buf[start] = label.len() as u8;
+        self.buf[start + 1..start + 1 + label.len()].copy_from_slice(label);
+        self.starts[self.count as usize] = start as u8;
+        self.count += 1;
+        self.len = (start + 1 + label.len()) as u8;
+        Ok(())
+    }
+
+    /// Parse a presentation-format name ("www.Example.com", trailing dot
+    /// optional, "." is the root). Supports `\.`, `\\` and `\DDD` escapes.
+    pub fn from_text(text: &str) -> Result<QName, NameError> {
+        let mut name = QName::new();
+        let bytes = text.as_bytes();
+        if bytes == b"." || bytes.is_empty() {
+            return Ok(name);
+        }
+        let mut label = [0u8; MAX_LABEL_LEN + 1];
+        let mut n = 0usize;
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let (byte, step) = match b {
+                b'.' => {
+                    name.push_label(&label[..n])?;
+                    n = 0;
+                    i += 1;
+                    continue;
+                }
+                b'\\' => match bytes.get(i + 1..i + 4) {
+                    Some(d) if d.iter().all(u8::is_ascii_digit) => {
+                        let v = (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
+                        if v > 255 {
+                            return Err(NameError::EmptyLabel);
+                        }
+                        (v as u8, 4)
+                    }
+                    _ => match bytes.get(i + 1) {
+                        Some(&c) => (c, 2),
+                        None => return Err(NameError::EmptyLabel),
+                    },
+                },
+                _ => (b, 1),
+            };
+            if n >= MAX_LABEL_LEN {
+                return Err(NameError::LabelTooLong);
+            }
+            label[n] = byte;
+            n += 1;
+            i += step;
+        }
+        if n > 0 {
+            name.push_label(&label[..n])?;
+        }
+        Ok(name)
+    }
+
+    pub fn label_count(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Wire length including the root octet.
+    pub fn wire_len(&self) -> usize {
+        self.len as usize + 1
+    }
+
+    /// Label `i` counted from the left (0 = leftmost).
+    pub fn label(&self, i: usize) -> &[u8] {
+        let start = self.starts[i] as usize;
+        let len = self.buf[start] as usize;
+        &self.buf[start + 1..start + 1 + len]
+    }
+
+    /// Labels left to right.
+    pub fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
+        (0..self.label_count()).map(move |i| self.label(i))
+    }
+
+    /// Case-insensitive hash of the whole name.
+    pub fn hash(&self) -> u64 {
+        self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step)
+    }
+
+    /// Case-insensitive hashes of every suffix, shortest first:
+    /// `(labels_in_suffix, hash)`, e.g. for `a.b.c`: `(1,h(c)), (2,h(b.c)), (3,h(a.b.c))`.
+    /// The hash of a suffix equals `QName::from_text(suffix).hash()`.
+    pub fn suffix_hashes(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let mut h = SUFFIX_SEED;
+        self.labels().rev().enumerate().map(move |(i, label)| {
+            h = suffix_hash_step(h, label);
+            (i + 1, h)
+        })
+    }
+
+    /// The suffix made of the last `n` labels, as a new name.
+    pub fn suffix(&self, n: usize) -> QName {
+        let mut out = QName::new();
+        let count = self.label_count();
+        for i in count.saturating_sub(n)..count {
+            // Cannot fail: a suffix of a valid name is valid.
+            let _ = out.push_label(self.label(i));
+        }
+        out
+    }
+
+    /// True when the last `n` labels of `self` equal `other` ignoring ASCII case.
+    pub fn suffix_eq(&self, n: usize, other: &QName) -> bool {
+        if other.label_count() != n || n > self.label_count() {
+            return false;
+        }
+        let skip = self.label_count() - n;
+        self.labels()
+            .skip(skip)
+            .zip(other.labels())
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+    }
+
+    /// Lower-cased presentation form.
+    pub fn to_lowercase_string(&self) -> String {
+        let mut s = self.to_string();
+        s.make_ascii_lowercase();
+        s
+    }
+}
+
+/// Seed of the suffix hash; fixed so every worker and process agrees.
+pub const SUFFIX_SEED: u64 = 0x6a09_e667_f3bc_c908;
+
+/// One step of the right-to-left name hash: fold a label (lower-cased) in.
+#[inline]
+pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
+    let mut h = (h ^ label.len() as u64).wrapping_mul(0x100_0000_01b3);
+    for &b in label {
+        h = (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    // Mix between labels so "ab.c" and "a.bc" differ beyond the length byte.
+    h ^= h >> 29;
+    h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+/// Write one label in RFC 1035 presentation form: `.` and `\` escaped with a
+/// backslash, bytes outside printable ASCII (and space, `"`) as `\DDD`.
+pub fn write_label_escaped<W: fmt::Write>(out: &mut W, label: &[u8]) -> fmt::Result {
+    for &b in label {
+        match b {
+            b'.' | b'\\' => {
+                out.write_char('\\')?;
+                out.write_char(b as char)?;
+            }
+            0x21..=0x7e if b != b'"' => out.write_char(b as char)?,
+            _ => write!(out, "\\{:03}", b)?,
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for QName {
+    /// Presentation form without the trailing dot; the root is `.`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            return f.write_str(".");
+        }
+        for (i, label) in self.labels().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write_label_escaped(f, label)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for QName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QName({self})")
+    }
+}
+
+impl PartialEq for QName {
+    /// Case-insensitive, as DNS compares names.
+    fn eq(&self, other: &Self) -> bool {
+        self.label_count() == other.label_count()
+            && self.labels().zip(other.labels()).all(|(a, b)| a.eq_ignore_ascii_case(b))
+    }
+}
+
+impl Eq for QName {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffix_hashes_match_parsed_suffixes() {
+        let n = QName::from_text("WWW.Example.COM").unwrap();
+        let hs: Vec<_> = n.suffix_hashes().collect();
+        assert_eq!(hs.len(), 3);
+        assert_eq!(hs[0].1, QName::from_text("com").unwrap().hash());
+        assert_eq!(hs[1].1, QName::from_text("example.com.").unwrap().hash());
+        assert_eq!(hs[2].1, n.hash());
+        assert_ne!(QName::from_text("ab.c").unwrap().hash(), QName::from_text("a.bc").unwrap().hash());
+    }
+
+    #[test]
+    fn presentation_escapes_hostile_bytes() {
+        let mut n = QName::new();
+        n.push_label(b"a.b").unwrap();
+        n.push_label(b"x\\\"\n\x1b[31m").unwrap();
+        n.push_label(b"com").unwrap();
+        assert_eq!(n.to_string(), "a\\.b.x\\\\\\034\\010\\027[31m.com");
+        assert_eq!(QName::from_text(&n.to_string()).unwrap(), n);
+        assert_eq!(QName::new().to_string(), ".");
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut n = QName::new();
+        assert_eq!(n.push_label(&[b'a'; 64]), Err(NameError::LabelTooLong));
+        for _ in 0..3 {
+            n.push_label(&[b'a'; 63]).unwrap();
+        }
+        // 3*64 = 192 octets used; a 62-octet label still fits (192+63+1 = 256 > 255 fails).
+        assert_eq!(n.push_label(&[b'a'; 62]), Err(NameError::NameTooLong));
+        n.push_label(&[b'a'; 61]).unwrap();
+        assert_eq!(n.wire_len(), 255);
+    }
+}
