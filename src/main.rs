@@ -1,1 +1,23 @@
-fn main(){}
+//! The `dnsmonitor` binary: parse arguments, run, print errors with their
+//! causes, exit with a status (0 ok, 1 error, 2 usage).
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DNSMONITOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

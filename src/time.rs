@@ -1,1 +1,90 @@
-//! (in progress)
+//! Time: the only place that reads the wall clock (`Clock`), and the
+//! formatting of event times. Everything else works on event time taken from
+//! packets, in microseconds since the Unix epoch (`i64`).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Microseconds per second.
+pub const MICROS: i64 = 1_000_000;
+
+/// Reads wall time. Replay uses it only for pacing (`--speed`) and progress;
+/// detection never does.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock;
+
+impl Clock {
+    #[allow(clippy::disallowed_methods)]
+    pub fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Wall time as microseconds since the Unix epoch.
+    #[allow(clippy::disallowed_methods)]
+    pub fn unix_micros(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0)
+    }
+
+    pub fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// Civil date (year, month, day) from days since 1970-01-01
+/// (H. Hinnant's algorithm; valid for the whole i64 day range we use).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Append RFC 3339 UTC: `2024-01-02T03:04:05Z`, or with `.ffffff` when
+/// `micros` is true.
+pub fn write_rfc3339(out: &mut String, ts_us: i64, micros: bool) {
+    use std::fmt::Write;
+    let secs = ts_us.div_euclid(MICROS);
+    let frac = ts_us.rem_euclid(MICROS);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    if micros {
+        let _ = write!(out, ".{frac:06}");
+    }
+    out.push('Z');
+}
+
+/// RFC 3339 UTC with whole seconds, or microseconds when not whole.
+pub fn rfc3339(ts_us: i64) -> String {
+    let mut s = String::with_capacity(27);
+    write_rfc3339(&mut s, ts_us, ts_us.rem_euclid(MICROS) != 0);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400 * MICROS), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_755_792_128_155_410), "2025-08-21T16:02:08.155410Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
+    }
+}

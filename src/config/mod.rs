@@ -1,1 +1,374 @@
-//! (in progress)
+//! Pipeline configuration in two phases: the TOML `Spec` (serde, unknown
+//! keys rejected) is validated into a typed `Plan`, collecting every error
+//! with file:line:column and the dotted key. `dnsmonitor check` runs exactly
+//! this step, so a broken pipeline stops before the first packet.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::blocklist::BlocklistSet;
+use crate::detect::{Detector, DetectorsSpec, build_detectors};
+use crate::packet::PacketConfig;
+use crate::time::MICROS;
+use crate::window::WindowSpec;
+
+/// The default pipeline, as shipped in pipelines/default.toml.
+pub const DEFAULT_PIPELINE: &str = include_str!("../../pipelines/default.toml");
+
+/// Most DNS ports a pipeline may list.
+pub const MAX_DNS_PORTS: usize = 16;
+/// Largest window a pipeline may ask for (1 day).
+pub const MAX_WINDOW_SECS: u64 = 86_400;
+/// Most panes per window (size / slide): bounds per-key state.
+pub const MAX_PANES: u64 = 3_600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub capture: CaptureSpec,
+    #[serde(default)]
+    pub window: WindowToml,
+    #[serde(default)]
+    pub alerts: AlertsSpec,
+    #[serde(default)]
+    pub detectors: DetectorsSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSpec {
+    pub dns_ports: toml::Spanned<Vec<u16>>,
+    pub max_fragment_datagrams: toml::Spanned<usize>,
+    pub fragment_timeout_secs: toml::Spanned<u64>,
+    pub max_tcp_flows: toml::Spanned<usize>,
+    pub tcp_flow_timeout_secs: toml::Spanned<u64>,
+}
+
+impl Default for CaptureSpec {
+    fn default() -> Self {
+        let d = PacketConfig::default();
+        CaptureSpec {
+            dns_ports: unspanned(d.dns_ports),
+            max_fragment_datagrams: unspanned(d.max_fragment_datagrams),
+            fragment_timeout_secs: unspanned((d.fragment_timeout_us / MICROS) as u64),
+            max_tcp_flows: unspanned(d.max_tcp_flows),
+            tcp_flow_timeout_secs: unspanned((d.tcp_flow_timeout_us / MICROS) as u64),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowToml {
+    pub size_secs: toml::Spanned<u64>,
+    pub slide_secs: toml::Spanned<u64>,
+    pub allowed_lateness_secs: toml::Spanned<u64>,
+}
+
+impl Default for WindowToml {
+    fn default() -> Self {
+        WindowToml { size_secs: unspanned(10), slide_secs: unspanned(1), allowed_lateness_secs: unspanned(2) }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSpec {
+    pub hold_secs: toml::Spanned<u64>,
+    pub update_ratio: toml::Spanned<f64>,
+}
+
+impl Default for AlertsSpec {
+    fn default() -> Self {
+        AlertsSpec { hold_secs: unspanned(20), update_ratio: unspanned(0.5) }
+    }
+}
+
+fn unspanned<T>(v: T) -> toml::Spanned<T> {
+    toml::Spanned::new(0..0, v)
+}
+
+/// Alert lifecycle policy (see `alert::lifecycle`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LifecyclePolicy {
+    /// A key must be clear this long (event time) before `resolved`.
+    pub hold_us: i64,
+    /// `updated` is sent when observed moves by at least this fraction
+    /// since the last state sent (or when severity changes).
+    pub update_ratio: f64,
+}
+
+/// The validated, typed pipeline.
+pub struct Plan {
+    /// Where it came from ("<default>" for the built-in one).
+    pub origin: String,
+    pub packet: PacketConfig,
+    pub window: WindowSpec,
+    pub lifecycle: LifecyclePolicy,
+    pub detectors: Vec<Arc<dyn Detector>>,
+    pub blocklist: Option<Arc<BlocklistSet>>,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("origin", &self.origin)
+            .field("window", &self.window)
+            .field("lifecycle", &self.lifecycle)
+            .field("detectors", &self.detectors.iter().map(|d| d.kind()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One configuration problem, located.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the problem has no place in the file.
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key, e.g. `window.slide_secs` (may be empty).
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        } else {
+            write!(f, "{}: ", self.file)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "key `{}`: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// All the errors of one pipeline.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The text of a pipeline file with its name, to turn byte spans into
+/// file:line:column and dotted keys.
+pub struct Located<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+}
+
+impl Located<'_> {
+    /// An error at `span`; `key` is used when given, otherwise the key is
+    /// worked out from the file around the span.
+    pub fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        let message = message.into();
+        if span == (0..0) {
+            // A default value: no place in the file.
+            return ConfigError { file: self.file.to_string(), line: 0, column: 0, key: key.to_string(), message };
+        }
+        let (line, column) = line_col(self.text, span.start);
+        let key = if key.is_empty() { key_path_at(self.text, span.start) } else { key.to_string() };
+        ConfigError { file: self.file.to_string(), line, column, key, message }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    (line, col)
+}
+
+/// Dotted key of the `key = value` line holding `offset`, prefixed by the
+/// nearest `[table]` header above it.
+fn key_path_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |p| p + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |p| offset + p);
+    let line = text[line_start..line_end].trim();
+    let mut table = String::new();
+    for l in text[..line_start].lines().rev() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            break;
+        }
+    }
+    if line.starts_with('[') {
+        return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+    }
+    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"');
+    match (table.is_empty(), key.is_empty()) {
+        (_, true) => table,
+        (true, false) => key.to_string(),
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+impl Plan {
+    /// Load and validate a pipeline file; `extra_lists` are `--blocklist`s.
+    pub fn from_file(path: &Path, extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read pipeline: {e}"),
+            }])
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Plan::from_str(&text, &file, &base, extra_lists)
+    }
+
+    /// The built-in default pipeline (pipelines/default.toml).
+    pub fn default_plan(extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
+        Plan::from_str(DEFAULT_PIPELINE, "<default pipeline>", Path::new("pipelines"), extra_lists)
+    }
+
+    /// Validate pipeline text. `file` names it in errors, `base` resolves
+    /// relative paths inside it.
+    pub fn from_str(text: &str, file: &str, base: &Path, extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
+        let loc = Located { file, text };
+        let spec: Spec = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let mut err = loc.error(span.clone(), "", e.message().to_string());
+            if span == (0..0) {
+                err.line = 0;
+            }
+            ConfigErrors(vec![err])
+        })?;
+        let mut errors = Vec::new();
+
+        // [window]
+        let w = &spec.window;
+        let (size, slide, late) = (*w.size_secs.get_ref(), *w.slide_secs.get_ref(), *w.allowed_lateness_secs.get_ref());
+        if slide == 0 {
+            errors.push(loc.error(w.slide_secs.span(), "window.slide_secs", "must be at least 1"));
+        }
+        if size == 0 || size > MAX_WINDOW_SECS {
+            errors.push(loc.error(w.size_secs.span(), "window.size_secs", format!("must be between 1 and {MAX_WINDOW_SECS}")));
+        } else if slide > 0 && size % slide != 0 {
+            errors.push(loc.error(
+                w.slide_secs.span(),
+                "window.slide_secs",
+                format!("must divide window.size_secs ({size})"),
+            ));
+        } else if slide > 0 && size / slide > MAX_PANES {
+            errors.push(loc.error(
+                w.slide_secs.span(),
+                "window.slide_secs",
+                format!("window.size_secs / slide_secs must be at most {MAX_PANES}"),
+            ));
+        }
+        if late > MAX_WINDOW_SECS {
+            errors.push(loc.error(w.allowed_lateness_secs.span(), "window.allowed_lateness_secs", format!("must be at most {MAX_WINDOW_SECS}")));
+        }
+
+        // [capture]
+        let c = &spec.capture;
+        let ports = c.dns_ports.get_ref();
+        if ports.is_empty() || ports.len() > MAX_DNS_PORTS || ports.contains(&0) {
+            errors.push(loc.error(
+                c.dns_ports.span(),
+                "capture.dns_ports",
+                format!("must list 1 to {MAX_DNS_PORTS} ports, none of them 0"),
+            ));
+        }
+        for (v, key) in [
+            (*c.max_fragment_datagrams.get_ref(), (&c.max_fragment_datagrams, "capture.max_fragment_datagrams")),
+            (*c.max_tcp_flows.get_ref(), (&c.max_tcp_flows, "capture.max_tcp_flows")),
+        ] {
+            if v == 0 {
+                errors.push(loc.error(key.0.span(), key.1, "must be at least 1"));
+            }
+        }
+        let packet = PacketConfig {
+            dns_ports: ports.clone(),
+            max_fragment_datagrams: *c.max_fragment_datagrams.get_ref(),
+            fragment_timeout_us: *c.fragment_timeout_secs.get_ref() as i64 * MICROS,
+            max_tcp_flows: *c.max_tcp_flows.get_ref(),
+            tcp_flow_timeout_us: *c.tcp_flow_timeout_secs.get_ref() as i64 * MICROS,
+            ..PacketConfig::default()
+        };
+
+        // [alerts]
+        let a = &spec.alerts;
+        let ratio = *a.update_ratio.get_ref();
+        if !(ratio.is_finite() && ratio > 0.0) {
+            errors.push(loc.error(a.update_ratio.span(), "alerts.update_ratio", "must be a positive number"));
+        }
+        let lifecycle = LifecyclePolicy { hold_us: *a.hold_secs.get_ref() as i64 * MICROS, update_ratio: ratio };
+
+        // [detectors]
+        let (detectors, blocklist) = build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
+        if detectors.is_empty() && errors.is_empty() {
+            errors.push(loc.error(0..0, "detectors", "no detector is enabled"));
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Plan {
+            origin: file.to_string(),
+            packet,
+            window: WindowSpec::new(size, slide, late),
+            lifecycle,
+            detectors,
+            blocklist,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(text: &str) -> Vec<String> {
+        match Plan::from_str(text, "p.toml", Path::new("."), &[]) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn default_pipeline_is_valid() {
+        let plan = Plan::default_plan(&[]).unwrap();
+        assert_eq!(plan.window, WindowSpec::new(10, 1, 2));
+        assert!(!plan.detectors.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = errs("[window]\nsize_secs = 10\nslide_secs = 3\n");
+        assert_eq!(e, vec!["p.toml:3:14: key `window.slide_secs`: must divide window.size_secs (10)"]);
+        let e = errs("[window]\nsize_secs = 10\n\n[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 50.0\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("p.toml:6:16: key `detectors.client_flood.critical_qps`"), "{e:?}");
+        let e = errs("[window]\nsize_sec = 10\n");
+        assert!(e[0].starts_with("p.toml:2:1: key `window.size_sec`: unknown field `size_sec`"), "{e:?}");
+        let e = errs("[alerts]\nhold_secs = \"soon\"\n");
+        assert!(e[0].starts_with("p.toml:2:13: key `alerts.hold_secs`:"), "{e:?}");
+    }
+}

@@ -1,1 +1,527 @@
-//! (in progress)
+//! The timely wiring, and only that. Each worker runs:
+//!
+//! ```text
+//! PcapSource ──Shuffle (by key hash)──> KeyedWindows ──Alert (to worker 0)──> AlertSink
+//!      └─────EventLine (to worker 0)──────────────────────────────────────> EventSink
+//! ```
+//! Timestamps are pane indices (`window::Pane`). Every worker reads every
+//! frame of the input (a pcap read costs ~50 ns) but decodes only the frames
+//! of its shard (`PacketDecoder::shard_key`), so the watermark, the batch
+//! boundaries and thus every capability are the same on every worker: the
+//! output does not depend on the worker count. The source holds its
+//! capability at the watermark pane (newest packet minus the allowed
+//! lateness); when it moves, the map-side tallies of older panes are sent
+//! and the frontier lets the reduce side close those windows. Sinks sort each
+//! closed window's output before writing it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
+
+use crate::alert::{Alert, State};
+use crate::config::Plan;
+use crate::detect::{Kind, Observed};
+use crate::dns::{self, DecodeError};
+use crate::packet::{PacketDecoder, PacketError, PacketStats};
+use crate::sinks::{AlertSink, is_broken_pipe};
+use crate::sketch::topk::TopK;
+use crate::sources::PcapFiles;
+use crate::time::Clock;
+use crate::window::keyed::KeyedWindows;
+use crate::window::map_side::{MAX_MAP_ENTRIES, MapTables, Shuffle};
+use crate::window::Pane;
+
+/// Frames read per activation of the source (also the granularity at which
+/// the watermark moves; the same on every worker).
+pub const SOURCE_BATCH: usize = 4096;
+/// Counters kept by the top-names sketch per worker.
+pub const TOP_NAMES_CAPACITY: usize = 4096;
+
+/// Replay pace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// As fast as possible.
+    Max,
+    /// Recorded pace times this factor (`1x` = real time).
+    Factor(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "max" {
+            return Ok(Speed::Max);
+        }
+        let n = s.strip_suffix('x').unwrap_or(s);
+        match n.parse::<f64>() {
+            Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
+            _ => Err(format!("invalid speed `{s}`: use `max`, `1x`, `10x`, `0.5x`")),
+        }
+    }
+}
+
+pub struct RunOptions {
+    pub files: Vec<PathBuf>,
+    pub workers: usize,
+    pub speed: Speed,
+    /// Show a progress bar (stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Where results go; taken by worker 0.
+pub struct Outputs {
+    pub alerts: Box<dyn AlertSink>,
+    pub events: Option<Box<dyn Write + Send>>,
+}
+
+/// One event-log line on its way to the writer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventLine {
+    pub file: u32,
+    pub frame: u64,
+    pub line: Vec<u8>,
+}
+
+/// What a run counted; merged over workers.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// Frames read from the files.
+    pub frames: u64,
+    pub packet: PacketStats,
+    pub dns_messages: u64,
+    pub queries: u64,
+    pub responses: u64,
+    pub decode_errors: BTreeMap<DecodeError, u64>,
+    /// Messages older than the watermark: logged, not counted by detectors.
+    pub late_messages: u64,
+    pub alerts: BTreeMap<(Kind, State), u64>,
+    /// Alerts still raised when the input ended.
+    pub active_at_end: u64,
+    pub top_names: TopK,
+    pub first_ts_us: Option<i64>,
+    pub last_ts_us: Option<i64>,
+    /// Files that ended early with a read error.
+    pub broken_files: Vec<(PathBuf, String)>,
+    pub elapsed: Duration,
+    /// The output stopped accepting (reader went away).
+    pub output_closed: bool,
+}
+
+impl Default for RunSummary {
+    fn default() -> Self {
+        RunSummary {
+            frames: 0,
+            packet: PacketStats::default(),
+            dns_messages: 0,
+            queries: 0,
+            responses: 0,
+            decode_errors: BTreeMap::new(),
+            late_messages: 0,
+            alerts: BTreeMap::new(),
+            active_at_end: 0,
+            top_names: TopK::new(TOP_NAMES_CAPACITY),
+            first_ts_us: None,
+            last_ts_us: None,
+            broken_files: vec![],
+            elapsed: Duration::ZERO,
+            output_closed: false,
+        }
+    }
+}
+
+/// Per-worker counters of the source, merged into the summary at the end.
+struct SourceCounters {
+    dns_messages: u64,
+    queries: u64,
+    responses: u64,
+    decode_errors: BTreeMap<DecodeError, u64>,
+    late: u64,
+    top: TopK,
+}
+
+/// Replay capture files through the plan's pipeline.
+pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
+    // Fail before starting when a file cannot be opened.
+    let probe = PcapFiles::open(&opts.files)?;
+    let total_bytes = probe.total_bytes();
+    drop(probe);
+
+    let clock = Clock;
+    let started = clock.now();
+    let summary = Arc::new(Mutex::new(RunSummary::default()));
+    // Every worker must know whether event lines are wanted.
+    let events_enabled = outputs.events.is_some();
+    let outputs = Arc::new(Mutex::new(Some(outputs)));
+    let files = Arc::new(opts.files.clone());
+    let speed = opts.speed;
+    let progress = opts.progress;
+    let workers = opts.workers.max(1);
+
+    let summary_w = summary.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let plan = plan.clone();
+        let summary = summary_w.clone();
+        let mine = if index == 0 { outputs.lock().ok().and_then(|mut o| o.take()) } else { None };
+        let (mut alert_sink, mut event_out) = match mine {
+            Some(o) => (Some(o.alerts), o.events),
+            None => (None, None),
+        };
+        let files = files.clone();
+
+        worker.dataflow::<Pane, _, _>(|scope| {
+            let mut builder = OperatorBuilder::new("PcapSource".to_owned(), scope.clone());
+            let info = builder.operator_info();
+            let activator = scope.activator_for(info.address.clone());
+            let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
+            let (out_events, events) = builder.new_output::<Vec<EventLine>>();
+            let mut out_shuffle = OutputBuilder::from(out_shuffle);
+            let mut out_events = OutputBuilder::from(out_events);
+
+            let src_plan = plan.clone();
+            let src_summary = summary.clone();
+            builder.build(move |mut caps| {
+                let mut cap_events = caps.pop();
+                let mut cap_shuffle = caps.pop();
+                let plan = src_plan;
+                let spec = plan.window;
+                let mut input = match PcapFiles::open(&files) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        tracing::error!(error = %e, "capture became unreadable");
+                        None
+                    }
+                };
+                let mut decoder = PacketDecoder::new(plan.packet.clone());
+                let mut tables = MapTables::default();
+                let mut counters = SourceCounters {
+                    dns_messages: 0,
+                    queries: 0,
+                    responses: 0,
+                    decode_errors: BTreeMap::new(),
+                    late: 0,
+                    top: TopK::new(TOP_NAMES_CAPACITY),
+                };
+                let mut frames = 0u64;
+                let mut first_ts: Option<i64> = None;
+                let mut max_ts: i64 = i64::MIN;
+                let mut event_buf: Vec<EventLine> = Vec::new();
+                let mut line = Vec::with_capacity(1024);
+                let mut pace_origin: Option<(i64, std::time::Instant)> = None;
+                let bar = (progress && index == 0).then(|| progress_bar(total_bytes));
+                let clock = Clock;
+                let detectors = plan.detectors.clone();
+
+                move |_frontiers| {
+                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else { return };
+                    let cap_pane = *cs.time();
+                    let mut done = input.is_none();
+                    if let Some(inp) = input.as_mut() {
+                        for _ in 0..SOURCE_BATCH {
+                            let Some(raw) = inp.next_packet() else {
+                                done = true;
+                                break;
+                            };
+                            frames += 1;
+                            let ts = raw.ts_us;
+                            first_ts.get_or_insert(ts);
+                            max_ts = max_ts.max(ts);
+                            if let Speed::Factor(f) = speed {
+                                let (t0, w0) = *pace_origin.get_or_insert((ts, clock.now()));
+                                let due = Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
+                                let elapsed = clock.now().saturating_duration_since(w0);
+                                if due > elapsed {
+                                    clock.sleep(due - elapsed);
+                                }
+                            }
+                            if peers > 1 && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64 {
+                                continue;
+                            }
+                            let (file, frame) = (raw.file as u32, raw.frame);
+                            decoder.decode(raw.linktype, ts, raw.data, |payload| {
+                                let msg = match dns::decode(payload.data) {
+                                    Ok(m) => m,
+                                    Err(e) => {
+                                        *counters.decode_errors.entry(e).or_default() += 1;
+                                        return;
+                                    }
+                                };
+                                counters.dns_messages += 1;
+                                if msg.qr {
+                                    counters.responses += 1;
+                                } else {
+                                    counters.queries += 1;
+                                    if let Some(q) = &msg.question {
+                                        counters.top.offer(q.qname.hash(), 1, || {
+                                            q.qname.to_lowercase_string().into_boxed_str()
+                                        });
+                                    }
+                                }
+                                if events_enabled {
+                                    line.clear();
+                                    dns::event::write_event(&mut line, frame, payload, &msg);
+                                    event_buf.push(EventLine { file, frame, line: line.clone() });
+                                }
+                                let pane = spec.pane_of(payload.ts_us);
+                                if pane < cap_pane {
+                                    counters.late += 1;
+                                    return;
+                                }
+                                let obs = Observed { payload, msg: &msg };
+                                for (i, d) in detectors.iter().enumerate() {
+                                    d.observe(&obs, &mut tables.sink(pane, i as u16));
+                                }
+                            });
+                        }
+                        if let Some(b) = &bar {
+                            b.set_position(inp.bytes_read.min(total_bytes));
+                        }
+                    }
+
+                    let mut shuffle_out = out_shuffle.activate();
+                    let mut events_out = out_events.activate();
+                    if !event_buf.is_empty() {
+                        events_out.session(&*ce).give_iterator(event_buf.drain(..));
+                    }
+                    let new_pane = if done {
+                        None
+                    } else if max_ts == i64::MIN {
+                        Some(cap_pane)
+                    } else {
+                        Some(spec.watermark_pane(max_ts).max(cap_pane))
+                    };
+                    // Send tallies of panes the capability is about to leave,
+                    // or everything when the table grew past its bound.
+                    let below = if tables.entries() > MAX_MAP_ENTRIES { None } else { new_pane };
+                    for (pane, batch) in tables.drain(below) {
+                        let c = cs.delayed(&pane.max(cap_pane));
+                        shuffle_out.session(&c).give_iterator(batch.into_iter());
+                    }
+                    match new_pane {
+                        Some(p) => {
+                            if p > cap_pane {
+                                cs.downgrade(&p);
+                                ce.downgrade(&p);
+                            }
+                            activator.activate();
+                        }
+                        None => {
+                            // End of input: tell every reduce worker the last pane.
+                            let last_pane = if max_ts == i64::MIN { cap_pane } else { spec.pane_of(max_ts).max(cap_pane) };
+                            let ends = (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
+                            shuffle_out.session(&*cs).give_iterator(ends);
+                            drop(shuffle_out);
+                            drop(events_out);
+                            if let Some(b) = &bar {
+                                b.finish_and_clear();
+                            }
+                            let mut s = src_summary.lock().unwrap_or_else(|p| p.into_inner());
+                            if index == 0 {
+                                s.frames = frames;
+                                s.first_ts_us = first_ts;
+                                s.last_ts_us = (max_ts != i64::MIN).then_some(max_ts);
+                                if let Some(inp) = input.as_ref() {
+                                    s.broken_files = inp.broken.clone();
+                                }
+                            }
+                            s.packet.merge(decoder.stats());
+                            s.dns_messages += counters.dns_messages;
+                            s.queries += counters.queries;
+                            s.responses += counters.responses;
+                            s.late_messages += counters.late;
+                            for (k, v) in &counters.decode_errors {
+                                *s.decode_errors.entry(*k).or_default() += v;
+                            }
+                            s.top_names.merge(&counters.top);
+                            cap_shuffle = None;
+                            cap_events = None;
+                        }
+                    }
+                }
+            });
+
+            // Reduce side: windows per key, closed by the frontier.
+            let red_plan = plan.clone();
+            let red_summary = summary.clone();
+            let alerts = shuffle.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Alert>>, _, _, _>(
+                Exchange::new(|s: &Shuffle| s.route()),
+                "KeyedWindows",
+                move |_cap, _info| {
+                    let spec = red_plan.window;
+                    let mut windows = KeyedWindows::new(red_plan.window, red_plan.lifecycle, red_plan.detectors.clone());
+                    let mut held: Option<timely::dataflow::operators::Capability<Pane>> = None;
+                    let mut last_pane: Option<Pane> = None;
+                    let mut closed_through: Option<Pane> = None;
+                    let mut out_buf: Vec<Alert> = Vec::new();
+                    let mut reported = false;
+                    move |(input, frontier), output| {
+                        input.for_each_stamp(|cap, data| {
+                            let Some(&t) = cap.least() else { return };
+                            let mut any_tally = false;
+                            for batch in data {
+                                for s in batch.drain(..) {
+                                    match s {
+                                        Shuffle::Tally { det, key, tally } => {
+                                            any_tally = true;
+                                            windows.add(t, det, key, tally)
+                                        }
+                                        Shuffle::End { last_pane: p, .. } => {
+                                            last_pane = Some(last_pane.map_or(p, |q| q.max(p)));
+                                        }
+                                    }
+                                }
+                            }
+                            // Hold a capability only for data that can produce alerts.
+                            if any_tally && held.as_ref().is_none_or(|h| t < *h.time()) {
+                                held = cap.retain_least(0);
+                            }
+                        });
+                        let through = match frontier.frontier().first() {
+                            Some(&f) if f > 0 => Some(f - 1),
+                            Some(_) => None,
+                            None => last_pane,
+                        };
+                        if let (Some(e), Some(h)) = (through, held.as_mut()) {
+                            if closed_through.is_none_or(|c| e > c) {
+                                windows.close_through(e, &mut out_buf);
+                                // Each state is sent at its window's pane, so the sink
+                                // can order output window by window.
+                                let mut i = 0;
+                                while i < out_buf.len() {
+                                    let pane = spec.pane_of(out_buf[i].event_time_us - 1).max(*h.time());
+                                    let j = out_buf[i..].iter().position(|a| spec.pane_of(a.event_time_us - 1).max(*h.time()) != pane).map_or(out_buf.len(), |k| i + k);
+                                    let c = h.delayed(&pane);
+                                    output.session(&c).give_iterator(out_buf[i..j].iter().cloned());
+                                    i = j;
+                                }
+                                out_buf.clear();
+                                closed_through = Some(e);
+                                if let Some(&f) = frontier.frontier().first() {
+                                    if f > *h.time() {
+                                        h.downgrade(&f);
+                                    }
+                                }
+                            }
+                        }
+                        if frontier.is_empty() {
+                            held = None;
+                            if !reported {
+                                reported = true;
+                                let mut s = red_summary.lock().unwrap_or_else(|p| p.into_inner());
+                                s.active_at_end += windows.active_alerts() as u64;
+                            }
+                        }
+                    }
+                },
+            );
+
+            // Alert sink on worker 0: sort each closed window, then write.
+            let sink_summary = summary.clone();
+            let mut pending: BTreeMap<Pane, Vec<Alert>> = BTreeMap::new();
+            alerts.sink(Exchange::new(|_: &Alert| 0), "AlertSink", move |(input, frontier)| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    let v = pending.entry(t).or_default();
+                    for batch in data {
+                        v.append(batch);
+                    }
+                });
+                let ready: Vec<Pane> =
+                    pending.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
+                for t in ready {
+                    let mut v = pending.remove(&t).unwrap_or_default();
+                    v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+                    let mut s = sink_summary.lock().unwrap_or_else(|p| p.into_inner());
+                    for a in &v {
+                        *s.alerts.entry((a.kind, a.state)).or_default() += 1;
+                    }
+                    if let Some(sink) = alert_sink.as_mut() {
+                        if let Err(e) = sink.emit(&v) {
+                            if !is_broken_pipe(&e) {
+                                tracing::error!(error = %e, "alert output failed");
+                            }
+                            s.output_closed = true;
+                            alert_sink = None;
+                        }
+                    }
+                }
+                if frontier.is_empty() {
+                    if let Some(sink) = alert_sink.as_mut() {
+                        let _ = sink.finish();
+                    }
+                }
+            });
+
+            // Event log on worker 0, in frame order.
+            let mut pending_ev: BTreeMap<Pane, Vec<EventLine>> = BTreeMap::new();
+            let ev_summary = summary.clone();
+            events.sink(Exchange::new(|_: &EventLine| 0), "EventSink", move |(input, frontier)| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    let v = pending_ev.entry(t).or_default();
+                    for batch in data {
+                        v.append(batch);
+                    }
+                });
+                let ready: Vec<Pane> = pending_ev.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
+                for t in ready {
+                    let mut v = pending_ev.remove(&t).unwrap_or_default();
+                    v.sort_by_key(|e| (e.file, e.frame));
+                    if let Some(out) = event_out.as_mut() {
+                        let mut failed = None;
+                        for e in &v {
+                            if let Err(err) = out.write_all(&e.line) {
+                                failed = Some(err);
+                                break;
+                            }
+                        }
+                        if let Some(err) = failed {
+                            if !is_broken_pipe(&err) {
+                                tracing::error!(error = %err, "event output failed");
+                            }
+                            ev_summary.lock().unwrap_or_else(|p| p.into_inner()).output_closed = true;
+                            event_out = None;
+                        }
+                    }
+                }
+                if frontier.is_empty() {
+                    if let Some(out) = event_out.as_mut() {
+                        let _ = out.flush();
+                    }
+                }
+            });
+        });
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start workers: {e}"))?;
+    let results = guards.join();
+    for r in results {
+        r.map_err(|e| anyhow::anyhow!("worker failed: {e}"))?;
+    }
+    let mut s = std::mem::take(&mut *summary.lock().unwrap_or_else(|p| p.into_inner()));
+    s.elapsed = clock.now().saturating_duration_since(started);
+    Ok(s)
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+impl PacketError {
+    /// Every reason with its count, for summaries.
+    pub fn counts(stats: &PacketStats) -> Vec<(&'static str, u64)> {
+        PacketError::ALL.iter().map(|e| (e.as_str(), stats.errors[*e as usize])).filter(|(_, n)| *n > 0).collect()
+    }
+}

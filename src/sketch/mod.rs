@@ -1,1 +1,41 @@
-//! (in progress)
+//! Sketches and hashing shared by workers: a fixed-seed hasher (the same
+//! on every worker and process, never `RandomState`) and a bounded top-k.
+
+pub mod topk;
+
+use std::hash::{Hash, Hasher};
+
+/// FNV-1a based 64-bit hasher with a final avalanche; deterministic across
+/// runs, threads and processes. Used to route keys between workers.
+#[derive(Clone, Copy, Debug)]
+pub struct StableHasher(u64);
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Stable hash of any `Hash` value.
+pub fn stable_hash<T: Hash + ?Sized>(v: &T) -> u64 {
+    let mut h = StableHasher::default();
+    v.hash(&mut h);
+    h.finish()
+}
