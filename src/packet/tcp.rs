@@ -690,7 +690,7 @@ mod tests {
         let acked = after_gap + two.len() as u32;
         for ack_first in [false, true] {
             let mut r = TcpReassembler::new(8, 2 * MAX_DNS_TCP_FRAME, 1_000_000);
-            let mut got: Vec<(FlowKey, Vec<u8>)> = Vec::new();
+            let mut got: Vec<(FlowKey, i64, Vec<u8>)> = Vec::new();
             let mut emit = |k: &FlowKey, t: i64, m: &[u8]| got.push((*k, t, m.to_vec()));
             r.segment(server, 0, 0, TCP_SYN, &[], 0, &mut emit).unwrap();
             r.segment(server, 1, 0, TCP_ACK, &one, 1, &mut emit).unwrap();

@@ -16,6 +16,7 @@
 
 mod frame;
 mod pcap_writer;
+pub mod scenario;
 
 pub use frame::{
     ANSWER_TTL, DST_MAC, EDNS_UDP_SIZE, FrameBuilder, SRC_MAC, qtype, rcode, tcp_flags,
