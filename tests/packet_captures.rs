@@ -104,8 +104,18 @@ const KNOWN_DIFFERENCES: &[(&str, u64, u64, &str)] = &[
         "empty UDP datagram to port 53 (UDP length 8): delivered as an empty \
          payload so the DNS layer counts it malformed; tshark shows no DNS",
     ),
-    ("tcpdump/dns-zlip-2.pcap", 1, 0, "empty UDP datagram to port 53 (as above)"),
-    ("tcpdump/dns-zlip-3.pcap", 1, 0, "empty UDP datagram to port 53 (as above)"),
+    (
+        "tcpdump/dns-zlip-2.pcap",
+        1,
+        0,
+        "empty UDP datagram to port 53 (as above)",
+    ),
+    (
+        "tcpdump/dns-zlip-3.pcap",
+        1,
+        0,
+        "empty UDP datagram to port 53 (as above)",
+    ),
     (
         "zeek/dns-inverse-query.pcap",
         0,
@@ -119,6 +129,7 @@ const KNOWN_DIFFERENCES: &[(&str, u64, u64, &str)] = &[
 struct Row {
     capture: String,
     link: String,
+    packets: u64,
     udp_msgs: u64,
     tcp_msgs: u64,
     mdns: u64,
@@ -137,9 +148,10 @@ fn summary() -> Vec<Row> {
             .position(|h| *h == name)
             .unwrap_or_else(|| panic!("no column {name}"))
     };
-    let (c_cap, c_link, c_udp, c_tcp, c_mdns, c_llmnr, c_as) = (
+    let (c_cap, c_link, c_packets, c_udp, c_tcp, c_mdns, c_llmnr, c_as) = (
         col("capture"),
         col("link"),
+        col("packets"),
         col("udp_msgs"),
         col("tcp_msgs"),
         col("mdns"),
@@ -151,7 +163,11 @@ fn summary() -> Vec<Row> {
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             let field = |i: usize| f.get(i).copied().unwrap_or("");
-            let num = |i: usize| field(i).parse::<u64>().unwrap_or_else(|e| panic!("{l}: {e}"));
+            let num = |i: usize| {
+                field(i)
+                    .parse::<u64>()
+                    .unwrap_or_else(|e| panic!("{l}: {e}"))
+            };
             // e.g. "udp.port==8053,dns tcp.port==8053,dns"
             let decode_as_ports = field(c_as)
                 .split_whitespace()
@@ -160,6 +176,7 @@ fn summary() -> Vec<Row> {
             Row {
                 capture: field(c_cap).to_string(),
                 link: field(c_link).to_string(),
+                packets: num(c_packets),
                 udp_msgs: num(c_udp),
                 tcp_msgs: num(c_tcp),
                 mdns: num(c_mdns),
@@ -197,17 +214,24 @@ fn ports_for(row: &Row) -> Vec<u16> {
     ports
 }
 
-/// A delivered message as compared with tshark: transport, DNS id, QR bit,
+/// A delivered message as compared with tshark: over TCP?, DNS id, QR bit,
 /// capture time in µs.
-type MsgKey = (Transport, Option<u16>, Option<bool>, i64);
+type MsgKey = (bool, Option<u16>, Option<bool>, i64);
 
 fn msg_key(transport: Transport, data: &[u8], ts_us: i64) -> MsgKey {
+    let tcp = transport == Transport::Tcp;
     let id = match data {
         [a, b, ..] => Some(u16::from_be_bytes([*a, *b])),
         _ => None,
     };
     let qr = data.get(2).map(|f| f & 0x80 != 0);
-    (transport, id, qr, ts_us)
+    (tcp, id, qr, ts_us)
+}
+
+/// Capture time in µs (`time_t`/`suseconds_t` widths vary by platform).
+#[allow(clippy::useless_conversion)]
+fn ts_us(h: &pcap::PacketHeader) -> i64 {
+    i64::from(h.ts.tv_sec) * 1_000_000 + i64::from(h.ts.tv_usec)
 }
 
 #[derive(Debug, Default)]
@@ -229,8 +253,9 @@ fn decode_capture(capture: &str, ports: &[u16], workers: usize) -> Decoded {
         dns_ports: ports.to_vec(),
         ..PacketConfig::default()
     };
-    let mut decoders: Vec<PacketDecoder> =
-        (0..workers).map(|_| PacketDecoder::new(cfg.clone())).collect();
+    let mut decoders: Vec<PacketDecoder> = (0..workers)
+        .map(|_| PacketDecoder::new(cfg.clone()))
+        .collect();
     let mut out = Decoded {
         linktype,
         ..Decoded::default()
@@ -239,10 +264,12 @@ fn decode_capture(capture: &str, ports: &[u16], workers: usize) -> Decoded {
         let packet = match cap.next_packet() {
             Ok(p) => p,
             Err(pcap::Error::NoMorePackets) => break,
+            // A file cut inside a record header (misc/dpkt-truncated_dns_2):
+            // tshark stops there too.
+            Err(pcap::Error::PcapError(msg)) if msg.contains("truncated dump file") => break,
             Err(e) => panic!("{path}: {e}"),
         };
-        let ts_us = i64::from(packet.header.ts.tv_sec) * 1_000_000
-            + i64::from(packet.header.ts.tv_usec);
+        let ts_us = ts_us(packet.header);
         let key = PacketDecoder::shard_key(linktype, packet.data);
         let worker = (key % workers as u64) as usize;
         decoders[worker].decode(linktype, ts_us, packet.data, |p| {
@@ -266,10 +293,7 @@ fn decode_row(row: &Row) -> Decoded {
 
 /// tshark's messages for a capture, from `<capture>.tshark-dns.tsv`.
 fn tshark_messages(capture: &str) -> Vec<MsgKey> {
-    let stem = capture
-        .rsplit_once('.')
-        .map(|(s, _)| s)
-        .unwrap_or(capture);
+    let stem = capture.rsplit_once('.').map(|(s, _)| s).unwrap_or(capture);
     let path = format!("{DATA}/captures/{stem}.tshark-dns.tsv");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
@@ -282,15 +306,13 @@ fn tshark_messages(capture: &str) -> Vec<MsgKey> {
     for l in lines.filter(|l| !l.is_empty()) {
         let f: Vec<&str> = l.split('\t').collect();
         let field = |i: usize| f.get(i).copied().unwrap_or("");
-        let (secs, frac) = field(c_time).split_once('.').unwrap_or((field(c_time), "0"));
+        let (secs, frac) = field(c_time)
+            .split_once('.')
+            .unwrap_or((field(c_time), "0"));
         let frac = format!("{frac:0<6}");
         let ts_us = secs.parse::<i64>().expect("secs") * 1_000_000
             + frac[..6].parse::<i64>().expect("micros");
-        let transport = if field(c_proto).ends_with("/tcp") {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
+        let tcp = field(c_proto).ends_with("/tcp");
         let qrs: Vec<&str> = field(c_qr).split(';').collect();
         for (i, id) in field(c_id).split(';').enumerate() {
             let id = u16::from_str_radix(id.trim_start_matches("0x"), 16).ok();
@@ -299,7 +321,7 @@ fn tshark_messages(capture: &str) -> Vec<MsgKey> {
                 "1" => Some(true),
                 _ => None,
             });
-            out.push((transport, id, qr, ts_us));
+            out.push((tcp, id, qr, ts_us));
         }
     }
     out.sort();
@@ -342,8 +364,8 @@ fn zeek_ipv6_fragmented_dns() {
 fn ndpi_dns_fragmented_ipv4_and_ipv6() {
     let d = check("ndpi/dns_fragmented.pcap");
     assert_eq!((d.udp, d.tcp), (39, 4));
-    // 4 IPv4 and 4 IPv6 fragmented responses.
-    assert_eq!(d.stats.fragments_reassembled, 8);
+    // 4 IPv4 and 3 IPv6 fragmented responses.
+    assert_eq!(d.stats.fragments_reassembled, 7);
     assert_eq!(d.stats.errors_total(), 0);
 }
 
@@ -410,7 +432,7 @@ fn every_capture_matches_tshark_or_is_listed() {
     let mut compared = 0;
     for r in &rows {
         let d = decode_row(r);
-        assert_eq!(d.stats.frames as usize, d.stats.frames as usize);
+        assert_eq!(d.stats.frames, r.packets, "{}: frames read", r.capture);
         match known.get(r.capture.as_str()) {
             Some(&(udp, tcp, why)) => {
                 assert_eq!((d.udp, d.tcp), (udp, tcp), "{}: {why}", r.capture);
@@ -450,5 +472,56 @@ fn sharded_decoding_gives_the_same_messages() {
             "{}",
             r.capture
         );
+    }
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn mutated_real_frames_never_panic() {
+    // Every frame of every capture, with a few bytes changed in its first
+    // 96 bytes (headers) or cut short, through one decoder per capture.
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    for r in summary() {
+        let path = format!("{DATA}/captures/{}", r.capture);
+        let mut cap = pcap::Capture::from_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let linktype = cap.get_datalink().0;
+        let mut d = PacketDecoder::new(PacketConfig {
+            dns_ports: ports_for(&r),
+            max_fragment_datagrams: 16,
+            max_tcp_flows: 16,
+            ..PacketConfig::default()
+        });
+        let mut frames = 0u64;
+        while let Ok(p) = cap.next_packet() {
+            let mut frame = p.data.to_vec();
+            for _ in 0..1 + rng.next() % 4 {
+                if !frame.is_empty() {
+                    let at = (rng.next() % frame.len().min(96) as u64) as usize;
+                    frame[at] = rng.next() as u8;
+                }
+            }
+            if rng.next().is_multiple_of(5) {
+                let n = (rng.next() % (frame.len() as u64 + 1)) as usize;
+                frame.truncate(n);
+            }
+            let ts = ts_us(p.header);
+            let _ = PacketDecoder::shard_key(linktype, &frame);
+            d.decode(linktype, ts, &frame, |m| {
+                assert!(m.data.len() <= usize::from(u16::MAX));
+            });
+            frames += 1;
+        }
+        assert_eq!(d.stats().frames, frames, "{}", r.capture);
     }
 }

@@ -458,7 +458,8 @@ mod tests {
     const B4: [u8; 4] = [198, 51, 100, 7];
     const A6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
     const B6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
-    const QUERY: &[u8] = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
+    const QUERY: &[u8] =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
 
     /// One delivered payload, owned.
     #[derive(Clone, Debug, PartialEq)]
@@ -531,8 +532,24 @@ mod tests {
         ipv4(A4, B4, IPPROTO_UDP, 1, 0, &[], &udp(sport, dport, data))
     }
 
-    fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, flags: u8, data: &[u8]) -> Vec<u8> {
-        eth4(&ipv4(src, dst, IPPROTO_TCP, 1, 0, &[], &tcp_seg(sport, dport, seq, flags, data)))
+    fn tcp4(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        flags: u8,
+        data: &[u8],
+    ) -> Vec<u8> {
+        eth4(&ipv4(
+            src,
+            dst,
+            IPPROTO_TCP,
+            1,
+            0,
+            &[],
+            &tcp_seg(sport, dport, seq, flags, data),
+        ))
     }
 
     fn framed(msgs: &[&[u8]]) -> Vec<u8> {
@@ -590,7 +607,14 @@ mod tests {
             assert_eq!(d.stats().errors_total(), 0);
         }
         // IPv6 through the link types that carry both versions.
-        for lt in [DLT_NULL, DLT_LOOP, DLT_EN10MB, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2] {
+        for lt in [
+            DLT_NULL,
+            DLT_LOOP,
+            DLT_EN10MB,
+            LINKTYPE_RAW,
+            LINKTYPE_LINUX_SLL,
+            LINKTYPE_LINUX_SLL2,
+        ] {
             let mut d = PacketDecoder::new(PacketConfig::default());
             let packet = ipv6(A6, B6, IPPROTO_UDP, &udp(53, 40000, QUERY));
             let got = run(&mut d, lt, 1, &frame_for(lt, &packet));
@@ -609,12 +633,24 @@ mod tests {
     #[test]
     fn vlan_qinq_and_ipv4_options() {
         let mut d = PacketDecoder::new(PacketConfig::default());
-        let ip = ipv4(A4, B4, IPPROTO_UDP, 9, 0, &[0x94, 4, 0, 0, 1, 1, 1, 0], &udp(5353, 53, QUERY));
+        let ip = ipv4(
+            A4,
+            B4,
+            IPPROTO_UDP,
+            9,
+            0,
+            &[0x94, 4, 0, 0, 1, 1, 1, 0],
+            &udp(5353, 53, QUERY),
+        );
         let f = eth(&[ETHERTYPE_VLAN], ETHERTYPE_IPV4, &ip);
         assert_eq!(run(&mut d, DLT_EN10MB, 0, &f)[0].data, QUERY);
         let f = eth(&[ETHERTYPE_QINQ, ETHERTYPE_VLAN], ETHERTYPE_IPV4, &ip);
         assert_eq!(run(&mut d, DLT_EN10MB, 0, &f)[0].data, QUERY);
-        let f = eth(&[ETHERTYPE_QINQ_OLD, ETHERTYPE_QINQ, ETHERTYPE_VLAN], ETHERTYPE_IPV4, &ip);
+        let f = eth(
+            &[ETHERTYPE_QINQ_OLD, ETHERTYPE_QINQ, ETHERTYPE_VLAN],
+            ETHERTYPE_IPV4,
+            &ip,
+        );
         assert_eq!(run(&mut d, DLT_EN10MB, 0, &f)[0].data, QUERY);
         assert_eq!(d.stats().udp_messages, 3);
     }
@@ -636,9 +672,19 @@ mod tests {
     fn not_dns_and_length_rules() {
         let mut d = PacketDecoder::new(PacketConfig::default());
         run(&mut d, DLT_EN10MB, 0, &eth(&[], 0x0806, &[0; 28])); // ARP
-        run(&mut d, DLT_EN10MB, 0, &eth4(&ipv4(A4, B4, 1, 1, 0, &[], &[8, 0, 0, 0]))); // ICMP
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &eth4(&ipv4(A4, B4, 1, 1, 0, &[], &[8, 0, 0, 0])),
+        ); // ICMP
         run(&mut d, DLT_EN10MB, 0, &eth4(&udp4(1234, 80, b"GET"))); // other port
-        run(&mut d, DLT_EN10MB, 0, &tcp4(A4, B4, 1234, 443, 1, 0, b"tls"));
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &tcp4(A4, B4, 1234, 443, 1, 0, b"tls"),
+        );
         assert_eq!(d.stats().not_dns, 4);
         assert_eq!(d.stats().frames, 4);
 
@@ -674,7 +720,10 @@ mod tests {
             dns_ports: vec![5353, 8053],
             ..PacketConfig::default()
         });
-        assert_eq!(run(&mut d, DLT_EN10MB, 0, &eth4(&udp4(8053, 999, QUERY))).len(), 1);
+        assert_eq!(
+            run(&mut d, DLT_EN10MB, 0, &eth4(&udp4(8053, 999, QUERY))).len(),
+            1
+        );
         assert!(run(&mut d, DLT_EN10MB, 0, &eth4(&udp4(1000, 53, QUERY))).is_empty());
         assert_eq!(d.stats().not_dns, 1);
     }
@@ -765,7 +814,12 @@ mod tests {
             let more = (i + 1) * 1232 < inner.len();
             let mut rest = frag6(IPPROTO_DSTOPTS, i * 1232, more, 7);
             rest.extend_from_slice(c);
-            got.extend(run(&mut d, DLT_EN10MB, 5, &eth6(&ipv6(B6, A6, IPPROTO_FRAGMENT, &rest))));
+            got.extend(run(
+                &mut d,
+                DLT_EN10MB,
+                5,
+                &eth6(&ipv6(B6, A6, IPPROTO_FRAGMENT, &rest)),
+            ));
         }
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, msg);
@@ -779,7 +833,15 @@ mod tests {
         let frags = v4_fragments(1, &dgram, 1480);
         run(&mut d, DLT_EN10MB, 0, &frags[0]);
         // A piece at offset 1472 (overlaps the first's last 8 bytes).
-        let bad = eth4(&ipv4(B4, A4, IPPROTO_UDP, 1, 184 | 0x2000, &[], &dgram[1472..1480 + 8]));
+        let bad = eth4(&ipv4(
+            B4,
+            A4,
+            IPPROTO_UDP,
+            1,
+            184 | 0x2000,
+            &[],
+            &dgram[1472..1480 + 8],
+        ));
         assert!(run(&mut d, DLT_EN10MB, 0, &bad).is_empty());
         assert_eq!(d.stats().error(PacketError::BadFragment), 1);
         assert_eq!(d.fragment_datagrams(), 0);
@@ -829,16 +891,36 @@ mod tests {
     #[test]
     fn tcp_two_messages_in_one_segment() {
         let mut d = PacketDecoder::new(PacketConfig::default());
-        run(&mut d, DLT_EN10MB, 0, &tcp4(A4, B4, 40000, 53, 99, TCP_SYN, &[]));
-        run(&mut d, DLT_EN10MB, 1, &tcp4(B4, A4, 53, 40000, 5000, TCP_SYN, &[]));
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &tcp4(A4, B4, 40000, 53, 99, TCP_SYN, &[]),
+        );
+        run(
+            &mut d,
+            DLT_EN10MB,
+            1,
+            &tcp4(B4, A4, 53, 40000, 5000, TCP_SYN, &[]),
+        );
         let seg = framed(&[QUERY, b"second query"]);
-        let got = run(&mut d, DLT_EN10MB, 2, &tcp4(A4, B4, 40000, 53, 100, 0x08, &seg));
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            2,
+            &tcp4(A4, B4, 40000, 53, 100, 0x08, &seg),
+        );
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].data, QUERY);
         assert_eq!(got[1].data, b"second query");
         assert_eq!(got[1].transport, Transport::Tcp);
         assert_eq!((got[1].sport, got[1].dport), (40000, 53));
-        let got = run(&mut d, DLT_EN10MB, 3, &tcp4(B4, A4, 53, 40000, 5001, 0x08, &framed(&[b"answer"])));
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            3,
+            &tcp4(B4, A4, 53, 40000, 5001, 0x08, &framed(&[b"answer"])),
+        );
         assert_eq!(got[0].data, b"answer");
         assert_eq!(d.stats().tcp_messages, 3);
     }
@@ -847,10 +929,36 @@ mod tests {
     fn tcp_message_across_three_segments() {
         let mut d = PacketDecoder::new(PacketConfig::default());
         let s = framed(&[QUERY]);
-        run(&mut d, DLT_EN10MB, 0, &tcp4(A4, B4, 40000, 53, 0, TCP_SYN, &[]));
-        assert!(run(&mut d, DLT_EN10MB, 1, &tcp4(A4, B4, 40000, 53, 1, 0, &s[..1])).is_empty());
-        assert!(run(&mut d, DLT_EN10MB, 2, &tcp4(A4, B4, 40000, 53, 2, 0, &s[1..12])).is_empty());
-        let got = run(&mut d, DLT_EN10MB, 3, &tcp4(A4, B4, 40000, 53, 13, 0, &s[12..]));
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &tcp4(A4, B4, 40000, 53, 0, TCP_SYN, &[]),
+        );
+        assert!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                1,
+                &tcp4(A4, B4, 40000, 53, 1, 0, &s[..1])
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                2,
+                &tcp4(A4, B4, 40000, 53, 2, 0, &s[1..12])
+            )
+            .is_empty()
+        );
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            3,
+            &tcp4(A4, B4, 40000, 53, 13, 0, &s[12..]),
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, QUERY);
         assert_eq!(got[0].ts_us, 3, "ts of the completing segment");
@@ -861,17 +969,57 @@ mod tests {
         let mut d = PacketDecoder::new(PacketConfig::default());
         let s = framed(&[QUERY, b"two"]);
         let cut = 10;
-        run(&mut d, DLT_EN10MB, 0, &tcp4(A4, B4, 40000, 53, 0, TCP_SYN, &[]));
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &tcp4(A4, B4, 40000, 53, 0, TCP_SYN, &[]),
+        );
         // Second half first, then first half twice, then everything again.
-        assert!(run(&mut d, DLT_EN10MB, 1, &tcp4(A4, B4, 40000, 53, 1 + cut as u32, 0, &s[cut..])).is_empty());
-        assert_eq!(run(&mut d, DLT_EN10MB, 2, &tcp4(A4, B4, 40000, 53, 1, 0, &s[..cut])).len(), 2);
-        assert!(run(&mut d, DLT_EN10MB, 3, &tcp4(A4, B4, 40000, 53, 1, 0, &s[..cut])).is_empty());
+        assert!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                1,
+                &tcp4(A4, B4, 40000, 53, 1 + cut as u32, 0, &s[cut..])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                2,
+                &tcp4(A4, B4, 40000, 53, 1, 0, &s[..cut])
+            )
+            .len(),
+            2
+        );
+        assert!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                3,
+                &tcp4(A4, B4, 40000, 53, 1, 0, &s[..cut])
+            )
+            .is_empty()
+        );
         assert!(run(&mut d, DLT_EN10MB, 4, &tcp4(A4, B4, 40000, 53, 1, 0, &s)).is_empty());
         assert_eq!(d.stats().tcp_messages, 2);
-        run(&mut d, DLT_EN10MB, 5, &tcp4(A4, B4, 40000, 53, 1 + s.len() as u32, TCP_FIN, &[]));
+        run(
+            &mut d,
+            DLT_EN10MB,
+            5,
+            &tcp4(A4, B4, 40000, 53, 1 + s.len() as u32, TCP_FIN, &[]),
+        );
         assert_eq!(d.tcp_flows(), 0);
         // Mid-flow capture start (no SYN).
-        let got = run(&mut d, DLT_EN10MB, 6, &tcp4(B4, A4, 53, 1, 777, 0, &framed(&[b"resp"])));
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            6,
+            &tcp4(B4, A4, 53, 1, 777, 0, &framed(&[b"resp"])),
+        );
         assert_eq!(got[0].data, b"resp");
         // Snaplen-cut segment.
         let f = tcp4(B4, A4, 53, 1, 783, 0, &framed(&[b"resp2"]));
@@ -891,14 +1039,39 @@ mod tests {
             seg[8..12].copy_from_slice(&ack.to_be_bytes());
             eth4(&ipv4(src, dst, IPPROTO_TCP, 1, 0, &[], &seg))
         };
-        run(&mut d, DLT_EN10MB, 0, &tcp4(B4, A4, 53, 40000, 0, TCP_SYN, &[]));
-        assert_eq!(run(&mut d, DLT_EN10MB, 1, &tcp4(B4, A4, 53, 40000, 1, 0, &one)).len(), 1);
+        run(
+            &mut d,
+            DLT_EN10MB,
+            0,
+            &tcp4(B4, A4, 53, 40000, 0, TCP_SYN, &[]),
+        );
+        assert_eq!(
+            run(&mut d, DLT_EN10MB, 1, &tcp4(B4, A4, 53, 40000, 1, 0, &one)).len(),
+            1
+        );
         let after_gap = 1 + one.len() as u32 + 40;
-        assert!(run(&mut d, DLT_EN10MB, 2, &tcp4(B4, A4, 53, 40000, after_gap, 0, &two)).is_empty());
-        let got = run(&mut d, DLT_EN10MB, 3, &ack_frame(A4, B4, 40000, 53, after_gap + two.len() as u32));
+        assert!(
+            run(
+                &mut d,
+                DLT_EN10MB,
+                2,
+                &tcp4(B4, A4, 53, 40000, after_gap, 0, &two)
+            )
+            .is_empty()
+        );
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            3,
+            &ack_frame(A4, B4, 40000, 53, after_gap + two.len() as u32),
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, b"response two");
-        assert_eq!(got[0].src, IpAddr::V4(Ipv4Addr::from(B4)), "the reverse direction's addressing");
+        assert_eq!(
+            got[0].src,
+            IpAddr::V4(Ipv4Addr::from(B4)),
+            "the reverse direction's addressing"
+        );
         assert_eq!((got[0].sport, got[0].dport), (53, 40000));
         assert_eq!(got[0].ts_us, 2, "ts of the frame that carried it");
     }
@@ -910,12 +1083,22 @@ mod tests {
             ..PacketConfig::default()
         });
         for port in 0..5u16 {
-            run(&mut d, DLT_EN10MB, i64::from(port), &tcp4(A4, B4, 1000 + port, 53, 0, TCP_SYN, &[]));
+            run(
+                &mut d,
+                DLT_EN10MB,
+                i64::from(port),
+                &tcp4(A4, B4, 1000 + port, 53, 0, TCP_SYN, &[]),
+            );
         }
         assert_eq!(d.tcp_flows(), 3);
         assert_eq!(d.stats().tcp_flow_evictions, 2);
         // The newest flows still work.
-        let got = run(&mut d, DLT_EN10MB, 9, &tcp4(A4, B4, 1004, 53, 1, 0, &framed(&[b"q"])));
+        let got = run(
+            &mut d,
+            DLT_EN10MB,
+            9,
+            &tcp4(A4, B4, 1004, 53, 1, 0, &framed(&[b"q"])),
+        );
         assert_eq!(got.len(), 1);
         // Expiry of idle flows.
         d.expire(9 + PacketConfig::DEFAULT_TCP_FLOW_TIMEOUT_US + 1);
@@ -972,7 +1155,10 @@ mod tests {
         let f6 = v6_fragments(3, &dgram, 1232, true);
         let k6 = key(&f6[0]);
         assert!(f6.iter().all(|f| key(f) == k6));
-        assert_eq!(k6, key(&eth6(&ipv6(A6, B6, IPPROTO_UDP, &udp(1, 53, QUERY)))));
+        assert_eq!(
+            k6,
+            key(&eth6(&ipv6(A6, B6, IPPROTO_UDP, &udp(1, 53, QUERY))))
+        );
         // Same key through another link type.
         assert_eq!(PacketDecoder::shard_key(LINKTYPE_RAW, &udp4(1, 2, b"")), k);
         // Deterministic across processes: a pinned value.
@@ -1016,10 +1202,29 @@ mod tests {
         let mut templates: Vec<Vec<u8>> = vec![
             udp4(40000, 53, QUERY),
             ipv6(A6, B6, IPPROTO_UDP, &udp(1, 53, QUERY)),
-            ipv4(A4, B4, IPPROTO_TCP, 1, 0, &[], &tcp_seg(1, 53, 1, 0, &framed(&[QUERY, QUERY]))),
-            ipv4(A4, B4, IPPROTO_TCP, 1, 0, &[], &tcp_seg(1, 53, 1, TCP_SYN, &[])),
+            ipv4(
+                A4,
+                B4,
+                IPPROTO_TCP,
+                1,
+                0,
+                &[],
+                &tcp_seg(1, 53, 1, 0, &framed(&[QUERY, QUERY])),
+            ),
+            ipv4(
+                A4,
+                B4,
+                IPPROTO_TCP,
+                1,
+                0,
+                &[],
+                &tcp_seg(1, 53, 1, TCP_SYN, &[]),
+            ),
         ];
-        for f in v4_fragments(5, &dgram, 1480).iter().chain(&v6_fragments(5, &dgram, 1232, true)) {
+        for f in v4_fragments(5, &dgram, 1480)
+            .iter()
+            .chain(&v6_fragments(5, &dgram, 1232, true))
+        {
             templates.push(f[14..].to_vec());
         }
         let mut linktypes = SUPPORTED_LINKTYPES.to_vec();

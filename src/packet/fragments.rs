@@ -120,7 +120,7 @@ impl FragmentTable {
             .checked_add(data.len())
             .filter(|&e| e <= MAX_DATAGRAM_BYTES)
             .ok_or(PacketError::BadFragment)?;
-        if frag.more && (data.is_empty() || data.len() % FRAGMENT_UNIT != 0) {
+        if frag.more && (data.is_empty() || !data.len().is_multiple_of(FRAGMENT_UNIT)) {
             return Err(PacketError::BadFragment);
         }
         if self.max_datagrams == 0 {
@@ -284,9 +284,17 @@ mod tests {
     fn overlap_rejected_duplicate_ignored() {
         let whole = payload(48);
         let mut t = FragmentTable::new(16, 1_000_000);
-        assert!(t.insert(key(1), frag(0, true), &whole[..16], 0).unwrap().is_none());
+        assert!(
+            t.insert(key(1), frag(0, true), &whole[..16], 0)
+                .unwrap()
+                .is_none()
+        );
         // Exact byte-identical duplicate: ignored.
-        assert!(t.insert(key(1), frag(0, true), &whole[..16], 0).unwrap().is_none());
+        assert!(
+            t.insert(key(1), frag(0, true), &whole[..16], 0)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(t.len(), 1);
         // Overlapping piece: whole datagram discarded.
         assert_eq!(
@@ -344,10 +352,17 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.evictions(), 1);
         // key 1 was evicted: its last piece alone does not complete.
-        assert!(t.insert(key(1), frag(8, false), &[1; 2], 301).unwrap().is_none());
+        assert!(
+            t.insert(key(1), frag(8, false), &[1; 2], 301)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(t.evictions(), 2); // key 2 made room for key 1
         // key 3 completes.
-        let done = t.insert(key(3), frag(8, false), &[3; 2], 302).unwrap().unwrap();
+        let done = t
+            .insert(key(3), frag(8, false), &[3; 2], 302)
+            .unwrap()
+            .unwrap();
         assert_eq!(done, vec![3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
         t.expire(1_300);
         assert_eq!(t.len(), 1);
@@ -363,7 +378,12 @@ mod tests {
             t.insert(key(1), frag(i * 8, true), &[0; 8], 0).unwrap();
         }
         assert_eq!(
-            t.insert(key(1), frag(MAX_FRAGMENTS_PER_DATAGRAM * 8, false), &[0; 1], 0),
+            t.insert(
+                key(1),
+                frag(MAX_FRAGMENTS_PER_DATAGRAM * 8, false),
+                &[0; 1],
+                0
+            ),
             Err(PacketError::BadFragment)
         );
     }

@@ -145,7 +145,9 @@ fn from_ethertype(mut ethertype: u16, mut rest: &[u8]) -> Result<Option<Network<
         ETHERTYPE_IPV6 => IpHint::V6,
         ETHERTYPE_PPPOE_SESSION => {
             let proto = be16(rest, 6).ok_or(PacketError::TruncatedLink)?;
-            rest = rest.get(PPPOE_HEADER_LEN..).ok_or(PacketError::TruncatedLink)?;
+            rest = rest
+                .get(PPPOE_HEADER_LEN..)
+                .ok_or(PacketError::TruncatedLink)?;
             match proto {
                 PPP_IPV4 => IpHint::V4,
                 PPP_IPV6 => IpHint::V6,
@@ -157,7 +159,9 @@ fn from_ethertype(mut ethertype: u16, mut rest: &[u8]) -> Result<Option<Network<
             loop {
                 labels += 1;
                 let bottom = *rest.get(2).ok_or(PacketError::TruncatedLink)? & 1 != 0;
-                rest = rest.get(MPLS_LABEL_LEN..).ok_or(PacketError::TruncatedLink)?;
+                rest = rest
+                    .get(MPLS_LABEL_LEN..)
+                    .ok_or(PacketError::TruncatedLink)?;
                 if bottom {
                     break;
                 }
@@ -302,7 +306,11 @@ mod tests {
         let mut pppoe = vec![0x11, 0, 0x12, 0x34, 0, 6];
         pppoe.extend_from_slice(&PPP_IPV4.to_be_bytes());
         pppoe.extend_from_slice(&IP4);
-        let f = eth(&[ETHERTYPE_VLAN, ETHERTYPE_VLAN], ETHERTYPE_PPPOE_SESSION, &pppoe);
+        let f = eth(
+            &[ETHERTYPE_VLAN, ETHERTYPE_VLAN],
+            ETHERTYPE_PPPOE_SESSION,
+            &pppoe,
+        );
         assert_eq!(net(DLT_EN10MB, &f), (IpHint::V4, IP4.to_vec()));
         // LCP inside PPPoE: not IP.
         let lcp = [0x11, 0, 0x12, 0x34, 0, 6, 0xc0, 0x21, 1, 1];
@@ -322,7 +330,11 @@ mod tests {
         let f = eth(&[], ETHERTYPE_MPLS_UNICAST, &[0, 1, 0x01, 64, 0, 0, 0, 0]);
         assert!(network_layer(DLT_EN10MB, &f).unwrap().is_none());
         // Label stack without a bottom.
-        let f = eth(&[], ETHERTYPE_MPLS_UNICAST, &[0u8; 4 * (MAX_MPLS_LABELS + 1)]);
+        let f = eth(
+            &[],
+            ETHERTYPE_MPLS_UNICAST,
+            &[0u8; 4 * (MAX_MPLS_LABELS + 1)],
+        );
         assert_eq!(
             network_layer(DLT_EN10MB, &f).unwrap_err(),
             PacketError::TruncatedLink

@@ -60,7 +60,24 @@ pub struct TcpHeader<'a> {
 
 /// Parses a TCP header (options skipped through the data offset).
 pub fn parse_header(b: &[u8]) -> Result<TcpHeader<'_>, PacketError> {
-    let [sp0, sp1, dp0, dp1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, ..] = *b else {
+    let [
+        sp0,
+        sp1,
+        dp0,
+        dp1,
+        s0,
+        s1,
+        s2,
+        s3,
+        a0,
+        a1,
+        a2,
+        a3,
+        off,
+        flags,
+        ..,
+    ] = *b
+    else {
         return Err(PacketError::TruncatedTcp);
     };
     let header_len = usize::from(off >> 4) * 4;
@@ -229,7 +246,11 @@ impl Flow {
     /// dropped and framing resumes at the stashed segment (assumed to start
     /// a message, as after a mid-flow start). Messages released keep the
     /// time of the segments that carried them.
-    fn skip_acked_gap(&mut self, max_buffer: usize, emit: &mut Emit<'_>) -> Result<(), PacketError> {
+    fn skip_acked_gap(
+        &mut self,
+        max_buffer: usize,
+        emit: &mut Emit<'_>,
+    ) -> Result<(), PacketError> {
         let Some(ack) = self.peer_ack else {
             return Ok(());
         };
@@ -284,7 +305,8 @@ impl Flow {
         if self.buf.is_empty() {
             // Common case: frame straight from the segment.
             let used = frame_messages(data, ts_us, emit);
-            self.buf.extend_from_slice(data.get(used..).unwrap_or_default());
+            self.buf
+                .extend_from_slice(data.get(used..).unwrap_or_default());
         } else {
             self.buf.extend_from_slice(data);
             let used = frame_messages(&self.buf, ts_us, emit);
@@ -310,8 +332,7 @@ impl Flow {
         if let Some(held) = self.stash.iter_mut().find(|st| st.seq == seq) {
             // Retransmitted out-of-order segment: keep the longer copy.
             if data.len() > held.data.len() {
-                self.stash_bytes =
-                    self.stash_bytes.saturating_sub(held.data.len()) + data.len();
+                self.stash_bytes = self.stash_bytes.saturating_sub(held.data.len()) + data.len();
                 held.data = data.to_vec();
                 held.ts_us = ts_us;
             }
@@ -425,9 +446,10 @@ impl TcpReassembler {
         let mut data_seq = seq;
         if flags & TCP_SYN != 0 {
             data_seq = seq.wrapping_add(1);
-            let retransmitted = self.flows.get(&key).is_some_and(|f| {
-                f.next_seq == data_seq && f.buf.is_empty() && f.stash.is_empty()
-            });
+            let retransmitted = self
+                .flows
+                .get(&key)
+                .is_some_and(|f| f.next_seq == data_seq && f.buf.is_empty() && f.stash.is_empty());
             if !retransmitted {
                 self.reset(&key);
                 self.create(key, data_seq, ts_us)?;
@@ -444,7 +466,9 @@ impl TcpReassembler {
         let Some(flow) = self.flows.get_mut(&key) else {
             return reverse_result;
         };
-        let result = flow.push(data_seq, data, ts_us, max_buffer, &mut |t, m| emit(&key, t, m));
+        let result = flow.push(data_seq, data, ts_us, max_buffer, &mut |t, m| {
+            emit(&key, t, m)
+        });
         if flags & TCP_FIN != 0 {
             flow.fin = true;
         }
@@ -552,14 +576,18 @@ mod tests {
         assert_eq!(parse_header(&bad).unwrap_err(), PacketError::TruncatedTcp);
         bad[12] = 0xf0; // 60 bytes, past the end
         assert_eq!(parse_header(&bad).unwrap_err(), PacketError::TruncatedTcp);
-        assert_eq!(parse_header(&h[..13]).unwrap_err(), PacketError::TruncatedTcp);
+        assert_eq!(
+            parse_header(&h[..13]).unwrap_err(),
+            PacketError::TruncatedTcp
+        );
     }
 
     #[test]
     fn two_messages_in_one_segment() {
         let mut run = Run::new();
         run.seg(key(1), 100, TCP_SYN, &[]).unwrap();
-        run.seg(key(1), 101, 0x18, &framed(&[b"first", b"second"])).unwrap();
+        run.seg(key(1), 101, 0x18, &framed(&[b"first", b"second"]))
+            .unwrap();
         assert_eq!(run.got, vec![b"first".to_vec(), b"second".to_vec()]);
     }
 
@@ -636,10 +664,13 @@ mod tests {
     fn flow_cap_evicts_least_recent() {
         let mut r = TcpReassembler::new(2, MAX_DNS_TCP_FRAME, 1_000);
         let partial = [0u8, 10, 1];
-        r.segment(key(1), 0, 0, 0, &partial, 1, |_, _, _| {}).unwrap();
-        r.segment(key(2), 0, 0, 0, &partial, 2, |_, _, _| {}).unwrap();
+        r.segment(key(1), 0, 0, 0, &partial, 1, |_, _, _| {})
+            .unwrap();
+        r.segment(key(2), 0, 0, 0, &partial, 2, |_, _, _| {})
+            .unwrap();
         r.segment(key(1), 3, 0, 0, &[2], 3, |_, _, _| {}).unwrap(); // key 1 now most recent
-        r.segment(key(3), 0, 0, 0, &partial, 4, |_, _, _| {}).unwrap();
+        r.segment(key(3), 0, 0, 0, &partial, 4, |_, _, _| {})
+            .unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r.evictions(), 1);
         // key(1) survived: completing its message works.
@@ -659,21 +690,24 @@ mod tests {
     fn buffer_and_stash_bounds() {
         let mut r = TcpReassembler::new(4, 100, 1_000);
         // A gap wider than the buffer cap.
-        r.segment(key(1), 0, 0, 0, &[0, 50, 1], 0, |_, _, _| {}).unwrap();
+        r.segment(key(1), 0, 0, 0, &[0, 50, 1], 0, |_, _, _| {})
+            .unwrap();
         assert_eq!(
             r.segment(key(1), 500, 0, 0, &[1; 10], 0, |_, _, _| {}),
             Err(PacketError::TcpStream)
         );
         assert!(r.is_empty());
         // Too many stashed segments.
-        r.segment(key(1), 0, 0, 0, &[0, 50, 1], 0, |_, _, _| {}).unwrap();
+        r.segment(key(1), 0, 0, 0, &[0, 50, 1], 0, |_, _, _| {})
+            .unwrap();
         let mut res = Ok(());
         for i in 0..=MAX_STASHED_SEGMENTS as u32 {
             res = r.segment(key(1), 10 + i * 2, 0, 0, &[1], 0, |_, _, _| {});
         }
         assert_eq!(res, Err(PacketError::TcpStream));
         // Buffered + stashed bytes over the cap.
-        r.segment(key(2), 0, 0, 0, &[0, 200, 1], 0, |_, _, _| {}).unwrap();
+        r.segment(key(2), 0, 0, 0, &[0, 200, 1], 0, |_, _, _| {})
+            .unwrap();
         assert_eq!(
             r.segment(key(2), 3, 0, 0, &[1; 98], 0, |_, _, _| {}),
             Err(PacketError::TcpStream)
@@ -693,28 +727,39 @@ mod tests {
             let mut got: Vec<(FlowKey, i64, Vec<u8>)> = Vec::new();
             let mut emit = |k: &FlowKey, t: i64, m: &[u8]| got.push((*k, t, m.to_vec()));
             r.segment(server, 0, 0, TCP_SYN, &[], 0, &mut emit).unwrap();
-            r.segment(server, 1, 0, TCP_ACK, &one, 1, &mut emit).unwrap();
+            r.segment(server, 1, 0, TCP_ACK, &one, 1, &mut emit)
+                .unwrap();
             // `lost` bytes between the two responses never reach the capture.
             if ack_first {
-                r.segment(key(1), 1, acked, TCP_ACK, &[], 2, &mut emit).unwrap();
-                r.segment(server, after_gap, 0, TCP_ACK, &two, 3, &mut emit).unwrap();
+                r.segment(key(1), 1, acked, TCP_ACK, &[], 2, &mut emit)
+                    .unwrap();
+                r.segment(server, after_gap, 0, TCP_ACK, &two, 3, &mut emit)
+                    .unwrap();
             } else {
-                r.segment(server, after_gap, 0, TCP_ACK, &two, 3, &mut emit).unwrap();
-                r.segment(key(1), 1, acked, TCP_ACK, &[], 4, &mut emit).unwrap();
+                r.segment(server, after_gap, 0, TCP_ACK, &two, 3, &mut emit)
+                    .unwrap();
+                r.segment(key(1), 1, acked, TCP_ACK, &[], 4, &mut emit)
+                    .unwrap();
             }
             // Released messages keep the time of the segment carrying them.
             assert_eq!(
                 got,
-                vec![(server, 1, b"resp-one".to_vec()), (server, 3, b"resp-two".to_vec())],
+                vec![
+                    (server, 1, b"resp-one".to_vec()),
+                    (server, 3, b"resp-two".to_vec())
+                ],
                 "ack_first {ack_first}"
             );
         }
         // An acknowledgement that does not cover the gap changes nothing.
         let mut r = TcpReassembler::new(8, 2 * MAX_DNS_TCP_FRAME, 1_000_000);
         let mut n = 0;
-        r.segment(server, 0, 0, TCP_SYN, &[], 0, |_, _, _| n += 1).unwrap();
-        r.segment(server, 20, 0, TCP_ACK, &two, 0, |_, _, _| n += 1).unwrap();
-        r.segment(key(1), 1, 10, TCP_ACK, &[], 0, |_, _, _| n += 1).unwrap();
+        r.segment(server, 0, 0, TCP_SYN, &[], 0, |_, _, _| n += 1)
+            .unwrap();
+        r.segment(server, 20, 0, TCP_ACK, &two, 0, |_, _, _| n += 1)
+            .unwrap();
+        r.segment(key(1), 1, 10, TCP_ACK, &[], 0, |_, _, _| n += 1)
+            .unwrap();
         assert_eq!(n, 0);
     }
 

@@ -38,6 +38,8 @@ pub struct PcapFiles {
     pub broken: Vec<(PathBuf, String)>,
     buf: Vec<u8>,
     meta: (i64, u32),
+    /// Bytes of the current file accounted for (classic pcap layout).
+    file_bytes: u64,
 }
 
 /// Try to open a capture; the error names the file.
@@ -53,7 +55,7 @@ impl PcapFiles {
         for p in paths {
             check_readable(p)?;
         }
-        Ok(PcapFiles { paths: paths.to_vec(), next_file: 0, current: None, frame: 0, bytes_read: 0, broken: vec![], buf: Vec::with_capacity(65536), meta: (0, 0) })
+        Ok(PcapFiles { paths: paths.to_vec(), next_file: 0, current: None, frame: 0, bytes_read: 0, broken: vec![], buf: Vec::with_capacity(65536), meta: (0, 0), file_bytes: 0 })
     }
 
     /// Sum of the files' sizes, for progress.
@@ -70,6 +72,7 @@ impl PcapFiles {
                 let path = self.paths.get(self.next_file)?.clone();
                 self.next_file += 1;
                 self.frame = 0;
+                self.file_bytes = 24;
                 match pcap::Capture::from_file(&path) {
                     Ok(cap) => {
                         let lt = cap.get_datalink().0;
@@ -92,6 +95,15 @@ impl PcapFiles {
                     self.meta = (ts_us, p.header.len);
                 }
                 Err(pcap::Error::NoMorePackets) => {
+                    // libpcap reports a record cut short at the end of a file as
+                    // a clean end; classic pcap files are checked by size.
+                    let path = &self.paths[file];
+                    if let Some(extra) = trailing_bytes(path, self.file_bytes) {
+                        self.broken.push((
+                            path.clone(),
+                            format!("truncated: {extra} bytes after the last complete record (frame {})", self.frame),
+                        ));
+                    }
                     self.current = None;
                     continue;
                 }
@@ -103,6 +115,7 @@ impl PcapFiles {
             }
             self.frame += 1;
             self.bytes_read += 16 + self.buf.len() as u64;
+            self.file_bytes += 16 + self.buf.len() as u64;
             return Some(RawPacket {
                 file,
                 frame: self.frame,
@@ -113,4 +126,18 @@ impl PcapFiles {
             });
         }
     }
+}
+
+/// For a classic pcap file (not pcapng), the bytes left over after `used`
+/// bytes of header and complete records, when there are any.
+fn trailing_bytes(path: &Path, used: u64) -> Option<u64> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).ok()?.read_exact(&mut magic).ok()?;
+    let classic = matches!(
+        u32::from_le_bytes(magic),
+        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
+    );
+    let size = std::fs::metadata(path).ok()?.len();
+    (classic && size > used).then(|| size - used)
 }
