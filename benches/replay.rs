@@ -1,1 +1,154 @@
-fn main(){}
+//! Replay throughput, beside the reference loops it is built on.
+//!
+//! `cargo bench --bench replay` generates a large capture with the scenario
+//! generator (cached in target/bench-data), then measures, each as packets/s
+//! on this machine:
+//!   1. a plain libpcap read loop (the ceiling, ~20 M/s in SERVICES.md);
+//!   2. read + packet layer + DNS decode + name hash (~9 M/s reference);
+//!   3. `replay` with the default pipeline on 1 and 2 workers;
+//!   4. the same with a 190 k-entry blocklist loaded (when ../shared is there).
+//! Peak RSS of each replay is read from /proc (VmHWM, reset between runs).
+//! Environment: BENCH_QPS (default 16000 queries/s of generated traffic),
+//! BENCH_SECS (default 60).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use dnsmonitor::config::Plan;
+use dnsmonitor::dataflow::{self, Outputs, RunOptions, Speed};
+use dnsmonitor::packet::{PacketConfig, PacketDecoder};
+use dnsmonitor::sinks::JsonLinesAlerts;
+use dnsmonitor::synth::scenario::{Flood, Scenario};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn capture() -> PathBuf {
+    let qps = env_u64("BENCH_QPS", 16_000);
+    let secs = env_u64("BENCH_SECS", 60);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("bench-{qps}qps-{secs}s.pcap"));
+    if !path.exists() {
+        eprintln!("generating {} ...", path.display());
+        let s = Scenario {
+            seed: 42,
+            duration_s: secs as u32,
+            clients: 5000,
+            background_qps: qps as f64,
+            floods: vec![Flood { client: "10.66.0.1".parse().unwrap(), start_s: 10.0, end_s: 20.0, qps: 2000 }],
+            ..Scenario::default()
+        };
+        let tmp = path.with_extension("tmp");
+        s.write_file(&tmp).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn read_loop(path: &Path) -> u64 {
+    let mut cap = pcap::Capture::from_file(path).unwrap();
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    while let Ok(p) = cap.next_packet() {
+        n += 1;
+        bytes += p.data.len() as u64;
+    }
+    std::hint::black_box(bytes);
+    n
+}
+
+fn decode_loop(path: &Path) -> u64 {
+    let mut cap = pcap::Capture::from_file(path).unwrap();
+    let lt = cap.get_datalink().0;
+    let mut dec = PacketDecoder::new(PacketConfig::default());
+    let mut n = 0u64;
+    let mut acc = 0u64;
+    while let Ok(p) = cap.next_packet() {
+        n += 1;
+        let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
+        dec.decode(lt, ts, p.data, |payload| {
+            if let Ok(m) = dnsmonitor::dns::decode(payload.data) {
+                if let Some(q) = &m.question {
+                    acc = acc.wrapping_add(q.qname.hash());
+                }
+            }
+        });
+    }
+    std::hint::black_box(acc);
+    n
+}
+
+struct Sink;
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
+    let plan = Plan::default_plan(lists).unwrap();
+    let outputs = Outputs { alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))), events: None };
+    let opts = RunOptions { files: vec![path.to_path_buf()], workers, speed: Speed::Max, progress: false };
+    let s = dataflow::replay(Arc::new(plan), opts, outputs).unwrap();
+    (s.frames, s.alerts.values().sum::<u64>() as usize)
+}
+
+fn measure(name: &str, f: impl Fn() -> u64) {
+    // Warm the page cache and the code once, then take the best of 3.
+    let mut best = f64::MAX;
+    let mut n = 0;
+    for _ in 0..3 {
+        reset_peak_rss();
+        let t = Instant::now();
+        n = f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!("{name:<44} {n:>10} packets {best:>8.3} s {:>12.0} packets/s  peak RSS {:>7} KiB", n as f64 / best, peak_rss_kib());
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not:
+    // then only check that the pieces run, on a small capture.
+    if !std::env::args().any(|a| a == "--bench") {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("smoke.pcap");
+        Scenario { duration_s: 3, ..Scenario::default() }.write_file(&p).unwrap();
+        assert_eq!(read_loop(&p), decode_loop(&p));
+        assert_eq!(replay(&p, 2, &[]).0, read_loop(&p));
+        println!("replay bench: smoke run ok (use `cargo bench --bench replay` to measure)");
+        return;
+    }
+    let path = capture();
+    println!("capture: {} ({} MB)", path.display(), std::fs::metadata(&path).unwrap().len() / 1_000_000);
+    measure("pcap read loop", || read_loop(&path));
+    measure("read + packet + dns decode + name hash", || decode_loop(&path));
+    for w in [1, 2] {
+        measure(&format!("replay, default pipeline, {w} worker(s)"), || replay(&path, w, &[]).0);
+    }
+    let phishing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/blocklists/blocklistproject/phishing.domains.txt");
+    if phishing.exists() {
+        for w in [1, 2] {
+            measure(&format!("replay + 190k blocklist, {w} worker(s)"), || replay(&path, w, std::slice::from_ref(&phishing)).0);
+        }
+    }
+}

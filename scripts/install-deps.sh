@@ -25,6 +25,11 @@ PKGS=(
     "prometheus:promtool"
 )
 
+# `--build-only`: just what building and running dnsmonitor needs.
+if [[ ${1:-} == --build-only ]]; then
+    PKGS=("${PKGS[@]:0:3}")
+fi
+
 missing=()
 for entry in "${PKGS[@]}"; do
     pkg=${entry%%:*}

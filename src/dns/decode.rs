@@ -156,6 +156,7 @@ pub struct Answer {
 /// suricata-verify/dns-corrupt-additionals, zeek/dns-edns-bad-length), so
 /// keeping them is what agrees with it. A malformed first question, on the
 /// other hand, is an error: there is nothing to key the message on.
+#[inline]
 pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
     let msg = Message::from_slice(data).map_err(|_| DecodeError::Truncated)?;
     let header = msg.header();
@@ -216,6 +217,7 @@ pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
 }
 
 /// Copy a parsed (possibly compressed) name into a `QName`.
+#[inline]
 fn to_qname(name: &ParsedName<&[u8]>) -> Result<QName, DecodeError> {
     let mut out = QName::new();
     for label in name.iter() {

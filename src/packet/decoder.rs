@@ -14,9 +14,14 @@
 //! captured bytes, so queries in snaplen-limited captures still count. An
 //! empty UDP datagram (or a zero-length TCP-framed message) on a DNS port
 //! is delivered as an empty payload: the DNS layer counts it as malformed
-//! rather than the packet layer hiding it. A
-//! snaplen-cut TCP segment is `TruncatedTcp` and resets its flow; a
-//! snaplen-cut fragment is `TruncatedIp`.
+//! rather than the packet layer hiding it. A snaplen-cut TCP segment is
+//! `TruncatedTcp` and resets its flow; a snaplen-cut fragment is
+//! `TruncatedIp`.
+//!
+//! Counting: every frame counts in `frames`; a frame then ends as messages
+//! delivered, `not_dns`, one error, or nothing (a fragment or TCP segment
+//! that only fed reassembly, a TCP ACK). A reassembled datagram that turns
+//! out not to be DNS counts `not_dns` on its completing fragment.
 
 use std::net::IpAddr;
 
@@ -28,9 +33,7 @@ use super::{PacketError, Payload, Transport};
 
 const MICROS_PER_SEC: i64 = 1_000_000;
 /// UDP header length.
-pub const UDP_HEADER_LEN: usize = 8;
-/// `decode` expires old fragment / TCP state at most this often (frame time).
-pub const EXPIRE_INTERVAL_US: i64 = MICROS_PER_SEC;
+const UDP_HEADER_LEN: usize = 8;
 /// Number of bits in the DNS port set.
 const PORT_WORDS: usize = 65536 / 64;
 
@@ -154,6 +157,10 @@ impl std::fmt::Debug for PacketDecoder {
 }
 
 impl PacketDecoder {
+    /// `decode` expires old fragment / TCP state at most this often (frame
+    /// time).
+    pub const EXPIRE_INTERVAL_US: i64 = MICROS_PER_SEC;
+
     pub fn new(cfg: PacketConfig) -> Self {
         let mut ports = Box::new([0u64; PORT_WORDS]);
         for &p in &cfg.dns_ports {
@@ -214,7 +221,7 @@ impl PacketDecoder {
         self.stats.frames += 1;
         if ts_us >= self.next_expire_us {
             self.expire(ts_us);
-            self.next_expire_us = ts_us.saturating_add(EXPIRE_INTERVAL_US);
+            self.next_expire_us = ts_us.saturating_add(Self::EXPIRE_INTERVAL_US);
         }
         if let Err(e) = self.decode_frame(linktype, ts_us, frame, &mut on_payload)
             && let Some(n) = self.stats.errors.get_mut(e as usize)
@@ -366,7 +373,7 @@ impl PacketDecoder {
 
     /// Drop fragment and TCP state older than the timeouts relative to
     /// `now_us` (frame time). `decode` also calls it, at most once per
-    /// [`EXPIRE_INTERVAL_US`] of frame time.
+    /// [`Self::EXPIRE_INTERVAL_US`] of frame time.
     pub fn expire(&mut self, now_us: i64) {
         self.frags.expire(now_us);
         self.tcp.expire(now_us);
