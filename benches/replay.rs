@@ -7,6 +7,7 @@
 //!   2. read + packet layer + DNS decode + name hash (~9 M/s reference);
 //!   3. `replay` with the default pipeline on 1 and 2 workers;
 //!   4. the same with a 190 k-entry blocklist loaded (when ../shared is there).
+//!
 //! Peak RSS of each replay is read from /proc (VmHWM, reset between runs).
 //! Environment: BENCH_QPS (default 16000 queries/s of generated traffic),
 //! BENCH_SECS (default 60).
@@ -14,7 +15,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Outputs, RunOptions, Speed};
@@ -23,7 +23,10 @@ use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::synth::scenario::{Flood, Scenario};
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn capture() -> PathBuf {
@@ -39,7 +42,12 @@ fn capture() -> PathBuf {
             duration_s: secs as u32,
             clients: 5000,
             background_qps: qps as f64,
-            floods: vec![Flood { client: "10.66.0.1".parse().unwrap(), start_s: 10.0, end_s: 20.0, qps: 2000 }],
+            floods: vec![Flood {
+                client: "10.66.0.1".parse().unwrap(),
+                start_s: 10.0,
+                end_s: 20.0,
+                qps: 2000,
+            }],
             ..Scenario::default()
         };
         let tmp = path.with_extension("tmp");
@@ -82,12 +90,12 @@ fn decode_loop(path: &Path) -> u64 {
     let mut acc = 0u64;
     while let Ok(p) = cap.next_packet() {
         n += 1;
-        let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
+        let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
         dec.decode(lt, ts, p.data, |payload| {
-            if let Ok(m) = dnsmonitor::dns::decode(payload.data) {
-                if let Some(q) = &m.question {
-                    acc = acc.wrapping_add(q.qname.hash());
-                }
+            if let Ok(m) = dnsmonitor::dns::decode(payload.data)
+                && let Some(q) = &m.question
+            {
+                acc = acc.wrapping_add(q.qname.hash());
             }
         });
     }
@@ -107,8 +115,16 @@ impl Write for Sink {
 
 fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
     let plan = Plan::default_plan(lists).unwrap();
-    let outputs = Outputs { alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))), events: None };
-    let opts = RunOptions { files: vec![path.to_path_buf()], workers, speed: Speed::Max, progress: false };
+    let outputs = Outputs {
+        alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))),
+        events: None,
+    };
+    let opts = RunOptions {
+        files: vec![path.to_path_buf()],
+        workers,
+        speed: Speed::Max,
+        progress: false,
+    };
     let s = dataflow::replay(Arc::new(plan), opts, outputs).unwrap();
     (s.frames, s.alerts.values().sum::<u64>() as usize)
 }
@@ -119,11 +135,15 @@ fn measure(name: &str, f: impl Fn() -> u64) {
     let mut n = 0;
     for _ in 0..3 {
         reset_peak_rss();
-        let t = Instant::now();
+        let t = dnsmonitor::time::Clock.now();
         n = f();
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!("{name:<44} {n:>10} packets {best:>8.3} s {:>12.0} packets/s  peak RSS {:>7} KiB", n as f64 / best, peak_rss_kib());
+    println!(
+        "{name:<44} {n:>10} packets {best:>8.3} s {:>12.0} packets/s  peak RSS {:>7} KiB",
+        n as f64 / best,
+        peak_rss_kib()
+    );
 }
 
 fn main() {
@@ -132,23 +152,39 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("smoke.pcap");
-        Scenario { duration_s: 3, ..Scenario::default() }.write_file(&p).unwrap();
+        Scenario {
+            duration_s: 3,
+            ..Scenario::default()
+        }
+        .write_file(&p)
+        .unwrap();
         assert_eq!(read_loop(&p), decode_loop(&p));
         assert_eq!(replay(&p, 2, &[]).0, read_loop(&p));
         println!("replay bench: smoke run ok (use `cargo bench --bench replay` to measure)");
         return;
     }
     let path = capture();
-    println!("capture: {} ({} MB)", path.display(), std::fs::metadata(&path).unwrap().len() / 1_000_000);
+    println!(
+        "capture: {} ({} MB)",
+        path.display(),
+        std::fs::metadata(&path).unwrap().len() / 1_000_000
+    );
     measure("pcap read loop", || read_loop(&path));
-    measure("read + packet + dns decode + name hash", || decode_loop(&path));
+    measure("read + packet + dns decode + name hash", || {
+        decode_loop(&path)
+    });
     for w in [1, 2] {
-        measure(&format!("replay, default pipeline, {w} worker(s)"), || replay(&path, w, &[]).0);
+        measure(&format!("replay, default pipeline, {w} worker(s)"), || {
+            replay(&path, w, &[]).0
+        });
     }
-    let phishing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/blocklists/blocklistproject/phishing.domains.txt");
+    let phishing = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/blocklists/blocklistproject/phishing.domains.txt");
     if phishing.exists() {
         for w in [1, 2] {
-            measure(&format!("replay + 190k blocklist, {w} worker(s)"), || replay(&path, w, std::slice::from_ref(&phishing)).0);
+            measure(&format!("replay + 190k blocklist, {w} worker(s)"), || {
+                replay(&path, w, std::slice::from_ref(&phishing)).0
+            });
         }
     }
 }

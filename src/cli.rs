@@ -15,7 +15,11 @@ use dnsmonitor::sinks::{JsonLinesAlerts, open_output};
 use dnsmonitor::time::rfc3339;
 
 #[derive(Parser, Debug)]
-#[command(name = "dnsmonitor", version, about = "DNS DoS and malicious-domain detection on event-time windows")]
+#[command(
+    name = "dnsmonitor",
+    version,
+    about = "DNS DoS and malicious-domain detection on event-time windows"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,7 +79,7 @@ fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Pl
     plan.map_err(|e| anyhow::anyhow!("invalid pipeline:\n{e}"))
 }
 
-fn check(pipeline: &PathBuf) -> anyhow::Result<i32> {
+fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
     match Plan::from_file(pipeline, &[]) {
         Ok(plan) => {
             let kinds: Vec<_> = plan.detectors.iter().map(|d| d.kind().as_str()).collect();
@@ -87,7 +91,11 @@ fn check(pipeline: &PathBuf) -> anyhow::Result<i32> {
                 kinds.join(", ")
             );
             if let Some(b) = &plan.blocklist {
-                println!("  blocklist: {} entries, allowlist: {} entries", b.len(), b.allow_len());
+                println!(
+                    "  blocklist: {} entries, allowlist: {} entries",
+                    b.len(),
+                    b.allow_len()
+                );
             }
             Ok(0)
         }
@@ -109,8 +117,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let opts = RunOptions { files: args.files.clone(), workers: args.workers as usize, speed: args.speed, progress };
-    let outputs = Outputs { alerts: Box::new(JsonLinesAlerts::new(alerts)), events };
+    let opts = RunOptions {
+        files: args.files.clone(),
+        workers: args.workers as usize,
+        speed: args.speed,
+        progress,
+    };
+    let outputs = Outputs {
+        alerts: Box::new(JsonLinesAlerts::new(alerts)),
+        events,
+    };
     let summary = dataflow::replay(plan, opts, outputs)?;
     if !args.quiet {
         print_summary(&summary, args.workers);
@@ -137,32 +153,60 @@ fn print_summary(s: &RunSummary, workers: u16) {
     let _ = writeln!(
         e,
         "dns messages: {} ({} queries, {} responses; {} udp, {} tcp); not dns: {} packets",
-        s.dns_messages, s.queries, s.responses, s.packet.udp_messages, s.packet.tcp_messages, s.packet.not_dns
+        s.dns_messages,
+        s.queries,
+        s.responses,
+        s.packet.udp_messages,
+        s.packet.tcp_messages,
+        s.packet.not_dns
     );
-    let mut errs: Vec<(String, u64)> =
-        PacketError::counts(&s.packet).into_iter().map(|(r, n)| (format!("packet/{r}"), n)).collect();
-    errs.extend(s.decode_errors.iter().map(|(r, n)| (format!("dns/{}", r.as_str()), *n)));
+    let mut errs: Vec<(String, u64)> = PacketError::counts(&s.packet)
+        .into_iter()
+        .map(|(r, n)| (format!("packet/{r}"), n))
+        .collect();
+    errs.extend(
+        s.decode_errors
+            .iter()
+            .map(|(r, n)| (format!("dns/{}", r.as_str()), *n)),
+    );
     if errs.is_empty() {
         let _ = writeln!(e, "parse errors: none");
     } else {
         let list: Vec<_> = errs.iter().map(|(r, n)| format!("{r}={n}")).collect();
         let _ = writeln!(e, "parse errors: {}", list.join(" "));
     }
-    if s.packet.fragments_reassembled + s.packet.fragment_evictions + s.packet.tcp_flow_evictions > 0 {
+    if s.packet.fragments_reassembled + s.packet.fragment_evictions + s.packet.tcp_flow_evictions
+        > 0
+    {
         let _ = writeln!(
             e,
             "reassembly: {} datagrams from fragments, {} fragment evictions, {} tcp flow evictions",
-            s.packet.fragments_reassembled, s.packet.fragment_evictions, s.packet.tcp_flow_evictions
+            s.packet.fragments_reassembled,
+            s.packet.fragment_evictions,
+            s.packet.tcp_flow_evictions
         );
     }
     if s.late_messages > 0 {
-        let _ = writeln!(e, "late messages (older than the watermark, not counted by detectors): {}", s.late_messages);
+        let _ = writeln!(
+            e,
+            "late messages (older than the watermark, not counted by detectors): {}",
+            s.late_messages
+        );
     }
     if s.alerts.is_empty() {
         let _ = writeln!(e, "alerts: none");
     } else {
-        let list: Vec<_> = s.alerts.iter().map(|((k, st), n)| format!("{k}/{}={n}", st.as_str())).collect();
-        let _ = writeln!(e, "alerts: {} (still active at end: {})", list.join(" "), s.active_at_end);
+        let list: Vec<_> = s
+            .alerts
+            .iter()
+            .map(|((k, st), n)| format!("{k}/{}={n}", st.as_str()))
+            .collect();
+        let _ = writeln!(
+            e,
+            "alerts: {} (still active at end: {})",
+            list.join(" "),
+            s.active_at_end
+        );
     }
     let top = s.top_names.top(10);
     if !top.is_empty() {

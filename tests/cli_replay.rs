@@ -17,7 +17,11 @@ fn root() -> &'static Path {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().current_dir(root()).args(args).output().expect("run dnsmonitor")
+    bin()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run dnsmonitor")
 }
 
 fn stderr(o: &Output) -> String {
@@ -44,17 +48,42 @@ fn check_rejects_a_broken_pipeline_with_file_line_and_key() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     let file = p.display().to_string();
-    assert!(err.contains(&format!("{file}:3:14: key `window.slide_secs`: must divide")), "{err}");
-    assert!(err.contains(&format!("{file}:6:15: key `detectors.client_flood.warning_qps`")), "{err}");
-    assert!(err.contains(&format!("{file}:9:10: key `detectors.blocklist_hit.lists`")) && err.contains("missing.txt"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:3:14: key `window.slide_secs`: must divide"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:6:15: key `detectors.client_flood.warning_qps`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:9:10: key `detectors.blocklist_hit.lists`"))
+            && err.contains("missing.txt"),
+        "{err}"
+    );
 
     std::fs::write(&p, "[window]\nsize_secs = 10\nslid_secs = 1\n").unwrap();
     let o = bin().arg("check").arg(&p).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(&format!("{file}:3:1: key `window.slid_secs`: unknown field")), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{file}:3:1: key `window.slid_secs`: unknown field"
+        )),
+        "{}",
+        stderr(&o)
+    );
 
     // replay refuses to start on the same file.
-    let o = bin().args(["replay", "--pipeline"]).arg(&p).arg(root().join("captures/loopback-dig.pcap")).output().unwrap();
+    let o = bin()
+        .args(["replay", "--pipeline"])
+        .arg(&p)
+        .arg(root().join("captures/loopback-dig.pcap"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
 }
@@ -79,7 +108,14 @@ fn loopback_flood_capture_raises_and_resolves_a_client_flood() {
 
 #[test]
 fn loopback_dig_capture_with_the_example_blocklist_gives_three_hits() {
-    let o = run(&["replay", "captures/loopback-dig.pcap", "--blocklist", "blocklists/example.txt", "--workers", "2"]);
+    let o = run(&[
+        "replay",
+        "captures/loopback-dig.pcap",
+        "--blocklist",
+        "blocklists/example.txt",
+        "--workers",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let alerts = alerts_json(&String::from_utf8_lossy(&o.stdout));
     let mut domains: Vec<_> = alerts
@@ -97,20 +133,36 @@ fn loopback_dig_capture_with_the_example_blocklist_gives_three_hits() {
 #[test]
 fn events_and_alerts_go_to_files() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, e) = (dir.path().join("alerts.jsonl"), dir.path().join("events.jsonl"));
+    let (a, e) = (
+        dir.path().join("alerts.jsonl"),
+        dir.path().join("events.jsonl"),
+    );
     let o = bin()
         .current_dir(root())
-        .args(["replay", "captures/loopback-dig.pcap", "-q", "-b", "blocklists/example.txt", "--alerts"])
+        .args([
+            "replay",
+            "captures/loopback-dig.pcap",
+            "-q",
+            "-b",
+            "blocklists/example.txt",
+            "--alerts",
+        ])
         .arg(&a)
         .arg("--events")
         .arg(&e)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "--quiet and file outputs leave the terminal alone");
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "--quiet and file outputs leave the terminal alone"
+    );
     assert_eq!(std::fs::read_to_string(&a).unwrap().lines().count(), 3);
     let events = std::fs::read_to_string(&e).unwrap();
-    let lines: Vec<serde_json::Value> = events.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 240);
     let frames: Vec<u64> = lines.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "frame order");
@@ -134,13 +186,26 @@ fn every_shared_capture_replays_without_a_panic() {
     files.sort();
     assert!(files.len() > 100, "found {} captures", files.len());
     // All at once (one process, several files) and with 2 workers, events on.
-    let o = bin().args(["replay", "-q", "--workers", "2", "--events", "/dev/null"]).args(&files).output().unwrap();
+    let o = bin()
+        .args(["replay", "-q", "--workers", "2", "--events", "/dev/null"])
+        .args(&files)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));
     // And one by one, so a failure names its file.
     for f in &files {
-        let o = bin().args(["replay", "--events", "/dev/null"]).arg(f).output().unwrap();
+        let o = bin()
+            .args(["replay", "--events", "/dev/null"])
+            .arg(f)
+            .output()
+            .unwrap();
         let err = stderr(&o);
-        assert!(o.status.success(), "{}: exit {:?}: {err}", f.display(), o.status);
+        assert!(
+            o.status.success(),
+            "{}: exit {:?}: {err}",
+            f.display(),
+            o.status
+        );
         assert!(!err.contains("panicked"), "{}: {err}", f.display());
     }
 }
@@ -152,7 +217,11 @@ fn unreadable_and_truncated_captures() {
     std::fs::write(&junk, b"this is not a capture\n").unwrap();
     let o = bin().arg("replay").arg(&junk).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(&junk.display().to_string()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&junk.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
 
     let missing = dir.path().join("missing.pcap");
     let o = bin().arg("replay").arg(&missing).output().unwrap();
@@ -176,13 +245,37 @@ fn hostile_names_are_escaped_in_events() {
     let p: PathBuf = dir.path().join("hostile.pcap");
     let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
     let mut fb = FrameBuilder::new();
-    let (c, s) = ("10.0.0.9:4000".parse().unwrap(), "192.0.2.53:53".parse().unwrap());
-    w.write_frame(1_700_000_000_000_000, fb.query(c, s, 1, "\\027[31mred\\010\\034.x\\.y.example", qtype::A, false)).unwrap();
+    let (c, s) = (
+        "10.0.0.9:4000".parse().unwrap(),
+        "192.0.2.53:53".parse().unwrap(),
+    );
+    w.write_frame(
+        1_700_000_000_000_000,
+        fb.query(
+            c,
+            s,
+            1,
+            "\\027[31mred\\010\\034.x\\.y.example",
+            qtype::A,
+            false,
+        ),
+    )
+    .unwrap();
     w.into_inner().unwrap();
-    let o = bin().arg("replay").arg("-q").arg("--events").arg("-").arg(&p).output().unwrap();
+    let o = bin()
+        .arg("replay")
+        .arg("-q")
+        .arg("--events")
+        .arg("-")
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(!out.bytes().any(|b| b < 0x20 && b != b'\n'), "raw control bytes in output: {out:?}");
+    assert!(
+        !out.bytes().any(|b| b < 0x20 && b != b'\n'),
+        "raw control bytes in output: {out:?}"
+    );
     let ev: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(ev["qname"], "\\027[31mred\\010\\034.x\\.y.example");
 }

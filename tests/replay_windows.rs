@@ -19,7 +19,11 @@ fn write(dir: &tempfile::TempDir, name: &str, s: &Scenario) -> PathBuf {
 
 fn blocklist(dir: &tempfile::TempDir) -> PathBuf {
     let p = dir.path().join("list.txt");
-    std::fs::write(&p, "# test list\nevil.example\n0.0.0.0 tracker.test\n||bad.invalid^\n").unwrap();
+    std::fs::write(
+        &p,
+        "# test list\nevil.example\n0.0.0.0 tracker.test\n||bad.invalid^\n",
+    )
+    .unwrap();
     p
 }
 
@@ -36,29 +40,84 @@ fn same_alerts_and_events_for_1_2_and_4_workers() {
         clients: 200,
         background_qps: 200.0,
         floods: vec![
-            Flood { client: flooder(), start_s: 10.0, end_s: 25.0, qps: 450 },
-            Flood { client: "10.66.0.2".parse().unwrap(), start_s: 30.0, end_s: 40.0, qps: 150 },
+            Flood {
+                client: flooder(),
+                start_s: 10.0,
+                end_s: 25.0,
+                qps: 450,
+            },
+            Flood {
+                client: "10.66.0.2".parse().unwrap(),
+                start_s: 30.0,
+                end_s: 40.0,
+                qps: 150,
+            },
         ],
         lookups: vec![
-            Lookup { client: client(3), at_s: 5.5, qname: "www.evil.example".into() },
-            Lookup { client: client(4), at_s: 33.2, qname: "x.y.TRACKER.test".into() },
-            Lookup { client: client(4), at_s: 34.0, qname: "bad.invalid".into() },
+            Lookup {
+                client: client(3),
+                at_s: 5.5,
+                qname: "www.evil.example".into(),
+            },
+            Lookup {
+                client: client(4),
+                at_s: 33.2,
+                qname: "x.y.TRACKER.test".into(),
+            },
+            Lookup {
+                client: client(4),
+                at_s: 34.0,
+                qname: "bad.invalid".into(),
+            },
         ],
         ..Scenario::default()
     };
     let cap = write(&dir, "mix.pcap", &s);
     let list = blocklist(&dir);
     let base = PathBuf::from(".");
-    let one = replay(&[cap.clone()], plan(DEFAULT_PIPELINE, &base, &[list.clone()]), 1, true);
+    let one = replay(
+        std::slice::from_ref(&cap),
+        plan(DEFAULT_PIPELINE, &base, std::slice::from_ref(&list)),
+        1,
+        true,
+    );
     let alerts = alerts_json(&one.alerts);
-    let kinds: Vec<_> = alerts.iter().map(|a| (a["kind"].as_str().unwrap().to_string(), a["state"].as_str().unwrap().to_string())).collect();
-    assert!(kinds.contains(&("client_flood".into(), "raised".into())), "{kinds:?}");
-    assert_eq!(alerts.iter().filter(|a| a["kind"] == "blocklist_hit" && a["state"] == "raised").count(), 3);
+    let kinds: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_string(),
+                a["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("client_flood".into(), "raised".into())),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a["kind"] == "blocklist_hit" && a["state"] == "raised")
+            .count(),
+        3
+    );
     assert!(one.events.lines().count() as u64 == one.summary.dns_messages);
     for workers in [2, 4] {
-        let other = replay(&[cap.clone()], plan(DEFAULT_PIPELINE, &base, &[list.clone()]), workers, true);
-        assert_eq!(one.alerts, other.alerts, "alerts differ with {workers} workers");
-        assert_eq!(one.events, other.events, "event log differs with {workers} workers");
+        let other = replay(
+            std::slice::from_ref(&cap),
+            plan(DEFAULT_PIPELINE, &base, std::slice::from_ref(&list)),
+            workers,
+            true,
+        );
+        assert_eq!(
+            one.alerts, other.alerts,
+            "alerts differ with {workers} workers"
+        );
+        assert_eq!(
+            one.events, other.events,
+            "event log differs with {workers} workers"
+        );
         assert_eq!(one.summary.dns_messages, other.summary.dns_messages);
     }
 }
@@ -71,28 +130,56 @@ fn flood_is_raised_escalated_and_resolved_at_the_right_event_times() {
     let s = Scenario {
         seed: 3,
         duration_s: 90,
-        floods: vec![Flood { client: flooder(), start_s: 20.0, end_s: 35.0, qps: 500 }],
+        floods: vec![Flood {
+            client: flooder(),
+            start_s: 20.0,
+            end_s: 35.0,
+            qps: 500,
+        }],
         ..Scenario::default()
     };
     let cap = write(&dir, "flood.pcap", &s);
-    let run = replay(&[cap], plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]), 2, false);
+    let run = replay(
+        &[cap],
+        plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+        2,
+        false,
+    );
     let alerts = alerts_json(&run.alerts);
     let at = |secs: i64| rfc3339(s.start_us + secs * MICROS);
     let states: Vec<(String, String, String)> = alerts
         .iter()
         .map(|a| {
             assert_eq!(a["kind"], "client_flood");
-            assert_eq!(a["key"]["client"], "10.66.0.1", "only the flooder alerts: {a}");
-            (a["state"].as_str().unwrap().into(), a["severity"].as_str().unwrap().into(), a["event_time"].as_str().unwrap().into())
+            assert_eq!(
+                a["key"]["client"], "10.66.0.1",
+                "only the flooder alerts: {a}"
+            );
+            (
+                a["state"].as_str().unwrap().into(),
+                a["severity"].as_str().unwrap().into(),
+                a["event_time"].as_str().unwrap().into(),
+            )
         })
         .collect();
     // Window [12,22) holds 2 s of flood = 1000 queries: warning at 22 s.
-    assert_eq!(states[0], ("raised".into(), "warning".into(), at(22)), "{states:?}");
+    assert_eq!(
+        states[0],
+        ("raised".into(), "warning".into(), at(22)),
+        "{states:?}"
+    );
     // [16,26) holds 6 s = 3000: critical at 26 s.
-    assert!(states.contains(&("updated".into(), "critical".into(), at(26))), "{states:?}");
+    assert!(
+        states.contains(&("updated".into(), "critical".into(), at(26))),
+        "{states:?}"
+    );
     // [34,44) holds 1 s = 500 < 1000: first clear window ends at 44 s; resolved 20 s later.
     let last = states.last().unwrap();
-    assert_eq!((last.0.as_str(), last.2.clone()), ("resolved", at(64)), "{states:?}");
+    assert_eq!(
+        (last.0.as_str(), last.2.clone()),
+        ("resolved", at(64)),
+        "{states:?}"
+    );
     assert_eq!(states.iter().filter(|s| s.0 == "raised").count(), 1);
     let raised = &alerts[0];
     assert_eq!(raised["schema"], "dnsmonitor.alert/1");
@@ -100,7 +187,11 @@ fn flood_is_raised_escalated_and_resolved_at_the_right_event_times() {
     assert_eq!(raised["window"]["end"], at(22));
     assert_eq!(raised["evidence"]["queries"], 1000);
     assert_eq!(raised["threshold"], 100);
-    assert_eq!(raised["id"], alerts.last().unwrap()["id"], "id is stable per (kind, key)");
+    assert_eq!(
+        raised["id"],
+        alerts.last().unwrap()["id"],
+        "id is stable per (kind, key)"
+    );
     assert_eq!(run.summary.active_at_end, 0);
 }
 
@@ -108,11 +199,26 @@ fn flood_is_raised_escalated_and_resolved_at_the_right_event_times() {
 fn benign_traffic_raises_nothing_over_several_seeds() {
     let dir = tempfile::tempdir().unwrap();
     for seed in 1..=4 {
-        let s = Scenario { seed, duration_s: 40, clients: 100, background_qps: 300.0, ..Scenario::default() };
+        let s = Scenario {
+            seed,
+            duration_s: 40,
+            clients: 100,
+            background_qps: 300.0,
+            ..Scenario::default()
+        };
         let cap = write(&dir, &format!("benign{seed}.pcap"), &s);
-        let run = replay(&[cap], plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]), 1, false);
+        let run = replay(
+            &[cap],
+            plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+            1,
+            false,
+        );
         assert_eq!(run.alerts, "", "seed {seed}");
-        assert!(run.summary.dns_messages > 20_000, "seed {seed}: {}", run.summary.dns_messages);
+        assert!(
+            run.summary.dns_messages > 20_000,
+            "seed {seed}: {}",
+            run.summary.dns_messages
+        );
     }
 }
 
@@ -123,17 +229,41 @@ fn packets_older_than_the_allowed_lateness_are_counted_not_detected() {
     let p = dir.path().join("late.pcap");
     let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
     let mut fb = FrameBuilder::new();
-    let (c, srv) = ("10.0.0.9:4000".parse().unwrap(), "192.0.2.53:53".parse().unwrap());
+    let (c, srv) = (
+        "10.0.0.9:4000".parse().unwrap(),
+        "192.0.2.53:53".parse().unwrap(),
+    );
     let t0 = 1_700_000_000 * MICROS;
     // 5000 frames spread over 50 s, then one frame 30 s in the past.
     for i in 0..5000i64 {
-        w.write_frame(t0 + i * 10_000, fb.query(c, srv, i as u16, "a.example", qtype::A, false)).unwrap();
+        w.write_frame(
+            t0 + i * 10_000,
+            fb.query(c, srv, i as u16, "a.example", qtype::A, false),
+        )
+        .unwrap();
     }
-    w.write_frame(t0 + 20 * MICROS, fb.query(c, srv, 1, "late.example", qtype::A, false)).unwrap();
-    w.write_frame(t0 + 50 * MICROS, fb.query(c, srv, 2, "b.example", qtype::A, false)).unwrap();
+    w.write_frame(
+        t0 + 20 * MICROS,
+        fb.query(c, srv, 1, "late.example", qtype::A, false),
+    )
+    .unwrap();
+    w.write_frame(
+        t0 + 50 * MICROS,
+        fb.query(c, srv, 2, "b.example", qtype::A, false),
+    )
+    .unwrap();
     w.into_inner().unwrap();
-    let run = replay(&[p], plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]), 1, true);
+    let run = replay(
+        &[p],
+        plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+        1,
+        true,
+    );
     assert_eq!(run.summary.late_messages, 1);
     assert_eq!(run.summary.dns_messages, 5002);
-    assert_eq!(run.events.lines().count(), 5002, "late messages are still logged");
+    assert_eq!(
+        run.events.lines().count(),
+        5002,
+        "late messages are still logged"
+    );
 }

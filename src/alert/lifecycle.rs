@@ -65,7 +65,8 @@ impl AlertLifecycle {
             (Some(a), Some(f)) => {
                 a.clear_since_us = None;
                 a.peak = a.peak.max(f.observed);
-                let moved = (f.observed - a.last_sent).abs() >= policy.update_ratio * a.last_sent.abs();
+                let moved =
+                    (f.observed - a.last_sent).abs() >= policy.update_ratio * a.last_sent.abs();
                 if f.severity != a.severity || moved {
                     a.severity = f.severity;
                     a.threshold = f.threshold;
@@ -107,22 +108,31 @@ mod tests {
     use crate::time::MICROS;
 
     fn finding(sev: Severity, observed: f64) -> Finding {
-        Finding { severity: sev, observed, threshold: 100.0, unit: "queries/s", evidence: Default::default() }
+        Finding {
+            severity: sev,
+            observed,
+            threshold: 100.0,
+            unit: "queries/s",
+            evidence: Default::default(),
+        }
     }
 
     #[test]
     fn raise_update_resolve() {
-        let policy = LifecyclePolicy { hold_us: 3 * MICROS, update_ratio: 0.5 };
+        let policy = LifecyclePolicy {
+            hold_us: 3 * MICROS,
+            update_ratio: 0.5,
+        };
         let mut slot = None;
         let mut states = vec![];
         let inputs = [
-            Some(finding(Severity::Warning, 120.0)), // raised
-            Some(finding(Severity::Warning, 150.0)), // +25 %: nothing
-            Some(finding(Severity::Warning, 181.0)), // +51 %: updated
+            Some(finding(Severity::Warning, 120.0)),  // raised
+            Some(finding(Severity::Warning, 150.0)),  // +25 %: nothing
+            Some(finding(Severity::Warning, 181.0)),  // +51 %: updated
             Some(finding(Severity::Critical, 182.0)), // severity: updated
-            None,                                      // clear since t=5
+            None,                                     // clear since t=5
             Some(finding(Severity::Critical, 182.0)), // back: clear reset
-            None,                                      // clear since 7
+            None,                                     // clear since 7
             None,
             None,
             None, // 10 - 7 >= 3: resolved

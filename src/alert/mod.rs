@@ -68,7 +68,8 @@ fn num(v: f64) -> serde_json::Value {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         serde_json::Value::from(v as i64)
     } else {
-        serde_json::Number::from_f64((v * 1000.0).round() / 1000.0).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number)
     }
 }
 
@@ -80,8 +81,8 @@ impl Alert {
 
     /// The alert as one JSON line (no trailing newline), fields in schema order.
     pub fn to_json_line(&self) -> String {
-        let evidence: serde_json::Value =
-            serde_json::from_str(&self.evidence).unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+        let evidence: serde_json::Value = serde_json::from_str(&self.evidence)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
         let mut m = serde_json::Map::new();
         m.insert("schema".into(), SCHEMA.into());
         m.insert("id".into(), alert_id(self.kind, &self.key).into());

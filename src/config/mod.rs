@@ -72,7 +72,11 @@ pub struct WindowToml {
 
 impl Default for WindowToml {
     fn default() -> Self {
-        WindowToml { size_secs: unspanned(10), slide_secs: unspanned(1), allowed_lateness_secs: unspanned(2) }
+        WindowToml {
+            size_secs: unspanned(10),
+            slide_secs: unspanned(1),
+            allowed_lateness_secs: unspanned(2),
+        }
     }
 }
 
@@ -85,7 +89,10 @@ pub struct AlertsSpec {
 
 impl Default for AlertsSpec {
     fn default() -> Self {
-        AlertsSpec { hold_secs: unspanned(20), update_ratio: unspanned(0.5) }
+        AlertsSpec {
+            hold_secs: unspanned(20),
+            update_ratio: unspanned(0.5),
+        }
     }
 }
 
@@ -120,7 +127,10 @@ impl fmt::Debug for Plan {
             .field("origin", &self.origin)
             .field("window", &self.window)
             .field("lifecycle", &self.lifecycle)
-            .field("detectors", &self.detectors.iter().map(|d| d.kind()).collect::<Vec<_>>())
+            .field(
+                "detectors",
+                &self.detectors.iter().map(|d| d.kind()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -183,11 +193,27 @@ impl Located<'_> {
         let message = message.into();
         if span == (0..0) {
             // A default value: no place in the file.
-            return ConfigError { file: self.file.to_string(), line: 0, column: 0, key: key.to_string(), message };
+            return ConfigError {
+                file: self.file.to_string(),
+                line: 0,
+                column: 0,
+                key: key.to_string(),
+                message,
+            };
         }
         let (line, column) = line_col(self.text, span.start);
-        let key = if key.is_empty() { key_path_at(self.text, span.start) } else { key.to_string() };
-        ConfigError { file: self.file.to_string(), line, column, key, message }
+        let key = if key.is_empty() {
+            key_path_at(self.text, span.start)
+        } else {
+            key.to_string()
+        };
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key,
+            message,
+        }
     }
 }
 
@@ -195,7 +221,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, col)
 }
 
@@ -215,9 +246,17 @@ fn key_path_at(text: &str, offset: usize) -> String {
         }
     }
     if line.starts_with('[') {
-        return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        return line
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
     }
-    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"');
+    let key = line
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
     match (table.is_empty(), key.is_empty()) {
         (_, true) => table,
         (true, false) => key.to_string(),
@@ -244,12 +283,22 @@ impl Plan {
 
     /// The built-in default pipeline (pipelines/default.toml).
     pub fn default_plan(extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
-        Plan::from_str(DEFAULT_PIPELINE, "<default pipeline>", Path::new("pipelines"), extra_lists)
+        Plan::from_str(
+            DEFAULT_PIPELINE,
+            "<default pipeline>",
+            Path::new("pipelines"),
+            extra_lists,
+        )
     }
 
     /// Validate pipeline text. `file` names it in errors, `base` resolves
     /// relative paths inside it.
-    pub fn from_str(text: &str, file: &str, base: &Path, extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
+    pub fn from_str(
+        text: &str,
+        file: &str,
+        base: &Path,
+        extra_lists: &[PathBuf],
+    ) -> Result<Plan, ConfigErrors> {
         let loc = Located { file, text };
         let spec: Spec = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
@@ -263,12 +312,24 @@ impl Plan {
 
         // [window]
         let w = &spec.window;
-        let (size, slide, late) = (*w.size_secs.get_ref(), *w.slide_secs.get_ref(), *w.allowed_lateness_secs.get_ref());
+        let (size, slide, late) = (
+            *w.size_secs.get_ref(),
+            *w.slide_secs.get_ref(),
+            *w.allowed_lateness_secs.get_ref(),
+        );
         if slide == 0 {
-            errors.push(loc.error(w.slide_secs.span(), "window.slide_secs", "must be at least 1"));
+            errors.push(loc.error(
+                w.slide_secs.span(),
+                "window.slide_secs",
+                "must be at least 1",
+            ));
         }
         if size == 0 || size > MAX_WINDOW_SECS {
-            errors.push(loc.error(w.size_secs.span(), "window.size_secs", format!("must be between 1 and {MAX_WINDOW_SECS}")));
+            errors.push(loc.error(
+                w.size_secs.span(),
+                "window.size_secs",
+                format!("must be between 1 and {MAX_WINDOW_SECS}"),
+            ));
         } else if slide > 0 && size % slide != 0 {
             errors.push(loc.error(
                 w.slide_secs.span(),
@@ -283,7 +344,11 @@ impl Plan {
             ));
         }
         if late > MAX_WINDOW_SECS {
-            errors.push(loc.error(w.allowed_lateness_secs.span(), "window.allowed_lateness_secs", format!("must be at most {MAX_WINDOW_SECS}")));
+            errors.push(loc.error(
+                w.allowed_lateness_secs.span(),
+                "window.allowed_lateness_secs",
+                format!("must be at most {MAX_WINDOW_SECS}"),
+            ));
         }
 
         // [capture]
@@ -297,8 +362,14 @@ impl Plan {
             ));
         }
         for (v, key) in [
-            (*c.max_fragment_datagrams.get_ref(), (&c.max_fragment_datagrams, "capture.max_fragment_datagrams")),
-            (*c.max_tcp_flows.get_ref(), (&c.max_tcp_flows, "capture.max_tcp_flows")),
+            (
+                *c.max_fragment_datagrams.get_ref(),
+                (&c.max_fragment_datagrams, "capture.max_fragment_datagrams"),
+            ),
+            (
+                *c.max_tcp_flows.get_ref(),
+                (&c.max_tcp_flows, "capture.max_tcp_flows"),
+            ),
         ] {
             if v == 0 {
                 errors.push(loc.error(key.0.span(), key.1, "must be at least 1"));
@@ -317,12 +388,20 @@ impl Plan {
         let a = &spec.alerts;
         let ratio = *a.update_ratio.get_ref();
         if !(ratio.is_finite() && ratio > 0.0) {
-            errors.push(loc.error(a.update_ratio.span(), "alerts.update_ratio", "must be a positive number"));
+            errors.push(loc.error(
+                a.update_ratio.span(),
+                "alerts.update_ratio",
+                "must be a positive number",
+            ));
         }
-        let lifecycle = LifecyclePolicy { hold_us: *a.hold_secs.get_ref() as i64 * MICROS, update_ratio: ratio };
+        let lifecycle = LifecyclePolicy {
+            hold_us: *a.hold_secs.get_ref() as i64 * MICROS,
+            update_ratio: ratio,
+        };
 
         // [detectors]
-        let (detectors, blocklist) = build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
+        let (detectors, blocklist) =
+            build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
         if detectors.is_empty() && errors.is_empty() {
             errors.push(loc.error(0..0, "detectors", "no detector is enabled"));
         }
@@ -362,13 +441,27 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_key() {
         let e = errs("[window]\nsize_secs = 10\nslide_secs = 3\n");
-        assert_eq!(e, vec!["p.toml:3:14: key `window.slide_secs`: must divide window.size_secs (10)"]);
-        let e = errs("[window]\nsize_secs = 10\n\n[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 50.0\n");
+        assert_eq!(
+            e,
+            vec!["p.toml:3:14: key `window.slide_secs`: must divide window.size_secs (10)"]
+        );
+        let e = errs(
+            "[window]\nsize_secs = 10\n\n[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 50.0\n",
+        );
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("p.toml:6:16: key `detectors.client_flood.critical_qps`"), "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:6:16: key `detectors.client_flood.critical_qps`"),
+            "{e:?}"
+        );
         let e = errs("[window]\nsize_sec = 10\n");
-        assert!(e[0].starts_with("p.toml:2:1: key `window.size_sec`: unknown field `size_sec`"), "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:2:1: key `window.size_sec`: unknown field `size_sec`"),
+            "{e:?}"
+        );
         let e = errs("[alerts]\nhold_secs = \"soon\"\n");
-        assert!(e[0].starts_with("p.toml:2:13: key `alerts.hold_secs`:"), "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:2:13: key `alerts.hold_secs`:"),
+            "{e:?}"
+        );
     }
 }

@@ -34,9 +34,9 @@ use crate::sinks::{AlertSink, is_broken_pipe};
 use crate::sketch::topk::TopK;
 use crate::sources::PcapFiles;
 use crate::time::Clock;
+use crate::window::Pane;
 use crate::window::keyed::KeyedWindows;
 use crate::window::map_side::{MAX_MAP_ENTRIES, MapTables, Shuffle};
-use crate::window::Pane;
 
 /// Frames read per activation of the source (also the granularity at which
 /// the watermark moves; the same on every worker).
@@ -62,7 +62,9 @@ impl std::str::FromStr for Speed {
         let n = s.strip_suffix('x').unwrap_or(s);
         match n.parse::<f64>() {
             Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-            _ => Err(format!("invalid speed `{s}`: use `max`, `1x`, `10x`, `0.5x`")),
+            _ => Err(format!(
+                "invalid speed `{s}`: use `max`, `1x`, `10x`, `0.5x`"
+            )),
         }
     }
 }
@@ -170,7 +172,11 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
         let peers = worker.peers();
         let plan = plan.clone();
         let summary = summary_w.clone();
-        let mine = if index == 0 { outputs.lock().ok().and_then(|mut o| o.take()) } else { None };
+        let mine = if index == 0 {
+            outputs.lock().ok().and_then(|mut o| o.take())
+        } else {
+            None
+        };
         let (mut alert_sink, mut event_out) = match mine {
             Some(o) => (Some(o.alerts), o.events),
             None => (None, None),
@@ -178,7 +184,7 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
         let files = files.clone();
 
         worker.dataflow::<Pane, _, _>(|scope| {
-            let mut builder = OperatorBuilder::new("PcapSource".to_owned(), scope.clone());
+            let mut builder = OperatorBuilder::new("PcapSource".to_owned(), scope);
             let info = builder.operator_info();
             let activator = scope.activator_for(info.address.clone());
             let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
@@ -221,7 +227,9 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                 let detectors = plan.detectors.clone();
 
                 move |_frontiers| {
-                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else { return };
+                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else {
+                        return;
+                    };
                     let cap_pane = *cs.time();
                     let mut done = input.is_none();
                     if let Some(inp) = input.as_mut() {
@@ -236,13 +244,17 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                             max_ts = max_ts.max(ts);
                             if let Speed::Factor(f) = speed {
                                 let (t0, w0) = *pace_origin.get_or_insert((ts, clock.now()));
-                                let due = Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
+                                let due =
+                                    Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
                                 let elapsed = clock.now().saturating_duration_since(w0);
                                 if due > elapsed {
                                     clock.sleep(due - elapsed);
                                 }
                             }
-                            if peers > 1 && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64 {
+                            if peers > 1
+                                && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64
+                                    != index as u64
+                            {
                                 continue;
                             }
                             let (file, frame) = (raw.file as u32, raw.frame);
@@ -255,6 +267,10 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                                     }
                                 };
                                 counters.dns_messages += 1;
+                                if let Some(e) = msg.record_error {
+                                    // Kept (header and question are fine), but counted.
+                                    *counters.decode_errors.entry(e).or_default() += 1;
+                                }
                                 if msg.qr {
                                     counters.responses += 1;
                                 } else {
@@ -268,7 +284,11 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                                 if events_enabled {
                                     line.clear();
                                     dns::event::write_event(&mut line, frame, payload, &msg);
-                                    event_buf.push(EventLine { file, frame, line: line.clone() });
+                                    event_buf.push(EventLine {
+                                        file,
+                                        frame,
+                                        line: line.clone(),
+                                    });
                                 }
                                 let pane = spec.pane_of(payload.ts_us);
                                 if pane < cap_pane {
@@ -300,7 +320,11 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                     };
                     // Send tallies of panes the capability is about to leave,
                     // or everything when the table grew past its bound.
-                    let below = if tables.entries() > MAX_MAP_ENTRIES { None } else { new_pane };
+                    let below = if tables.entries() > MAX_MAP_ENTRIES {
+                        None
+                    } else {
+                        new_pane
+                    };
                     for (pane, batch) in tables.drain(below) {
                         let c = cs.delayed(&pane.max(cap_pane));
                         shuffle_out.session(&c).give_iterator(batch.into_iter());
@@ -315,8 +339,13 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                         }
                         None => {
                             // End of input: tell every reduce worker the last pane.
-                            let last_pane = if max_ts == i64::MIN { cap_pane } else { spec.pane_of(max_ts).max(cap_pane) };
-                            let ends = (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
+                            let last_pane = if max_ts == i64::MIN {
+                                cap_pane
+                            } else {
+                                spec.pane_of(max_ts).max(cap_pane)
+                            };
+                            let ends =
+                                (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
                             shuffle_out.session(&*cs).give_iterator(ends);
                             drop(shuffle_out);
                             drop(events_out);
@@ -351,100 +380,121 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
             // Reduce side: windows per key, closed by the frontier.
             let red_plan = plan.clone();
             let red_summary = summary.clone();
-            let alerts = shuffle.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Alert>>, _, _, _>(
-                Exchange::new(|s: &Shuffle| s.route()),
-                "KeyedWindows",
-                move |_cap, _info| {
-                    let spec = red_plan.window;
-                    let mut windows = KeyedWindows::new(red_plan.window, red_plan.lifecycle, red_plan.detectors.clone());
-                    let mut held: Option<timely::dataflow::operators::Capability<Pane>> = None;
-                    let mut last_pane: Option<Pane> = None;
-                    let mut closed_through: Option<Pane> = None;
-                    let mut out_buf: Vec<Alert> = Vec::new();
-                    let mut reported = false;
-                    move |(input, frontier), output| {
-                        input.for_each_stamp(|cap, data| {
-                            let Some(&t) = cap.least() else { return };
-                            let mut any_tally = false;
-                            for batch in data {
-                                for s in batch.drain(..) {
-                                    match s {
-                                        Shuffle::Tally { det, key, tally } => {
-                                            any_tally = true;
-                                            windows.add(t, det, key, tally)
-                                        }
-                                        Shuffle::End { last_pane: p, .. } => {
-                                            last_pane = Some(last_pane.map_or(p, |q| q.max(p)));
+            let alerts = shuffle
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Alert>>, _, _, _>(
+                    Exchange::new(|s: &Shuffle| s.route()),
+                    "KeyedWindows",
+                    move |_cap, _info| {
+                        let spec = red_plan.window;
+                        let mut windows = KeyedWindows::new(
+                            red_plan.window,
+                            red_plan.lifecycle,
+                            red_plan.detectors.clone(),
+                        );
+                        let mut held: Option<timely::dataflow::operators::Capability<Pane>> = None;
+                        let mut last_pane: Option<Pane> = None;
+                        let mut closed_through: Option<Pane> = None;
+                        let mut out_buf: Vec<Alert> = Vec::new();
+                        let mut reported = false;
+                        move |(input, frontier), output| {
+                            input.for_each_stamp(|cap, data| {
+                                let Some(&t) = cap.least() else { return };
+                                let mut any_tally = false;
+                                for batch in data {
+                                    for s in batch.drain(..) {
+                                        match s {
+                                            Shuffle::Tally { det, key, tally } => {
+                                                any_tally = true;
+                                                windows.add(t, det, key, tally)
+                                            }
+                                            Shuffle::End { last_pane: p, .. } => {
+                                                last_pane = Some(last_pane.map_or(p, |q| q.max(p)));
+                                            }
                                         }
                                     }
                                 }
-                            }
-                            // Hold a capability only for data that can produce alerts.
-                            if any_tally && held.as_ref().is_none_or(|h| t < *h.time()) {
-                                held = cap.retain_least(0);
-                            }
-                        });
-                        let through = match frontier.frontier().first() {
-                            Some(&f) if f > 0 => Some(f - 1),
-                            Some(_) => None,
-                            None => last_pane,
-                        };
-                        if let (Some(e), Some(h)) = (through, held.as_mut()) {
-                            if closed_through.is_none_or(|c| e > c) {
+                                // Hold a capability only for data that can produce alerts.
+                                if any_tally && held.as_ref().is_none_or(|h| t < *h.time()) {
+                                    held = cap.retain_least(0);
+                                }
+                            });
+                            let through = match frontier.frontier().first() {
+                                Some(&f) if f > 0 => Some(f - 1),
+                                Some(_) => None,
+                                None => last_pane,
+                            };
+                            if let (Some(e), Some(h)) = (through, held.as_mut())
+                                && closed_through.is_none_or(|c| e > c)
+                            {
                                 windows.close_through(e, &mut out_buf);
                                 // Each state is sent at its window's pane, so the sink
                                 // can order output window by window.
                                 let mut i = 0;
                                 while i < out_buf.len() {
-                                    let pane = spec.pane_of(out_buf[i].event_time_us - 1).max(*h.time());
-                                    let j = out_buf[i..].iter().position(|a| spec.pane_of(a.event_time_us - 1).max(*h.time()) != pane).map_or(out_buf.len(), |k| i + k);
+                                    let pane =
+                                        spec.pane_of(out_buf[i].event_time_us - 1).max(*h.time());
+                                    let j = out_buf[i..]
+                                        .iter()
+                                        .position(|a| {
+                                            spec.pane_of(a.event_time_us - 1).max(*h.time()) != pane
+                                        })
+                                        .map_or(out_buf.len(), |k| i + k);
                                     let c = h.delayed(&pane);
-                                    output.session(&c).give_iterator(out_buf[i..j].iter().cloned());
+                                    output
+                                        .session(&c)
+                                        .give_iterator(out_buf[i..j].iter().cloned());
                                     i = j;
                                 }
                                 out_buf.clear();
                                 closed_through = Some(e);
-                                if let Some(&f) = frontier.frontier().first() {
-                                    if f > *h.time() {
-                                        h.downgrade(&f);
-                                    }
+                                if let Some(&f) = frontier.frontier().first()
+                                    && f > *h.time()
+                                {
+                                    h.downgrade(&f);
+                                }
+                            }
+                            if frontier.is_empty() {
+                                held = None;
+                                if !reported {
+                                    reported = true;
+                                    let mut s =
+                                        red_summary.lock().unwrap_or_else(|p| p.into_inner());
+                                    s.active_at_end += windows.active_alerts() as u64;
                                 }
                             }
                         }
-                        if frontier.is_empty() {
-                            held = None;
-                            if !reported {
-                                reported = true;
-                                let mut s = red_summary.lock().unwrap_or_else(|p| p.into_inner());
-                                s.active_at_end += windows.active_alerts() as u64;
-                            }
-                        }
-                    }
-                },
-            );
+                    },
+                );
 
             // Alert sink on worker 0: sort each closed window, then write.
             let sink_summary = summary.clone();
             let mut pending: BTreeMap<Pane, Vec<Alert>> = BTreeMap::new();
-            alerts.sink(Exchange::new(|_: &Alert| 0), "AlertSink", move |(input, frontier)| {
-                input.for_each_stamp(|cap, data| {
-                    let Some(&t) = cap.least() else { return };
-                    let v = pending.entry(t).or_default();
-                    for batch in data {
-                        v.append(batch);
-                    }
-                });
-                let ready: Vec<Pane> =
-                    pending.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
-                for t in ready {
-                    let mut v = pending.remove(&t).unwrap_or_default();
-                    v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-                    let mut s = sink_summary.lock().unwrap_or_else(|p| p.into_inner());
-                    for a in &v {
-                        *s.alerts.entry((a.kind, a.state)).or_default() += 1;
-                    }
-                    if let Some(sink) = alert_sink.as_mut() {
-                        if let Err(e) = sink.emit(&v) {
+            alerts.sink(
+                Exchange::new(|_: &Alert| 0),
+                "AlertSink",
+                move |(input, frontier)| {
+                    input.for_each_stamp(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        let v = pending.entry(t).or_default();
+                        for batch in data {
+                            v.append(batch);
+                        }
+                    });
+                    let ready: Vec<Pane> = pending
+                        .keys()
+                        .copied()
+                        .filter(|t| !frontier.less_equal(t))
+                        .collect();
+                    for t in ready {
+                        let mut v = pending.remove(&t).unwrap_or_default();
+                        v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+                        let mut s = sink_summary.lock().unwrap_or_else(|p| p.into_inner());
+                        for a in &v {
+                            *s.alerts.entry((a.kind, a.state)).or_default() += 1;
+                        }
+                        if let Some(sink) = alert_sink.as_mut()
+                            && let Err(e) = sink.emit(&v)
+                        {
                             if !is_broken_pipe(&e) {
                                 tracing::error!(error = %e, "alert output failed");
                             }
@@ -452,52 +502,63 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                             alert_sink = None;
                         }
                     }
-                }
-                if frontier.is_empty() {
-                    if let Some(sink) = alert_sink.as_mut() {
+                    if frontier.is_empty()
+                        && let Some(sink) = alert_sink.as_mut()
+                    {
                         let _ = sink.finish();
                     }
-                }
-            });
+                },
+            );
 
             // Event log on worker 0, in frame order.
             let mut pending_ev: BTreeMap<Pane, Vec<EventLine>> = BTreeMap::new();
             let ev_summary = summary.clone();
-            events.sink(Exchange::new(|_: &EventLine| 0), "EventSink", move |(input, frontier)| {
-                input.for_each_stamp(|cap, data| {
-                    let Some(&t) = cap.least() else { return };
-                    let v = pending_ev.entry(t).or_default();
-                    for batch in data {
-                        v.append(batch);
-                    }
-                });
-                let ready: Vec<Pane> = pending_ev.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
-                for t in ready {
-                    let mut v = pending_ev.remove(&t).unwrap_or_default();
-                    v.sort_by_key(|e| (e.file, e.frame));
-                    if let Some(out) = event_out.as_mut() {
-                        let mut failed = None;
-                        for e in &v {
-                            if let Err(err) = out.write_all(&e.line) {
-                                failed = Some(err);
-                                break;
+            events.sink(
+                Exchange::new(|_: &EventLine| 0),
+                "EventSink",
+                move |(input, frontier)| {
+                    input.for_each_stamp(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        let v = pending_ev.entry(t).or_default();
+                        for batch in data {
+                            v.append(batch);
+                        }
+                    });
+                    let ready: Vec<Pane> = pending_ev
+                        .keys()
+                        .copied()
+                        .filter(|t| !frontier.less_equal(t))
+                        .collect();
+                    for t in ready {
+                        let mut v = pending_ev.remove(&t).unwrap_or_default();
+                        v.sort_by_key(|e| (e.file, e.frame));
+                        if let Some(out) = event_out.as_mut() {
+                            let mut failed = None;
+                            for e in &v {
+                                if let Err(err) = out.write_all(&e.line) {
+                                    failed = Some(err);
+                                    break;
+                                }
+                            }
+                            if let Some(err) = failed {
+                                if !is_broken_pipe(&err) {
+                                    tracing::error!(error = %err, "event output failed");
+                                }
+                                ev_summary
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .output_closed = true;
+                                event_out = None;
                             }
                         }
-                        if let Some(err) = failed {
-                            if !is_broken_pipe(&err) {
-                                tracing::error!(error = %err, "event output failed");
-                            }
-                            ev_summary.lock().unwrap_or_else(|p| p.into_inner()).output_closed = true;
-                            event_out = None;
-                        }
                     }
-                }
-                if frontier.is_empty() {
-                    if let Some(out) = event_out.as_mut() {
+                    if frontier.is_empty()
+                        && let Some(out) = event_out.as_mut()
+                    {
                         let _ = out.flush();
                     }
-                }
-            });
+                },
+            );
         });
     })
     .map_err(|e| anyhow::anyhow!("cannot start workers: {e}"))?;
@@ -522,6 +583,10 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 impl PacketError {
     /// Every reason with its count, for summaries.
     pub fn counts(stats: &PacketStats) -> Vec<(&'static str, u64)> {
-        PacketError::ALL.iter().map(|e| (e.as_str(), stats.errors[*e as usize])).filter(|(_, n)| *n > 0).collect()
+        PacketError::ALL
+            .iter()
+            .map(|e| (e.as_str(), stats.errors[*e as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }

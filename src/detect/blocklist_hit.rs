@@ -40,7 +40,12 @@ fn default_severity() -> Severity {
 
 impl Default for BlocklistHitSpec {
     fn default() -> Self {
-        BlocklistHitSpec { enabled: true, lists: Vec::new(), allow: Vec::new(), severity: Severity::Warning }
+        BlocklistHitSpec {
+            enabled: true,
+            lists: Vec::new(),
+            allow: Vec::new(),
+            severity: Severity::Warning,
+        }
     }
 }
 
@@ -59,7 +64,9 @@ impl Detector for BlocklistHit {
             return;
         }
         let Some(q) = &m.msg.question else { return };
-        let Some(hit) = self.set.lookup(&q.qname) else { return };
+        let Some(hit) = self.set.lookup(&q.qname) else {
+            return;
+        };
         let t = sink.tally(Key::ClientDomain(m.payload.src, hit.domain.into()));
         t.queries += 1;
         t.offer_qname(&q.qname);

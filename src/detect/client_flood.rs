@@ -102,11 +102,23 @@ mod tests {
 
     #[test]
     fn tiers() {
-        let d = ClientFlood { warning_qps: 100.0, critical_qps: 300.0 };
+        let d = ClientFlood {
+            warning_qps: 100.0,
+            critical_qps: 300.0,
+        };
         let key = Key::Client("10.0.0.1".parse().unwrap());
         let eval = |queries| {
-            let t = Tally { queries, ..Tally::default() };
-            d.evaluate(&key, &WindowView { tally: &t, window_secs: 10.0 })
+            let t = Tally {
+                queries,
+                ..Tally::default()
+            };
+            d.evaluate(
+                &key,
+                &WindowView {
+                    tally: &t,
+                    window_secs: 10.0,
+                },
+            )
         };
         assert!(eval(999).is_none());
         assert_eq!(eval(1000).unwrap().severity, Severity::Warning);

@@ -4,6 +4,7 @@
 //!   (client, domain, ...) and adds counts to a `Tally` for the message's pane;
 //! - `evaluate` runs where the key's panes meet (reduce side): given the
 //!   window's summed `Tally` it returns a `Finding` or nothing.
+//!
 //! The dataflow sums tallies per (detector, key, pane) and drives the alert
 //! lifecycle; detectors never see timely, a clock or another key.
 //! Adding a detector = one module here + one line in `registry.rs`.
@@ -116,17 +117,36 @@ impl Tally {
         for (h, s) in &other.samples {
             self.offer_sample(*h, || s.clone());
         }
-        if let Some(n) = &other.note {
-            if self.note.as_ref().is_none_or(|m| n < m) {
-                self.note = Some(n.clone());
-            }
+        if let Some(n) = &other.note
+            && self.note.as_ref().is_none_or(|m| n < m)
+        {
+            self.note = Some(n.clone());
         }
+    }
+
+    /// Add only the counters (not samples or note) of `other`.
+    pub fn add_counts(&mut self, other: &Tally) {
+        self.queries += other.queries;
+        self.responses += other.responses;
+        self.nxdomain += other.nxdomain;
+        self.servfail += other.servfail;
+        self.bytes += other.bytes;
+    }
+
+    /// Remove counters added with `add_counts`.
+    pub fn sub_counts(&mut self, other: &Tally) {
+        self.queries -= other.queries;
+        self.responses -= other.responses;
+        self.nxdomain -= other.nxdomain;
+        self.servfail -= other.servfail;
+        self.bytes -= other.bytes;
     }
 
     /// Keep the name if its hash is among the `MAX_SAMPLES` smallest;
     /// `name` is only called when it is kept.
     pub fn offer_sample(&mut self, hash: u64, name: impl FnOnce() -> Box<str>) {
-        if self.samples.len() >= MAX_SAMPLES && self.samples.last().is_some_and(|(h, _)| hash >= *h) {
+        if self.samples.len() >= MAX_SAMPLES && self.samples.last().is_some_and(|(h, _)| hash >= *h)
+        {
             return;
         }
         let name = name();

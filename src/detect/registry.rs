@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::Detector;
 use super::blocklist_hit::{BlocklistHit, BlocklistHitSpec};
 use super::client_flood::{ClientFlood, ClientFloodSpec};
-use super::Detector;
 use crate::blocklist::BlocklistSet;
 use crate::config::{ConfigError, Located};
 
@@ -45,7 +45,10 @@ pub fn build_detectors(
             Ok(set) => {
                 let set = Arc::new(set);
                 blocklist = Some(set.clone());
-                out.push(Arc::new(BlocklistHit { set, severity: bl.severity }));
+                out.push(Arc::new(BlocklistHit {
+                    set,
+                    severity: bl.severity,
+                }));
             }
             Err(e) => {
                 let span = bl.lists.first().map(|s| s.span()).unwrap_or(0..0);
@@ -58,7 +61,11 @@ pub fn build_detectors(
     if cf.enabled {
         let (w, c) = (*cf.warning_qps.get_ref(), *cf.critical_qps.get_ref());
         if !(w.is_finite() && w > 0.0) {
-            errors.push(loc.error(cf.warning_qps.span(), "detectors.client_flood.warning_qps", "must be a positive number"));
+            errors.push(loc.error(
+                cf.warning_qps.span(),
+                "detectors.client_flood.warning_qps",
+                "must be a positive number",
+            ));
         }
         if !(c.is_finite() && c >= w) {
             errors.push(loc.error(
@@ -67,7 +74,10 @@ pub fn build_detectors(
                 format!("must be a number >= warning_qps ({w})"),
             ));
         }
-        out.push(Arc::new(ClientFlood { warning_qps: w, critical_qps: c }));
+        out.push(Arc::new(ClientFlood {
+            warning_qps: w,
+            critical_qps: c,
+        }));
     }
     (out, blocklist)
 }

@@ -151,12 +151,14 @@ pub struct Answer {
 /// answer/authority/additional record is unparseable) the message is still
 /// returned, with `edns: None`, the plain 4-bit rcode and `record_error:
 /// Some(BadRecord)`. Dropping it would lose a valid header and question that
-/// tshark (and any resolver log) still reports: on the real captures tshark
-/// shows id, flags, rcode, question and counts for such messages (e.g.
-/// suricata-verify/dns-corrupt-additionals, zeek/dns-edns-bad-length), so
-/// keeping them is what agrees with it. A malformed first question, on the
-/// other hand, is an error: there is nothing to key the message on.
-#[inline]
+/// tshark still reports: on the real captures (tests/dns_tshark.rs) tshark
+/// shows id, flags, rcode, question and counts for such a message
+/// (suricata-verify/dns-corrupt-additionals frame 2, an additional record
+/// cut short) and only marks the frame malformed, so keeping it is what
+/// agrees. Only the OPT record's fixed header is read, not its options, so a
+/// malformed EDNS option (zeek/dns-edns-bad-length) still yields `edns`. A
+/// malformed first question, on the other hand, is an error: there is
+/// nothing to key the message on.
 pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
     let msg = Message::from_slice(data).map_err(|_| DecodeError::Truncated)?;
     let header = msg.header();
@@ -217,7 +219,6 @@ pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
 }
 
 /// Copy a parsed (possibly compressed) name into a `QName`.
-#[inline]
 fn to_qname(name: &ParsedName<&[u8]>) -> Result<QName, DecodeError> {
     let mut out = QName::new();
     for label in name.iter() {

@@ -95,7 +95,9 @@ impl QName {
                 }
                 b'\\' => match bytes.get(i + 1..i + 4) {
                     Some(d) if d.iter().all(u8::is_ascii_digit) => {
-                        let v = (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
+                        let v = (d[0] - b'0') as u32 * 100
+                            + (d[1] - b'0') as u32 * 10
+                            + (d[2] - b'0') as u32;
                         if v > 255 {
                             return Err(NameError::EmptyLabel);
                         }
@@ -250,7 +252,10 @@ impl PartialEq for QName {
     /// Case-insensitive, as DNS compares names.
     fn eq(&self, other: &Self) -> bool {
         self.label_count() == other.label_count()
-            && self.labels().zip(other.labels()).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            && self
+                .labels()
+                .zip(other.labels())
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 }
 
@@ -268,7 +273,10 @@ mod tests {
         assert_eq!(hs[0].1, QName::from_text("com").unwrap().hash());
         assert_eq!(hs[1].1, QName::from_text("example.com.").unwrap().hash());
         assert_eq!(hs[2].1, n.hash());
-        assert_ne!(QName::from_text("ab.c").unwrap().hash(), QName::from_text("a.bc").unwrap().hash());
+        assert_ne!(
+            QName::from_text("ab.c").unwrap().hash(),
+            QName::from_text("a.bc").unwrap().hash()
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub fn open_output(spec: &Path) -> io::Result<Box<dyn Write + Send>> {
     if spec.as_os_str() == "-" {
         Ok(Box::new(BufWriter::with_capacity(1 << 16, io::stdout())))
     } else {
-        let f = File::create(spec).map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display())))?;
+        let f = File::create(spec).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display()))
+        })?;
         Ok(Box::new(BufWriter::with_capacity(1 << 16, f)))
     }
 }

@@ -3,7 +3,7 @@
 //! guaranteed to be kept, and each kept count under-estimates the true count
 //! by at most N / (capacity + 1) (N = total offered). Mergeable.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 #[derive(Clone, Debug)]
 pub struct TopK {
@@ -16,7 +16,12 @@ pub struct TopK {
 
 impl TopK {
     pub fn new(capacity: usize) -> Self {
-        TopK { capacity: capacity.max(1), counts: HashMap::new(), total: 0, evictions: 0 }
+        TopK {
+            capacity: capacity.max(1),
+            counts: HashMap::new(),
+            total: 0,
+            evictions: 0,
+        }
     }
 
     /// Count one occurrence of the item with hash `h`; `name` is called only

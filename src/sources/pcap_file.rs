@@ -46,7 +46,10 @@ pub struct PcapFiles {
 pub fn check_readable(path: &Path) -> Result<(), SourceError> {
     pcap::Capture::from_file(path)
         .map(|_| ())
-        .map_err(|e| SourceError::Open { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| SourceError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 impl PcapFiles {
@@ -55,12 +58,26 @@ impl PcapFiles {
         for p in paths {
             check_readable(p)?;
         }
-        Ok(PcapFiles { paths: paths.to_vec(), next_file: 0, current: None, frame: 0, bytes_read: 0, broken: vec![], buf: Vec::with_capacity(65536), meta: (0, 0), file_bytes: 0 })
+        Ok(PcapFiles {
+            paths: paths.to_vec(),
+            next_file: 0,
+            current: None,
+            frame: 0,
+            bytes_read: 0,
+            broken: vec![],
+            buf: Vec::with_capacity(65536),
+            meta: (0, 0),
+            file_bytes: 0,
+        })
     }
 
     /// Sum of the files' sizes, for progress.
     pub fn total_bytes(&self) -> u64 {
-        self.paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+        self.paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// The next frame of the current file, moving on to the next file at
@@ -91,7 +108,7 @@ impl PcapFiles {
                 Ok(p) => {
                     self.buf.clear();
                     self.buf.extend_from_slice(p.data);
-                    let ts_us = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
+                    let ts_us = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
                     self.meta = (ts_us, p.header.len);
                 }
                 Err(pcap::Error::NoMorePackets) => {
@@ -133,7 +150,10 @@ impl PcapFiles {
 fn trailing_bytes(path: &Path, used: u64) -> Option<u64> {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    std::fs::File::open(path).ok()?.read_exact(&mut magic).ok()?;
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut magic)
+        .ok()?;
     let classic = matches!(
         u32::from_le_bytes(magic),
         0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1

@@ -136,7 +136,9 @@ impl Scenario {
             second.clear();
             let base = self.start_us + s as i64 * MICROS;
             // Benign: a count around background_qps this second.
-            let n = (self.background_qps + (rng.unit() - 0.5) * self.background_qps * 0.2).round().max(0.0) as u64;
+            let n = (self.background_qps + (rng.unit() - 0.5) * self.background_qps * 0.2)
+                .round()
+                .max(0.0) as u64;
             for _ in 0..n {
                 let c = client(rng.below(self.clients as u64) as u32);
                 let ts = base + rng.below(MICROS as u64) as i64;
@@ -158,7 +160,11 @@ impl Scenario {
             }
             for l in &self.lookups {
                 if l.at_s >= s as f64 && l.at_s < (s + 1) as f64 {
-                    second.push((self.start_us + (l.at_s * MICROS as f64) as i64, l.client, l.qname.clone()));
+                    second.push((
+                        self.start_us + (l.at_s * MICROS as f64) as i64,
+                        l.client,
+                        l.qname.clone(),
+                    ));
                 }
             }
             second.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -207,7 +213,21 @@ fn write_response<W: Write>(
     port: u16,
     qname: &str,
 ) -> io::Result<()> {
-    let ans = [IpAddr::V4(Ipv4Addr::new(198, 51, 100, (id % 250) as u8 + 1))];
-    let f = fb.response(SocketAddr::new(SERVER, 53), SocketAddr::new(client, port), id, qname, qtype::A, rcode::NOERROR, &ans, 0);
+    let ans = [IpAddr::V4(Ipv4Addr::new(
+        198,
+        51,
+        100,
+        (id % 250) as u8 + 1,
+    ))];
+    let f = fb.response(
+        SocketAddr::new(SERVER, 53),
+        SocketAddr::new(client, port),
+        id,
+        qname,
+        qtype::A,
+        rcode::NOERROR,
+        &ans,
+        0,
+    );
     w.write_frame(ts, f)
 }

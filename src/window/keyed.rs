@@ -4,7 +4,9 @@
 //! pane `e` in order and returns the alert states reached. Pure: the
 //! dataflow calls it when the frontier passes `e`; tests call it directly.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use super::{Pane, WindowSpec};
@@ -12,12 +14,24 @@ use crate::alert::{Alert, AlertLifecycle, State};
 use crate::config::LifecyclePolicy;
 use crate::detect::{Detector, Key, Tally, WindowView};
 
+/// One key's panes still inside a window, and the counters of the panes
+/// already entered into the current window (added when the window ending at
+/// their pane closes, removed when they slide out), so closing a window costs
+/// O(1) per key instead of a sum over its panes.
+#[derive(Default)]
+struct KeyPanes {
+    panes: VecDeque<(Pane, Tally)>,
+    sum: Tally,
+    /// How many panes at the front are already added to `sum`.
+    entered: usize,
+}
+
 pub struct KeyedWindows {
     spec: WindowSpec,
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
-    /// Panes of each key, ascending, merged.
-    keys: HashMap<(u16, Key), VecDeque<(Pane, Tally)>>,
+    /// Panes of each key, ascending, merged, with running counters.
+    keys: HashMap<(u16, Key), KeyPanes>,
     alerts: HashMap<(u16, Key), AlertLifecycle>,
     /// Windows ending before this pane are closed.
     next_end: Option<Pane>,
@@ -27,7 +41,11 @@ pub struct KeyedWindows {
 }
 
 impl KeyedWindows {
-    pub fn new(spec: WindowSpec, policy: LifecyclePolicy, detectors: Vec<Arc<dyn Detector>>) -> Self {
+    pub fn new(
+        spec: WindowSpec,
+        policy: LifecyclePolicy,
+        detectors: Vec<Arc<dyn Detector>>,
+    ) -> Self {
         KeyedWindows {
             spec,
             policy,
@@ -40,16 +58,18 @@ impl KeyedWindows {
     }
 
     pub fn add(&mut self, pane: Pane, det: u16, key: Key, tally: Tally) {
-        if let Some(next) = self.next_end {
-            if pane < next {
-                self.late_tallies += 1;
-                return;
-            }
+        if let Some(next) = self.next_end
+            && pane < next
+        {
+            self.late_tallies += 1;
+            return;
         }
-        let panes = self.keys.entry((det, key)).or_default();
-        match panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
-            Ok(i) => panes[i].1.merge(&tally),
-            Err(i) => panes.insert(i, (pane, tally)),
+        let kp = self.keys.entry((det, key)).or_default();
+        // Panes arrive before their window closes, so `pane` is never among
+        // the entered ones (those are <= the last closed window end).
+        match kp.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
+            Ok(i) => kp.panes[i].1.merge(&tally),
+            Err(i) => kp.panes.insert(i, (pane, tally)),
         }
     }
 
@@ -63,7 +83,10 @@ impl KeyedWindows {
     }
 
     fn min_pane(&self) -> Option<Pane> {
-        self.keys.values().filter_map(|v| v.front().map(|(p, _)| *p)).min()
+        self.keys
+            .values()
+            .filter_map(|v| v.panes.front().map(|(p, _)| *p))
+            .min()
     }
 
     /// Evaluate every window ending at panes `..= last` not yet evaluated.
@@ -104,35 +127,57 @@ impl KeyedWindows {
         let window_secs = self.spec.size_secs_f64();
         let empty = Tally::default();
         let mut seen: HashSet<(u16, Key)> = HashSet::new();
-        let mut sum = Tally::default();
-        for ((det, key), panes) in self.keys.iter_mut() {
-            while panes.front().is_some_and(|(p, _)| *p < first) {
-                panes.pop_front();
+        for ((det, key), kp) in self.keys.iter_mut() {
+            while kp.panes.front().is_some_and(|(p, _)| *p < first) {
+                if let Some((_, t)) = kp.panes.pop_front()
+                    && kp.entered > 0
+                {
+                    kp.sum.sub_counts(&t);
+                    kp.entered -= 1;
+                }
             }
-            let mut any = false;
-            sum = Tally::default();
-            for (p, t) in panes.iter() {
+            // Enter the panes up to `e` (complete now: the frontier passed them).
+            while let Some((p, t)) = kp.panes.get(kp.entered) {
                 if *p > e {
                     break;
                 }
-                sum.merge(t);
-                any = true;
+                kp.sum.add_counts(t);
+                kp.entered += 1;
             }
-            if !any {
+            if kp.panes.front().is_none_or(|(p, _)| *p > e) {
                 continue;
             }
             let d = &self.detectors[*det as usize];
-            let view = WindowView { tally: &sum, window_secs };
-            let finding = d.evaluate(key, &view);
+            let view = WindowView {
+                tally: &kp.sum,
+                window_secs,
+            };
+            let mut finding = d.evaluate(key, &view);
             let measured = d.measure(&view);
+            if finding.is_some() {
+                // Evidence needs samples and notes: merge the window's panes.
+                let mut full = Tally::default();
+                for (_, t) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
+                    full.merge(t);
+                }
+                finding = d.evaluate(
+                    key,
+                    &WindowView {
+                        tally: &full,
+                        window_secs,
+                    },
+                );
+            }
             let slot_key = (*det, key.clone());
             let mut slot = self.alerts.remove(&slot_key);
             let raised_at = slot.as_ref().map(|a| a.raised_at_us);
             let peak = slot.as_ref().map(|a| a.peak);
-            if let Some(t) = AlertLifecycle::step(&mut slot, &self.policy, finding.as_ref(), measured, end_us) {
-                let evidence = match (&finding, t.state) {
-                    (Some(f), _) => serde_json::Value::Object(f.evidence.clone()),
-                    (None, _) => resolved_evidence(raised_at, peak, self.policy.hold_us),
+            if let Some(t) =
+                AlertLifecycle::step(&mut slot, &self.policy, finding.as_ref(), measured, end_us)
+            {
+                let evidence = match &finding {
+                    Some(f) => serde_json::Value::Object(f.evidence.clone()),
+                    None => resolved_evidence(raised_at, peak, self.policy.hold_us),
                 };
                 out.push(Alert {
                     kind: d.kind(),
@@ -150,14 +195,23 @@ impl KeyedWindows {
             if let Some(a) = slot {
                 self.alerts.insert(slot_key.clone(), a);
             }
-            seen.insert(slot_key);
+            if !self.alerts.is_empty() {
+                seen.insert(slot_key);
+            }
         }
-        drop(sum);
         // Active alerts whose key had no data in this window.
-        let silent: Vec<(u16, Key)> = self.alerts.keys().filter(|k| !seen.contains(k)).cloned().collect();
+        let silent: Vec<(u16, Key)> = self
+            .alerts
+            .keys()
+            .filter(|k| !seen.contains(k))
+            .cloned()
+            .collect();
         for slot_key in silent {
             let d = self.detectors[slot_key.0 as usize].clone();
-            let view = WindowView { tally: &empty, window_secs };
+            let view = WindowView {
+                tally: &empty,
+                window_secs,
+            };
             let measured = d.measure(&view);
             let mut slot = self.alerts.remove(&slot_key);
             let raised_at = slot.as_ref().map(|a| a.raised_at_us);
@@ -174,14 +228,16 @@ impl KeyedWindows {
                     observed: t.observed,
                     threshold: t.threshold,
                     unit: t.unit.into(),
-                    evidence: resolved_evidence(raised_at, peak, self.policy.hold_us).to_string().into(),
+                    evidence: resolved_evidence(raised_at, peak, self.policy.hold_us)
+                        .to_string()
+                        .into(),
                 });
             }
             if let Some(a) = slot {
                 self.alerts.insert(slot_key, a);
             }
         }
-        self.keys.retain(|_, panes| !panes.is_empty());
+        self.keys.retain(|_, kp| !kp.panes.is_empty());
     }
 }
 

@@ -4,7 +4,9 @@
 //! `MAX_MAP_ENTRIES` entries the caller flushes it early (nothing is lost,
 //! the reduce side merges partial tallies).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +62,11 @@ impl TallySink for PaneSink<'_> {
 
 impl MapTables {
     pub fn sink(&mut self, pane: Pane, det: u16) -> PaneSink<'_> {
-        PaneSink { table: self.panes.entry(pane).or_default(), det, entries: &mut self.entries }
+        PaneSink {
+            table: self.panes.entry(pane).or_default(),
+            det,
+            entries: &mut self.entries,
+        }
     }
 
     pub fn entries(&self) -> usize {
@@ -77,9 +83,11 @@ impl MapTables {
         let mut out = Vec::with_capacity(taken.len());
         for (pane, table) in taken {
             self.entries -= table.len();
-            let mut v: Vec<Shuffle> =
-                table.into_iter().map(|((det, key), tally)| Shuffle::Tally { det, key, tally }).collect();
-            v.sort_by(|a, b| a.route().cmp(&b.route()));
+            // Order is irrelevant: the reduce side merges commutatively.
+            let v: Vec<Shuffle> = table
+                .into_iter()
+                .map(|((det, key), tally)| Shuffle::Tally { det, key, tally })
+                .collect();
             out.push((pane, v));
         }
         out

@@ -26,7 +26,10 @@ pub struct WindowSpec {
 
 impl WindowSpec {
     pub fn new(size_secs: u64, slide_secs: u64, lateness_secs: u64) -> Self {
-        assert!(slide_secs > 0 && size_secs % slide_secs == 0, "validated by config");
+        assert!(
+            slide_secs > 0 && size_secs.is_multiple_of(slide_secs),
+            "validated by config"
+        );
         WindowSpec {
             slide_us: slide_secs as i64 * MICROS,
             panes: size_secs / slide_secs,
@@ -44,7 +47,11 @@ impl WindowSpec {
 
     /// Pane holding an event at `ts_us` (times before the epoch go to pane 0).
     pub fn pane_of(&self, ts_us: i64) -> Pane {
-        if ts_us <= 0 { 0 } else { (ts_us / self.slide_us) as Pane }
+        if ts_us <= 0 {
+            0
+        } else {
+            (ts_us / self.slide_us) as Pane
+        }
     }
 
     /// The pane below which nothing new is accepted once `max_ts_us` was seen.

@@ -42,9 +42,18 @@ pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Ru
         alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
         events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
     };
-    let opts = RunOptions { files: files.to_vec(), workers, speed: Speed::Max, progress: false };
+    let opts = RunOptions {
+        files: files.to_vec(),
+        workers,
+        speed: Speed::Max,
+        progress: false,
+    };
     let summary = dataflow::replay(Arc::new(plan), opts, outputs).expect("replay");
-    Run { alerts: a.text(), events: e.text(), summary }
+    Run {
+        alerts: a.text(),
+        events: e.text(),
+        summary,
+    }
 }
 
 /// A plan from pipeline text (paths relative to `base`).
@@ -53,9 +62,13 @@ pub fn plan(text: &str, base: &Path, lists: &[PathBuf]) -> Plan {
 }
 
 pub fn alerts_json(text: &str) -> Vec<serde_json::Value> {
-    text.lines().map(|l| serde_json::from_str(l).expect("alert line is JSON")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("alert line is JSON"))
+        .collect()
 }
 
 pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel)
 }
