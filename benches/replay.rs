@@ -120,12 +120,12 @@ fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
         events: None,
     };
     let opts = RunOptions {
-        files: vec![path.to_path_buf()],
         workers,
         speed: Speed::Max,
         progress: false,
+        stop: None,
     };
-    let s = dataflow::replay(Arc::new(plan), opts, outputs).unwrap();
+    let s = dataflow::replay(Arc::new(plan), vec![path.to_path_buf()], opts, outputs).unwrap();
     (s.frames, s.alerts.values().sum::<u64>() as usize)
 }
 

@@ -118,16 +118,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
-        files: args.files.clone(),
         workers: args.workers as usize,
         speed: args.speed,
         progress,
+        stop: None,
     };
     let outputs = Outputs {
         alerts: Box::new(JsonLinesAlerts::new(alerts)),
         events,
     };
-    let summary = dataflow::replay(plan, opts, outputs)?;
+    let summary = dataflow::replay(plan, args.files.clone(), opts, outputs)?;
     if !args.quiet {
         print_summary(&summary, args.workers);
     }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod dataflow;
 pub mod detect;
 pub mod dns;
+pub mod ingest;
+pub mod metrics;
 pub mod packet;
 pub mod sinks;
 pub mod sketch;

@@ -20,29 +20,28 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use crate::alert::{Alert, State};
 use crate::config::Plan;
-use crate::detect::{Kind, Observed};
-use crate::dns::{self, DecodeError};
+use crate::detect::Kind;
+use crate::dns::DecodeError;
+pub use crate::ingest::EventLine;
+use crate::ingest::{Ingest, TOP_NAMES_CAPACITY};
 use crate::packet::{PacketDecoder, PacketError, PacketStats};
 use crate::sinks::{AlertSink, is_broken_pipe};
 use crate::sketch::topk::TopK;
-use crate::sources::PcapFiles;
+use crate::sources::{CaptureCounters, FrameSource, PcapFiles, ReadStatus};
 use crate::time::Clock;
 use crate::window::Pane;
 use crate::window::keyed::KeyedWindows;
-use crate::window::map_side::{MAX_MAP_ENTRIES, MapTables, Shuffle};
+use crate::window::map_side::{MAX_MAP_ENTRIES, Shuffle};
 
 /// Frames read per activation of the source (also the granularity at which
 /// the watermark moves; the same on every worker).
 pub const SOURCE_BATCH: usize = 4096;
-/// Counters kept by the top-names sketch per worker.
-pub const TOP_NAMES_CAPACITY: usize = 4096;
 
 /// Replay pace.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,11 +69,12 @@ impl std::str::FromStr for Speed {
 }
 
 pub struct RunOptions {
-    pub files: Vec<PathBuf>,
     pub workers: usize,
     pub speed: Speed,
     /// Show a progress bar (stderr is a terminal).
     pub progress: bool,
+    /// Set (by a signal handler) to stop reading and finish cleanly.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Where results go; taken by worker 0.
@@ -83,13 +83,6 @@ pub struct Outputs {
     pub events: Option<Box<dyn Write + Send>>,
 }
 
-/// One event-log line on its way to the writer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EventLine {
-    pub file: u32,
-    pub frame: u64,
-    pub line: Vec<u8>,
-}
 
 /// What a run counted; merged over workers.
 #[derive(Debug)]
@@ -114,6 +107,8 @@ pub struct RunSummary {
     pub elapsed: Duration,
     /// The output stopped accepting (reader went away).
     pub output_closed: bool,
+    /// Kernel counters at the end, for live captures.
+    pub capture: Option<CaptureCounters>,
 }
 
 impl Default for RunSummary {
@@ -134,37 +129,50 @@ impl Default for RunSummary {
             broken_files: vec![],
             elapsed: Duration::ZERO,
             output_closed: false,
+            capture: None,
         }
     }
 }
 
-/// Per-worker counters of the source, merged into the summary at the end.
-struct SourceCounters {
-    dns_messages: u64,
-    queries: u64,
-    responses: u64,
-    decode_errors: BTreeMap<DecodeError, u64>,
-    late: u64,
-    top: TopK,
+
+/// The input of a run: built before the workers start, so errors (a file
+/// that does not open, a capture permission) stop the program first.
+pub enum Input {
+    /// Capture files: every worker opens them and reads every frame.
+    Files(Vec<PathBuf>),
+    /// One source read by worker 0 only (live capture).
+    Single(Box<dyn FrameSource + Send>),
 }
 
-/// Replay capture files through the plan's pipeline.
-pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
-    // Fail before starting when a file cannot be opened.
-    let probe = PcapFiles::open(&opts.files)?;
-    let total_bytes = probe.total_bytes();
-    drop(probe);
+/// How long a live source waits for packets per activation.
+pub const LIVE_POLL: Duration = Duration::from_millis(100);
+/// A silent live input lets event time follow the wall clock, this far behind.
+pub const IDLE_AFTER_US: i64 = 1_000_000;
 
+/// Replay capture files through the plan's pipeline.
+pub fn replay(plan: Arc<Plan>, files: Vec<PathBuf>, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
+    // Fail before starting when a file cannot be opened.
+    PcapFiles::open(&files)?;
+    run(plan, Input::Files(files), opts, outputs)
+}
+
+/// Run the pipeline on an input until it ends (or a stop is requested).
+pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
     let clock = Clock;
     let started = clock.now();
     let summary = Arc::new(Mutex::new(RunSummary::default()));
     // Every worker must know whether event lines are wanted.
     let events_enabled = outputs.events.is_some();
     let outputs = Arc::new(Mutex::new(Some(outputs)));
-    let files = Arc::new(opts.files.clone());
+    let (files, single) = match input {
+        Input::Files(f) => (Arc::new(f), None),
+        Input::Single(s) => (Arc::new(Vec::new()), Some(s)),
+    };
+    let single = Arc::new(Mutex::new(single));
     let speed = opts.speed;
     let progress = opts.progress;
     let workers = opts.workers.max(1);
+    let stop = opts.stop.clone();
 
     let summary_w = summary.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -172,19 +180,28 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
         let peers = worker.peers();
         let plan = plan.clone();
         let summary = summary_w.clone();
-        let mine = if index == 0 {
-            outputs.lock().ok().and_then(|mut o| o.take())
-        } else {
-            None
-        };
+        let mine = if index == 0 { outputs.lock().ok().and_then(|mut o| o.take()) } else { None };
         let (mut alert_sink, mut event_out) = match mine {
             Some(o) => (Some(o.alerts), o.events),
             None => (None, None),
         };
-        let files = files.clone();
+        let mut source: Option<Box<dyn FrameSource>> = if !files.is_empty() {
+            match PcapFiles::open(&files) {
+                Ok(f) => Some(Box::new(f)),
+                Err(e) => {
+                    tracing::error!(error = %e, "capture became unreadable");
+                    None
+                }
+            }
+        } else if index == 0 {
+            single.lock().ok().and_then(|mut s| s.take()).map(|s| s as Box<dyn FrameSource>)
+        } else {
+            None
+        };
+        let stop = stop.clone();
 
         worker.dataflow::<Pane, _, _>(|scope| {
-            let mut builder = OperatorBuilder::new("PcapSource".to_owned(), scope);
+            let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
             let info = builder.operator_info();
             let activator = scope.activator_for(info.address.clone());
             let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
@@ -197,135 +214,73 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
             builder.build(move |mut caps| {
                 let mut cap_events = caps.pop();
                 let mut cap_shuffle = caps.pop();
-                let plan = src_plan;
-                let spec = plan.window;
-                let mut input = match PcapFiles::open(&files) {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        tracing::error!(error = %e, "capture became unreadable");
-                        None
-                    }
-                };
-                let mut decoder = PacketDecoder::new(plan.packet.clone());
-                let mut tables = MapTables::default();
-                let mut counters = SourceCounters {
-                    dns_messages: 0,
-                    queries: 0,
-                    responses: 0,
-                    decode_errors: BTreeMap::new(),
-                    late: 0,
-                    top: TopK::new(TOP_NAMES_CAPACITY),
-                };
-                let mut frames = 0u64;
-                let mut first_ts: Option<i64> = None;
-                let mut max_ts: i64 = i64::MIN;
-                let mut event_buf: Vec<EventLine> = Vec::new();
-                let mut line = Vec::with_capacity(1024);
+                let spec = src_plan.window;
+                let mut ingest = Ingest::new(src_plan.clone(), events_enabled);
+                let shared = source.as_ref().is_some_and(|s| s.shared());
+                let live = source.as_ref().is_some_and(|s| s.live());
                 let mut pace_origin: Option<(i64, std::time::Instant)> = None;
-                let bar = (progress && index == 0).then(|| progress_bar(total_bytes));
+                let total = source.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
+                let bar = (progress && index == 0 && !live).then(|| progress_bar(total));
                 let clock = Clock;
-                let detectors = plan.detectors.clone();
 
                 move |_frontiers| {
-                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else {
-                        return;
-                    };
+                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else { return };
                     let cap_pane = *cs.time();
-                    let mut done = input.is_none();
-                    if let Some(inp) = input.as_mut() {
-                        for _ in 0..SOURCE_BATCH {
-                            let Some(raw) = inp.next_packet() else {
-                                done = true;
-                                break;
-                            };
-                            frames += 1;
-                            let ts = raw.ts_us;
-                            first_ts.get_or_insert(ts);
-                            max_ts = max_ts.max(ts);
-                            if let Speed::Factor(f) = speed {
-                                let (t0, w0) = *pace_origin.get_or_insert((ts, clock.now()));
-                                let due =
-                                    Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
-                                let elapsed = clock.now().saturating_duration_since(w0);
-                                if due > elapsed {
-                                    clock.sleep(due - elapsed);
-                                }
-                            }
-                            if peers > 1
-                                && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64
-                                    != index as u64
-                            {
-                                continue;
-                            }
-                            let (file, frame) = (raw.file as u32, raw.frame);
-                            decoder.decode(raw.linktype, ts, raw.data, |payload| {
-                                let msg = match dns::decode(payload.data) {
-                                    Ok(m) => m,
-                                    Err(e) => {
-                                        *counters.decode_errors.entry(e).or_default() += 1;
-                                        return;
-                                    }
-                                };
-                                counters.dns_messages += 1;
-                                if let Some(e) = msg.record_error {
-                                    // Kept (header and question are fine), but counted.
-                                    *counters.decode_errors.entry(e).or_default() += 1;
-                                }
-                                if msg.qr {
-                                    counters.responses += 1;
-                                } else {
-                                    counters.queries += 1;
-                                    if let Some(q) = &msg.question {
-                                        counters.top.offer(q.qname.hash(), 1, || {
-                                            q.qname.to_lowercase_string().into_boxed_str()
-                                        });
+                    let stopping = stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+                    let status = match source.as_mut() {
+                        None => ReadStatus::Done,
+                        Some(_) if stopping => ReadStatus::Done,
+                        Some(src) => {
+                            let ingest = &mut ingest;
+                            let pace = &mut pace_origin;
+                            src.read(SOURCE_BATCH, LIVE_POLL, &mut |raw| {
+                                let ts = raw.ts_us;
+                                ingest.saw_frame(ts, raw.data.len());
+                                if let Speed::Factor(f) = speed {
+                                    let (t0, w0) = *pace.get_or_insert((ts, clock.now()));
+                                    let due = Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
+                                    let elapsed = clock.now().saturating_duration_since(w0);
+                                    if due > elapsed {
+                                        clock.sleep(due - elapsed);
                                     }
                                 }
-                                if events_enabled {
-                                    line.clear();
-                                    dns::event::write_event(&mut line, frame, payload, &msg);
-                                    event_buf.push(EventLine {
-                                        file,
-                                        frame,
-                                        line: line.clone(),
-                                    });
-                                }
-                                let pane = spec.pane_of(payload.ts_us);
-                                if pane < cap_pane {
-                                    counters.late += 1;
+                                if shared
+                                    && peers > 1
+                                    && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
+                                {
                                     return;
                                 }
-                                let obs = Observed { payload, msg: &msg };
-                                for (i, d) in detectors.iter().enumerate() {
-                                    d.observe(&obs, &mut tables.sink(pane, i as u16));
-                                }
-                            });
+                                ingest.process(raw.file as u32, raw.frame, raw.linktype, ts, raw.data, cap_pane);
+                            })
                         }
-                        if let Some(b) = &bar {
-                            b.set_position(inp.bytes_read.min(total_bytes));
-                        }
+                    };
+                    if let (Some(b), Some((done, total))) = (&bar, source.as_ref().and_then(|s| s.progress())) {
+                        b.set_position(done.min(total));
+                    }
+                    let done = status == ReadStatus::Done;
+                    let max_ts = ingest.counters.max_ts_us;
+                    // Event time known to be complete (before lateness).
+                    let mut wm_ts = max_ts;
+                    if live {
+                        wm_ts = wm_ts.max(clock.unix_micros() - IDLE_AFTER_US);
                     }
 
                     let mut shuffle_out = out_shuffle.activate();
                     let mut events_out = out_events.activate();
-                    if !event_buf.is_empty() {
-                        events_out.session(&*ce).give_iterator(event_buf.drain(..));
+                    if !ingest.event_buf.is_empty() {
+                        events_out.session(&*ce).give_iterator(ingest.event_buf.drain(..));
                     }
                     let new_pane = if done {
                         None
-                    } else if max_ts == i64::MIN {
+                    } else if wm_ts == i64::MIN {
                         Some(cap_pane)
                     } else {
-                        Some(spec.watermark_pane(max_ts).max(cap_pane))
+                        Some(spec.watermark_pane(wm_ts).max(cap_pane))
                     };
                     // Send tallies of panes the capability is about to leave,
                     // or everything when the table grew past its bound.
-                    let below = if tables.entries() > MAX_MAP_ENTRIES {
-                        None
-                    } else {
-                        new_pane
-                    };
-                    for (pane, batch) in tables.drain(below) {
+                    let below = if ingest.tables.entries() > MAX_MAP_ENTRIES { None } else { new_pane };
+                    for (pane, batch) in ingest.tables.drain(below) {
                         let c = cs.delayed(&pane.max(cap_pane));
                         shuffle_out.session(&c).give_iterator(batch.into_iter());
                     }
@@ -339,44 +294,50 @@ pub fn replay(plan: Arc<Plan>, opts: RunOptions, outputs: Outputs) -> anyhow::Re
                         }
                         None => {
                             // End of input: tell every reduce worker the last pane.
-                            let last_pane = if max_ts == i64::MIN {
-                                cap_pane
-                            } else {
-                                spec.pane_of(max_ts).max(cap_pane)
-                            };
-                            let ends =
-                                (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
+                            let last_pane = if wm_ts == i64::MIN { cap_pane } else { spec.pane_of(wm_ts).max(cap_pane) };
+                            let ends = (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
                             shuffle_out.session(&*cs).give_iterator(ends);
                             drop(shuffle_out);
                             drop(events_out);
                             if let Some(b) = &bar {
                                 b.finish_and_clear();
                             }
+                            let c = &ingest.counters;
                             let mut s = src_summary.lock().unwrap_or_else(|p| p.into_inner());
-                            if index == 0 {
-                                s.frames = frames;
-                                s.first_ts_us = first_ts;
-                                s.last_ts_us = (max_ts != i64::MIN).then_some(max_ts);
-                                if let Some(inp) = input.as_ref() {
-                                    s.broken_files = inp.broken.clone();
+                            if index == 0 || !shared {
+                                s.frames += c.frames;
+                                s.first_ts_us = match (s.first_ts_us, c.first_ts_us) {
+                                    (Some(a), Some(b)) => Some(a.min(b)),
+                                    (a, b) => a.or(b),
+                                };
+                                if c.max_ts_us != i64::MIN {
+                                    s.last_ts_us = Some(s.last_ts_us.map_or(c.max_ts_us, |m| m.max(c.max_ts_us)));
                                 }
                             }
-                            s.packet.merge(decoder.stats());
-                            s.dns_messages += counters.dns_messages;
-                            s.queries += counters.queries;
-                            s.responses += counters.responses;
-                            s.late_messages += counters.late;
-                            for (k, v) in &counters.decode_errors {
+                            if let Some(src) = source.as_mut() {
+                                if index == 0 {
+                                    s.broken_files = src.broken();
+                                }
+                                if let Some(cc) = src.capture_counters() {
+                                    s.capture = Some(cc);
+                                }
+                            }
+                            s.packet.merge(ingest.packet_stats());
+                            s.dns_messages += c.dns_messages;
+                            s.queries += c.queries;
+                            s.responses += c.responses;
+                            s.late_messages += c.late;
+                            for (k, v) in &c.decode_errors {
                                 *s.decode_errors.entry(*k).or_default() += v;
                             }
-                            s.top_names.merge(&counters.top);
+                            s.top_names.merge(&c.top);
                             cap_shuffle = None;
                             cap_events = None;
+                            source = None;
                         }
                     }
                 }
             });
-
             // Reduce side: windows per key, closed by the frontier.
             let red_plan = plan.clone();
             let red_summary = summary.clone();

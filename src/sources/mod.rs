@@ -1,6 +1,83 @@
 //! Sources of raw packets. Each yields captured frames in capture order
 //! with their link type and timestamp; nothing here decodes them.
 
+pub mod live;
 pub mod pcap_file;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 pub use pcap_file::{PcapFiles, RawPacket, SourceError};
+
+/// What one `read` call found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// This many frames were handed over.
+    Frames(usize),
+    /// Nothing arrived within the wait (live input only).
+    Idle,
+    /// The input is finished (end of files, or stop requested).
+    Done,
+}
+
+/// Capture-side counters (live input): packets the kernel received and
+/// dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_interface: u64,
+}
+
+/// A source of frames for the dataflow's source operator.
+pub trait FrameSource {
+    /// Hand over up to `max` frames; wait at most `wait` when none is ready.
+    fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus;
+    /// True when every worker reads the same frames (files) and decodes its
+    /// shard; false when one worker reads and decodes everything (live).
+    fn shared(&self) -> bool;
+    /// Event time advances with the wall clock while the input is idle.
+    fn live(&self) -> bool {
+        false
+    }
+    /// (bytes done, bytes total) for a progress bar, when known.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// Kernel counters, for live captures.
+    fn capture_counters(&mut self) -> Option<CaptureCounters> {
+        None
+    }
+    /// Inputs that ended early, with the reason.
+    fn broken(&self) -> Vec<(PathBuf, String)> {
+        Vec::new()
+    }
+}
+
+impl FrameSource for PcapFiles {
+    fn read(&mut self, max: usize, _wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
+        let mut n = 0;
+        while n < max {
+            match self.next_packet() {
+                Some(p) => {
+                    f(p);
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        if n == 0 { ReadStatus::Done } else { ReadStatus::Frames(n) }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        Some((self.bytes_read, self.total_bytes()))
+    }
+
+    fn broken(&self) -> Vec<(PathBuf, String)> {
+        self.broken.clone()
+    }
+}

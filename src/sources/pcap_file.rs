@@ -40,6 +40,7 @@ pub struct PcapFiles {
     meta: (i64, u32),
     /// Bytes of the current file accounted for (classic pcap layout).
     file_bytes: u64,
+    total: u64,
 }
 
 /// Try to open a capture; the error names the file.
@@ -58,6 +59,7 @@ impl PcapFiles {
         for p in paths {
             check_readable(p)?;
         }
+        let total = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         Ok(PcapFiles {
             paths: paths.to_vec(),
             next_file: 0,
@@ -68,16 +70,13 @@ impl PcapFiles {
             buf: Vec::with_capacity(65536),
             meta: (0, 0),
             file_bytes: 0,
+            total,
         })
     }
 
     /// Sum of the files' sizes, for progress.
     pub fn total_bytes(&self) -> u64 {
-        self.paths
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+        self.total
     }
 
     /// The next frame of the current file, moving on to the next file at

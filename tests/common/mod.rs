@@ -43,12 +43,12 @@ pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Ru
         events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
     };
     let opts = RunOptions {
-        files: files.to_vec(),
         workers,
         speed: Speed::Max,
         progress: false,
+        stop: None,
     };
-    let summary = dataflow::replay(Arc::new(plan), opts, outputs).expect("replay");
+    let summary = dataflow::replay(Arc::new(plan), files.to_vec(), opts, outputs).expect("replay");
     Run {
         alerts: a.text(),
         events: e.text(),

@@ -1,0 +1,478 @@
+//! Prometheus metrics: one metric table ([`MetricName`]), one registry handle
+//! ([`Metrics`]), and a tiny HTTP endpoint ([`MetricsServer`]).
+//!
+//! Every name carries the `dnsmonitor_` prefix itself (the registry has no
+//! namespace), counters end in `_total`, units are base units (seconds,
+//! bytes). Label values come only from closed sets: the `as_str()` of the
+//! crate's enums and the constants below, never from packet data, so the
+//! number of series stays bounded whatever arrives on the wire. Every label
+//! combination is created at start with value 0, so dashboards and `rate()`
+//! see the series from the first scrape.
+//!
+//! The process collector (`process_resident_memory_bytes`, ...) is
+//! registered in the same registry. The global `default_registry()` is never
+//! used.
+
+mod server;
+
+pub use server::{MetricsServer, REQUEST_TIMEOUT};
+
+use prometheus::core::Collector;
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::alert::State;
+use crate::detect::{Kind, Severity};
+use crate::dns::DecodeError;
+use crate::packet::PacketError;
+
+/// Values of the `qr` label of `dnsmonitor_dns_messages_total`.
+pub const QR: [&str; 2] = ["query", "response"];
+/// Values of the `layer` label of `dnsmonitor_parse_errors_total`; `packet`
+/// goes with the [`PacketError`] reasons, `dns` with the [`DecodeError`] ones.
+pub const LAYERS: [&str; 2] = ["packet", "dns"];
+/// Values of the `where` label of `dnsmonitor_capture_drops_total`: `kernel`
+/// is pcap's `ps_drop` (buffer full), `interface` its `ps_ifdrop`.
+pub const CAPTURE_DROP_WHERE: [&str; 2] = ["kernel", "interface"];
+/// Values of the `table` label of `dnsmonitor_state_evictions_total`.
+pub const EVICTION_TABLES: [&str; 4] = ["fragments", "tcp_flows", "top_names", "map_side"];
+/// Values of the `outcome` label of `dnsmonitor_amqp_deliveries_total`.
+pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "nacked", "rejected"];
+/// Values of the `outcome` label of `dnsmonitor_amqp_publishes_total`.
+pub const AMQP_PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "failed", "dropped"];
+
+/// Every alert severity (the `severity` label).
+pub const SEVERITIES: [Severity; 2] = [Severity::Warning, Severity::Critical];
+/// Every alert state (the `state` label).
+pub const STATES: [State; 3] = [State::Raised, State::Updated, State::Resolved];
+
+// Adding a variant to Severity or State breaks these matches: extend the
+// arrays above with it.
+const _: fn(Severity) = |s| match s {
+    Severity::Warning | Severity::Critical => {}
+};
+const _: fn(State) = |s| match s {
+    State::Raised | State::Updated | State::Resolved => {}
+};
+
+/// Names of the metrics the process collector exports (Linux).
+pub const PROCESS_METRICS: [&str; 7] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+/// Prometheus metric type of a [`MetricName`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+        }
+    }
+}
+
+/// The metric table: every metric dnsmonitor defines (the process
+/// collector's aside). [`MetricName::spec`] holds name, type, labels and help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricName {
+    Packets,
+    PacketBytes,
+    DnsMessages,
+    ParseErrors,
+    LateMessages,
+    Alerts,
+    ActiveAlerts,
+    WindowsClosed,
+    EventTimeLag,
+    Watermark,
+    CaptureDrops,
+    CaptureReceived,
+    StateEvictions,
+    AmqpDeliveries,
+    AmqpPublishes,
+    QueueDepth,
+    BuildInfo,
+}
+
+/// One row of the metric table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricSpec {
+    pub name: &'static str,
+    pub metric_type: MetricType,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+impl MetricName {
+    pub const ALL: [MetricName; 17] = [
+        MetricName::Packets,
+        MetricName::PacketBytes,
+        MetricName::DnsMessages,
+        MetricName::ParseErrors,
+        MetricName::LateMessages,
+        MetricName::Alerts,
+        MetricName::ActiveAlerts,
+        MetricName::WindowsClosed,
+        MetricName::EventTimeLag,
+        MetricName::Watermark,
+        MetricName::CaptureDrops,
+        MetricName::CaptureReceived,
+        MetricName::StateEvictions,
+        MetricName::AmqpDeliveries,
+        MetricName::AmqpPublishes,
+        MetricName::QueueDepth,
+        MetricName::BuildInfo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The table row: name, type, label names, help text.
+    pub const fn spec(self) -> MetricSpec {
+        use MetricType::{Counter, Gauge};
+        let (name, metric_type, labels, help): (_, _, &'static [&'static str], _) = match self {
+            MetricName::Packets => (
+                "dnsmonitor_packets_total",
+                Counter,
+                &[],
+                "Frames read from capture files or the interface.",
+            ),
+            MetricName::PacketBytes => (
+                "dnsmonitor_packet_bytes_total",
+                Counter,
+                &[],
+                "Captured bytes read (frame capture lengths).",
+            ),
+            MetricName::DnsMessages => (
+                "dnsmonitor_dns_messages_total",
+                Counter,
+                &["qr"],
+                "DNS messages decoded, by direction (query or response).",
+            ),
+            MetricName::ParseErrors => (
+                "dnsmonitor_parse_errors_total",
+                Counter,
+                &["layer", "reason"],
+                "Frames (layer=packet) or DNS payloads (layer=dns) rejected, by reason.",
+            ),
+            MetricName::LateMessages => (
+                "dnsmonitor_late_messages_total",
+                Counter,
+                &[],
+                "DNS messages older than the watermark: logged, not counted by detectors.",
+            ),
+            MetricName::Alerts => (
+                "dnsmonitor_alerts_total",
+                Counter,
+                &["kind", "severity", "state"],
+                "Alert state changes emitted (raised, updated, resolved).",
+            ),
+            MetricName::ActiveAlerts => (
+                "dnsmonitor_active_alerts",
+                Gauge,
+                &["kind"],
+                "Alerts currently raised (not yet resolved).",
+            ),
+            MetricName::WindowsClosed => (
+                "dnsmonitor_windows_closed_total",
+                Counter,
+                &[],
+                "Sliding windows evaluated.",
+            ),
+            MetricName::EventTimeLag => (
+                "dnsmonitor_event_time_lag_seconds",
+                Gauge,
+                &[],
+                "Wall clock minus the newest packet time seen (live capture only).",
+            ),
+            MetricName::Watermark => (
+                "dnsmonitor_watermark_seconds",
+                Gauge,
+                &[],
+                "Event time (Unix seconds) up to which windows are closed.",
+            ),
+            MetricName::CaptureDrops => (
+                "dnsmonitor_capture_drops_total",
+                Counter,
+                &["where"],
+                "Packets dropped before dnsmonitor saw them (pcap ps_drop, ps_ifdrop).",
+            ),
+            MetricName::CaptureReceived => (
+                "dnsmonitor_capture_received_total",
+                Counter,
+                &[],
+                "Packets received by the capture (pcap ps_recv).",
+            ),
+            MetricName::StateEvictions => (
+                "dnsmonitor_state_evictions_total",
+                Counter,
+                &["table"],
+                "Entries evicted from a bounded state table because it was full.",
+            ),
+            MetricName::AmqpDeliveries => (
+                "dnsmonitor_amqp_deliveries_total",
+                Counter,
+                &["outcome"],
+                "AMQP deliveries consumed, by outcome.",
+            ),
+            MetricName::AmqpPublishes => (
+                "dnsmonitor_amqp_publishes_total",
+                Counter,
+                &["outcome"],
+                "AMQP publishes of alerts, by outcome.",
+            ),
+            MetricName::QueueDepth => (
+                "dnsmonitor_queue_depth",
+                Gauge,
+                &[],
+                "Messages waiting in the ingest queue.",
+            ),
+            MetricName::BuildInfo => (
+                "dnsmonitor_build_info",
+                Gauge,
+                &["version"],
+                "Always 1; the version label is the dnsmonitor version.",
+            ),
+        };
+        MetricSpec {
+            name,
+            metric_type,
+            labels,
+            help,
+        }
+    }
+
+    fn opts(self) -> Opts {
+        let s = self.spec();
+        Opts::new(s.name, s.help)
+    }
+}
+
+/// All dnsmonitor metrics, registered in one [`Registry`]. Cheap to clone
+/// (every field is an `Arc` inside), `Send + Sync`: one handle is shared by
+/// all worker threads. Label values only from closed sets (see the module
+/// docs).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// `dnsmonitor_packets_total`
+    pub packets: IntCounter,
+    /// `dnsmonitor_packet_bytes_total`
+    pub bytes: IntCounter,
+    /// `dnsmonitor_dns_messages_total{qr}`: values [`QR`].
+    pub dns_messages: IntCounterVec,
+    /// `dnsmonitor_parse_errors_total{layer, reason}`: `packet` with
+    /// `PacketError::as_str()`, `dns` with `DecodeError::as_str()`.
+    pub parse_errors: IntCounterVec,
+    /// `dnsmonitor_late_messages_total`
+    pub late_messages: IntCounter,
+    /// `dnsmonitor_alerts_total{kind, severity, state}`
+    pub alerts: IntCounterVec,
+    /// `dnsmonitor_active_alerts{kind}`
+    pub active_alerts: IntGaugeVec,
+    /// `dnsmonitor_windows_closed_total`
+    pub windows_closed: IntCounter,
+    /// `dnsmonitor_event_time_lag_seconds` (set in live mode only)
+    pub event_time_lag: Gauge,
+    /// `dnsmonitor_watermark_seconds`
+    pub watermark: Gauge,
+    /// `dnsmonitor_capture_drops_total{where}`: values [`CAPTURE_DROP_WHERE`].
+    pub capture_drops: IntCounterVec,
+    /// `dnsmonitor_capture_received_total`
+    pub capture_received: IntCounter,
+    /// `dnsmonitor_state_evictions_total{table}`: values [`EVICTION_TABLES`].
+    pub state_evictions: IntCounterVec,
+    /// `dnsmonitor_amqp_deliveries_total{outcome}`: values [`AMQP_DELIVERY_OUTCOMES`].
+    pub amqp_deliveries: IntCounterVec,
+    /// `dnsmonitor_amqp_publishes_total{outcome}`: values [`AMQP_PUBLISH_OUTCOMES`].
+    pub amqp_publishes: IntCounterVec,
+    /// `dnsmonitor_queue_depth`
+    pub queue_depth: IntGauge,
+    /// `dnsmonitor_build_info{version}` = 1
+    pub build_info: IntGaugeVec,
+    /// Every family name registered, sorted.
+    names: std::sync::Arc<[String]>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers collectors and remembers the family names they describe.
+struct Registrar {
+    registry: Registry,
+    names: Vec<String>,
+}
+
+impl Registrar {
+    fn add<C: Collector + Clone + 'static>(&mut self, c: C) -> C {
+        self.names
+            .extend(c.desc().iter().map(|d| d.fq_name.clone()));
+        // Names are static and distinct (checked by tests): cannot fail.
+        self.registry
+            .register(Box::new(c.clone()))
+            .expect("metric table registers cleanly");
+        c
+    }
+
+    fn counter(&mut self, m: MetricName) -> IntCounter {
+        debug_assert!(m.spec().labels.is_empty());
+        self.add(IntCounter::with_opts(m.opts()).expect("valid metric spec"))
+    }
+
+    fn gauge(&mut self, m: MetricName) -> Gauge {
+        debug_assert!(m.spec().labels.is_empty());
+        self.add(Gauge::with_opts(m.opts()).expect("valid metric spec"))
+    }
+
+    fn int_gauge(&mut self, m: MetricName) -> IntGauge {
+        debug_assert!(m.spec().labels.is_empty());
+        self.add(IntGauge::with_opts(m.opts()).expect("valid metric spec"))
+    }
+
+    fn counter_vec(&mut self, m: MetricName) -> IntCounterVec {
+        self.add(IntCounterVec::new(m.opts(), m.spec().labels).expect("valid metric spec"))
+    }
+
+    fn gauge_vec(&mut self, m: MetricName) -> IntGaugeVec {
+        self.add(IntGaugeVec::new(m.opts(), m.spec().labels).expect("valid metric spec"))
+    }
+}
+
+impl Metrics {
+    /// All metrics with the label sets of this build: `Kind::ALL`,
+    /// `PacketError::ALL`, `DecodeError::ALL`.
+    pub fn new() -> Self {
+        let kinds = Kind::ALL.map(Kind::as_str);
+        let packet_reasons = PacketError::ALL.map(PacketError::as_str);
+        let dns_reasons = DecodeError::ALL.map(DecodeError::as_str);
+        Self::with_labels(&kinds, &packet_reasons, &dns_reasons)
+    }
+
+    /// All metrics, in a fresh registry, with every label combination of
+    /// the closed sets created at 0: `kinds` for `kind`, `packet_reasons`
+    /// and `dns_reasons` for `reason` under `layer="packet"` / `"dns"`.
+    pub fn with_labels(
+        kinds: &[&'static str],
+        packet_reasons: &[&'static str],
+        dns_reasons: &[&'static str],
+    ) -> Self {
+        let registry = Registry::new_custom(None, None).expect("no prefix, no labels");
+        let mut r = Registrar {
+            registry,
+            names: Vec::new(),
+        };
+        #[cfg(target_os = "linux")]
+        r.add_process_collector();
+        let m = Metrics {
+            packets: r.counter(MetricName::Packets),
+            bytes: r.counter(MetricName::PacketBytes),
+            dns_messages: r.counter_vec(MetricName::DnsMessages),
+            parse_errors: r.counter_vec(MetricName::ParseErrors),
+            late_messages: r.counter(MetricName::LateMessages),
+            alerts: r.counter_vec(MetricName::Alerts),
+            active_alerts: r.gauge_vec(MetricName::ActiveAlerts),
+            windows_closed: r.counter(MetricName::WindowsClosed),
+            event_time_lag: r.gauge(MetricName::EventTimeLag),
+            watermark: r.gauge(MetricName::Watermark),
+            capture_drops: r.counter_vec(MetricName::CaptureDrops),
+            capture_received: r.counter(MetricName::CaptureReceived),
+            state_evictions: r.counter_vec(MetricName::StateEvictions),
+            amqp_deliveries: r.counter_vec(MetricName::AmqpDeliveries),
+            amqp_publishes: r.counter_vec(MetricName::AmqpPublishes),
+            queue_depth: r.int_gauge(MetricName::QueueDepth),
+            build_info: r.gauge_vec(MetricName::BuildInfo),
+            registry: r.registry.clone(),
+            names: r.finish(),
+        };
+
+        for qr in QR {
+            m.dns_messages.with_label_values(&[qr]);
+        }
+        for reason in packet_reasons {
+            m.parse_errors.with_label_values(&["packet", reason]);
+        }
+        for reason in dns_reasons {
+            m.parse_errors.with_label_values(&["dns", reason]);
+        }
+        for kind in kinds {
+            m.active_alerts.with_label_values(&[kind]);
+            for sev in SEVERITIES {
+                for state in STATES {
+                    m.alerts
+                        .with_label_values(&[kind, sev.as_str(), state.as_str()]);
+                }
+            }
+        }
+        for w in CAPTURE_DROP_WHERE {
+            m.capture_drops.with_label_values(&[w]);
+        }
+        for t in EVICTION_TABLES {
+            m.state_evictions.with_label_values(&[t]);
+        }
+        for o in AMQP_DELIVERY_OUTCOMES {
+            m.amqp_deliveries.with_label_values(&[o]);
+        }
+        for o in AMQP_PUBLISH_OUTCOMES {
+            m.amqp_publishes.with_label_values(&[o]);
+        }
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        m
+    }
+
+    /// The registry in the Prometheus text exposition format (0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Fails only on an inconsistent family, which the table rules out;
+        // a partial page is better than none.
+        if let Err(e) =
+            prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out)
+        {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+
+    /// Every metric family name registered (the table's and the process
+    /// collector's), sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.names.to_vec()
+    }
+}
+
+impl Registrar {
+    fn finish(&mut self) -> std::sync::Arc<[String]> {
+        let mut names = std::mem::take(&mut self.names);
+        names.sort();
+        names.dedup();
+        names.into()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn add_process_collector(&mut self) {
+        let pc = prometheus::process_collector::ProcessCollector::for_self();
+        self.names
+            .extend(pc.desc().iter().map(|d| d.fq_name.clone()));
+        self.registry
+            .register(Box::new(pc))
+            .expect("process collector registers cleanly");
+    }
+}
+
+#[cfg(test)]
+mod tests;
