@@ -122,8 +122,7 @@ fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
     let opts = RunOptions {
         workers,
         speed: Speed::Max,
-        progress: false,
-        stop: None,
+        ..RunOptions::default()
     };
     let s = dataflow::replay(Arc::new(plan), vec![path.to_path_buf()], opts, outputs).unwrap();
     (s.frames, s.alerts.values().sum::<u64>() as usize)

@@ -9,9 +9,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use dnsmonitor::config::Plan;
-use dnsmonitor::dataflow::{self, Outputs, RunOptions, RunSummary, Speed};
+use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
+use dnsmonitor::metrics::{Metrics, MetricsServer};
 use dnsmonitor::packet::PacketError;
 use dnsmonitor::sinks::{JsonLinesAlerts, open_output};
+use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
+use dnsmonitor::sources::live_source::LiveSource;
+use dnsmonitor::time::Clock;
 use dnsmonitor::time::rfc3339;
 
 #[derive(Parser, Debug)]
@@ -29,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng files through a pipeline and print alerts.
     Replay(ReplayArgs),
+    /// Capture on a network interface in real time.
+    Live(LiveArgs),
     /// Validate a pipeline file (and the blocklists it names).
     Check {
         /// The pipeline TOML file.
@@ -36,11 +42,9 @@ pub enum Command {
     },
 }
 
+/// Options shared by every command that runs the pipeline.
 #[derive(clap::Args, Debug)]
-pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng), replayed in the order given.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
+pub struct PipelineArgs {
     /// Pipeline file (default: the built-in pipelines/default.toml).
     #[arg(long, short = 'p')]
     pub pipeline: Option<PathBuf>,
@@ -56,18 +60,55 @@ pub struct ReplayArgs {
     /// Worker threads.
     #[arg(long, short = 'w', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
-    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`, ...
-    #[arg(long, default_value = "max")]
-    pub speed: Speed,
+    /// Serve Prometheus metrics at http://ADDR/metrics (overrides `[metrics] listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// No progress bar and no summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng), replayed in the order given.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: PipelineArgs,
+    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`, ...
+    #[arg(long, default_value = "max")]
+    pub speed: Speed,
+    /// Keep serving /metrics after the replay ends, until SIGINT/SIGTERM.
+    #[arg(long, requires = "metrics_listen")]
+    pub metrics_linger: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on (`ip link` lists them; `any` for all).
+    #[arg(long, short = 'i')]
+    pub interface: String,
+    /// BPF filter (default: UDP and TCP on the pipeline's DNS ports).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_SNAPLEN)]
+    pub snaplen: i32,
+    /// Kernel capture buffer in bytes.
+    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_BUFFER_SIZE)]
+    pub buffer_size: i32,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    #[command(flatten)]
+    pub common: PipelineArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check { pipeline } => check(&pipeline),
         Command::Replay(args) => replay(args),
+        Command::Live(args) => live(args),
     }
 }
 
@@ -109,35 +150,118 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
     }
 }
 
-fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
-    let plan = Arc::new(load_plan(args.pipeline.as_ref(), &args.blocklists)?);
-    let alerts = open_output(&args.alerts).context("alert output")?;
-    let events = match &args.events {
+/// Everything a run needs besides its input.
+struct Prepared {
+    plan: Arc<Plan>,
+    outputs: Outputs,
+    metrics: Option<(Metrics, MetricsServer)>,
+}
+
+fn prepare(c: &PipelineArgs) -> anyhow::Result<Prepared> {
+    let plan = Arc::new(load_plan(c.pipeline.as_ref(), &c.blocklists)?);
+    let alerts = open_output(&c.alerts).context("alert output")?;
+    let events = match &c.events {
         Some(p) => Some(open_output(p).context("event output")?),
         None => None,
     };
-    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let metrics = match c.metrics_listen.or(plan.metrics_listen) {
+        Some(addr) => {
+            let m = Metrics::new();
+            let server = MetricsServer::start(addr, m.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
+            Some((m, server))
+        }
+        None => None,
+    };
+    Ok(Prepared {
+        plan,
+        outputs: Outputs {
+            alerts: Box::new(JsonLinesAlerts::new(alerts)),
+            events,
+        },
+        metrics,
+    })
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
+    let c = &args.common;
+    let p = prepare(c)?;
+    let progress = !c.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
-        workers: args.workers as usize,
+        workers: c.workers as usize,
         speed: args.speed,
         progress,
-        stop: None,
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        ..RunOptions::default()
     };
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(alerts)),
-        events,
-    };
-    let summary = dataflow::replay(plan, args.files.clone(), opts, outputs)?;
-    if !args.quiet {
-        print_summary(&summary, args.workers);
+    let summary = dataflow::replay(p.plan, args.files.clone(), opts, p.outputs)?;
+    if !c.quiet {
+        print_summary("replay", &summary, c.workers);
+    }
+    if let Some((_, server)) = p.metrics {
+        if args.metrics_linger {
+            let stop = install_stop_signals().context("signal handlers")?;
+            eprintln!(
+                "metrics: still serving on http://{}/metrics until SIGINT/SIGTERM",
+                server.local_addr()
+            );
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                Clock.sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        server.stop();
     }
     Ok(0)
 }
 
-fn print_summary(s: &RunSummary, workers: u16) {
+fn live(args: LiveArgs) -> anyhow::Result<i32> {
+    let c = &args.common;
+    let p = prepare(c)?;
+    let filter = args
+        .filter
+        .clone()
+        .unwrap_or_else(|| default_filter(&p.plan.packet.dns_ports));
+    let opts = LiveOptions {
+        interface: args.interface.clone(),
+        filter: filter.clone(),
+        snaplen: args.snaplen,
+        buffer_size: args.buffer_size,
+        promisc: args.promisc,
+    };
+    let cap = LiveCapture::open(&opts)?;
+    let stop = install_stop_signals().context("signal handlers")?;
+    let source = LiveSource::new(cap);
+    let drops = source.drops.clone();
+    eprintln!("live: capturing on {} (filter: {filter})", args.interface);
+    let run_opts = RunOptions {
+        workers: c.workers as usize,
+        stop: Some(stop),
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        capture_drops: Some(drops),
+        ..RunOptions::default()
+    };
+    let summary = dataflow::run(p.plan, Input::Single(Box::new(source)), run_opts, p.outputs)?;
+    if !c.quiet {
+        print_summary("live", &summary, c.workers);
+    }
+    if let Some((_, server)) = p.metrics {
+        server.stop();
+    }
+    Ok(0)
+}
+
+fn print_summary(what: &str, s: &RunSummary, workers: u16) {
     let mut e = std::io::stderr().lock();
     let secs = s.elapsed.as_secs_f64().max(1e-9);
-    let _ = writeln!(e, "--- dnsmonitor replay summary ---");
+    let _ = writeln!(e, "--- dnsmonitor {what} summary ---");
+    if let Some(c) = &s.capture {
+        let _ = writeln!(
+            e,
+            "capture: {} received by the filter, {} dropped by the kernel, {} dropped by the interface",
+            c.received, c.dropped_kernel, c.dropped_interface
+        );
+    }
     let _ = writeln!(
         e,
         "packets: {} read in {:.2} s ({:.0} packets/s, {} worker{})",

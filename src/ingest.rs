@@ -100,8 +100,24 @@ impl Ingest {
 
     /// Decode one frame and let the detectors observe its messages. Messages
     /// in panes below `min_pane` are late: logged, counted, not observed.
-    pub fn process(&mut self, file: u32, frame: u64, linktype: i32, ts_us: i64, data: &[u8], min_pane: Pane) {
-        let Ingest { plan, decoder, tables, counters, events, event_buf, line } = self;
+    pub fn process(
+        &mut self,
+        file: u32,
+        frame: u64,
+        linktype: i32,
+        ts_us: i64,
+        data: &[u8],
+        min_pane: Pane,
+    ) {
+        let Ingest {
+            plan,
+            decoder,
+            tables,
+            counters,
+            events,
+            event_buf,
+            line,
+        } = self;
         let spec = plan.window;
         decoder.decode(linktype, ts_us, data, |payload| {
             let msg = match dns::decode(payload.data) {
@@ -121,13 +137,19 @@ impl Ingest {
             } else {
                 counters.queries += 1;
                 if let Some(q) = &msg.question {
-                    counters.top.offer(q.qname.hash(), 1, || q.qname.to_lowercase_string().into_boxed_str());
+                    counters.top.offer(q.qname.hash(), 1, || {
+                        q.qname.to_lowercase_string().into_boxed_str()
+                    });
                 }
             }
             if *events {
                 line.clear();
                 dns::event::write_event(line, frame, payload, &msg);
-                event_buf.push(EventLine { file, frame, line: line.clone() });
+                event_buf.push(EventLine {
+                    file,
+                    frame,
+                    line: line.clone(),
+                });
             }
             let pane = spec.pane_of(payload.ts_us);
             if pane < min_pane {
@@ -139,5 +161,73 @@ impl Ingest {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }
         });
+    }
+}
+
+/// The values last added to the metrics, so each publish adds only the
+/// difference (counters are bumped per batch, never per packet).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    frames: u64,
+    bytes: u64,
+    queries: u64,
+    responses: u64,
+    late: u64,
+    decode_errors: BTreeMap<DecodeError, u64>,
+    packet: PacketStats,
+    top_evictions: u64,
+}
+
+impl Ingest {
+    /// Add what was counted since the last call to `m`. `count_frames` is
+    /// false on workers that read shared input only to skip it (worker 0
+    /// counts the frames of shared input once).
+    pub fn publish(&self, last: &mut Published, m: &crate::metrics::Metrics, count_frames: bool) {
+        let c = &self.counters;
+        if count_frames {
+            m.packets.inc_by(c.frames - last.frames);
+            m.bytes.inc_by(c.bytes - last.bytes);
+            last.frames = c.frames;
+            last.bytes = c.bytes;
+        }
+        m.dns_messages
+            .with_label_values(&["query"])
+            .inc_by(c.queries - last.queries);
+        m.dns_messages
+            .with_label_values(&["response"])
+            .inc_by(c.responses - last.responses);
+        m.late_messages.inc_by(c.late - last.late);
+        for (e, n) in &c.decode_errors {
+            let before = last.decode_errors.get(e).copied().unwrap_or(0);
+            if *n > before {
+                m.parse_errors
+                    .with_label_values(&["dns", e.as_str()])
+                    .inc_by(n - before);
+            }
+        }
+        let p = self.packet_stats();
+        for e in crate::packet::PacketError::ALL {
+            let (now, before) = (p.errors[e as usize], last.packet.errors[e as usize]);
+            if now > before {
+                m.parse_errors
+                    .with_label_values(&["packet", e.as_str()])
+                    .inc_by(now - before);
+            }
+        }
+        m.state_evictions
+            .with_label_values(&["fragments"])
+            .inc_by(p.fragment_evictions - last.packet.fragment_evictions);
+        m.state_evictions
+            .with_label_values(&["tcp_flows"])
+            .inc_by(p.tcp_flow_evictions - last.packet.tcp_flow_evictions);
+        m.state_evictions
+            .with_label_values(&["top_names"])
+            .inc_by(c.top.evictions - last.top_evictions);
+        last.queries = c.queries;
+        last.responses = c.responses;
+        last.late = c.late;
+        last.decode_errors = c.decode_errors.clone();
+        last.packet = p.clone();
+        last.top_evictions = c.top.evictions;
     }
 }

@@ -283,14 +283,28 @@ fn hostile_names_are_escaped_in_events() {
 #[test]
 fn paced_replay_gives_the_same_alerts_as_full_speed() {
     // loopback-dig.pcap spans 20.66 s: at 20x it cannot finish in under ~1 s.
-    let args = ["replay", "captures/loopback-dig.pcap", "-q", "-b", "blocklists/example.txt"];
+    let args = [
+        "replay",
+        "captures/loopback-dig.pcap",
+        "-q",
+        "-b",
+        "blocklists/example.txt",
+    ];
     let fast = run(&args);
     let clock = dnsmonitor::time::Clock;
     let t0 = clock.now();
-    let paced = bin().current_dir(root()).args(args).args(["--speed", "20x"]).output().unwrap();
+    let paced = bin()
+        .current_dir(root())
+        .args(args)
+        .args(["--speed", "20x"])
+        .output()
+        .unwrap();
     let elapsed = clock.now().duration_since(t0);
     assert!(fast.status.success() && paced.status.success());
-    assert!(elapsed.as_secs_f64() >= 1.0, "20x pacing of a 20.66 s capture took only {elapsed:?}");
+    assert!(
+        elapsed.as_secs_f64() >= 1.0,
+        "20x pacing of a 20.66 s capture took only {elapsed:?}"
+    );
     assert_eq!(fast.stdout, paced.stdout);
     assert_eq!(String::from_utf8_lossy(&fast.stdout).lines().count(), 3);
     let bad = run(&["replay", "captures/loopback-dig.pcap", "--speed", "fast"]);

@@ -74,6 +74,16 @@ fn num(v: f64) -> serde_json::Value {
 }
 
 impl Alert {
+    /// Add a field to the evidence object (e.g. capture loss seen by the sink).
+    pub fn add_evidence(&mut self, key: &str, value: serde_json::Value) {
+        let mut v: serde_json::Value = serde_json::from_str(&self.evidence)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+        if let Some(o) = v.as_object_mut() {
+            o.insert(key.to_string(), value);
+        }
+        self.evidence = v.to_string().into();
+    }
+
     /// Sort key making output independent of worker count and scheduling.
     pub fn order_key(&self) -> (i64, Kind, &Key, State) {
         (self.event_time_us, self.kind, &self.key, self.state)

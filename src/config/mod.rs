@@ -37,6 +37,15 @@ pub struct Spec {
     pub alerts: AlertsSpec,
     #[serde(default)]
     pub detectors: DetectorsSpec,
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+}
+
+/// `[metrics]`: where `/metrics` is served (the CLI's `--metrics-listen` wins).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSpec {
+    pub listen: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +128,8 @@ pub struct Plan {
     pub lifecycle: LifecyclePolicy,
     pub detectors: Vec<Arc<dyn Detector>>,
     pub blocklist: Option<Arc<BlocklistSet>>,
+    /// `[metrics] listen`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for Plan {
@@ -399,6 +410,25 @@ impl Plan {
             update_ratio: ratio,
         };
 
+        // [metrics]
+        let metrics_listen = match &spec.metrics.listen {
+            None => None,
+            Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(loc.error(
+                        l.span(),
+                        "metrics.listen",
+                        format!(
+                            "`{}` is not an address:port such as 127.0.0.1:9153",
+                            l.get_ref()
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
+
         // [detectors]
         let (detectors, blocklist) =
             build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
@@ -416,6 +446,7 @@ impl Plan {
             lifecycle,
             detectors,
             blocklist,
+            metrics_listen,
         })
     }
 }

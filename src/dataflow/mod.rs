@@ -26,10 +26,14 @@ use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use crate::alert::{Alert, State};
 use crate::config::Plan;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::detect::Kind;
 use crate::dns::DecodeError;
 pub use crate::ingest::EventLine;
+use crate::ingest::Published;
 use crate::ingest::{Ingest, TOP_NAMES_CAPACITY};
+use crate::metrics::Metrics;
 use crate::packet::{PacketDecoder, PacketError, PacketStats};
 use crate::sinks::{AlertSink, is_broken_pipe};
 use crate::sketch::topk::TopK;
@@ -75,6 +79,23 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set (by a signal handler) to stop reading and finish cleanly.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Where counters go (`--metrics-listen`).
+    pub metrics: Option<Metrics>,
+    /// Packets lost by the capture so far (live): added to alert evidence.
+    pub capture_drops: Option<Arc<AtomicU64>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            workers: 1,
+            speed: Speed::Max,
+            progress: false,
+            stop: None,
+            metrics: None,
+            capture_drops: None,
+        }
+    }
 }
 
 /// Where results go; taken by worker 0.
@@ -82,7 +103,6 @@ pub struct Outputs {
     pub alerts: Box<dyn AlertSink>,
     pub events: Option<Box<dyn Write + Send>>,
 }
-
 
 /// What a run counted; merged over workers.
 #[derive(Debug)]
@@ -134,7 +154,6 @@ impl Default for RunSummary {
     }
 }
 
-
 /// The input of a run: built before the workers start, so errors (a file
 /// that does not open, a capture permission) stop the program first.
 pub enum Input {
@@ -150,14 +169,24 @@ pub const LIVE_POLL: Duration = Duration::from_millis(100);
 pub const IDLE_AFTER_US: i64 = 1_000_000;
 
 /// Replay capture files through the plan's pipeline.
-pub fn replay(plan: Arc<Plan>, files: Vec<PathBuf>, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
+pub fn replay(
+    plan: Arc<Plan>,
+    files: Vec<PathBuf>,
+    opts: RunOptions,
+    outputs: Outputs,
+) -> anyhow::Result<RunSummary> {
     // Fail before starting when a file cannot be opened.
     PcapFiles::open(&files)?;
     run(plan, Input::Files(files), opts, outputs)
 }
 
 /// Run the pipeline on an input until it ends (or a stop is requested).
-pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) -> anyhow::Result<RunSummary> {
+pub fn run(
+    plan: Arc<Plan>,
+    input: Input,
+    opts: RunOptions,
+    outputs: Outputs,
+) -> anyhow::Result<RunSummary> {
     let clock = Clock;
     let started = clock.now();
     let summary = Arc::new(Mutex::new(RunSummary::default()));
@@ -173,6 +202,8 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
     let progress = opts.progress;
     let workers = opts.workers.max(1);
     let stop = opts.stop.clone();
+    let metrics = opts.metrics.clone();
+    let capture_drops = opts.capture_drops.clone();
 
     let summary_w = summary.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -180,7 +211,11 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
         let peers = worker.peers();
         let plan = plan.clone();
         let summary = summary_w.clone();
-        let mine = if index == 0 { outputs.lock().ok().and_then(|mut o| o.take()) } else { None };
+        let mine = if index == 0 {
+            outputs.lock().ok().and_then(|mut o| o.take())
+        } else {
+            None
+        };
         let (mut alert_sink, mut event_out) = match mine {
             Some(o) => (Some(o.alerts), o.events),
             None => (None, None),
@@ -194,11 +229,17 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                 }
             }
         } else if index == 0 {
-            single.lock().ok().and_then(|mut s| s.take()).map(|s| s as Box<dyn FrameSource>)
+            single
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .map(|s| s as Box<dyn FrameSource>)
         } else {
             None
         };
         let stop = stop.clone();
+        let metrics = metrics.clone();
+        let capture_drops = capture_drops.clone();
 
         worker.dataflow::<Pane, _, _>(|scope| {
             let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
@@ -211,6 +252,7 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
 
             let src_plan = plan.clone();
             let src_summary = summary.clone();
+            let src_metrics = metrics.clone();
             builder.build(move |mut caps| {
                 let mut cap_events = caps.pop();
                 let mut cap_shuffle = caps.pop();
@@ -219,14 +261,22 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                 let shared = source.as_ref().is_some_and(|s| s.shared());
                 let live = source.as_ref().is_some_and(|s| s.live());
                 let mut pace_origin: Option<(i64, std::time::Instant)> = None;
-                let total = source.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
+                let total = source
+                    .as_ref()
+                    .and_then(|s| s.progress())
+                    .map_or(0, |p| p.1);
                 let bar = (progress && index == 0 && !live).then(|| progress_bar(total));
                 let clock = Clock;
+                let mut published = Published::default();
 
                 move |_frontiers| {
-                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else { return };
+                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else {
+                        return;
+                    };
                     let cap_pane = *cs.time();
-                    let stopping = stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+                    let stopping = stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
                     let status = match source.as_mut() {
                         None => ReadStatus::Done,
                         Some(_) if stopping => ReadStatus::Done,
@@ -238,7 +288,8 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                                 ingest.saw_frame(ts, raw.data.len());
                                 if let Speed::Factor(f) = speed {
                                     let (t0, w0) = *pace.get_or_insert((ts, clock.now()));
-                                    let due = Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
+                                    let due =
+                                        Duration::from_micros(((ts - t0).max(0) as f64 / f) as u64);
                                     let elapsed = clock.now().saturating_duration_since(w0);
                                     if due > elapsed {
                                         clock.sleep(due - elapsed);
@@ -246,19 +297,41 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                                 }
                                 if shared
                                     && peers > 1
-                                    && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
+                                    && PacketDecoder::shard_key(raw.linktype, raw.data)
+                                        % peers as u64
+                                        != index as u64
                                 {
                                     return;
                                 }
-                                ingest.process(raw.file as u32, raw.frame, raw.linktype, ts, raw.data, cap_pane);
+                                ingest.process(
+                                    raw.file as u32,
+                                    raw.frame,
+                                    raw.linktype,
+                                    ts,
+                                    raw.data,
+                                    cap_pane,
+                                );
                             })
                         }
                     };
-                    if let (Some(b), Some((done, total))) = (&bar, source.as_ref().and_then(|s| s.progress())) {
+                    if let (Some(b), Some((done, total))) =
+                        (&bar, source.as_ref().and_then(|s| s.progress()))
+                    {
                         b.set_position(done.min(total));
                     }
                     let done = status == ReadStatus::Done;
                     let max_ts = ingest.counters.max_ts_us;
+                    if let Some(m) = &src_metrics {
+                        let reader = index == 0 || !shared;
+                        ingest.publish(&mut published, m, reader);
+                        if index == 0 {
+                            m.watermark.set(spec.end_us(cap_pane) as f64 / 1e6);
+                            if live && max_ts != i64::MIN {
+                                m.event_time_lag
+                                    .set((clock.unix_micros() - max_ts) as f64 / 1e6);
+                            }
+                        }
+                    }
                     // Event time known to be complete (before lateness).
                     let mut wm_ts = max_ts;
                     if live {
@@ -268,7 +341,9 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                     let mut shuffle_out = out_shuffle.activate();
                     let mut events_out = out_events.activate();
                     if !ingest.event_buf.is_empty() {
-                        events_out.session(&*ce).give_iterator(ingest.event_buf.drain(..));
+                        events_out
+                            .session(&*ce)
+                            .give_iterator(ingest.event_buf.drain(..));
                     }
                     let new_pane = if done {
                         None
@@ -279,7 +354,11 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                     };
                     // Send tallies of panes the capability is about to leave,
                     // or everything when the table grew past its bound.
-                    let below = if ingest.tables.entries() > MAX_MAP_ENTRIES { None } else { new_pane };
+                    let below = if ingest.tables.entries() > MAX_MAP_ENTRIES {
+                        None
+                    } else {
+                        new_pane
+                    };
                     for (pane, batch) in ingest.tables.drain(below) {
                         let c = cs.delayed(&pane.max(cap_pane));
                         shuffle_out.session(&c).give_iterator(batch.into_iter());
@@ -294,8 +373,13 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                         }
                         None => {
                             // End of input: tell every reduce worker the last pane.
-                            let last_pane = if wm_ts == i64::MIN { cap_pane } else { spec.pane_of(wm_ts).max(cap_pane) };
-                            let ends = (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
+                            let last_pane = if wm_ts == i64::MIN {
+                                cap_pane
+                            } else {
+                                spec.pane_of(wm_ts).max(cap_pane)
+                            };
+                            let ends =
+                                (0..peers as u64).map(|target| Shuffle::End { target, last_pane });
                             shuffle_out.session(&*cs).give_iterator(ends);
                             drop(shuffle_out);
                             drop(events_out);
@@ -311,7 +395,9 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                                     (a, b) => a.or(b),
                                 };
                                 if c.max_ts_us != i64::MIN {
-                                    s.last_ts_us = Some(s.last_ts_us.map_or(c.max_ts_us, |m| m.max(c.max_ts_us)));
+                                    s.last_ts_us = Some(
+                                        s.last_ts_us.map_or(c.max_ts_us, |m| m.max(c.max_ts_us)),
+                                    );
                                 }
                             }
                             if let Some(src) = source.as_mut() {
@@ -341,6 +427,7 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
             // Reduce side: windows per key, closed by the frontier.
             let red_plan = plan.clone();
             let red_summary = summary.clone();
+            let red_metrics = metrics.clone();
             let alerts = shuffle
                 .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Alert>>, _, _, _>(
                     Exchange::new(|s: &Shuffle| s.route()),
@@ -387,6 +474,10 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                             if let (Some(e), Some(h)) = (through, held.as_mut())
                                 && closed_through.is_none_or(|c| e > c)
                             {
+                                if let (Some(m), Some(c), 0) = (&red_metrics, closed_through, index)
+                                {
+                                    m.windows_closed.inc_by(e - c);
+                                }
                                 windows.close_through(e, &mut out_buf);
                                 // Each state is sent at its window's pane, so the sink
                                 // can order output window by window.
@@ -429,6 +520,8 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
 
             // Alert sink on worker 0: sort each closed window, then write.
             let sink_summary = summary.clone();
+            let sink_metrics = metrics.clone();
+            let sink_drops = capture_drops.clone();
             let mut pending: BTreeMap<Pane, Vec<Alert>> = BTreeMap::new();
             alerts.sink(
                 Exchange::new(|_: &Alert| 0),
@@ -450,8 +543,25 @@ pub fn run(plan: Arc<Plan>, input: Input, opts: RunOptions, outputs: Outputs) ->
                         let mut v = pending.remove(&t).unwrap_or_default();
                         v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
                         let mut s = sink_summary.lock().unwrap_or_else(|p| p.into_inner());
-                        for a in &v {
+                        for a in v.iter_mut() {
                             *s.alerts.entry((a.kind, a.state)).or_default() += 1;
+                            if let Some(m) = &sink_metrics {
+                                let labels =
+                                    [a.kind.as_str(), a.severity.as_str(), a.state.as_str()];
+                                m.alerts.with_label_values(&labels).inc();
+                                let g = m.active_alerts.with_label_values(&[a.kind.as_str()]);
+                                match a.state {
+                                    State::Raised => g.inc(),
+                                    State::Resolved => g.dec(),
+                                    State::Updated => {}
+                                }
+                            }
+                            if let Some(d) = &sink_drops {
+                                a.add_evidence(
+                                    "capture_dropped_packets",
+                                    d.load(Ordering::Relaxed).into(),
+                                );
+                            }
                         }
                         if let Some(sink) = alert_sink.as_mut()
                             && let Err(e) = sink.emit(&v)

@@ -15,7 +15,7 @@
 
 mod server;
 
-pub use server::{MetricsServer, REQUEST_TIMEOUT};
+pub use server::{MAX_REQUEST_BYTES, MetricsServer, REQUEST_TIMEOUT};
 
 use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};

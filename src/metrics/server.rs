@@ -136,7 +136,10 @@ fn accept_loop(listener: TcpListener, metrics: Metrics, stop: Arc<AtomicBool>, t
 #[derive(Debug, PartialEq, Eq)]
 enum Request<'a> {
     /// A well-formed request line: method and path (query string removed).
-    Line { method: &'a str, path: &'a str },
+    Line {
+        method: &'a str,
+        path: &'a str,
+    },
     Bad,
 }
 

@@ -2,6 +2,7 @@
 //! with their link type and timestamp; nothing here decodes them.
 
 pub mod live;
+pub mod live_source;
 pub mod pcap_file;
 
 use std::path::PathBuf;
@@ -55,7 +56,12 @@ pub trait FrameSource {
 }
 
 impl FrameSource for PcapFiles {
-    fn read(&mut self, max: usize, _wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
+    fn read(
+        &mut self,
+        max: usize,
+        _wait: Duration,
+        f: &mut dyn FnMut(RawPacket<'_>),
+    ) -> ReadStatus {
         let mut n = 0;
         while n < max {
             match self.next_packet() {
@@ -66,7 +72,11 @@ impl FrameSource for PcapFiles {
                 None => break,
             }
         }
-        if n == 0 { ReadStatus::Done } else { ReadStatus::Frames(n) }
+        if n == 0 {
+            ReadStatus::Done
+        } else {
+            ReadStatus::Frames(n)
+        }
     }
 
     fn shared(&self) -> bool {

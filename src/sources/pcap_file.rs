@@ -59,7 +59,11 @@ impl PcapFiles {
         for p in paths {
             check_readable(p)?;
         }
-        let total = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        let total = paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
         Ok(PcapFiles {
             paths: paths.to_vec(),
             next_file: 0,

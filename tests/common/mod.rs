@@ -45,8 +45,7 @@ pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Ru
     let opts = RunOptions {
         workers,
         speed: Speed::Max,
-        progress: false,
-        stop: None,
+        ..RunOptions::default()
     };
     let summary = dataflow::replay(Arc::new(plan), files.to_vec(), opts, outputs).expect("replay");
     Run {
