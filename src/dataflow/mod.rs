@@ -444,6 +444,8 @@ pub fn run(
                         let mut closed_through: Option<Pane> = None;
                         let mut out_buf: Vec<Alert> = Vec::new();
                         let mut reported = false;
+                        let mut counted_through: Option<Pane> = None;
+                        let mut first_data: Option<Pane> = None;
                         move |(input, frontier), output| {
                             input.for_each_stamp(|cap, data| {
                                 let Some(&t) = cap.least() else { return };
@@ -462,6 +464,9 @@ pub fn run(
                                     }
                                 }
                                 // Hold a capability only for data that can produce alerts.
+                                if any_tally && first_data.is_none() {
+                                    first_data = Some(t);
+                                }
                                 if any_tally && held.as_ref().is_none_or(|h| t < *h.time()) {
                                     held = cap.retain_least(0);
                                 }
@@ -471,13 +476,21 @@ pub fn run(
                                 Some(_) => None,
                                 None => last_pane,
                             };
+                            // Windows passed by the frontier since the first data
+                            // (worker 0 counts).
+                            if index == 0
+                                && let (Some(m), Some(e), Some(f)) =
+                                    (&red_metrics, through, first_data)
+                            {
+                                let from = counted_through.map_or(f, |c| c + 1);
+                                if e + 1 > from {
+                                    m.windows_closed.inc_by(e + 1 - from);
+                                    counted_through = Some(e);
+                                }
+                            }
                             if let (Some(e), Some(h)) = (through, held.as_mut())
                                 && closed_through.is_none_or(|c| e > c)
                             {
-                                if let (Some(m), Some(c), 0) = (&red_metrics, closed_through, index)
-                                {
-                                    m.windows_closed.inc_by(e - c);
-                                }
                                 windows.close_through(e, &mut out_buf);
                                 // Each state is sent at its window's pane, so the sink
                                 // can order output window by window.

@@ -413,8 +413,8 @@ pub fn stop_requested() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Clock;
     use std::net::UdpSocket;
-    use std::time::Instant;
 
     fn compiles(filter: &str) -> Result<(), pcap::Error> {
         let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET)?;
@@ -497,6 +497,9 @@ mod tests {
 
     #[test]
     fn missing_interface_names_it_and_suggests_ip_link() {
+        if !may_capture() {
+            return;
+        }
         let err = LiveCapture::open(&LiveOptions::new("nosuchif0"))
             .err()
             .expect("must fail");
@@ -584,7 +587,7 @@ mod tests {
         let mut cap = LiveCapture::open(&lo(&format!("udp port {port}"))).unwrap();
         assert_eq!(cap.linktype(), 1);
         for timeout_ms in [0u64, 50, 300] {
-            let t0 = Instant::now();
+            let t0 = Clock.now();
             let n = cap
                 .poll_packets(Duration::from_millis(timeout_ms), 100, |_, _, _| {
                     panic!("no packet expected")
@@ -618,8 +621,8 @@ mod tests {
                 .unwrap();
         }
         let mut seen: Vec<(i64, Vec<u8>, u32)> = vec![];
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while seen.len() < sent && Instant::now() < deadline {
+        let deadline = Clock.now() + Duration::from_secs(5);
+        while seen.len() < sent && Clock.now() < deadline {
             cap.poll_packets(Duration::from_millis(100), 3, |ts, data, len| {
                 seen.push((ts, data.to_vec(), len))
             })
@@ -631,10 +634,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen.len(), sent);
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros() as i64;
+        let now_us = Clock.unix_micros();
         for (i, (ts, data, len)) in seen.iter().enumerate() {
             assert_eq!(data.len(), 14 + 20 + 8 + 12);
             assert_eq!(*len as usize, data.len());
@@ -731,7 +731,7 @@ mod tests {
             0
         );
         drop(del);
-        let t0 = Instant::now();
+        let t0 = Clock.now();
         let mut result = Ok(0);
         while t0.elapsed() < Duration::from_secs(2) {
             result = cap.poll_packets(Duration::from_millis(50), 10, |_, _, _| {});
