@@ -792,3 +792,12 @@ fn measure_rates() {
         );
     }
 }
+
+#[test]
+fn rfc3339_helper_agrees_with_the_crate() {
+    for ts in [0i64, 1_000_002, 1_795_638_281_656_507, 951_782_400_000_001] {
+        let mut s = String::new();
+        dnsmonitor::time::write_rfc3339(&mut s, ts, true);
+        assert_eq!(rfc3339_micros(&s), ts, "{s}");
+    }
+}
