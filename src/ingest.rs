@@ -70,11 +70,17 @@ pub struct Ingest {
     events: bool,
     pub event_buf: Vec<EventLine>,
     line: Vec<u8>,
+    /// Query/response matching, when a detector needs it.
+    tracker: Option<QueryTracker>,
 }
 
 impl Ingest {
     pub fn new(plan: Arc<Plan>, events: bool) -> Self {
-        Ingest {
+        let track = plan
+            .detectors
+            .iter()
+            .any(|d| d.kind() == crate::detect::Kind::UnsolicitedResponse);
+        let mut ingest = Ingest {
             decoder: PacketDecoder::new(plan.packet.clone()),
             plan,
             tables: MapTables::default(),
@@ -82,7 +88,12 @@ impl Ingest {
             events,
             event_buf: Vec::new(),
             line: Vec::with_capacity(1024),
+            tracker: None,
+        };
+        if track {
+            ingest.tracker = Some(QueryTracker::default());
         }
+        ingest
     }
 
     /// Account a frame read from the input (whether or not this worker decodes it).
@@ -117,6 +128,7 @@ impl Ingest {
             events,
             event_buf,
             line,
+            tracker,
         } = self;
         let spec = plan.window;
         decoder.decode(linktype, ts_us, data, |payload| {
@@ -156,7 +168,8 @@ impl Ingest {
                 counters.late += 1;
                 return;
             }
-            let obs = Observed { payload, msg: &msg };
+            let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
+            let obs = Observed::new(payload, &msg, unsolicited);
             for (i, d) in plan.detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }
@@ -229,5 +242,56 @@ impl Ingest {
         last.decode_errors = c.decode_errors.clone();
         last.packet = p.clone();
         last.top_evictions = c.top.evictions;
+    }
+}
+
+/// Queries waiting for their response, per worker. Both directions of an
+/// address pair are decoded on the same worker (`shard_key`), so whether a
+/// response matches depends only on its own pair: the same on any number of
+/// workers (except when the table is full and evicts, which is counted).
+pub const MAX_PENDING_QUERIES: usize = 1 << 16;
+/// A response later than this after its query counts as unmatched.
+pub const QUERY_TIMEOUT_US: i64 = 10 * crate::time::MICROS;
+
+type TxKey = (std::net::IpAddr, u16, std::net::IpAddr, u16, u16);
+
+#[derive(Default)]
+pub struct QueryTracker {
+    pending: foldhash::HashMap<TxKey, i64>,
+    order: std::collections::VecDeque<(TxKey, i64)>,
+    pub evictions: u64,
+}
+
+impl QueryTracker {
+    /// Record a query, or match a response: `Some(true)` for a response with
+    /// no pending query (client, client port, server, server port, id),
+    /// `Some(false)` when matched, `None` for queries.
+    pub fn observe(
+        &mut self,
+        p: &crate::packet::Payload<'_>,
+        m: &crate::dns::DnsMessage<'_>,
+    ) -> Option<bool> {
+        let now = p.ts_us;
+        while let Some(&(k, ts)) = self.order.front() {
+            if now - ts <= QUERY_TIMEOUT_US && self.order.len() <= MAX_PENDING_QUERIES {
+                break;
+            }
+            self.order.pop_front();
+            if self.pending.get(&k) == Some(&ts) {
+                self.pending.remove(&k);
+                if now - ts <= QUERY_TIMEOUT_US {
+                    self.evictions += 1;
+                }
+            }
+        }
+        if !m.qr {
+            let k = (p.src, p.sport, p.dst, p.dport, m.id);
+            self.pending.insert(k, now);
+            self.order.push_back((k, now));
+            None
+        } else {
+            let k = (p.dst, p.dport, p.src, p.sport, m.id);
+            Some(self.pending.remove(&k).is_none())
+        }
     }
 }

@@ -117,6 +117,7 @@ mod tests {
                 &WindowView {
                     tally: &t,
                     window_secs: 10.0,
+                    baseline: None,
                 },
             )
         };

@@ -9,6 +9,7 @@
 //! lifecycle; detectors never see timely, a clock or another key.
 //! Adding a detector = one module here + one line in `registry.rs`.
 
+use std::cell::Cell;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns::DnsMessage;
 use crate::packet::Payload;
+use crate::sketch::distinct::Distinct;
 
 pub mod blocklist_hit;
 pub mod client_flood;
@@ -29,15 +31,45 @@ pub use registry::{DetectorsSpec, build_detectors};
 pub enum Kind {
     BlocklistHit,
     ClientFlood,
+    SubnetFlood,
+    NxdomainFlood,
+    ServfailFlood,
+    RandomSubdomain,
+    Amplification,
+    UnsolicitedResponse,
+    SpoofedFlood,
+    RateAnomaly,
+    Tunneling,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::BlocklistHit, Kind::ClientFlood];
+    pub const ALL: [Kind; 11] = [
+        Kind::BlocklistHit,
+        Kind::ClientFlood,
+        Kind::SubnetFlood,
+        Kind::NxdomainFlood,
+        Kind::ServfailFlood,
+        Kind::RandomSubdomain,
+        Kind::Amplification,
+        Kind::UnsolicitedResponse,
+        Kind::SpoofedFlood,
+        Kind::RateAnomaly,
+        Kind::Tunneling,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::BlocklistHit => "blocklist_hit",
             Kind::ClientFlood => "client_flood",
+            Kind::SubnetFlood => "subnet_flood",
+            Kind::NxdomainFlood => "nxdomain_flood",
+            Kind::ServfailFlood => "servfail_flood",
+            Kind::RandomSubdomain => "random_subdomain",
+            Kind::Amplification => "amplification",
+            Kind::UnsolicitedResponse => "unsolicited_response",
+            Kind::SpoofedFlood => "spoofed_flood",
+            Kind::RateAnomaly => "rate_anomaly",
+            Kind::Tunneling => "tunneling",
         }
     }
 }
@@ -65,12 +97,20 @@ impl Severity {
 }
 
 /// What an alert is about. Serialised as the alert's `key` object with the
-/// field names of the schema (`client`, `domain`, ...). Domain strings are
-/// already in escaped presentation form.
+/// field names of the schema (`client`, `subnet`, `domain`, `victim`,
+/// `server`). Domain strings are already in escaped presentation form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Key {
     Client(IpAddr),
     ClientDomain(IpAddr, Box<str>),
+    /// Network address and prefix length (IPv4 /24, IPv6 /64 by default).
+    Subnet(IpAddr, u8),
+    /// A registered domain (public suffix list aware).
+    Domain(Box<str>),
+    /// Destination of responses (reflection / amplification target).
+    Victim(IpAddr),
+    /// Destination of queries (the DNS server under load).
+    Server(IpAddr),
 }
 
 impl Key {
@@ -80,6 +120,26 @@ impl Key {
         match self {
             Key::Client(c) => json!({ "client": c.to_string() }),
             Key::ClientDomain(c, d) => json!({ "client": c.to_string(), "domain": d }),
+            Key::Subnet(n, p) => json!({ "subnet": format!("{n}/{p}") }),
+            Key::Domain(d) => json!({ "domain": d }),
+            Key::Victim(v) => json!({ "victim": v.to_string() }),
+            Key::Server(s) => json!({ "server": s.to_string() }),
+        }
+    }
+
+    /// The subnet of `ip`: IPv4 masked to `v4_prefix` bits, IPv6 to `v6_prefix`.
+    pub fn subnet_of(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> Key {
+        match ip {
+            IpAddr::V4(a) => {
+                let p = v4_prefix.min(32);
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                Key::Subnet(IpAddr::V4((u32::from(a) & mask).into()), p)
+            }
+            IpAddr::V6(a) => {
+                let p = v6_prefix.min(128);
+                let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                Key::Subnet(IpAddr::V6((u128::from(a) & mask).into()), p)
+            }
         }
     }
 }
@@ -91,15 +151,37 @@ impl Key {
 pub const MAX_SAMPLES: usize = 3;
 
 /// Counts one detector keeps for one key in one pane; summed over the panes
-/// of a window. Every field merges associatively and commutatively (any
-/// worker count, any arrival order, same result).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// of a window. Each detector uses the fields it needs and documents which.
+/// Every field merges associatively and commutatively (any worker count, any
+/// arrival order, same result). The plain counters are also kept as a
+/// running sum per key (`add_counts`/`sub_counts`); samples, the note and
+/// the sketch are merged only when a detector asks for the full view.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tally {
     pub queries: u64,
     pub responses: u64,
     pub nxdomain: u64,
     pub servfail: u64,
+    /// Bytes of queries (DNS message sizes).
     pub bytes: u64,
+    /// Bytes of responses.
+    pub response_bytes: u64,
+    /// Responses for amplifying query types (ANY, DNSKEY, RRSIG, TXT, ...).
+    pub amplifying: u64,
+    /// Responses at or above the detector's large-response size.
+    pub large: u64,
+    /// Responses with no matching query seen.
+    pub unsolicited: u64,
+    /// Names with a long or high-entropy label (tunnelling signal).
+    pub long_labels: u64,
+    /// Bytes carried in names below the registered domain.
+    pub label_bytes: u64,
+    /// Sum of per-name label entropy, in thousandths of a bit per byte.
+    pub entropy_milli: u64,
+    /// Queries for TXT, NULL and similar payload-carrying types.
+    pub txt_null: u64,
+    /// Distinct items (names or sources), when the detector counts them.
+    pub distinct: Option<Box<Distinct>>,
     /// Up to `MAX_SAMPLES` distinct query names with the smallest name hash:
     /// `(hash, escaped presentation form)`, sorted.
     pub samples: Vec<(u64, Box<str>)>,
@@ -109,11 +191,13 @@ pub struct Tally {
 
 impl Tally {
     pub fn merge(&mut self, other: &Tally) {
-        self.queries += other.queries;
-        self.responses += other.responses;
-        self.nxdomain += other.nxdomain;
-        self.servfail += other.servfail;
-        self.bytes += other.bytes;
+        self.add_counts(other);
+        if let Some(d) = &other.distinct {
+            match &mut self.distinct {
+                Some(mine) => mine.merge(d),
+                None => self.distinct = Some(d.clone()),
+            }
+        }
         for (h, s) in &other.samples {
             self.offer_sample(*h, || s.clone());
         }
@@ -124,22 +208,50 @@ impl Tally {
         }
     }
 
-    /// Add only the counters (not samples or note) of `other`.
-    pub fn add_counts(&mut self, other: &Tally) {
-        self.queries += other.queries;
-        self.responses += other.responses;
-        self.nxdomain += other.nxdomain;
-        self.servfail += other.servfail;
-        self.bytes += other.bytes;
+    /// Add only the counters (not samples, note or sketch) of `other`.
+    pub fn add_counts(&mut self, o: &Tally) {
+        self.queries += o.queries;
+        self.responses += o.responses;
+        self.nxdomain += o.nxdomain;
+        self.servfail += o.servfail;
+        self.bytes += o.bytes;
+        self.response_bytes += o.response_bytes;
+        self.amplifying += o.amplifying;
+        self.large += o.large;
+        self.unsolicited += o.unsolicited;
+        self.long_labels += o.long_labels;
+        self.label_bytes += o.label_bytes;
+        self.entropy_milli += o.entropy_milli;
+        self.txt_null += o.txt_null;
     }
 
     /// Remove counters added with `add_counts`.
-    pub fn sub_counts(&mut self, other: &Tally) {
-        self.queries -= other.queries;
-        self.responses -= other.responses;
-        self.nxdomain -= other.nxdomain;
-        self.servfail -= other.servfail;
-        self.bytes -= other.bytes;
+    pub fn sub_counts(&mut self, o: &Tally) {
+        self.queries -= o.queries;
+        self.responses -= o.responses;
+        self.nxdomain -= o.nxdomain;
+        self.servfail -= o.servfail;
+        self.bytes -= o.bytes;
+        self.response_bytes -= o.response_bytes;
+        self.amplifying -= o.amplifying;
+        self.large -= o.large;
+        self.unsolicited -= o.unsolicited;
+        self.long_labels -= o.long_labels;
+        self.label_bytes -= o.label_bytes;
+        self.entropy_milli -= o.entropy_milli;
+        self.txt_null -= o.txt_null;
+    }
+
+    /// The distinct-count sketch, created on first use.
+    pub fn distinct_mut(&mut self) -> &mut Distinct {
+        self.distinct.get_or_insert_with(Default::default)
+    }
+
+    /// Estimated distinct items (0 without a sketch).
+    pub fn distinct_count(&self) -> f64 {
+        self.distinct
+            .as_ref()
+            .map_or(0.0, |d| (**d).clone().count())
     }
 
     /// Keep the name if its hash is among the `MAX_SAMPLES` smallest;
@@ -149,14 +261,10 @@ impl Tally {
         {
             return;
         }
-        let name = name();
-        let item = (hash, name);
-        match self.samples.binary_search(&item) {
-            Ok(_) => {}
-            Err(pos) => {
-                self.samples.insert(pos, item);
-                self.samples.truncate(MAX_SAMPLES);
-            }
+        let item = (hash, name());
+        if let Err(pos) = self.samples.binary_search(&item) {
+            self.samples.insert(pos, item);
+            self.samples.truncate(MAX_SAMPLES);
         }
     }
 
@@ -189,16 +297,91 @@ pub struct Finding {
     pub evidence: serde_json::Map<String, serde_json::Value>,
 }
 
-/// What `evaluate` sees: the key's tally summed over the window.
+/// A learned baseline of a key's measured value: exponentially weighted
+/// mean and mean absolute deviation, updated once per window while the key
+/// is not in alarm (so an attack is not learned as normal).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Baseline {
+    pub mean: f64,
+    pub deviation: f64,
+    /// Windows learned so far (detectors wait for a warm-up).
+    pub windows: u64,
+}
+
+impl Baseline {
+    /// Weight of a new window in the averages.
+    pub const ALPHA: f64 = 0.05;
+
+    pub fn learn(&mut self, value: f64) {
+        if self.windows == 0 {
+            self.mean = value;
+            self.deviation = 0.0;
+        } else {
+            let d = (value - self.mean).abs();
+            self.mean += Self::ALPHA * (value - self.mean);
+            self.deviation += Self::ALPHA * (d - self.deviation);
+        }
+        self.windows += 1;
+    }
+}
+
+/// What `evaluate` sees: the key's tally summed over the window (counters
+/// only, unless `needs_full_view` asked for samples and the sketch too).
 pub struct WindowView<'a> {
     pub tally: &'a Tally,
     pub window_secs: f64,
+    /// The key's learned baseline before this window.
+    pub baseline: Option<&'a Baseline>,
 }
 
 /// One decoded message as detectors see it on the map side.
 pub struct Observed<'a, 'b> {
     pub payload: &'a Payload<'b>,
     pub msg: &'a DnsMessage<'b>,
+    /// For responses: `Some(true)` when no matching query was seen although
+    /// queries to that server are visible, `Some(false)` when matched,
+    /// `None` when it cannot be told (queries not visible, or a query).
+    pub unsolicited: Option<bool>,
+    /// Cache for `registered_labels`.
+    pub(crate) registered: Cell<Option<Option<usize>>>,
+}
+
+impl<'a, 'b> Observed<'a, 'b> {
+    pub fn new(
+        payload: &'a Payload<'b>,
+        msg: &'a DnsMessage<'b>,
+        unsolicited: Option<bool>,
+    ) -> Self {
+        Observed {
+            payload,
+            msg,
+            unsolicited,
+            registered: Cell::new(None),
+        }
+    }
+
+    /// Labels of the query name's registered domain (public suffix list:
+    /// `a.b.example.co.uk` -> 3 for `example.co.uk`); `None` when there is no
+    /// question or the name is itself a public suffix. Computed once.
+    pub fn registered_labels(&self) -> Option<usize> {
+        if let Some(v) = self.registered.get() {
+            return v;
+        }
+        let v = self
+            .msg
+            .question
+            .as_ref()
+            .and_then(|q| crate::dns::name::registered_labels(&q.qname));
+        self.registered.set(Some(v));
+        v
+    }
+
+    /// The registered domain as a lower-case presentation string.
+    pub fn registered_domain(&self) -> Option<Box<str>> {
+        let n = self.registered_labels()?;
+        let q = self.msg.question.as_ref()?;
+        Some(q.qname.suffix(n).to_lowercase_string().into_boxed_str())
+    }
 }
 
 /// A detector: see the module docs for the two halves.
@@ -206,9 +389,17 @@ pub trait Detector: Send + Sync {
     fn kind(&self) -> Kind;
     /// Map side: add this message's counts under its key, if any.
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink);
+    /// Reduce side, before `evaluate`: given the window's counters only,
+    /// does this key need the full view (samples, note, distinct sketch)?
+    /// Merging it costs a pass over the window's panes, so say yes only when
+    /// the counters make an alert possible. Default: no.
+    fn needs_full_view(&self, _counts: &Tally, _window_secs: f64) -> bool {
+        false
+    }
     /// Reduce side: the verdict for one key on one window.
     fn evaluate(&self, key: &Key, w: &WindowView<'_>) -> Option<Finding>;
     /// The measured value `evaluate` compares (same unit as its findings);
-    /// carried by `resolved` states. A key with no data measures 0.
+    /// carried by `resolved` states and learned into the key's baseline.
+    /// A key with no data measures 0.
     fn measure(&self, w: &WindowView<'_>) -> f64;
 }

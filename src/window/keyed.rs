@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{Pane, WindowSpec};
 use crate::alert::{Alert, AlertLifecycle, State};
 use crate::config::LifecyclePolicy;
-use crate::detect::{Detector, Key, Tally, WindowView};
+use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
 /// One key's panes still inside a window, and the counters of the panes
 /// already entered into the current window (added when the window ending at
@@ -24,6 +24,8 @@ struct KeyPanes {
     sum: Tally,
     /// How many panes at the front are already added to `sum`.
     entered: usize,
+    /// The key's learned normal (see `detect::Baseline`).
+    baseline: Baseline,
 }
 
 pub struct KeyedWindows {
@@ -38,7 +40,15 @@ pub struct KeyedWindows {
     /// Tallies that arrived for an already closed window (should not happen
     /// with frontier-driven closing; counted, never silently merged).
     pub late_tallies: u64,
+    /// Tallies refused because `MAX_KEYS` keys were already held.
+    pub refused_keys: u64,
 }
+
+/// Most (detector, key) entries one reduce worker holds. Past it, tallies
+/// for new keys are refused and counted (`refused_keys`): a flood of
+/// millions of spoofed sources cannot grow the state without bound, and the
+/// keys already tracked (the ones with traffic) keep being evaluated.
+pub const MAX_KEYS: usize = 1 << 20;
 
 impl KeyedWindows {
     pub fn new(
@@ -54,6 +64,7 @@ impl KeyedWindows {
             alerts: HashMap::new(),
             next_end: None,
             late_tallies: 0,
+            refused_keys: 0,
         }
     }
 
@@ -62,6 +73,10 @@ impl KeyedWindows {
             && pane < next
         {
             self.late_tallies += 1;
+            return;
+        }
+        if self.keys.len() >= MAX_KEYS && !self.keys.contains_key(&(det, key.clone())) {
+            self.refused_keys += 1;
             return;
         }
         let kp = self.keys.entry((det, key)).or_default();
@@ -148,25 +163,39 @@ impl KeyedWindows {
                 continue;
             }
             let d = &self.detectors[*det as usize];
+            // Counters first; the full view (samples, note, sketch) only when
+            // the detector asks for it or when there is evidence to write.
+            let mut full: Option<Tally> = None;
+            let merge_full = |kp: &KeyPanes| {
+                let mut t = Tally::default();
+                for (_, p) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
+                    t.merge(p);
+                }
+                t
+            };
+            if d.needs_full_view(&kp.sum, window_secs) {
+                full = Some(merge_full(kp));
+            }
             let view = WindowView {
-                tally: &kp.sum,
+                tally: full.as_ref().unwrap_or(&kp.sum),
                 window_secs,
+                baseline: Some(&kp.baseline),
             };
             let mut finding = d.evaluate(key, &view);
             let measured = d.measure(&view);
-            if finding.is_some() {
-                // Evidence needs samples and notes: merge the window's panes.
-                let mut full = Tally::default();
-                for (_, t) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
-                    full.merge(t);
-                }
+            if finding.is_some() && full.is_none() {
+                let t = merge_full(kp);
                 finding = d.evaluate(
                     key,
                     &WindowView {
-                        tally: &full,
+                        tally: &t,
                         window_secs,
+                        baseline: Some(&kp.baseline),
                     },
                 );
+            }
+            if finding.is_none() {
+                kp.baseline.learn(measured);
             }
             let slot_key = (*det, key.clone());
             let mut slot = self.alerts.remove(&slot_key);
@@ -211,6 +240,7 @@ impl KeyedWindows {
             let view = WindowView {
                 tally: &empty,
                 window_secs,
+                baseline: None,
             };
             let measured = d.measure(&view);
             let mut slot = self.alerts.remove(&slot_key);

@@ -18,7 +18,7 @@ use crate::sketch::stable_hash;
 pub const MAX_MAP_ENTRIES: usize = 1 << 16;
 
 /// What crosses the exchange between map and reduce side.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Shuffle {
     /// A partial tally of detector `det` for `key` (the timely time is its pane).
     Tally { det: u16, key: Key, tally: Tally },
