@@ -118,6 +118,7 @@ fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
     let outputs = Outputs {
         alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))),
         events: None,
+        reports: None,
     };
     let opts = RunOptions {
         workers,

@@ -57,6 +57,9 @@ pub struct PipelineArgs {
     /// Write one JSON line per DNS message to a file, or `-` for standard output.
     #[arg(long)]
     pub events: Option<PathBuf>,
+    /// Write periodic top-k reports (names, domains, clients) to a file or `-`.
+    #[arg(long)]
+    pub reports: Option<PathBuf>,
     /// Worker threads.
     #[arg(long, short = 'w', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
@@ -164,6 +167,10 @@ fn prepare(c: &PipelineArgs) -> anyhow::Result<Prepared> {
         Some(p) => Some(open_output(p).context("event output")?),
         None => None,
     };
+    let reports = match &c.reports {
+        Some(p) => Some(open_output(p).context("report output")?),
+        None => None,
+    };
     let metrics = match c.metrics_listen.or(plan.metrics_listen) {
         Some(addr) => {
             let m = Metrics::new();
@@ -179,6 +186,7 @@ fn prepare(c: &PipelineArgs) -> anyhow::Result<Prepared> {
         outputs: Outputs {
             alerts: Box::new(JsonLinesAlerts::new(alerts)),
             events,
+            reports,
         },
         metrics,
     })

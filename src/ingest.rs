@@ -72,6 +72,8 @@ pub struct Ingest {
     line: Vec<u8>,
     /// Query/response matching, when a detector needs it.
     tracker: Option<QueryTracker>,
+    /// Top-k tables per reporting interval (`--reports`).
+    pub reports: Option<crate::reports::ReportTables>,
 }
 
 impl Ingest {
@@ -89,11 +91,18 @@ impl Ingest {
             event_buf: Vec::new(),
             line: Vec::with_capacity(1024),
             tracker: None,
+            reports: None,
         };
         if track {
             ingest.tracker = Some(QueryTracker::default());
         }
         ingest
+    }
+
+    /// Also build the top-k report tables.
+    pub fn with_reports(mut self) -> Self {
+        self.reports = Some(Default::default());
+        self
     }
 
     /// Account a frame read from the input (whether or not this worker decodes it).
@@ -129,6 +138,7 @@ impl Ingest {
             event_buf,
             line,
             tracker,
+            reports,
         } = self;
         let spec = plan.window;
         decoder.decode(linktype, ts_us, data, |payload| {
@@ -170,6 +180,23 @@ impl Ingest {
             }
             let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
             let obs = Observed::new(payload, &msg, unsolicited);
+            if let (Some(r), false, Some(q)) = (reports.as_mut(), msg.qr, msg.question.as_ref()) {
+                let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
+                let [names, domains, clients] = r.tables(interval);
+                names.offer(q.qname.hash(), 1, || {
+                    q.qname.to_lowercase_string().into_boxed_str()
+                });
+                if let Some(n) = obs.registered_labels() {
+                    let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
+                    domains.offer(h, 1, || {
+                        q.qname.suffix(n).to_lowercase_string().into_boxed_str()
+                    });
+                }
+                let src = payload.src;
+                clients.offer(crate::sketch::stable_hash(&src), 1, || {
+                    src.to_string().into_boxed_str()
+                });
+            }
             for (i, d) in plan.detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }

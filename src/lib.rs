@@ -11,6 +11,7 @@ pub mod dns;
 pub mod ingest;
 pub mod metrics;
 pub mod packet;
+pub mod reports;
 pub mod sinks;
 pub mod sketch;
 pub mod sources;

@@ -311,3 +311,52 @@ fn paced_replay_gives_the_same_alerts_as_full_speed() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("invalid speed"), "{}", stderr(&bad));
 }
+
+#[test]
+fn reports_count_every_query_once_and_do_not_depend_on_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outs = vec![];
+    for w in ["1", "2"] {
+        let p = dir.path().join(format!("reports-{w}.jsonl"));
+        let o = bin()
+            .current_dir(root())
+            .args([
+                "replay",
+                "captures/loopback-dig.pcap",
+                "-q",
+                "--workers",
+                w,
+                "--reports",
+            ])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        outs.push(std::fs::read_to_string(&p).unwrap());
+    }
+    assert_eq!(outs[0], outs[1]);
+    let lines: Vec<serde_json::Value> = outs[0]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let total = |name: &str| -> u64 {
+        lines
+            .iter()
+            .filter(|l| l["report"] == name)
+            .map(|l| l["total"].as_u64().unwrap())
+            .sum()
+    };
+    // 120 queries in the capture: each counted once per table.
+    assert_eq!(total("top_qnames"), 120);
+    assert_eq!(total("top_clients"), 120);
+    assert_eq!(total("top_domains"), 120);
+    for l in &lines {
+        assert_eq!(l["schema"], "dnsmonitor.report/1");
+        let top = l["top"].as_array().unwrap();
+        assert!(top.len() <= 10);
+        let counts: Vec<u64> = top.iter().map(|i| i["count"].as_u64().unwrap()).collect();
+        assert!(counts.windows(2).all(|w| w[0] >= w[1]), "sorted: {l}");
+    }
+    // 8 clients x 15 queries; 127.0.0.7 appears in the reports.
+    assert!(outs[0].contains("\"client\":\"127.0.0.7\""));
+}

@@ -39,6 +39,25 @@ pub struct Spec {
     pub detectors: DetectorsSpec,
     #[serde(default)]
     pub metrics: MetricsSpec,
+    #[serde(default)]
+    pub reports: ReportsSpec,
+}
+
+/// `[reports]`: periodic top-k reports (`--reports`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsSpec {
+    pub interval_secs: toml::Spanned<u64>,
+    pub top: toml::Spanned<usize>,
+}
+
+impl Default for ReportsSpec {
+    fn default() -> Self {
+        ReportsSpec {
+            interval_secs: unspanned(10),
+            top: unspanned(10),
+        }
+    }
 }
 
 /// `[metrics]`: where `/metrics` is served (the CLI's `--metrics-listen` wins).
@@ -130,6 +149,10 @@ pub struct Plan {
     pub blocklist: Option<Arc<BlocklistSet>>,
     /// `[metrics] listen`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[reports] interval_secs`, microseconds (a multiple of the slide).
+    pub report_interval_us: i64,
+    /// `[reports] top`.
+    pub report_top: usize,
 }
 
 impl fmt::Debug for Plan {
@@ -429,6 +452,22 @@ impl Plan {
             },
         };
 
+        // [reports]
+        let r = &spec.reports;
+        let (ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
+        if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
+            errors.push(loc.error(
+                r.interval_secs.span(),
+                "reports.interval_secs",
+                format!(
+                    "must be a multiple of window.slide_secs ({slide}) up to {MAX_WINDOW_SECS}"
+                ),
+            ));
+        }
+        if rt == 0 || rt > 1000 {
+            errors.push(loc.error(r.top.span(), "reports.top", "must be between 1 and 1000"));
+        }
+
         // [detectors]
         let (detectors, blocklist) =
             build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
@@ -447,6 +486,8 @@ impl Plan {
             detectors,
             blocklist,
             metrics_listen,
+            report_interval_us: ri as i64 * MICROS,
+            report_top: rt,
         })
     }
 }

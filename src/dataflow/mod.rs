@@ -35,6 +35,7 @@ use crate::ingest::Published;
 use crate::ingest::{Ingest, TOP_NAMES_CAPACITY};
 use crate::metrics::Metrics;
 use crate::packet::{PacketDecoder, PacketError, PacketStats};
+use crate::reports::ReportPart;
 use crate::sinks::{AlertSink, is_broken_pipe};
 use crate::sketch::topk::TopK;
 use crate::sources::{CaptureCounters, FrameSource, PcapFiles, ReadStatus};
@@ -102,6 +103,8 @@ impl Default for RunOptions {
 pub struct Outputs {
     pub alerts: Box<dyn AlertSink>,
     pub events: Option<Box<dyn Write + Send>>,
+    /// Top-k report lines (`dnsmonitor.report/1`).
+    pub reports: Option<Box<dyn Write + Send>>,
 }
 
 /// What a run counted; merged over workers.
@@ -192,6 +195,7 @@ pub fn run(
     let summary = Arc::new(Mutex::new(RunSummary::default()));
     // Every worker must know whether event lines are wanted.
     let events_enabled = outputs.events.is_some();
+    let reports_enabled = outputs.reports.is_some();
     let outputs = Arc::new(Mutex::new(Some(outputs)));
     let (files, single) = match input {
         Input::Files(f) => (Arc::new(f), None),
@@ -216,9 +220,9 @@ pub fn run(
         } else {
             None
         };
-        let (mut alert_sink, mut event_out) = match mine {
-            Some(o) => (Some(o.alerts), o.events),
-            None => (None, None),
+        let (mut alert_sink, mut event_out, mut report_out) = match mine {
+            Some(o) => (Some(o.alerts), o.events, o.reports),
+            None => (None, None, None),
         };
         let mut source: Option<Box<dyn FrameSource>> = if !files.is_empty() {
             match PcapFiles::open(&files) {
@@ -247,6 +251,8 @@ pub fn run(
             let activator = scope.activator_for(info.address.clone());
             let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
             let (out_events, events) = builder.new_output::<Vec<EventLine>>();
+            let (out_reports, reports) = builder.new_output::<Vec<ReportPart>>();
+            let mut out_reports = OutputBuilder::from(out_reports);
             let mut out_shuffle = OutputBuilder::from(out_shuffle);
             let mut out_events = OutputBuilder::from(out_events);
 
@@ -254,10 +260,15 @@ pub fn run(
             let src_summary = summary.clone();
             let src_metrics = metrics.clone();
             builder.build(move |mut caps| {
+                let mut cap_reports = caps.pop();
                 let mut cap_events = caps.pop();
                 let mut cap_shuffle = caps.pop();
                 let spec = src_plan.window;
                 let mut ingest = Ingest::new(src_plan.clone(), events_enabled);
+                if reports_enabled {
+                    ingest = ingest.with_reports();
+                }
+                let interval_us = src_plan.report_interval_us;
                 let shared = source.as_ref().is_some_and(|s| s.shared());
                 let live = source.as_ref().is_some_and(|s| s.live());
                 let mut pace_origin: Option<(i64, std::time::Instant)> = None;
@@ -270,7 +281,11 @@ pub fn run(
                 let mut published = Published::default();
 
                 move |_frontiers| {
-                    let (Some(cs), Some(ce)) = (cap_shuffle.as_mut(), cap_events.as_mut()) else {
+                    let (Some(cs), Some(ce), Some(cr)) = (
+                        cap_shuffle.as_mut(),
+                        cap_events.as_mut(),
+                        cap_reports.as_mut(),
+                    ) else {
                         return;
                     };
                     let cap_pane = *cs.time();
@@ -363,11 +378,24 @@ pub fn run(
                         let c = cs.delayed(&pane.max(cap_pane));
                         shuffle_out.session(&c).give_iterator(batch.into_iter());
                     }
+                    // Report intervals that end before the new watermark pane.
+                    if let Some(r) = ingest.reports.as_mut() {
+                        let below =
+                            new_pane.map(|p| (p as i64 * spec.slide_us / interval_us) as u64);
+                        let mut reports_out = out_reports.activate();
+                        for part in r.drain(below) {
+                            let last = (((part.interval as i64 + 1) * interval_us) / spec.slide_us
+                                - 1) as Pane;
+                            let c = cr.delayed(&last.max(cap_pane));
+                            reports_out.session(&c).give(part);
+                        }
+                    }
                     match new_pane {
                         Some(p) => {
                             if p > cap_pane {
                                 cs.downgrade(&p);
                                 ce.downgrade(&p);
+                                cr.downgrade(&p);
                             }
                             activator.activate();
                         }
@@ -419,6 +447,7 @@ pub fn run(
                             s.top_names.merge(&c.top);
                             cap_shuffle = None;
                             cap_events = None;
+                            cap_reports = None;
                             source = None;
                         }
                     }
@@ -590,6 +619,62 @@ pub fn run(
                         && let Some(sink) = alert_sink.as_mut()
                     {
                         let _ = sink.finish();
+                    }
+                },
+            );
+
+            // Reports on worker 0: merge each interval's parts once complete.
+            let mut pending_rep: BTreeMap<u64, Vec<ReportPart>> = BTreeMap::new();
+            let rep_plan = plan.clone();
+            let rep_summary = summary.clone();
+            reports.sink(
+                Exchange::new(|_: &ReportPart| 0),
+                "ReportSink",
+                move |(input, frontier)| {
+                    input.for_each_stamp(|_cap, data| {
+                        for batch in data {
+                            for part in batch.drain(..) {
+                                pending_rep.entry(part.interval).or_default().push(part);
+                            }
+                        }
+                    });
+                    let interval_us = rep_plan.report_interval_us;
+                    let slide_us = rep_plan.window.slide_us;
+                    let ready: Vec<u64> = pending_rep
+                        .keys()
+                        .copied()
+                        .filter(|i| {
+                            let last = (((*i as i64 + 1) * interval_us) / slide_us - 1) as Pane;
+                            !frontier.less_equal(&last)
+                        })
+                        .collect();
+                    for i in ready {
+                        let parts = pending_rep.remove(&i).unwrap_or_default();
+                        if let Some(out) = report_out.as_mut() {
+                            let mut failed = None;
+                            for line in
+                                crate::reports::render(i, interval_us, &parts, rep_plan.report_top)
+                            {
+                                if let Err(e) = out
+                                    .write_all(line.as_bytes())
+                                    .and_then(|_| out.write_all(b"\n"))
+                                {
+                                    failed = Some(e);
+                                    break;
+                                }
+                            }
+                            let _ = out.flush();
+                            if let Some(e) = failed {
+                                if !is_broken_pipe(&e) {
+                                    tracing::error!(error = %e, "report output failed");
+                                }
+                                rep_summary
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .output_closed = true;
+                                report_out = None;
+                            }
+                        }
                     }
                 },
             );

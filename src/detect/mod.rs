@@ -19,9 +19,18 @@ use crate::dns::DnsMessage;
 use crate::packet::Payload;
 use crate::sketch::distinct::Distinct;
 
+pub mod amplification;
 pub mod blocklist_hit;
 pub mod client_flood;
+pub mod nxdomain_flood;
+pub mod random_subdomain;
+pub mod rate_anomaly;
 pub mod registry;
+pub mod servfail_flood;
+pub mod spoofed_flood;
+pub mod subnet_flood;
+pub mod tunneling;
+pub mod unsolicited_response;
 
 pub use registry::{DetectorsSpec, build_detectors};
 

@@ -62,6 +62,17 @@ impl TopK {
         self.total
     }
 
+    /// Every counter as (hash, count, name), sorted by hash.
+    pub fn items(&self) -> Vec<(u64, u64, Box<str>)> {
+        let mut v: Vec<_> = self
+            .counts
+            .iter()
+            .map(|(h, (c, s))| (*h, *c, s.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The `n` largest counters, biggest first (ties by name).
     pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
         let mut v: Vec<_> = self.counts.values().map(|(c, s)| (&**s, *c)).collect();

@@ -15,6 +15,7 @@
 //! ```
 
 mod frame;
+pub mod labelled;
 mod pcap_writer;
 pub mod scenario;
 

@@ -41,6 +41,7 @@ pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Ru
     let outputs = Outputs {
         alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
         events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
+        reports: None,
     };
     let opts = RunOptions {
         workers,

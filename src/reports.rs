@@ -1,0 +1,129 @@
+//! Frequent access patterns: top-k query names, registered domains and
+//! clients per reporting interval, from bounded heavy-hitter sketches
+//! (`TopK`, Misra–Gries). Each worker keeps one set of tables per open
+//! interval; when the watermark passes an interval its tables are sent to
+//! worker 0, merged, and written as `dnsmonitor.report/1` lines. Pure: the
+//! dataflow decides when; this module says what.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sketch::topk::TopK;
+use crate::time::rfc3339;
+
+/// Schema name written in every report line.
+pub const SCHEMA: &str = "dnsmonitor.report/1";
+/// Counters per table per worker (memory bound; items with more than
+/// N / (capacity + 1) occurrences are always kept).
+pub const REPORT_CAPACITY: usize = 1024;
+
+/// The report tables, in output order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Table {
+    Qnames,
+    Domains,
+    Clients,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Qnames, Table::Domains, Table::Clients];
+
+    /// Report name (`top_<what>`) and the field naming each item.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Table::Qnames => ("top_qnames", "qname"),
+            Table::Domains => ("top_domains", "domain"),
+            Table::Clients => ("top_clients", "client"),
+        }
+    }
+}
+
+/// One worker's tables for one interval, as sent to worker 0.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReportPart {
+    pub interval: u64,
+    pub table: Table,
+    pub total: u64,
+    /// (item hash, count, item text)
+    pub items: Vec<(u64, u64, Box<str>)>,
+}
+
+/// Open intervals of one worker.
+#[derive(Default)]
+pub struct ReportTables {
+    open: BTreeMap<u64, [TopK; 3]>,
+}
+
+impl ReportTables {
+    pub fn tables(&mut self, interval: u64) -> &mut [TopK; 3] {
+        self.open
+            .entry(interval)
+            .or_insert_with(|| std::array::from_fn(|_| TopK::new(REPORT_CAPACITY)))
+    }
+
+    /// Take the intervals before `below` (all when `None`).
+    pub fn drain(&mut self, below: Option<u64>) -> Vec<ReportPart> {
+        let keep = match below {
+            Some(b) => self.open.split_off(&b),
+            None => BTreeMap::new(),
+        };
+        let taken = std::mem::replace(&mut self.open, keep);
+        let mut out = Vec::new();
+        for (interval, tables) in taken {
+            for (t, topk) in Table::ALL.into_iter().zip(tables.iter()) {
+                out.push(ReportPart {
+                    interval,
+                    table: t,
+                    total: topk.total(),
+                    items: topk.items(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Merge the parts of one interval and render its report lines (one per
+/// table, in `Table` order), `top` items each, biggest first.
+pub fn render(interval: u64, interval_us: i64, parts: &[ReportPart], top: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for t in Table::ALL {
+        let mut merged = TopK::new(REPORT_CAPACITY);
+        let mut total = 0;
+        // Merge in a fixed order so the result does not depend on arrival order.
+        let mut mine: Vec<&ReportPart> = parts.iter().filter(|p| p.table == t).collect();
+        mine.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.items.cmp(&b.items)));
+        for p in mine {
+            total += p.total;
+            for (h, n, s) in &p.items {
+                merged.offer(*h, *n, || s.clone());
+            }
+        }
+        if total == 0 {
+            continue;
+        }
+        let (name, field) = t.names();
+        let end_us = (interval as i64 + 1) * interval_us;
+        let items: Vec<serde_json::Value> = merged
+            .top(top)
+            .into_iter()
+            .map(|(s, n)| {
+                let mut o = serde_json::Map::new();
+                o.insert(field.into(), s.into());
+                o.insert("count".into(), n.into());
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        let v = serde_json::json!({
+            "schema": SCHEMA,
+            "report": name,
+            "event_time": rfc3339(end_us),
+            "window": { "start": rfc3339(end_us - interval_us), "end": rfc3339(end_us) },
+            "total": total,
+            "top": items,
+        });
+        lines.push(v.to_string());
+    }
+    lines
+}
