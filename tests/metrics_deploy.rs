@@ -332,7 +332,7 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("where", s(&["kernel", "interface"])),
         (
             "table",
-            s(&["fragments", "tcp_flows", "top_names", "map_side"]),
+            s(&["fragments", "tcp_flows", "top_names", "window_keys"]),
         ),
         (
             "outcome",

@@ -279,6 +279,7 @@ pub fn run(
                 let bar = (progress && index == 0 && !live).then(|| progress_bar(total));
                 let clock = Clock;
                 let mut published = Published::default();
+                let mut capture_published = CaptureCounters::default();
 
                 move |_frontiers| {
                     let (Some(cs), Some(ce), Some(cr)) = (
@@ -336,6 +337,21 @@ pub fn run(
                     }
                     let done = status == ReadStatus::Done;
                     let max_ts = ingest.counters.max_ts_us;
+                    if let (Some(m), true, Some(src)) = (&src_metrics, live, source.as_mut())
+                        && let Some(cc) = src.capture_counters()
+                    {
+                        m.capture_received
+                            .inc_by(cc.received.saturating_sub(capture_published.received));
+                        m.capture_drops.with_label_values(&["kernel"]).inc_by(
+                            cc.dropped_kernel
+                                .saturating_sub(capture_published.dropped_kernel),
+                        );
+                        m.capture_drops.with_label_values(&["interface"]).inc_by(
+                            cc.dropped_interface
+                                .saturating_sub(capture_published.dropped_interface),
+                        );
+                        capture_published = cc;
+                    }
                     if let Some(m) = &src_metrics {
                         let reader = index == 0 || !shared;
                         ingest.publish(&mut published, m, reader);
@@ -475,6 +491,7 @@ pub fn run(
                         let mut reported = false;
                         let mut counted_through: Option<Pane> = None;
                         let mut first_data: Option<Pane> = None;
+                        let mut refused_published = 0u64;
                         move |(input, frontier), output| {
                             input.for_each_stamp(|cap, data| {
                                 let Some(&t) = cap.least() else { return };
@@ -521,6 +538,13 @@ pub fn run(
                                 && closed_through.is_none_or(|c| e > c)
                             {
                                 windows.close_through(e, &mut out_buf);
+                                if let Some(m) = &red_metrics {
+                                    let refused = windows.refused_keys;
+                                    m.state_evictions
+                                        .with_label_values(&["window_keys"])
+                                        .inc_by(refused - refused_published);
+                                    refused_published = refused;
+                                }
                                 // Each state is sent at its window's pane, so the sink
                                 // can order output window by window.
                                 let mut i = 0;

@@ -98,6 +98,8 @@ impl FrameSource for LiveSource {
         true
     }
 
+    /// Reads the kernel counters now (one getsockopt; called once per
+    /// activation of the source, i.e. per batch or per poll timeout).
     fn capture_counters(&mut self) -> Option<CaptureCounters> {
         self.refresh_stats();
         Some(self.counters)
