@@ -321,7 +321,11 @@ fn filter(port: u16) -> String {
 
 /// Start `dnsmonitor live` on lo and wait for its readiness line.
 fn start_monitor(port: u16, pipeline: &Path, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new(BIN);
+    start_monitor_bin(BIN, port, pipeline, extra)
+}
+
+fn start_monitor_bin(bin: &str, port: u16, pipeline: &Path, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin);
     cmd.args(["live", "--interface", "lo", "--filter", &filter(port)])
         .arg("--pipeline")
         .arg(pipeline)
@@ -717,7 +721,8 @@ fn set_mode(path: &Path, mode: u32) {
 /// the summary and the monitor's CPU use. Run by hand:
 /// `cargo test --test live_capture measure_rates -- --ignored --nocapture`
 /// (rates from DNSMONITOR_MEASURE_QPS, comma-separated; extra monitor
-/// arguments from DNSMONITOR_MEASURE_ARGS, e.g. `--snaplen 1500`).
+/// arguments from DNSMONITOR_MEASURE_ARGS, e.g. `--snaplen 1500`; another
+/// binary, such as a release build, from DNSMONITOR_BIN).
 #[test]
 #[ignore]
 fn measure_rates() {
@@ -729,6 +734,7 @@ fn measure_rates() {
         .map(|s| s.trim().parse().unwrap())
         .collect();
     let secs = 10;
+    let bin = std::env::var("DNSMONITOR_BIN").unwrap_or_else(|_| BIN.to_string());
     for qps in rates {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -738,7 +744,7 @@ fn measure_rates() {
         let extra = std::env::var("DNSMONITOR_MEASURE_ARGS").unwrap_or_default();
         let mut args = vec!["--alerts", alerts.to_str().unwrap()];
         args.extend(extra.split_whitespace());
-        let mut monitor = start_monitor(port, &pipeline, &args);
+        let mut monitor = start_monitor_bin(&bin, port, &pipeline, &args);
         let cpu0 = monitor.cpu_secs().unwrap();
         let t0 = Clock.now();
         let queries = write_queries(dir.path());

@@ -1,1 +1,358 @@
-//! (in progress)
+//! `rate_anomaly`: a DNS server's query rate jumps far above its own
+//! learned normal — a flood that per-client thresholds miss because it is
+//! spread over many sources, or any sudden load.
+//!
+//! Key: the server, the destination of queries (`Key::Server`).
+//! Tally fields: `queries`; sample query names.
+//! Observed: queries per second over the window.
+//!
+//! Fires only after warm-up (the key's baseline has learned
+//! `warmup_windows` windows) when `qps >= min_qps` and
+//! `qps >= mean + margin`, `margin = deviations × max(deviation, 0.1 × mean)`.
+//! Critical at `mean + 2 × margin` (and at least `min_qps`).
+//!
+//! The engine learns the baseline only on windows without a finding (an
+//! attack is not learned as normal) and keeps it while the key has panes in
+//! the window: a server needs `warmup_windows` slides of continuous traffic
+//! before this detector can speak, and forgets its normal after a whole
+//! window of silence.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use crate::config::{ConfigError, Located};
+
+/// `[detectors.rate_anomaly]` in a pipeline file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateAnomalySpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Least queries per second to one server for any alert.
+    #[serde(default = "default_min_qps")]
+    pub min_qps: toml::Spanned<f64>,
+    /// How many deviations above the baseline mean.
+    #[serde(default = "default_deviations")]
+    pub deviations: toml::Spanned<f64>,
+    /// Windows learned before the baseline is used.
+    #[serde(default = "default_warmup_windows")]
+    pub warmup_windows: toml::Spanned<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_min_qps() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 200.0)
+}
+fn default_deviations() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 6.0)
+}
+fn default_warmup_windows() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 60)
+}
+
+impl Default for RateAnomalySpec {
+    fn default() -> Self {
+        RateAnomalySpec {
+            enabled: true,
+            min_qps: default_min_qps(),
+            deviations: default_deviations(),
+            warmup_windows: default_warmup_windows(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RateAnomaly {
+    pub min_qps: f64,
+    pub deviations: f64,
+    pub warmup_windows: u64,
+}
+
+impl Default for RateAnomaly {
+    fn default() -> Self {
+        let s = RateAnomalySpec::default();
+        RateAnomaly {
+            min_qps: *s.min_qps.get_ref(),
+            deviations: *s.deviations.get_ref(),
+            warmup_windows: *s.warmup_windows.get_ref(),
+        }
+    }
+}
+
+impl RateAnomaly {
+    /// Validate `spec`; `None` when disabled or invalid (errors pushed).
+    pub fn from_spec(
+        spec: &RateAnomalySpec,
+        loc: &Located<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<RateAnomaly> {
+        let before = errors.len();
+        let q = *spec.min_qps.get_ref();
+        if !(q.is_finite() && q > 0.0) {
+            errors.push(loc.error(
+                spec.min_qps.span(),
+                "detectors.rate_anomaly.min_qps",
+                "must be a positive number",
+            ));
+        }
+        let dev = *spec.deviations.get_ref();
+        if !(dev.is_finite() && dev > 0.0) {
+            errors.push(loc.error(
+                spec.deviations.span(),
+                "detectors.rate_anomaly.deviations",
+                "must be a positive number",
+            ));
+        }
+        let warm = *spec.warmup_windows.get_ref();
+        if warm == 0 {
+            errors.push(loc.error(
+                spec.warmup_windows.span(),
+                "detectors.rate_anomaly.warmup_windows",
+                "must be a positive integer",
+            ));
+        }
+        if !spec.enabled || errors.len() > before {
+            return None;
+        }
+        Some(RateAnomaly {
+            min_qps: q,
+            deviations: dev,
+            warmup_windows: warm,
+        })
+    }
+}
+
+impl Detector for RateAnomaly {
+    fn kind(&self) -> Kind {
+        Kind::RateAnomaly
+    }
+
+    fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
+        if m.msg.qr {
+            return;
+        }
+        let t = sink.tally(Key::Server(m.payload.dst));
+        t.queries += 1;
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
+    }
+
+    fn measure(&self, w: &WindowView<'_>) -> f64 {
+        w.tally.queries as f64 / w.window_secs
+    }
+
+    fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
+        let b = w.baseline.filter(|b| b.windows >= self.warmup_windows)?;
+        let qps = self.measure(w);
+        if qps < self.min_qps {
+            return None;
+        }
+        let margin = self.deviations * b.deviation.max(0.1 * b.mean);
+        let warning = (b.mean + margin).max(self.min_qps);
+        let critical = (b.mean + 2.0 * margin).max(self.min_qps);
+        let (severity, threshold) = if qps >= critical {
+            (Severity::Critical, critical)
+        } else if qps >= warning {
+            (Severity::Warning, warning)
+        } else {
+            return None;
+        };
+        let evidence = json!({
+            "qps": qps,
+            "queries": w.tally.queries,
+            "window_secs": w.window_secs,
+            "baseline_mean": b.mean,
+            "baseline_deviation": b.deviation,
+            "baseline_windows": b.windows,
+            "margin": margin,
+            "warning_qps": warning,
+            "critical_qps": critical,
+            "min_qps": self.min_qps,
+            "deviations": self.deviations,
+            "sample_qnames": w.tally.sample_names(),
+        });
+        Some(Finding {
+            severity,
+            observed: qps,
+            threshold,
+            unit: "queries/s",
+            evidence: evidence.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::amplification::test_support::*;
+    use crate::detect::{Baseline, Tally};
+
+    fn server() -> Key {
+        Key::Server("198.51.100.53".parse().unwrap())
+    }
+
+    fn eval(d: &RateAnomaly, queries: u64, b: Option<Baseline>) -> Option<Finding> {
+        let t = Tally {
+            queries,
+            ..Tally::default()
+        };
+        d.evaluate(
+            &server(),
+            &WindowView {
+                tally: &t,
+                window_secs: 10.0,
+                baseline: b.as_ref(),
+            },
+        )
+    }
+
+    fn warm(mean: f64, deviation: f64) -> Option<Baseline> {
+        Some(Baseline {
+            mean,
+            deviation,
+            windows: 60,
+        })
+    }
+
+    #[test]
+    fn observe_counts_queries_to_the_server() {
+        let d = RateAnomaly::default();
+        let mut s = Sink::default();
+        let (c, srv) = (sa("10.0.0.1:40000"), sa("198.51.100.53:53"));
+        queries(&d, &mut s, c, srv, 7, "www.example.com", 1);
+        responses(&d, &mut s, srv, c, 7, "www.example.com", 1, 0, None);
+        assert_eq!(s.0.len(), 1);
+        let t = s.get(&server());
+        assert_eq!(t.queries, 7);
+        assert_eq!(t.responses, 0);
+        assert_eq!(t.sample_names(), ["www.example.com"]);
+    }
+
+    #[test]
+    fn tiers_over_a_warm_baseline() {
+        let d = RateAnomaly::default();
+        // Normal 300 qps, deviation 20: margin 6 × max(20, 30) = 180.
+        let b = warm(300.0, 20.0);
+        assert!(eval(&d, 4_790, b).is_none());
+        let f = eval(&d, 4_800, b).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.threshold, 480.0);
+        assert_eq!(f.observed, 480.0);
+        assert_eq!(f.unit, "queries/s");
+        assert_eq!(f.evidence["margin"], 180.0);
+        assert_eq!(f.evidence["baseline_windows"], 60);
+        assert!(eval(&d, 6_590, b).unwrap().severity == Severity::Warning);
+        let f = eval(&d, 6_600, b).unwrap();
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.threshold, 660.0);
+    }
+
+    #[test]
+    fn min_qps_and_warmup() {
+        let d = RateAnomaly::default();
+        // A quiet server (10 qps): 150 qps is 15× its normal but below min_qps.
+        let b = warm(10.0, 2.0);
+        assert!(eval(&d, 1_500, b).is_none());
+        let f = eval(&d, 2_000, b).unwrap();
+        assert_eq!(f.threshold, 200.0);
+        assert_eq!(
+            f.severity,
+            Severity::Critical,
+            "critical level also floored"
+        );
+        // Warm-up respected: 59 windows, or no baseline.
+        let cold = Some(Baseline {
+            mean: 10.0,
+            deviation: 2.0,
+            windows: 59,
+        });
+        assert!(eval(&d, 100_000, cold).is_none());
+        assert!(eval(&d, 100_000, None).is_none());
+        // Normal variation of a busy server does not fire.
+        let b = warm(1_000.0, 80.0);
+        assert!(eval(&d, 15_990, b).is_none());
+        assert!(eval(&d, 16_000, b).is_some());
+    }
+
+    #[test]
+    fn learned_baseline_then_flood() {
+        let d = RateAnomaly::default();
+        let mut b = Baseline::default();
+        for i in 0..100u64 {
+            let queries = 2_500 + (i * 37) % 500; // 250..300 qps
+            let t = Tally {
+                queries,
+                ..Tally::default()
+            };
+            let view = WindowView {
+                tally: &t,
+                window_secs: 10.0,
+                baseline: Some(&b),
+            };
+            assert!(d.evaluate(&server(), &view).is_none(), "window {i}: {b:?}");
+            b.learn(d.measure(&view));
+        }
+        assert!(eval(&d, 3_300, Some(b)).is_none(), "{b:?}");
+        assert!(eval(&d, 10_000, Some(b)).is_some(), "{b:?}");
+    }
+
+    #[test]
+    fn from_spec_validates() {
+        let ok = |text: &str| build(text, RateAnomaly::from_spec);
+        let (d, errs) = ok("");
+        assert!(errs.is_empty());
+        let d = d.unwrap();
+        assert_eq!(
+            (d.min_qps, d.deviations, d.warmup_windows),
+            (200.0, 6.0, 60)
+        );
+        assert!(ok("enabled = false").0.is_none());
+        let (d, errs) = ok("min_qps = 0.0\ndeviations = nan\nwarmup_windows = 0\n");
+        assert!(d.is_none());
+        assert_eq!(
+            errs,
+            [
+                "1:detectors.rate_anomaly.min_qps: must be a positive number",
+                "2:detectors.rate_anomaly.deviations: must be a positive number",
+                "3:detectors.rate_anomaly.warmup_windows: must be a positive integer",
+            ]
+        );
+    }
+
+    /// Through the real dataflow: the engine learns the baseline on the
+    /// normal minutes, then the flood fires.
+    #[test]
+    fn flood_after_normal_traffic_through_the_dataflow() {
+        use std::sync::Arc;
+        // 250 queries/s for 90 s, then 750/s.
+        let (_tmp, file) = server_scenario("rate", 90, 15, 500);
+        let alerts = replay(
+            std::slice::from_ref(&file),
+            vec![Arc::new(RateAnomaly::default())],
+        );
+        let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
+        assert_eq!(raised.len(), 1, "{alerts:#?}");
+        let a = raised[0];
+        assert_eq!(a["kind"], "rate_anomaly");
+        assert_eq!(a["key"]["server"], "198.51.100.53");
+        assert!(
+            a["event_time"].as_str().unwrap() > "2023-11-14T22:14:50Z",
+            "{a}"
+        );
+        assert!(
+            a["evidence"]["baseline_windows"].as_u64().unwrap() >= 60,
+            "{a}"
+        );
+        // The same normal traffic alone: quiet.
+        let (_tmp, file) = server_scenario("rate-quiet", 120, 0, 0);
+        let alerts = replay(
+            std::slice::from_ref(&file),
+            vec![Arc::new(RateAnomaly::default())],
+        );
+        assert!(alerts.is_empty(), "{alerts:#?}");
+    }
+}

@@ -8,8 +8,17 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::Detector;
+use super::amplification::{Amplification, AmplificationSpec};
 use super::blocklist_hit::{BlocklistHit, BlocklistHitSpec};
 use super::client_flood::{ClientFlood, ClientFloodSpec};
+use super::nxdomain_flood::{NxdomainFlood, NxdomainFloodSpec};
+use super::random_subdomain::{RandomSubdomain, RandomSubdomainSpec};
+use super::rate_anomaly::{RateAnomaly, RateAnomalySpec};
+use super::servfail_flood::{ServfailFlood, ServfailFloodSpec};
+use super::spoofed_flood::{SpoofedFlood, SpoofedFloodSpec};
+use super::subnet_flood::{SubnetFlood, SubnetFloodSpec};
+use super::tunneling::{Tunneling, TunnelingSpec};
+use super::unsolicited_response::{UnsolicitedResponse, UnsolicitedResponseSpec};
 use crate::blocklist::BlocklistSet;
 use crate::config::{ConfigError, Located};
 
@@ -21,6 +30,24 @@ pub struct DetectorsSpec {
     pub client_flood: ClientFloodSpec,
     #[serde(default)]
     pub blocklist_hit: BlocklistHitSpec,
+    #[serde(default)]
+    pub subnet_flood: SubnetFloodSpec,
+    #[serde(default)]
+    pub nxdomain_flood: NxdomainFloodSpec,
+    #[serde(default)]
+    pub servfail_flood: ServfailFloodSpec,
+    #[serde(default)]
+    pub random_subdomain: RandomSubdomainSpec,
+    #[serde(default)]
+    pub amplification: AmplificationSpec,
+    #[serde(default)]
+    pub unsolicited_response: UnsolicitedResponseSpec,
+    #[serde(default)]
+    pub spoofed_flood: SpoofedFloodSpec,
+    #[serde(default)]
+    pub rate_anomaly: RateAnomalySpec,
+    #[serde(default)]
+    pub tunneling: TunnelingSpec,
 }
 
 /// Build the enabled detectors in a fixed order. `base` resolves relative
@@ -79,5 +106,43 @@ pub fn build_detectors(
             critical_qps: c,
         }));
     }
+    fn push<D: Detector + 'static>(out: &mut Vec<Arc<dyn Detector>>, d: Option<D>) {
+        if let Some(d) = d {
+            out.push(Arc::new(d));
+        }
+    }
+    push(
+        &mut out,
+        SubnetFlood::from_spec(&spec.subnet_flood, loc, errors),
+    );
+    push(
+        &mut out,
+        NxdomainFlood::from_spec(&spec.nxdomain_flood, loc, errors),
+    );
+    push(
+        &mut out,
+        ServfailFlood::from_spec(&spec.servfail_flood, loc, errors),
+    );
+    push(
+        &mut out,
+        RandomSubdomain::from_spec(&spec.random_subdomain, loc, errors),
+    );
+    push(
+        &mut out,
+        Amplification::from_spec(&spec.amplification, loc, errors),
+    );
+    push(
+        &mut out,
+        UnsolicitedResponse::from_spec(&spec.unsolicited_response, loc, errors),
+    );
+    push(
+        &mut out,
+        SpoofedFlood::from_spec(&spec.spoofed_flood, loc, errors),
+    );
+    push(
+        &mut out,
+        RateAnomaly::from_spec(&spec.rate_anomaly, loc, errors),
+    );
+    push(&mut out, Tunneling::from_spec(&spec.tunneling, loc, errors));
     (out, blocklist)
 }

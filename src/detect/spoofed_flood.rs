@@ -1,1 +1,469 @@
-//! (in progress)
+//! `spoofed_flood`: a DNS server receives queries from far more distinct
+//! source addresses than it normally does — a flood with randomised
+//! (spoofed) sources, or a botnet, that no per-client threshold sees.
+//!
+//! Key: the server, the destination of queries (`Key::Server`).
+//! Tally fields: `queries`, and the `distinct` sketch (HyperLogLog, ~1.6 %
+//! error) of the query sources' stable hashes; sample query names.
+//! Observed: distinct sources in the window.
+//!
+//! Fires when the distinct sources reach `min_sources` and
+//! - the key's baseline is warm (`warmup_windows` learned) and the count
+//!   reaches `mean + deviations × max(deviation, 0.1 × mean, 10)`, or
+//! - the count reaches `absolute_sources`, with or without a baseline — except
+//!   that a warm baseline whose own warning level is above
+//!   `absolute_sources` (a big resolver that normally sees that many
+//!   clients) wins.
+//!
+//! Warning level `W` = `max(min_sources, mean + margin)` when warm, else
+//! `absolute_sources`. Critical at `2 × W`, or at `absolute_sources` when
+//! that is lower (so cold keys firing at `absolute_sources` are critical).
+//!
+//! The sketch is merged (full view) only when the window has at least
+//! `min_sources` queries, since the distinct sources cannot exceed the
+//! queries; below that the window measures 0. The baseline therefore learns
+//! 0 for quiet windows, which only lowers it for servers that rarely reach
+//! `min_sources` queries — and those are held by `min_sources` anyway.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use crate::config::{ConfigError, Located};
+
+/// Smallest margin above a warm baseline, in sources.
+pub const MIN_MARGIN_SOURCES: f64 = 10.0;
+
+/// `[detectors.spoofed_flood]` in a pipeline file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoofedFloodSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Least distinct query sources to one server in the window.
+    #[serde(default = "default_min_sources")]
+    pub min_sources: toml::Spanned<u64>,
+    /// Distinct sources that fire (critical) without a baseline; must be >=
+    /// min_sources.
+    #[serde(default = "default_absolute_sources")]
+    pub absolute_sources: toml::Spanned<u64>,
+    /// Windows learned before the baseline is used.
+    #[serde(default = "default_warmup_windows")]
+    pub warmup_windows: toml::Spanned<u64>,
+    /// How many deviations above the baseline mean.
+    #[serde(default = "default_deviations")]
+    pub deviations: toml::Spanned<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_min_sources() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 500)
+}
+fn default_absolute_sources() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 5000)
+}
+fn default_warmup_windows() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 30)
+}
+fn default_deviations() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 6.0)
+}
+
+impl Default for SpoofedFloodSpec {
+    fn default() -> Self {
+        SpoofedFloodSpec {
+            enabled: true,
+            min_sources: default_min_sources(),
+            absolute_sources: default_absolute_sources(),
+            warmup_windows: default_warmup_windows(),
+            deviations: default_deviations(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SpoofedFlood {
+    pub min_sources: u64,
+    pub absolute_sources: u64,
+    pub warmup_windows: u64,
+    pub deviations: f64,
+}
+
+impl Default for SpoofedFlood {
+    fn default() -> Self {
+        let s = SpoofedFloodSpec::default();
+        SpoofedFlood {
+            min_sources: *s.min_sources.get_ref(),
+            absolute_sources: *s.absolute_sources.get_ref(),
+            warmup_windows: *s.warmup_windows.get_ref(),
+            deviations: *s.deviations.get_ref(),
+        }
+    }
+}
+
+impl SpoofedFlood {
+    /// Validate `spec`; `None` when disabled or invalid (errors pushed).
+    pub fn from_spec(
+        spec: &SpoofedFloodSpec,
+        loc: &Located<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<SpoofedFlood> {
+        let before = errors.len();
+        let min = *spec.min_sources.get_ref();
+        if min == 0 {
+            errors.push(loc.error(
+                spec.min_sources.span(),
+                "detectors.spoofed_flood.min_sources",
+                "must be a positive integer",
+            ));
+        }
+        let abs = *spec.absolute_sources.get_ref();
+        if abs == 0 || abs < min {
+            errors.push(loc.error(
+                spec.absolute_sources.span(),
+                "detectors.spoofed_flood.absolute_sources",
+                format!("must be an integer >= min_sources ({min})"),
+            ));
+        }
+        let warm = *spec.warmup_windows.get_ref();
+        if warm == 0 {
+            errors.push(loc.error(
+                spec.warmup_windows.span(),
+                "detectors.spoofed_flood.warmup_windows",
+                "must be a positive integer",
+            ));
+        }
+        let dev = *spec.deviations.get_ref();
+        if !(dev.is_finite() && dev > 0.0) {
+            errors.push(loc.error(
+                spec.deviations.span(),
+                "detectors.spoofed_flood.deviations",
+                "must be a positive number",
+            ));
+        }
+        if !spec.enabled || errors.len() > before {
+            return None;
+        }
+        Some(SpoofedFlood {
+            min_sources: min,
+            absolute_sources: abs,
+            warmup_windows: warm,
+            deviations: dev,
+        })
+    }
+
+    /// (warning level, critical level) for a window, given the baseline.
+    pub fn levels(&self, w: &WindowView<'_>) -> (f64, f64) {
+        let abs = self.absolute_sources as f64;
+        match w.baseline.filter(|b| b.windows >= self.warmup_windows) {
+            Some(b) => {
+                let margin =
+                    self.deviations * b.deviation.max(0.1 * b.mean).max(MIN_MARGIN_SOURCES);
+                let warning = (b.mean + margin).max(self.min_sources as f64);
+                let critical = if abs > warning {
+                    (2.0 * warning).min(abs)
+                } else {
+                    2.0 * warning
+                };
+                (warning, critical)
+            }
+            None => (abs, abs),
+        }
+    }
+}
+
+impl Detector for SpoofedFlood {
+    fn kind(&self) -> Kind {
+        Kind::SpoofedFlood
+    }
+
+    fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
+        if m.msg.qr {
+            return;
+        }
+        let t = sink.tally(Key::Server(m.payload.dst));
+        t.queries += 1;
+        t.distinct_mut()
+            .insert(crate::sketch::stable_hash(&m.payload.src));
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
+    }
+
+    fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {
+        counts.queries >= self.min_sources
+    }
+
+    fn measure(&self, w: &WindowView<'_>) -> f64 {
+        w.tally.distinct_count().round()
+    }
+
+    fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
+        let t = w.tally;
+        let distinct = self.measure(w);
+        if distinct < self.min_sources as f64 {
+            return None;
+        }
+        // Cold: warning = absolute_sources. Warm: a baseline level above
+        // absolute_sources wins over it.
+        let (warning, critical) = self.levels(w);
+        if distinct < warning {
+            return None;
+        }
+        let (severity, threshold) = if distinct >= critical {
+            (Severity::Critical, critical)
+        } else {
+            (Severity::Warning, warning)
+        };
+        let b = w.baseline.copied().unwrap_or_default();
+        let evidence = json!({
+            "distinct_sources": distinct,
+            "queries": t.queries,
+            "window_secs": w.window_secs,
+            "baseline_mean": b.mean,
+            "baseline_deviation": b.deviation,
+            "baseline_windows": b.windows,
+            "warmup_windows": self.warmup_windows,
+            "warning_sources": warning,
+            "critical_sources": critical,
+            "min_sources": self.min_sources,
+            "absolute_sources": self.absolute_sources,
+            "sample_qnames": t.sample_names(),
+        });
+        Some(Finding {
+            severity,
+            observed: distinct,
+            threshold,
+            unit: "sources",
+            evidence: evidence.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::detect::Baseline;
+    use crate::detect::amplification::test_support::*;
+
+    fn server() -> Key {
+        Key::Server("198.51.100.53".parse().unwrap())
+    }
+
+    /// A tally of `queries` queries from `sources` distinct addresses,
+    /// observed from real messages.
+    fn window(d: &SpoofedFlood, sources: u32, per_source: u32) -> Tally {
+        let mut s = Sink::default();
+        let dst = sa("198.51.100.53:53");
+        for i in 0..sources {
+            let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 33333);
+            queries(d, &mut s, src, dst, per_source, "www.example.com", 1);
+        }
+        s.get(&server())
+    }
+
+    fn eval(d: &SpoofedFlood, t: &Tally, b: Option<Baseline>) -> Option<Finding> {
+        d.evaluate(
+            &server(),
+            &WindowView {
+                tally: t,
+                window_secs: 10.0,
+                baseline: b.as_ref(),
+            },
+        )
+    }
+
+    fn warm(mean: f64, deviation: f64) -> Option<Baseline> {
+        Some(Baseline {
+            mean,
+            deviation,
+            windows: 100,
+        })
+    }
+
+    #[test]
+    fn observe_counts_distinct_sources() {
+        let d = SpoofedFlood::default();
+        let t = window(&d, 300, 3);
+        assert_eq!(t.queries, 900);
+        assert!(
+            (d.measure(&WindowView {
+                tally: &t,
+                window_secs: 10.0,
+                baseline: None
+            }) - 300.0)
+                .abs()
+                <= 3.0
+        );
+        assert!(d.needs_full_view(&t, 10.0));
+        assert!(!d.needs_full_view(
+            &Tally {
+                queries: 499,
+                ..Tally::default()
+            },
+            10.0
+        ));
+        assert_eq!(t.sample_names(), ["www.example.com"]);
+    }
+
+    #[test]
+    fn warm_baseline_tiers() {
+        let d = SpoofedFlood::default();
+        // Normal 200 sources with deviation 20: warning at 200 + 6 × 20 = 320,
+        // raised to min_sources 500.
+        let b = warm(200.0, 20.0);
+        assert!(eval(&d, &window(&d, 260, 2), b).is_none());
+        assert!(
+            eval(&d, &window(&d, 490, 1), b).is_none(),
+            "below min_sources"
+        );
+        let f = eval(&d, &window(&d, 600, 1), b).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.threshold, 500.0);
+        assert_eq!(f.unit, "sources");
+        assert_eq!(f.evidence["baseline_mean"], 200.0);
+        assert_eq!(f.evidence["baseline_windows"], 100);
+        let f = eval(&d, &window(&d, 2000, 1), b).unwrap();
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.threshold, 1000.0);
+        assert!((f.observed - 2000.0).abs() < 100.0, "{}", f.observed);
+
+        // A server that normally sees 1000 sources (deviation 50): margin
+        // 6 × max(50, 100, 10) = 600.
+        let b = warm(1000.0, 50.0);
+        assert!(eval(&d, &window(&d, 1500, 1), b).is_none());
+        let f = eval(&d, &window(&d, 1700, 1), b).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.threshold, 1600.0);
+        // Critical at min(2 × 1600, absolute 5000).
+        assert_eq!(
+            eval(&d, &window(&d, 3500, 1), b).unwrap().severity,
+            Severity::Critical
+        );
+    }
+
+    #[test]
+    fn warmup_and_absolute() {
+        let d = SpoofedFlood::default();
+        let cold = Some(Baseline {
+            mean: 10.0,
+            deviation: 1.0,
+            windows: 29,
+        });
+        for b in [None, cold] {
+            assert!(eval(&d, &window(&d, 2000, 1), b).is_none(), "warming up");
+            let f = eval(&d, &window(&d, 5500, 1), b).unwrap();
+            assert_eq!(f.severity, Severity::Critical);
+            assert_eq!(f.threshold, 5000.0);
+        }
+        // A big resolver whose normal is above absolute_sources: its normal
+        // does not fire, a doubling does.
+        let b = warm(20_000.0, 500.0);
+        assert!(eval(&d, &window(&d, 21_000, 1), b).is_none());
+        let f = eval(&d, &window(&d, 40_000, 1), b).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.threshold, 32_000.0);
+    }
+
+    #[test]
+    fn learned_baseline_from_normal_windows() {
+        // Windows of 180..220 sources learned as the engine does; then 260
+        // does not fire and 2000 does.
+        let d = SpoofedFlood::default();
+        let mut b = Baseline::default();
+        for i in 0..40u32 {
+            let n = 180 + (i * 7) % 41;
+            let t = window(&d, n, 2);
+            let view = WindowView {
+                tally: &t,
+                window_secs: 10.0,
+                baseline: Some(&b),
+            };
+            assert!(d.evaluate(&server(), &view).is_none());
+            let m = d.measure(&view);
+            b.learn(m);
+        }
+        assert!(b.windows >= 30 && (b.mean - 200.0).abs() < 20.0, "{b:?}");
+        assert!(eval(&d, &window(&d, 260, 2), Some(b)).is_none());
+        assert!(eval(&d, &window(&d, 2000, 1), Some(b)).is_some());
+    }
+
+    #[test]
+    fn from_spec_validates() {
+        let ok = |text: &str| build(text, SpoofedFlood::from_spec);
+        let (d, errs) = ok("");
+        assert!(errs.is_empty());
+        let d = d.unwrap();
+        assert_eq!(
+            (
+                d.min_sources,
+                d.absolute_sources,
+                d.warmup_windows,
+                d.deviations
+            ),
+            (500, 5000, 30, 6.0)
+        );
+        assert!(ok("enabled = false").0.is_none());
+        let (d, errs) =
+            ok("min_sources = 0\nabsolute_sources = 0\nwarmup_windows = 0\ndeviations = -1.0\n");
+        assert!(d.is_none());
+        assert_eq!(
+            errs,
+            [
+                "1:detectors.spoofed_flood.min_sources: must be a positive integer",
+                "2:detectors.spoofed_flood.absolute_sources: must be an integer >= min_sources (0)",
+                "3:detectors.spoofed_flood.warmup_windows: must be a positive integer",
+                "4:detectors.spoofed_flood.deviations: must be a positive number",
+            ]
+        );
+        let (_, errs) = ok("min_sources = 100\nabsolute_sources = 50\n");
+        assert_eq!(
+            errs,
+            ["2:detectors.spoofed_flood.absolute_sources: must be an integer >= min_sources (100)"]
+        );
+    }
+
+    /// Through the real dataflow: the engine learns the baseline on the
+    /// normal minutes, then the flood fires.
+    #[test]
+    fn flood_after_normal_traffic_through_the_dataflow() {
+        use std::sync::Arc;
+        // 200 clients for 60 s, then 300 new (spoofed) sources per second.
+        let (_tmp, file) = server_scenario("spoofed", 60, 15, 300);
+        let alerts = replay(
+            std::slice::from_ref(&file),
+            vec![Arc::new(SpoofedFlood::default())],
+        );
+        let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
+        assert_eq!(raised.len(), 1, "{alerts:#?}");
+        let a = raised[0];
+        assert_eq!(a["kind"], "spoofed_flood");
+        assert_eq!(a["key"]["server"], "198.51.100.53");
+        // Raised once the attack began (second 60), from the warm baseline.
+        assert!(
+            a["event_time"].as_str().unwrap() > "2023-11-14T22:14:20Z",
+            "{a}"
+        );
+        assert!(
+            a["evidence"]["baseline_windows"].as_u64().unwrap() >= 30,
+            "{a}"
+        );
+        let mean = a["evidence"]["baseline_mean"].as_f64().unwrap();
+        assert!((150.0..=210.0).contains(&mean), "{a}");
+        assert!(
+            alerts.iter().any(|a| a["severity"] == "critical"),
+            "3000 spoofed sources per window are critical: {alerts:#?}"
+        );
+        // The same normal traffic alone: quiet.
+        let (_tmp, file) = server_scenario("spoofed-quiet", 90, 0, 0);
+        let alerts = replay(
+            std::slice::from_ref(&file),
+            vec![Arc::new(SpoofedFlood::default())],
+        );
+        assert!(alerts.is_empty(), "{alerts:#?}");
+    }
+}

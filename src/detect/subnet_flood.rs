@@ -1,1 +1,435 @@
-//! (in progress)
+//! `subnet_flood`: a query flood spread over several sources of one subnet
+//! (a botnet in one network, a source-rotating flooder), which per-client
+//! `client_flood` thresholds miss. Key: the query source's subnet (IPv4
+//! masked to `v4_prefix` bits, IPv6 to `v6_prefix`). Observed: queries per
+//! second over the window; warning and critical tiers.
+//!
+//! It fires only when the subnet has at least `min_clients` distinct
+//! sources in the window (HLL++ sketch of source address hashes), so one
+//! flooding client alone stays `client_flood`'s job. (One flooder among
+//! `min_clients` active neighbours still counts here too: the sketch knows
+//! how many sources there are, not how the queries are spread over them.)
+//!
+//! Tally fields used: `queries`, `bytes` (query message bytes), `distinct`
+//! (source addresses), samples.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use crate::config::{ConfigError, Located};
+
+/// `[detectors.subnet_flood]` in a pipeline file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetFloodSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Queries per second from the subnet (averaged over the window) for a
+    /// warning.
+    #[serde(default = "default_warning")]
+    pub warning_qps: toml::Spanned<f64>,
+    /// Queries per second for a critical alert; must be >= warning_qps.
+    #[serde(default = "default_critical")]
+    pub critical_qps: toml::Spanned<f64>,
+    /// IPv4 prefix length of a subnet, 1..=32.
+    #[serde(default = "default_v4_prefix")]
+    pub v4_prefix: toml::Spanned<u64>,
+    /// IPv6 prefix length of a subnet, 1..=128.
+    #[serde(default = "default_v6_prefix")]
+    pub v6_prefix: toml::Spanned<u64>,
+    /// Least distinct source addresses in the subnet for an alert (>= 1).
+    #[serde(default = "default_min_clients")]
+    pub min_clients: toml::Spanned<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_warning() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 500.0)
+}
+fn default_critical() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 1500.0)
+}
+fn default_v4_prefix() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 24)
+}
+fn default_v6_prefix() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 64)
+}
+fn default_min_clients() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 4)
+}
+
+impl Default for SubnetFloodSpec {
+    fn default() -> Self {
+        SubnetFloodSpec {
+            enabled: true,
+            warning_qps: default_warning(),
+            critical_qps: default_critical(),
+            v4_prefix: default_v4_prefix(),
+            v6_prefix: default_v6_prefix(),
+            min_clients: default_min_clients(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubnetFlood {
+    pub warning_qps: f64,
+    pub critical_qps: f64,
+    pub v4_prefix: u8,
+    pub v6_prefix: u8,
+    pub min_clients: u64,
+}
+
+impl SubnetFlood {
+    /// Validate `spec`; `None` when disabled or invalid (errors pushed).
+    pub fn from_spec(
+        spec: &SubnetFloodSpec,
+        loc: &Located<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<SubnetFlood> {
+        if !spec.enabled {
+            return None;
+        }
+        let before = errors.len();
+        let (w, c) = (*spec.warning_qps.get_ref(), *spec.critical_qps.get_ref());
+        if !(w.is_finite() && w > 0.0) {
+            errors.push(loc.error(
+                spec.warning_qps.span(),
+                "detectors.subnet_flood.warning_qps",
+                "must be a positive number",
+            ));
+        }
+        if !(c.is_finite() && c >= w && c > 0.0) {
+            errors.push(loc.error(
+                spec.critical_qps.span(),
+                "detectors.subnet_flood.critical_qps",
+                format!("must be a number >= warning_qps ({w})"),
+            ));
+        }
+        let mut prefix = |s: &toml::Spanned<u64>, key: &str, max: u64| -> u8 {
+            let v = *s.get_ref();
+            if !(1..=max).contains(&v) {
+                errors.push(loc.error(
+                    s.span(),
+                    key,
+                    format!("must be a prefix length in 1..={max}"),
+                ));
+            }
+            v.min(max) as u8
+        };
+        let v4_prefix = prefix(&spec.v4_prefix, "detectors.subnet_flood.v4_prefix", 32);
+        let v6_prefix = prefix(&spec.v6_prefix, "detectors.subnet_flood.v6_prefix", 128);
+        let min_clients = *spec.min_clients.get_ref();
+        if min_clients == 0 {
+            errors.push(loc.error(
+                spec.min_clients.span(),
+                "detectors.subnet_flood.min_clients",
+                "must be at least 1",
+            ));
+        }
+        (errors.len() == before).then_some(SubnetFlood {
+            warning_qps: w,
+            critical_qps: c,
+            v4_prefix,
+            v6_prefix,
+            min_clients,
+        })
+    }
+}
+
+impl Detector for SubnetFlood {
+    fn kind(&self) -> Kind {
+        Kind::SubnetFlood
+    }
+
+    fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
+        if m.msg.qr {
+            return;
+        }
+        let src = m.payload.src;
+        let t = sink.tally(Key::subnet_of(src, self.v4_prefix, self.v6_prefix));
+        t.queries += 1;
+        t.bytes += m.msg.size as u64;
+        t.distinct_mut().insert(crate::sketch::stable_hash(&src));
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
+    }
+
+    /// The distinct-sources sketch is needed once the rate alone would alert.
+    fn needs_full_view(&self, counts: &super::Tally, window_secs: f64) -> bool {
+        counts.queries as f64 / window_secs >= self.warning_qps
+    }
+
+    fn measure(&self, w: &WindowView<'_>) -> f64 {
+        w.tally.queries as f64 / w.window_secs
+    }
+
+    fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
+        let qps = self.measure(w);
+        let (severity, threshold) = if qps >= self.critical_qps {
+            (Severity::Critical, self.critical_qps)
+        } else if qps >= self.warning_qps {
+            (Severity::Warning, self.warning_qps)
+        } else {
+            return None;
+        };
+        // Without the sketch (counters-only view) this is 0: no finding, and
+        // `needs_full_view` makes sure the sketch is there when it matters.
+        let clients = w.tally.distinct_count().round() as u64;
+        if clients < self.min_clients {
+            return None;
+        }
+        let evidence = json!({
+            "queries": w.tally.queries,
+            "query_bytes": w.tally.bytes,
+            "distinct_clients": clients,
+            "window_secs": w.window_secs,
+            "warning_qps": self.warning_qps,
+            "critical_qps": self.critical_qps,
+            "min_clients": self.min_clients,
+            "sample_qnames": w.tally.sample_names(),
+        });
+        Some(Finding {
+            severity,
+            observed: qps,
+            threshold,
+            unit: "queries/s",
+            evidence: evidence.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::detect::Tally;
+    use crate::packet::{Payload, Transport};
+    use crate::synth::{FrameBuilder, qtype};
+
+    #[derive(Default)]
+    struct Sink(HashMap<Key, Tally>);
+
+    impl TallySink for Sink {
+        fn tally(&mut self, key: Key) -> &mut Tally {
+            self.0.entry(key).or_default()
+        }
+    }
+
+    fn query(d: &dyn Detector, sink: &mut Sink, fb: &mut FrameBuilder, src: IpAddr, qname: &str) {
+        let bytes = fb.query_message(1, qname, qtype::A, false).to_vec();
+        let msg = crate::dns::decode(&bytes).unwrap();
+        let dst: IpAddr = if src.is_ipv4() {
+            "192.0.2.53".parse().unwrap()
+        } else {
+            "2001:db8::53".parse().unwrap()
+        };
+        let payload = Payload {
+            ts_us: 0,
+            src,
+            dst,
+            sport: 40000,
+            dport: 53,
+            transport: Transport::Udp,
+            data: &bytes,
+        };
+        d.observe(&Observed::new(&payload, &msg, None), sink);
+    }
+
+    fn eval(d: &SubnetFlood, sink: &Sink, subnet: &str, prefix: u8) -> Option<Finding> {
+        let key = Key::Subnet(subnet.parse().unwrap(), prefix);
+        let t = sink.0.get(&key)?;
+        // As the reduce side does: counters first, full view when asked.
+        let counts_only = Tally {
+            queries: t.queries,
+            bytes: t.bytes,
+            ..Tally::default()
+        };
+        let view = |tally| WindowView {
+            tally,
+            window_secs: 10.0,
+            baseline: None,
+        };
+        if d.needs_full_view(&counts_only, 10.0) {
+            d.evaluate(&key, &view(t))
+        } else {
+            assert!(d.evaluate(&key, &view(&counts_only)).is_none());
+            None
+        }
+    }
+
+    fn detector() -> SubnetFlood {
+        let loc = Located {
+            file: "p.toml",
+            text: "",
+        };
+        let mut errors = Vec::new();
+        let d = SubnetFlood::from_spec(&SubnetFloodSpec::default(), &loc, &mut errors).unwrap();
+        assert!(errors.is_empty());
+        d
+    }
+
+    #[test]
+    fn subnet_flood_tiers_and_non_firing() {
+        let d = detector();
+        assert_eq!(
+            d,
+            SubnetFlood {
+                warning_qps: 500.0,
+                critical_qps: 1500.0,
+                v4_prefix: 24,
+                v6_prefix: 64,
+                min_clients: 4
+            }
+        );
+        let mut fb = FrameBuilder::new();
+        let mut sink = Sink::default();
+        // 20 bots in 198.51.100.0/24: 6000 queries (600/s).
+        for i in 0..6000u32 {
+            let src = IpAddr::V4([198, 51, 100, (i % 20) as u8 + 1].into());
+            query(
+                &d,
+                &mut sink,
+                &mut fb,
+                src,
+                &format!("w{}.example.com", i % 97),
+            );
+        }
+        // One client alone in 203.0.113.0/24 floods at 2000/s: client_flood's job.
+        for _ in 0..20_000 {
+            query(
+                &d,
+                &mut sink,
+                &mut fb,
+                "203.0.113.9".parse().unwrap(),
+                "www.example.com",
+            );
+        }
+        // 3 clients in 192.0.2.0/24 at 800/s: fewer than min_clients.
+        for i in 0..8000u32 {
+            let src = IpAddr::V4([192, 0, 2, (i % 3) as u8 + 10].into());
+            query(&d, &mut sink, &mut fb, src, "api.example.com");
+        }
+        // A busy office /24 of 200 clients at 300/s: below warning.
+        for i in 0..3000u32 {
+            let src = IpAddr::V4([10, 20, 30, (i % 200) as u8 + 1].into());
+            query(&d, &mut sink, &mut fb, src, "mail.example.com");
+        }
+        // IPv6: 64 sources of one /64 (distinct /128s) at 1600/s -> critical.
+        for i in 0..16_000u32 {
+            let src: IpAddr = format!("2001:db8:1:2::{:x}", i % 64 + 1).parse().unwrap();
+            query(&d, &mut sink, &mut fb, src, "v6.example.com");
+        }
+
+        let f = eval(&d, &sink, "198.51.100.0", 24).expect("spread flood fires");
+        assert_eq!(
+            (f.severity, f.observed, f.threshold),
+            (Severity::Warning, 600.0, 500.0)
+        );
+        assert_eq!(f.unit, "queries/s");
+        assert_eq!(f.evidence["distinct_clients"], 20);
+        assert_eq!(f.evidence["queries"], 6000);
+        assert_eq!(f.evidence["min_clients"], 4);
+        assert_eq!(f.evidence["sample_qnames"].as_array().unwrap().len(), 3);
+        assert!(eval(&d, &sink, "203.0.113.0", 24).is_none(), "one client");
+        assert!(eval(&d, &sink, "192.0.2.0", 24).is_none(), "three clients");
+        assert!(eval(&d, &sink, "10.20.30.0", 24).is_none(), "below warning");
+        let f = eval(&d, &sink, "2001:db8:1:2::", 64).expect("v6 /64");
+        assert_eq!(
+            (f.severity, f.observed, f.threshold),
+            (Severity::Critical, 1600.0, 1500.0)
+        );
+        assert_eq!(f.evidence["distinct_clients"], 64);
+        assert_eq!(sink.0.len(), 5, "one key per subnet");
+        assert_eq!(
+            Key::subnet_of("198.51.100.77".parse().unwrap(), 24, 64).to_json(),
+            json!({"subnet": "198.51.100.0/24"})
+        );
+    }
+
+    #[test]
+    fn subnet_flood_prefixes() {
+        let d = SubnetFlood {
+            v4_prefix: 16,
+            v6_prefix: 48,
+            min_clients: 2,
+            ..detector()
+        };
+        let mut fb = FrameBuilder::new();
+        let mut sink = Sink::default();
+        for i in 0..5000u32 {
+            let src = IpAddr::V4([172, 16, (i % 2) as u8, 5].into());
+            query(&d, &mut sink, &mut fb, src, "x.example.com");
+        }
+        query(
+            &d,
+            &mut sink,
+            &mut fb,
+            "2001:db8:7:1::1".parse().unwrap(),
+            "x.example.com",
+        );
+        query(
+            &d,
+            &mut sink,
+            &mut fb,
+            "2001:db8:7:2::1".parse().unwrap(),
+            "x.example.com",
+        );
+        assert!(
+            sink.0
+                .contains_key(&Key::Subnet("2001:db8:7::".parse().unwrap(), 48))
+        );
+        assert_eq!(
+            eval(&d, &sink, "172.16.0.0", 16).unwrap().severity,
+            Severity::Warning
+        );
+    }
+
+    #[test]
+    fn subnet_flood_spec_validation() {
+        let text = "[detectors.subnet_flood]\nwarning_qps = 0.0\ncritical_qps = 100.0\nv4_prefix = 33\nv6_prefix = 0\nmin_clients = 0\n";
+        #[derive(Deserialize)]
+        struct P {
+            detectors: D,
+        }
+        #[derive(Deserialize)]
+        struct D {
+            subnet_flood: SubnetFloodSpec,
+        }
+        let p: P = toml::from_str(text).unwrap();
+        let loc = Located {
+            file: "p.toml",
+            text,
+        };
+        let mut errors = Vec::new();
+        assert!(SubnetFlood::from_spec(&p.detectors.subnet_flood, &loc, &mut errors).is_none());
+        let got: Vec<_> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("detectors.subnet_flood.warning_qps", 2),
+                ("detectors.subnet_flood.v4_prefix", 4),
+                ("detectors.subnet_flood.v6_prefix", 5),
+                ("detectors.subnet_flood.min_clients", 6),
+            ]
+        );
+        let spec: SubnetFloodSpec =
+            toml::from_str("warning_qps = 10.0\ncritical_qps = 9.0").unwrap();
+        let mut errors = Vec::new();
+        assert!(SubnetFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "detectors.subnet_flood.critical_qps");
+        let spec: SubnetFloodSpec = toml::from_str("enabled = false\nv4_prefix = 99").unwrap();
+        let mut errors = Vec::new();
+        assert!(SubnetFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        assert!(errors.is_empty());
+        assert!(toml::from_str::<SubnetFloodSpec>("prefix = 24").is_err());
+    }
+}

@@ -1,1 +1,1030 @@
-//! (in progress)
+//! `tunneling`: data carried in query names (iodine, dnscat2, dns2tcp,
+//! DNScapy, tuns, ad-hoc exfiltration). Key: (query source, registered
+//! domain). Observed: bytes per second carried in names, i.e. in the labels
+//! below the registered domain.
+//!
+//! Per query, from the labels below the registered domain (the
+//! "sub-labels"): their total bytes (`label_bytes`); whether one of them is
+//! long (>= [`LONG_LABEL_BYTES`]) or high-entropy (Shannon entropy >=
+//! [`HIGH_ENTROPY_MILLI`] thousandths of a bit per byte over a label of >=
+//! [`ENTROPY_LABEL_BYTES`]), counted in `long_labels`; the entropy of the
+//! concatenated sub-labels (`entropy_milli`, summed); whether the query type
+//! is one tunnels use for their downstream ([`PAYLOAD_QTYPES`], `txt_null`);
+//! and the name's hash into the distinct sketch.
+//!
+//! Fires (warning) when, in the window, the key has
+//! - at least `min_queries` queries, and
+//! - at least `min_distinct_ratio` of them distinct names (a tunnel never
+//!   repeats a name: each carries new data and must miss the caches), and
+//! - on average at least `min_avg_label_bytes` sub-label bytes per query, and
+//! - at least `min_long_ratio` of the queries with a long/high-entropy label.
+//!
+//! The warning threshold reported is the least rate these conditions allow
+//! (`min_queries * min_avg_label_bytes / window_secs`); critical when the
+//! rate reaches `critical_bytes_per_sec`. `txt_null` and the entropy are
+//! evidence only (see below for why).
+//!
+//! Choices, measured on the shared data (test `tunneling_per_name_agreement`
+//! and the capture tests below):
+//! - Names under a top-level label no registry could have (one with a digit
+//!   or another non-letter, like dnscat2's direct mode
+//!   `dnscat.<hex>.<hex>`) have no meaningful registered domain: they are
+//!   keyed on the domain `.` with every label a sub-label. Otherwise each
+//!   such name would be its own key and never add up.
+//! - Names with no sub-label (a registered domain itself) carry nothing and
+//!   are not counted (no key is created for them).
+//! - Payload query types: TXT, NULL, CNAME, MX and iodine's PRIVATE (65399):
+//!   iodine uses NULL, dns2tcp TXT, dnscat2 TXT/MX/CNAME (about a third
+//!   each in `dns_exfiltration.pcap` and `bad-dns-traffic.pcap`). SRV is left
+//!   out (service discovery: `_ldap._tcp.dc._msdcs...`) and ANY (an
+//!   amplification signal, not a tunnel one). Tools can use A/AAAA too, so
+//!   the type is evidence, not a condition.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use crate::config::{ConfigError, Located};
+use crate::dns::QName;
+
+/// A sub-label at least this long is a "long label".
+pub const LONG_LABEL_BYTES: usize = 24;
+/// Shortest sub-label whose entropy is looked at.
+pub const ENTROPY_LABEL_BYTES: usize = 16;
+/// Entropy (thousandths of a bit per byte) from which a sub-label of at
+/// least `ENTROPY_LABEL_BYTES` counts as high-entropy.
+pub const HIGH_ENTROPY_MILLI: u64 = 3500;
+/// Query types that carry a tunnel's downstream: TXT, NULL, CNAME, MX,
+/// PRIVATE (65399, iodine).
+pub const PAYLOAD_QTYPES: [u16; 5] = [16, 10, 5, 15, 65399];
+
+/// `[detectors.tunneling]` in a pipeline file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelingSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Least queries from the client under the domain in the window.
+    #[serde(default = "default_min_queries")]
+    pub min_queries: toml::Spanned<u64>,
+    /// Least average bytes per query in the labels below the registered
+    /// domain.
+    #[serde(default = "default_min_avg_label_bytes")]
+    pub min_avg_label_bytes: toml::Spanned<f64>,
+    /// Least fraction of the queries that are distinct names, in (0, 1].
+    #[serde(default = "default_min_distinct_ratio")]
+    pub min_distinct_ratio: toml::Spanned<f64>,
+    /// Least fraction of the queries with a long or high-entropy label, in
+    /// (0, 1].
+    #[serde(default = "default_min_long_ratio")]
+    pub min_long_ratio: toml::Spanned<f64>,
+    /// Bytes per second carried in names for a critical alert.
+    #[serde(default = "default_critical_bytes_per_sec")]
+    pub critical_bytes_per_sec: toml::Spanned<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_min_queries() -> toml::Spanned<u64> {
+    toml::Spanned::new(0..0, 20)
+}
+fn default_min_avg_label_bytes() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 30.0)
+}
+fn default_min_distinct_ratio() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 0.8)
+}
+fn default_min_long_ratio() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 0.5)
+}
+fn default_critical_bytes_per_sec() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 1000.0)
+}
+
+impl Default for TunnelingSpec {
+    fn default() -> Self {
+        TunnelingSpec {
+            enabled: true,
+            min_queries: default_min_queries(),
+            min_avg_label_bytes: default_min_avg_label_bytes(),
+            min_distinct_ratio: default_min_distinct_ratio(),
+            min_long_ratio: default_min_long_ratio(),
+            critical_bytes_per_sec: default_critical_bytes_per_sec(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tunneling {
+    pub min_queries: u64,
+    pub min_avg_label_bytes: f64,
+    pub min_distinct_ratio: f64,
+    pub min_long_ratio: f64,
+    pub critical_bytes_per_sec: f64,
+}
+
+impl Tunneling {
+    /// Validate `spec`; `None` when disabled or invalid (errors pushed).
+    pub fn from_spec(
+        spec: &TunnelingSpec,
+        loc: &Located<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Tunneling> {
+        if !spec.enabled {
+            return None;
+        }
+        let before = errors.len();
+        let min_queries = *spec.min_queries.get_ref();
+        if min_queries == 0 {
+            errors.push(loc.error(
+                spec.min_queries.span(),
+                "detectors.tunneling.min_queries",
+                "must be at least 1",
+            ));
+        }
+        let mut positive = |s: &toml::Spanned<f64>, key: &str| {
+            let v = *s.get_ref();
+            if !(v.is_finite() && v > 0.0) {
+                errors.push(loc.error(s.span(), key, "must be a positive number"));
+            }
+            v
+        };
+        let min_avg_label_bytes = positive(
+            &spec.min_avg_label_bytes,
+            "detectors.tunneling.min_avg_label_bytes",
+        );
+        let critical_bytes_per_sec = positive(
+            &spec.critical_bytes_per_sec,
+            "detectors.tunneling.critical_bytes_per_sec",
+        );
+        let mut ratio = |s: &toml::Spanned<f64>, key: &str| {
+            let v = *s.get_ref();
+            if !(v > 0.0 && v <= 1.0) {
+                errors.push(loc.error(s.span(), key, "must be a ratio in (0, 1]"));
+            }
+            v
+        };
+        let min_distinct_ratio = ratio(
+            &spec.min_distinct_ratio,
+            "detectors.tunneling.min_distinct_ratio",
+        );
+        let min_long_ratio = ratio(&spec.min_long_ratio, "detectors.tunneling.min_long_ratio");
+        (errors.len() == before).then_some(Tunneling {
+            min_queries,
+            min_avg_label_bytes,
+            min_distinct_ratio,
+            min_long_ratio,
+            critical_bytes_per_sec,
+        })
+    }
+
+    /// The conditions the counters alone can check.
+    fn counters_allow(&self, t: &Tally) -> bool {
+        t.queries > 0
+            && t.queries >= self.min_queries
+            && t.label_bytes as f64 >= self.min_avg_label_bytes * t.queries as f64
+            && t.long_labels as f64 >= self.min_long_ratio * t.queries as f64
+    }
+
+    /// The least bytes/s a warning implies (its reported threshold).
+    pub fn warning_bytes_per_sec(&self, window_secs: f64) -> f64 {
+        self.min_queries as f64 * self.min_avg_label_bytes / window_secs
+    }
+}
+
+/// What one query name carries, from its sub-labels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameSignals {
+    /// Bytes of the labels below the key domain (without dots).
+    pub label_bytes: u64,
+    /// A sub-label is long or high-entropy.
+    pub long: bool,
+    /// Entropy of the concatenated sub-labels, thousandths of a bit per byte.
+    pub entropy_milli: u64,
+}
+
+/// Shannon entropy of a byte histogram over `n` bytes, in thousandths of a
+/// bit per byte.
+fn entropy_milli(counts: &[u16; 256], n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let n = n as f64;
+    let h: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    (h * 1000.0).round() as u64
+}
+
+/// Signals of `name` whose last `key_labels` labels are the key domain.
+pub fn name_signals(name: &QName, key_labels: usize) -> NameSignals {
+    let subs = name.label_count().saturating_sub(key_labels);
+    let mut all = [0u16; 256];
+    let mut total = 0usize;
+    let mut long = false;
+    for label in name.labels().take(subs) {
+        total += label.len();
+        for &b in label {
+            all[b as usize] += 1;
+        }
+        if label.len() >= LONG_LABEL_BYTES {
+            long = true;
+        } else if !long && label.len() >= ENTROPY_LABEL_BYTES {
+            let mut one = [0u16; 256];
+            for &b in label {
+                one[b as usize] += 1;
+            }
+            long = entropy_milli(&one, label.len()) >= HIGH_ENTROPY_MILLI;
+        }
+    }
+    NameSignals {
+        label_bytes: total as u64,
+        long,
+        entropy_milli: entropy_milli(&all, total),
+    }
+}
+
+/// Could `label` be a top-level domain? Every delegated TLD is letters
+/// only, or an IDN `xn--` label.
+fn plausible_tld(label: &[u8]) -> bool {
+    label.len() >= 2
+        && (label.iter().all(u8::is_ascii_alphabetic)
+            || (label.len() > 4 && label[..4].eq_ignore_ascii_case(b"xn--")))
+}
+
+/// How many trailing labels of `name` make the key domain: the registered
+/// domain (`registered`, by the public suffix list) when the top-level label
+/// is plausible, 0 (the domain `.`) when it is not; `None` to skip the name.
+pub fn key_labels(name: &QName, registered: impl FnOnce() -> Option<usize>) -> Option<usize> {
+    let n = name.label_count();
+    if n == 0 {
+        return None;
+    }
+    if !plausible_tld(name.label(n - 1)) {
+        return Some(0);
+    }
+    registered()
+}
+
+impl Detector for Tunneling {
+    fn kind(&self) -> Kind {
+        Kind::Tunneling
+    }
+
+    fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
+        if m.msg.qr {
+            return;
+        }
+        let Some(q) = &m.msg.question else { return };
+        let Some(k) = key_labels(&q.qname, || m.registered_labels()) else {
+            return;
+        };
+        if k >= q.qname.label_count() {
+            return; // no sub-label: carries nothing
+        }
+        let s = name_signals(&q.qname, k);
+        let domain: Box<str> = if k == 0 {
+            ".".into()
+        } else {
+            q.qname.suffix(k).to_lowercase_string().into_boxed_str()
+        };
+        let t = sink.tally(Key::ClientDomain(m.payload.src, domain));
+        t.queries += 1;
+        t.label_bytes += s.label_bytes;
+        t.long_labels += s.long as u64;
+        t.entropy_milli += s.entropy_milli;
+        if PAYLOAD_QTYPES.contains(&q.qtype) {
+            t.txt_null += 1;
+        }
+        t.distinct_mut().insert(q.qname.hash());
+        t.offer_qname(&q.qname);
+    }
+
+    /// The distinct sketch is needed once the counters meet every other
+    /// condition.
+    fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {
+        self.counters_allow(counts)
+    }
+
+    fn measure(&self, w: &WindowView<'_>) -> f64 {
+        w.tally.label_bytes as f64 / w.window_secs
+    }
+
+    fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
+        let t = w.tally;
+        if !self.counters_allow(t) || t.distinct.is_none() {
+            return None;
+        }
+        let names = t.distinct_count();
+        let q = t.queries as f64;
+        // HLL estimates can exceed the true count by a little.
+        let distinct_ratio = (names / q).min(1.0);
+        if distinct_ratio < self.min_distinct_ratio {
+            return None;
+        }
+        let rate = self.measure(w);
+        let (severity, threshold) = if rate >= self.critical_bytes_per_sec {
+            (Severity::Critical, self.critical_bytes_per_sec)
+        } else {
+            (Severity::Warning, self.warning_bytes_per_sec(w.window_secs))
+        };
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        let evidence = json!({
+            "queries": t.queries,
+            "distinct_names": names.round() as u64,
+            "distinct_ratio": r3(distinct_ratio),
+            "label_bytes": t.label_bytes,
+            "avg_label_bytes": r3(t.label_bytes as f64 / q),
+            "long_labels": t.long_labels,
+            "long_ratio": r3(t.long_labels as f64 / q),
+            "avg_entropy": r3(t.entropy_milli as f64 / q / 1000.0),
+            "payload_qtypes": t.txt_null,
+            "window_secs": w.window_secs,
+            "min_queries": self.min_queries,
+            "min_avg_label_bytes": self.min_avg_label_bytes,
+            "min_distinct_ratio": self.min_distinct_ratio,
+            "min_long_ratio": self.min_long_ratio,
+            "critical_bytes_per_sec": self.critical_bytes_per_sec,
+            "sample_qnames": t.sample_names(),
+        });
+        Some(Finding {
+            severity,
+            observed: rate,
+            threshold,
+            unit: "bytes/s",
+            evidence: evidence.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::packet::{Payload, Transport};
+    use crate::synth::{FrameBuilder, qtype};
+
+    const LABELED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/blocklists/labeled"
+    );
+    const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/captures");
+
+    #[derive(Default)]
+    struct Sink(HashMap<Key, Tally>);
+
+    impl TallySink for Sink {
+        fn tally(&mut self, key: Key) -> &mut Tally {
+            self.0.entry(key).or_default()
+        }
+    }
+
+    fn detector() -> Tunneling {
+        let loc = Located {
+            file: "p.toml",
+            text: "",
+        };
+        let mut errors = Vec::new();
+        let d = Tunneling::from_spec(&TunnelingSpec::default(), &loc, &mut errors).unwrap();
+        assert!(errors.is_empty());
+        d
+    }
+
+    fn query(
+        d: &Tunneling,
+        sink: &mut Sink,
+        fb: &mut FrameBuilder,
+        src: &str,
+        qname: &str,
+        qt: u16,
+    ) {
+        let bytes = fb.query_message(1, qname, qt, true).to_vec();
+        let msg = crate::dns::decode(&bytes).unwrap();
+        let payload = Payload {
+            ts_us: 0,
+            src: src.parse().unwrap(),
+            dst: "192.0.2.53".parse().unwrap(),
+            sport: 40000,
+            dport: 53,
+            transport: Transport::Udp,
+            data: &bytes,
+        };
+        d.observe(&Observed::new(&payload, &msg, None), sink);
+    }
+
+    /// Evaluate as the reduce side does: counters first, the full view only
+    /// when asked for.
+    fn eval(d: &Tunneling, key: &Key, t: &Tally) -> Option<Finding> {
+        let mut counts = Tally::default();
+        counts.add_counts(t);
+        let view = |tally| WindowView {
+            tally,
+            window_secs: 10.0,
+            baseline: None,
+        };
+        if d.needs_full_view(&counts, 10.0) {
+            d.evaluate(key, &view(t))
+        } else {
+            assert!(d.evaluate(key, &view(&counts)).is_none());
+            None
+        }
+    }
+
+    /// A deterministic base32 string of `n` chars (iodine-like alphabet).
+    fn base32(seed: u64, n: usize) -> String {
+        const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz012345";
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                A[(x % 32) as usize] as char
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tunneling_name_signals() {
+        let n = |s: &str| QName::from_text(s).unwrap();
+        let s = name_signals(&n("www.example.com"), 2);
+        assert_eq!((s.label_bytes, s.long), (3, false));
+        let s = name_signals(&n("example.com"), 2);
+        assert_eq!(s, NameSignals::default());
+        // 24 bytes: long whatever its entropy.
+        let s = name_signals(&n("aaaaaaaaaaaaaaaaaaaaaaaa.x.example.com"), 2);
+        assert_eq!((s.label_bytes, s.long), (25, true));
+        // 16 random bytes: high entropy; 16 repeated ones: not.
+        assert!(name_signals(&n("k3j5h1g9f7d2s4a6.example.com"), 2).long);
+        assert!(!name_signals(&n("aaaabbbbaaaabbbb.example.com"), 2).long);
+        assert!(
+            !name_signals(&n("k3j5h1g9f7d2s4a.example.com"), 2).long,
+            "15 bytes"
+        );
+        let s = name_signals(&n("ab.example.com"), 2);
+        assert_eq!(s.entropy_milli, 1000);
+        // ip6.arpa: 32 one-nibble labels, not long.
+        let rev = "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa";
+        let q = n(rev);
+        let k = key_labels(&q, || crate::dns::name::registered_labels(&q)).unwrap();
+        let s = name_signals(&q, k);
+        assert!(!s.long && s.label_bytes >= 30, "{s:?} {k}");
+
+        // Key domains.
+        let kl = |s: &str| {
+            let q = n(s);
+            key_labels(&q, || crate::dns::name::registered_labels(&q))
+        };
+        assert_eq!(kl("a.b.example.co.uk"), Some(3));
+        assert_eq!(kl("co.uk"), None);
+        assert_eq!(kl("x.pirate.sea"), Some(2), "unknown but plausible TLD");
+        assert_eq!(kl("dnscat.9f00.a35c00f5"), Some(0), "hex top label");
+        assert_eq!(kl("abc.xn--p1ai"), Some(2));
+        assert_eq!(kl("localhost"), None);
+    }
+
+    #[test]
+    fn tunneling_tiers_and_non_firing() {
+        let d = detector();
+        assert_eq!(
+            d,
+            Tunneling {
+                min_queries: 20,
+                min_avg_label_bytes: 30.0,
+                min_distinct_ratio: 0.8,
+                min_long_ratio: 0.5,
+                critical_bytes_per_sec: 1000.0
+            }
+        );
+        let mut fb = FrameBuilder::new();
+        let mut sink = Sink::default();
+        let tun = "10.0.0.5";
+        // A slow tunnel: 40 queries of 2 x 50-char base32 labels (101 bytes)
+        // over 10 s: 404 B/s -> warning.
+        for i in 0..40 {
+            let name = format!("{}.{}.t.example.org", base32(i, 50), base32(i + 1000, 50));
+            query(&d, &mut sink, &mut fb, tun, &name, 10);
+        }
+        // A fast one: 120 queries of 3 x 60 chars (180 bytes) -> 2160 B/s.
+        let fast = "10.0.0.6";
+        for i in 0..120 {
+            let name = format!(
+                "{}.{}.{}.example.net",
+                base32(i, 60),
+                base32(i + 7, 60),
+                base32(i + 9, 60)
+            );
+            query(&d, &mut sink, &mut fb, fast, &name, qtype::TXT);
+        }
+        // The same long names, repeated (a cached long CDN name, a retry
+        // loop): distinct ratio too low.
+        let rep = "10.0.0.7";
+        for i in 0..100 {
+            let name = format!("{}.cdn.example.com", base32(i % 5, 50));
+            query(&d, &mut sink, &mut fb, rep, &name, qtype::A);
+        }
+        // Short random names (DGA-ish, NXDOMAIN walking): few bytes per query.
+        let short = "10.0.0.8";
+        for i in 0..200 {
+            query(
+                &d,
+                &mut sink,
+                &mut fb,
+                short,
+                &format!("{}.example.com", base32(i, 12)),
+                qtype::A,
+            );
+        }
+        // Reverse lookups of many IPv6 addresses: long names, no long label.
+        let rev = "10.0.0.9";
+        for i in 0..100u32 {
+            let ip: std::net::Ipv6Addr = format!("2001:db8::{:x}:{:x}", i, i * 7).parse().unwrap();
+            let name: String = ip
+                .octets()
+                .iter()
+                .rev()
+                .flat_map(|b| [b & 0xf, b >> 4])
+                .map(|n| format!("{n:x}."))
+                .collect::<String>()
+                + "ip6.arpa";
+            query(&d, &mut sink, &mut fb, rev, &name, qtype::PTR);
+        }
+        // Too few queries: 19 of a real tunnel.
+        let few = "10.0.0.10";
+        for i in 0..19 {
+            query(
+                &d,
+                &mut sink,
+                &mut fb,
+                few,
+                &format!("{}.example.org", base32(i, 63)),
+                qtype::TXT,
+            );
+        }
+        // Apex queries make no key.
+        query(
+            &d,
+            &mut sink,
+            &mut fb,
+            "10.0.0.11",
+            "example.com",
+            qtype::MX,
+        );
+
+        let key = |c: &str, dom: &str| Key::ClientDomain(c.parse().unwrap(), dom.into());
+        let f = eval(
+            &d,
+            &key(tun, "example.org"),
+            &sink.0[&key(tun, "example.org")],
+        )
+        .expect("slow tunnel");
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.unit, "bytes/s");
+        assert_eq!(f.observed, 404.0);
+        assert_eq!(f.threshold, 60.0, "20 queries x 30 bytes / 10 s");
+        assert_eq!(f.evidence["queries"], 40);
+        assert_eq!(f.evidence["distinct_names"], 40);
+        assert_eq!(f.evidence["long_labels"], 40);
+        assert_eq!(f.evidence["payload_qtypes"], 40);
+        assert_eq!(f.evidence["avg_label_bytes"], 101.0);
+        assert!(f.evidence["avg_entropy"].as_f64().unwrap() > 4.5);
+        assert_eq!(f.evidence["sample_qnames"].as_array().unwrap().len(), 3);
+
+        let f = eval(
+            &d,
+            &key(fast, "example.net"),
+            &sink.0[&key(fast, "example.net")],
+        )
+        .expect("fast tunnel");
+        assert_eq!(
+            (f.severity, f.observed, f.threshold),
+            (Severity::Critical, 2160.0, 1000.0)
+        );
+
+        for (c, dom) in [
+            (rep, "example.com"),
+            (short, "example.com"),
+            (few, "example.org"),
+        ] {
+            assert!(
+                eval(&d, &key(c, dom), &sink.0[&key(c, dom)]).is_none(),
+                "{c}"
+            );
+        }
+        let rev_key = sink
+            .0
+            .keys()
+            .find(|k| matches!(k, Key::ClientDomain(c, _) if *c == rev.parse::<IpAddr>().unwrap()))
+            .unwrap()
+            .clone();
+        assert!(eval(&d, &rev_key, &sink.0[&rev_key]).is_none());
+        assert!(
+            !sink
+                .0
+                .keys()
+                .any(|k| matches!(k, Key::ClientDomain(c, _) if c.to_string() == "10.0.0.11"))
+        );
+        assert_eq!(
+            d.measure(&WindowView {
+                tally: &Tally::default(),
+                window_secs: 10.0,
+                baseline: None
+            }),
+            0.0
+        );
+    }
+
+    #[test]
+    fn tunneling_spec_validation() {
+        let text = "[detectors.tunneling]\nmin_queries = 0\nmin_avg_label_bytes = -3.0\nmin_distinct_ratio = 1.2\nmin_long_ratio = 0.0\ncritical_bytes_per_sec = 0.0\n";
+        #[derive(Deserialize)]
+        struct P {
+            detectors: D,
+        }
+        #[derive(Deserialize)]
+        struct D {
+            tunneling: TunnelingSpec,
+        }
+        let p: P = toml::from_str(text).unwrap();
+        let loc = Located {
+            file: "p.toml",
+            text,
+        };
+        let mut errors = Vec::new();
+        assert!(Tunneling::from_spec(&p.detectors.tunneling, &loc, &mut errors).is_none());
+        let got: Vec<_> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("detectors.tunneling.min_queries", 2),
+                ("detectors.tunneling.min_avg_label_bytes", 3),
+                ("detectors.tunneling.critical_bytes_per_sec", 6),
+                ("detectors.tunneling.min_distinct_ratio", 4),
+                ("detectors.tunneling.min_long_ratio", 5),
+            ]
+        );
+        let spec: TunnelingSpec = toml::from_str("enabled = false\nmin_queries = 0").unwrap();
+        assert!(Tunneling::from_spec(&spec, &loc, &mut Vec::new()).is_none());
+        assert!(toml::from_str::<TunnelingSpec>("warning_bytes_per_sec = 5.0").is_err());
+    }
+
+    /// A name from a labeled file as the DNS would have carried it: empty
+    /// labels dropped, each character one byte (the files decode iodine's
+    /// raw bytes as single characters), labels cut at 63 bytes. `None`
+    /// when it does not fit a DNS name.
+    fn lenient_qname(text: &str) -> Option<QName> {
+        let mut q = QName::new();
+        for label in text
+            .trim_end_matches('.')
+            .split('.')
+            .filter(|l| !l.is_empty())
+        {
+            let bytes: Vec<u8> = label
+                .chars()
+                .map(|c| (c as u32).min(255) as u8)
+                .take(63)
+                .collect();
+            q.push_label(&bytes).ok()?;
+        }
+        (!q.is_root()).then_some(q)
+    }
+
+    /// Names of a labeled file (`label,qname` CSV with or without header,
+    /// or one domain per line), keeping rows whose label is `want`.
+    fn read_names(file: &str, want: Option<&str>) -> Vec<String> {
+        let path = Path::new(LABELED).join(file);
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = String::from_utf8_lossy(&text);
+        text.lines()
+            .filter(|l| !l.is_empty() && *l != "label,qname")
+            .filter_map(|l| match want {
+                None => Some(l.to_string()),
+                Some(w) => {
+                    let (label, name) = l.split_once(',')?;
+                    (label == w).then(|| name.to_string())
+                }
+            })
+            .collect()
+    }
+
+    struct Agreement {
+        names: usize,
+        skipped: usize,
+        flagged: usize,
+        avg_bytes: f64,
+    }
+
+    fn agreement(names: &[String]) -> Agreement {
+        let mut a = Agreement {
+            names: 0,
+            skipped: 0,
+            flagged: 0,
+            avg_bytes: 0.0,
+        };
+        let mut bytes = 0u64;
+        for n in names {
+            let Some(q) = lenient_qname(n) else {
+                a.skipped += 1;
+                continue;
+            };
+            let Some(k) = key_labels(&q, || crate::dns::name::registered_labels(&q)) else {
+                a.skipped += 1;
+                continue;
+            };
+            let s = name_signals(&q, k);
+            a.names += 1;
+            a.flagged += s.long as usize;
+            bytes += s.label_bytes;
+        }
+        a.avg_bytes = bytes as f64 / a.names.max(1) as f64;
+        a
+    }
+
+    /// Per-name agreement of the `long_labels` signal with the labels of
+    /// the shared sets: tunnel names flagged, plain names not flagged.
+    #[test]
+    fn tunneling_per_name_agreement() {
+        let sets: [(&str, &str, Option<&str>, bool, f64); 8] = [
+            (
+                "dns2tcp",
+                "netrack-dns2tcp-names.csv",
+                Some("1"),
+                true,
+                0.60,
+            ),
+            (
+                "dnscapy",
+                "netrack-dnscapy-names.csv",
+                Some("1"),
+                true,
+                0.95,
+            ),
+            ("iodine", "netrack-iodine-names.csv", Some("1"), true, 0.95),
+            (
+                "tunnel-qnames (1)",
+                "netrack-tunnel-qnames-test.csv",
+                Some("1"),
+                true,
+                0.45,
+            ),
+            ("plain", "netrack-plain-names.csv", Some("0"), false, 0.995),
+            (
+                "tunnel-qnames (0)",
+                "netrack-tunnel-qnames-test.csv",
+                Some("0"),
+                false,
+                0.97,
+            ),
+            ("ndpi non-DGA", "ndpi-test_non_dga.txt", None, false, 0.995),
+            ("ndpi DGA", "ndpi-test_dga.txt", None, false, 0.99),
+        ];
+        println!("set                  names skipped  flagged  agreement  avg sub-label bytes");
+        for (name, file, want, tunnel, min_agree) in sets {
+            let names = read_names(file, want);
+            let a = agreement(&names);
+            let agree = if tunnel {
+                a.flagged
+            } else {
+                a.names - a.flagged
+            } as f64
+                / a.names as f64;
+            println!(
+                "{name:<20} {:>5} {:>7} {:>8} {:>10.4} {:>10.1}",
+                a.names, a.skipped, a.flagged, agree, a.avg_bytes
+            );
+            assert!(a.names > 1000, "{name}: {} names", a.names);
+            assert!(
+                agree >= min_agree,
+                "{name}: agreement {agree:.4} < {min_agree}"
+            );
+        }
+    }
+
+    /// The names of `names` as one client's queries, cut per key domain (in
+    /// file order) into windows of `per_window` queries; the fraction of
+    /// windows that fire (10 s windows).
+    fn window_fire_rate(d: &Tunneling, names: &[String], per_window: usize) -> (usize, usize) {
+        let mut by_domain: HashMap<String, Vec<QName>> = HashMap::new();
+        for n in names {
+            let Some(q) = lenient_qname(n) else { continue };
+            let Some(k) = key_labels(&q, || crate::dns::name::registered_labels(&q)) else {
+                continue;
+            };
+            by_domain
+                .entry(q.suffix(k).to_lowercase_string())
+                .or_default()
+                .push(q);
+        }
+        let (mut windows, mut fired) = (0, 0);
+        let mut domains: Vec<_> = by_domain.into_iter().collect();
+        domains.sort_by(|a, b| a.0.cmp(&b.0));
+        for (dom, qs) in domains {
+            for chunk in qs.chunks(per_window) {
+                if chunk.len() < per_window {
+                    continue;
+                }
+                let mut t = Tally::default();
+                for q in chunk {
+                    let k = key_labels(q, || crate::dns::name::registered_labels(q)).unwrap();
+                    let s = name_signals(q, k);
+                    if s.label_bytes == 0 {
+                        continue;
+                    }
+                    t.queries += 1;
+                    t.label_bytes += s.label_bytes;
+                    t.long_labels += s.long as u64;
+                    t.entropy_milli += s.entropy_milli;
+                    t.distinct_mut().insert(q.hash());
+                }
+                windows += 1;
+                let key = Key::ClientDomain("10.0.0.1".parse().unwrap(), dom.clone().into());
+                fired += eval(d, &key, &t).is_some() as usize;
+            }
+        }
+        (windows, fired)
+    }
+
+    /// Window-level agreement on the labeled sets: each tunnel tool's names
+    /// (file order) cut into windows of 20 queries (`min_queries`: the
+    /// smallest window that can fire) from one client; benign names grouped
+    /// by registered domain, 20 distinct names of one domain per window (far
+    /// more than a browsing client asks for in 10 s). `tunnel-qnames (1)` is
+    /// mostly tuns, whose polls (`r51646.tunnel.tuns.org`, 60 % of its
+    /// queries) keep many windows under `min_long_ratio`.
+    #[test]
+    fn tunneling_window_agreement() {
+        let d = detector();
+        let sets: [(&str, &str, Option<&str>, bool, f64); 7] = [
+            (
+                "dns2tcp",
+                "netrack-dns2tcp-names.csv",
+                Some("1"),
+                true,
+                0.95,
+            ),
+            (
+                "dnscapy",
+                "netrack-dnscapy-names.csv",
+                Some("1"),
+                true,
+                0.95,
+            ),
+            ("iodine", "netrack-iodine-names.csv", Some("1"), true, 0.95),
+            (
+                "tunnel-qnames (1)",
+                "netrack-tunnel-qnames-test.csv",
+                Some("1"),
+                true,
+                0.35,
+            ),
+            (
+                "tunnel-qnames-train (1)",
+                "netrack-tunnel-qnames-train.csv",
+                Some("1"),
+                true,
+                0.65,
+            ),
+            (
+                "tunnel-qnames (0)",
+                "netrack-tunnel-qnames-test.csv",
+                Some("0"),
+                false,
+                1.0,
+            ),
+            ("ndpi non-DGA", "ndpi-test_non_dga.txt", None, false, 1.0),
+        ];
+        println!("set                      windows  fired  agreement");
+        for (name, file, want, tunnel, min_agree) in sets {
+            let names = read_names(file, want);
+            let (windows, fired) = window_fire_rate(&d, &names, 20);
+            let agree = if tunnel { fired } else { windows - fired } as f64 / windows.max(1) as f64;
+            println!("{name:<24} {windows:>7} {fired:>6} {agree:>10.3}");
+            assert!(windows > 0, "{name}: no window");
+            assert!(agree >= min_agree, "{name}: {agree:.3} < {min_agree}");
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Replay `file` through the real dataflow (default pipeline: 10 s
+    /// windows sliding by 1 s, lifecycle, packet layer) with only `d`; the
+    /// alerts as JSON.
+    fn replay(file: &Path, d: Tunneling) -> Vec<serde_json::Value> {
+        assert!(file.exists(), "shared capture missing: {}", file.display());
+        let mut plan = crate::config::Plan::default_plan(&[]).expect("default plan");
+        plan.detectors = vec![std::sync::Arc::new(d)];
+        plan.blocklist = None;
+        let buf = Buf::default();
+        let outputs = crate::dataflow::Outputs {
+            alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(buf.clone()))),
+            events: None,
+            reports: None,
+        };
+        crate::dataflow::replay(
+            std::sync::Arc::new(plan),
+            vec![file.to_path_buf()],
+            crate::dataflow::RunOptions::default(),
+            outputs,
+        )
+        .expect("replay");
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("alert JSON"))
+            .collect()
+    }
+
+    fn capture(rel: &str) -> PathBuf {
+        Path::new(CAPTURES).join(rel)
+    }
+
+    /// The tunnel captures raise one alert each, for the tunnelling client
+    /// and domain; printed with their evidence.
+    #[test]
+    fn tunneling_captures_raise() {
+        let cases = [
+            ("ndpi/dns-tunnel-iodine.pcap", "10.0.2.30", "pirate.sea"),
+            ("ndpi/dns_exfiltration.pcap", "192.168.220.56", "."),
+            (
+                "ndpi/bad-dns-traffic.pcap",
+                "192.168.43.91",
+                "skullseclabs.org",
+            ),
+            (
+                "tunneling/netrack-dns2tcp-2018-03-23.pcap",
+                "172.17.0.3",
+                "hidemyself.org",
+            ),
+        ];
+        for (rel, client, domain) in cases {
+            let alerts = replay(&capture(rel), detector());
+            for a in &alerts {
+                println!("{rel}: {a}");
+            }
+            let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
+            assert_eq!(raised.len(), 1, "{rel}: {alerts:#?}");
+            let a = raised[0];
+            assert_eq!(a["kind"], "tunneling");
+            assert_eq!(a["key"]["client"], client, "{rel}");
+            assert_eq!(a["key"]["domain"], domain, "{rel}");
+            assert_eq!(a["unit"], "bytes/s");
+        }
+    }
+
+    /// No other shared capture raises a tunneling alert (the one-query
+    /// `dns-exf.pcap` exfiltration is below `min_queries`).
+    #[test]
+    fn tunneling_other_captures_quiet() {
+        let tunnels = [
+            "dns-tunnel-iodine.pcap",
+            "dns_exfiltration.pcap",
+            "bad-dns-traffic.pcap",
+            "netrack-dns2tcp-2018-03-23.pcap",
+        ];
+        let mut files = Vec::new();
+        let mut stack = vec![PathBuf::from(CAPTURES)];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).expect("shared captures").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng")
+                    && !tunnels.iter().any(|t| p.ends_with(t))
+                {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        assert!(files.len() > 100, "{} captures", files.len());
+        let mut replayed = 0;
+        for f in &files {
+            if crate::sources::pcap_file::check_readable(f).is_err() {
+                continue;
+            }
+            replayed += 1;
+            let alerts = replay(f, detector());
+            assert!(alerts.is_empty(), "{}: {alerts:#?}", f.display());
+        }
+        println!("{replayed} captures replayed, no tunneling alert");
+    }
+}

@@ -6,18 +6,18 @@
 
 use std::collections::VecDeque;
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use super::{Pane, WindowSpec};
-use crate::alert::{Alert, AlertLifecycle, State};
+use crate::alert::{Alert, AlertLifecycle};
 use crate::config::LifecyclePolicy;
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
-/// One key's panes still inside a window, and the counters of the panes
-/// already entered into the current window (added when the window ending at
-/// their pane closes, removed when they slide out), so closing a window costs
-/// O(1) per key instead of a sum over its panes.
+/// One key's panes still inside a window, the counters of the panes already
+/// entered into the current window (added when the window ending at their
+/// pane closes, removed when they slide out: closing a window costs O(1) per
+/// key instead of a sum over its panes), its learned baseline and its alert.
 #[derive(Default)]
 struct KeyPanes {
     panes: VecDeque<(Pane, Tally)>,
@@ -26,15 +26,18 @@ struct KeyPanes {
     entered: usize,
     /// The key's learned normal (see `detect::Baseline`).
     baseline: Baseline,
+    /// The key's open alert episode, if any.
+    alert: Option<AlertLifecycle>,
 }
 
 pub struct KeyedWindows {
     spec: WindowSpec,
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
-    /// Panes of each key, ascending, merged, with running counters.
+    /// Keys with panes in a window or an open alert.
     keys: HashMap<(u16, Key), KeyPanes>,
-    alerts: HashMap<(u16, Key), AlertLifecycle>,
+    /// Open alerts (keys whose `alert` is set).
+    active: usize,
     /// Windows ending before this pane are closed.
     next_end: Option<Pane>,
     /// Tallies that arrived for an already closed window (should not happen
@@ -61,7 +64,7 @@ impl KeyedWindows {
             policy,
             detectors,
             keys: HashMap::new(),
-            alerts: HashMap::new(),
+            active: 0,
             next_end: None,
             late_tallies: 0,
             refused_keys: 0,
@@ -94,7 +97,7 @@ impl KeyedWindows {
     }
 
     pub fn active_alerts(&self) -> usize {
-        self.alerts.len()
+        self.active
     }
 
     fn min_pane(&self) -> Option<Pane> {
@@ -114,7 +117,7 @@ impl KeyedWindows {
             },
         };
         while e <= last {
-            if self.alerts.is_empty() {
+            if self.active == 0 {
                 // Nothing pending: jump over windows that hold no data.
                 match self.min_pane() {
                     None => {
@@ -140,15 +143,17 @@ impl KeyedWindows {
         let first = self.spec.first_pane(e);
         let (start_us, end_us) = self.spec.bounds_us(e);
         let window_secs = self.spec.size_secs_f64();
-        let empty = Tally::default();
-        let mut seen: HashSet<(u16, Key)> = HashSet::new();
+        let policy = self.policy;
+        let mut active = self.active;
         for ((det, key), kp) in self.keys.iter_mut() {
+            let mut changed = false;
             while kp.panes.front().is_some_and(|(p, _)| *p < first) {
                 if let Some((_, t)) = kp.panes.pop_front()
                     && kp.entered > 0
                 {
                     kp.sum.sub_counts(&t);
                     kp.entered -= 1;
+                    changed = true;
                 }
             }
             // Enter the panes up to `e` (complete now: the frontier passed them).
@@ -158,55 +163,61 @@ impl KeyedWindows {
                 }
                 kp.sum.add_counts(t);
                 kp.entered += 1;
+                changed = true;
             }
-            if kp.panes.front().is_none_or(|(p, _)| *p > e) {
+            let has_data = kp.panes.front().is_some_and(|(p, _)| *p <= e);
+            // A key whose window did not change and has no open alert gets
+            // the same verdict as last time (none): skip it.
+            if kp.alert.is_none() && (!changed || !has_data) {
                 continue;
             }
             let d = &self.detectors[*det as usize];
-            // Counters first; the full view (samples, note, sketch) only when
-            // the detector asks for it or when there is evidence to write.
-            let mut full: Option<Tally> = None;
-            let merge_full = |kp: &KeyPanes| {
-                let mut t = Tally::default();
-                for (_, p) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
-                    t.merge(p);
+            let mut finding = None;
+            let mut measured = 0.0;
+            if has_data {
+                // Counters first; the full view (samples, note, sketch) only
+                // when the detector asks for it or there is evidence to write.
+                let merge_full = |kp: &KeyPanes| {
+                    let mut t = Tally::default();
+                    for (_, p) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
+                        t.merge(p);
+                    }
+                    t
+                };
+                let full = d
+                    .needs_full_view(&kp.sum, window_secs)
+                    .then(|| merge_full(kp));
+                let view = WindowView {
+                    tally: full.as_ref().unwrap_or(&kp.sum),
+                    window_secs,
+                    baseline: Some(&kp.baseline),
+                };
+                finding = d.evaluate(key, &view);
+                measured = d.measure(&view);
+                if finding.is_some() && full.is_none() {
+                    let t = merge_full(kp);
+                    finding = d.evaluate(
+                        key,
+                        &WindowView {
+                            tally: &t,
+                            window_secs,
+                            baseline: Some(&kp.baseline),
+                        },
+                    );
                 }
-                t
-            };
-            if d.needs_full_view(&kp.sum, window_secs) {
-                full = Some(merge_full(kp));
+                if finding.is_none() {
+                    kp.baseline.learn(measured);
+                }
             }
-            let view = WindowView {
-                tally: full.as_ref().unwrap_or(&kp.sum),
-                window_secs,
-                baseline: Some(&kp.baseline),
-            };
-            let mut finding = d.evaluate(key, &view);
-            let measured = d.measure(&view);
-            if finding.is_some() && full.is_none() {
-                let t = merge_full(kp);
-                finding = d.evaluate(
-                    key,
-                    &WindowView {
-                        tally: &t,
-                        window_secs,
-                        baseline: Some(&kp.baseline),
-                    },
-                );
-            }
-            if finding.is_none() {
-                kp.baseline.learn(measured);
-            }
-            let slot_key = (*det, key.clone());
-            let mut slot = self.alerts.remove(&slot_key);
-            let raised_at = slot.as_ref().map(|a| a.raised_at_us);
-            let peak = slot.as_ref().map(|a| a.peak);
+            let was_open = kp.alert.is_some();
+            let raised_at = kp.alert.as_ref().map(|a| a.raised_at_us);
+            let peak = kp.alert.as_ref().map(|a| a.peak);
             if let Some(t) =
-                AlertLifecycle::step(&mut slot, &self.policy, finding.as_ref(), measured, end_us)
+                AlertLifecycle::step(&mut kp.alert, &policy, finding.as_ref(), measured, end_us)
             {
                 let evidence = match &finding {
                     Some(f) => serde_json::Value::Object(f.evidence.clone()),
-                    None => resolved_evidence(raised_at, peak, self.policy.hold_us),
+                    None => resolved_evidence(raised_at, peak, policy.hold_us),
                 };
                 out.push(Alert {
                     kind: d.kind(),
@@ -221,53 +232,15 @@ impl KeyedWindows {
                     evidence: evidence.to_string().into(),
                 });
             }
-            if let Some(a) = slot {
-                self.alerts.insert(slot_key.clone(), a);
-            }
-            if !self.alerts.is_empty() {
-                seen.insert(slot_key);
-            }
-        }
-        // Active alerts whose key had no data in this window.
-        let silent: Vec<(u16, Key)> = self
-            .alerts
-            .keys()
-            .filter(|k| !seen.contains(k))
-            .cloned()
-            .collect();
-        for slot_key in silent {
-            let d = self.detectors[slot_key.0 as usize].clone();
-            let view = WindowView {
-                tally: &empty,
-                window_secs,
-                baseline: None,
-            };
-            let measured = d.measure(&view);
-            let mut slot = self.alerts.remove(&slot_key);
-            let raised_at = slot.as_ref().map(|a| a.raised_at_us);
-            let peak = slot.as_ref().map(|a| a.peak);
-            if let Some(t) = AlertLifecycle::step(&mut slot, &self.policy, None, measured, end_us) {
-                debug_assert_eq!(t.state, State::Resolved);
-                out.push(Alert {
-                    kind: d.kind(),
-                    severity: t.severity,
-                    state: t.state,
-                    key: slot_key.1.clone(),
-                    event_time_us: end_us,
-                    window_start_us: start_us,
-                    observed: t.observed,
-                    threshold: t.threshold,
-                    unit: t.unit.into(),
-                    evidence: resolved_evidence(raised_at, peak, self.policy.hold_us)
-                        .to_string()
-                        .into(),
-                });
-            }
-            if let Some(a) = slot {
-                self.alerts.insert(slot_key, a);
+            match (was_open, kp.alert.is_some()) {
+                (false, true) => active += 1,
+                (true, false) => active -= 1,
+                _ => {}
             }
         }
-        self.keys.retain(|_, kp| !kp.panes.is_empty());
+        self.active = active;
+        self.keys
+            .retain(|_, kp| !kp.panes.is_empty() || kp.alert.is_some());
     }
 }
 
