@@ -11,8 +11,9 @@
 //!   activity, none above ~5 q/s at scale 1), and 8 IPv6 clients in
 //!   2001:db8:1::/64: 300 q/s in all, Poisson timing. Clients numbered
 //!   i % 7 == 3 (one in seven, 1/7 of the IPv4 query weight, ~43 q/s) use
-//!   the second server 192.0.2.54, IPv6 clients 2001:db8::53, everyone else
-//!   192.0.2.53.
+//!   the second server 192.0.2.54 (topped up to at least 5 q/s at small
+//!   scales, so its baseline can warm up), IPv6 clients 2001:db8::53,
+//!   everyone else 192.0.2.53.
 //! - Names: Zipf-popular hosts under 400 registered domains, also under
 //!   multi-label public suffixes (co.uk, org.uk, com.au, co.jp, com.br);
 //!   qtypes A 60 %, AAAA 28 %, HTTPS 6 %, MX 3 %, TXT 3 %; EDNS on 90 %;
@@ -39,21 +40,23 @@
 //!
 //! Rates are `nominal × rate_scale`, never below a floor. At scale >= 0.5
 //! every attack is detected by the default pipeline within two 1 s slides
-//! of its start; at smaller scales the floors (about 1.3× the volume the
-//! default thresholds need in one 10 s window) keep it detectable, later.
+//! of its start; at smaller scales the floors (1.3–1.6× the volume the
+//! default thresholds need in one 10 s window; rate_anomaly: enough to
+//! cross its 200 q/s minimum within two slides, since it learns every
+//! window below that) keep it detectable, later.
 //! The numbers used are in the truth's `notes`. Nominal (floor):
 //!
 //! | scenario | traffic |
 //! |---|---|
-//! | client_flood | 10.66.0.1 → 192.0.2.53, 3000 q/s (130), popular names, answered 1 ms later |
+//! | client_flood | 10.66.0.1 → 192.0.2.53, 3000 q/s (150), popular names, answered 1 ms later |
 //! | subnet_flood | 100 clients 10.99.7.10–109 → 192.0.2.53, 6000 q/s in all (650), answered |
-//! | nxdomain_flood | 10.66.0.2, 400 q/s (26), random names under 1000 random registered domains, NXDOMAIN |
-//! | servfail_flood | 10.66.0.3, 300 q/s (26), 24 names in 8 broken zones, SERVFAIL after 20–200 ms |
-//! | random_subdomain | 500 bots (10) in 10.70.0.0/16 at 4 q/s each, `<16 chars>.victim-domain.example`, NXDOMAIN |
-//! | amplification | 500 (9) ANY responses/s of 3000 bytes from 192.0.2.53 and 198.51.100.10–13 to 203.0.113.7; the spoofed queries are not captured |
-//! | unsolicited_response | 200 (5) unmatched A responses/s (random ids, ports) from 192.0.2.53 to 10.1.3.3, a normal client |
-//! | spoofed_flood | 3000 q/s (65) to 192.0.2.53 from random public IPv4 sources, each used once, unanswered |
-//! | rate_anomaly | the IPv4 population adds 2400 q/s (260) to 192.0.2.54, answered |
+//! | nxdomain_flood | 10.66.0.2, 400 q/s (30), random names under 1000 random registered domains, NXDOMAIN |
+//! | servfail_flood | 10.66.0.3, 300 q/s (30), 24 names in 8 broken zones, SERVFAIL after 20–200 ms |
+//! | random_subdomain | 500 bots (12) in 10.70.0.0/16 at 4 q/s each, `<16 chars>.victim-domain.example`, NXDOMAIN |
+//! | amplification | 500 (11) ANY responses/s of 3000 bytes from 192.0.2.53 and 198.51.100.10–13 to 203.0.113.7; the spoofed queries are not captured |
+//! | unsolicited_response | 200 (5) unmatched A responses/s (random ids, ports) from 192.0.2.53 to 10.1.3.3, a normal client that also looks up 1 more name/s |
+//! | spoofed_flood | 3000 q/s (75) to 192.0.2.53 from random public IPv4 sources, each used once, unanswered |
+//! | rate_anomaly | the IPv4 population adds 2400 q/s (1100) to 192.0.2.54, answered |
 //! | tunneling | 10.1.5.5, 30 q/s (4) TXT (70 %) / NULL, `<50–60 base32>.<seq>.t.tunnel-domain.example`, answered with TXT/NULL data |
 //! | blocklist_hit | 10.1.4.4 looks up www.malware.example and x.phish.test 3 times each (blocklists/example.txt) |
 //!
@@ -344,8 +347,8 @@ const MIXED_REF_S: f64 = 180.0;
 // Rates: `(nominal at rate_scale 1, floor)`. The nominal rates are detected
 // within two 1 s slides by the default pipeline at any rate_scale >= 0.5;
 // the floors keep an attack of 10 s or more detectable at all (about 1.3x
-// the volume the default thresholds need in one 10 s window), for small
-// example captures.
+// to 1.6x the volume the default thresholds need in one 10 s window; for
+// rate_anomaly, see below), for small example captures.
 const BENIGN_QPS: f64 = 300.0;
 const FORWARDER_QPS: f64 = 60.0;
 /// Telemetry names: 80/s = 800 distinct names per 10 s window at rate_scale
@@ -353,29 +356,32 @@ const FORWARDER_QPS: f64 = 60.0;
 const TELEMETRY_QPS: f64 = 80.0;
 const TCP_LOOKUPS_PER_S: f64 = 0.5;
 /// client_flood: warning 100 q/s over 10 s.
-const CLIENT_FLOOD_QPS: (f64, f64) = (3000.0, 130.0);
+const CLIENT_FLOOD_QPS: (f64, f64) = (3000.0, 150.0);
 /// subnet_flood: warning 500 q/s over 10 s with >= 4 clients; 100 clients
 /// keep each one below client_flood's 100 q/s.
 const SUBNET_FLOOD_QPS: (f64, f64) = (6000.0, 650.0);
 const SUBNET_FLOOD_CLIENTS: u32 = 100;
 /// nxdomain_flood / servfail_flood: warning 20/s, ratio >= 0.5, >= 20
 /// responses.
-const NXDOMAIN_FLOOD_QPS: (f64, f64) = (400.0, 26.0);
-const SERVFAIL_FLOOD_QPS: (f64, f64) = (300.0, 26.0);
+const NXDOMAIN_FLOOD_QPS: (f64, f64) = (400.0, 30.0);
+const SERVFAIL_FLOOD_QPS: (f64, f64) = (300.0, 30.0);
 /// random_subdomain: bots at BOT_QPS each; warning 300 distinct names.
-const BOTS: (f64, f64) = (500.0, 10.0);
+const BOTS: (f64, f64) = (500.0, 12.0);
 const BOT_QPS: f64 = 4.0;
 /// amplification: warning 20 000 bytes/s.
-const AMPLIFICATION_RPS: (f64, f64) = (500.0, 9.0);
+const AMPLIFICATION_RPS: (f64, f64) = (500.0, 11.0);
 const AMPLIFICATION_SIZE: usize = 3000;
 /// unsolicited_response: >= 20 in the window, >= half the victim's responses.
 const UNSOLICITED_RPS: (f64, f64) = (200.0, 5.0);
 /// spoofed_flood: once warm, >= 500 distinct sources (or the baseline's
 /// level); 5000 cold.
-const SPOOFED_QPS: (f64, f64) = (3000.0, 65.0);
+const SPOOFED_QPS: (f64, f64) = (3000.0, 75.0);
 /// rate_anomaly: the extra queries per second to the second server (normally
-/// 300/7 ~ 43 q/s); the detector's min_qps is 200 averaged over the window.
-const RATE_ANOMALY_EXTRA_QPS: (f64, f64) = (2400.0, 260.0);
+/// 300/7 ~ 43 q/s); the detector's min_qps is 200 averaged over the window
+/// and it learns every window below that, so a ramp that takes more than
+/// two windows to cross 200 q/s teaches the baseline a deviation that
+/// outruns it: the floor crosses it in two 1 s slides.
+const RATE_ANOMALY_EXTRA_QPS: (f64, f64) = (2400.0, 1100.0);
 /// Least benign rate of the second server (small scales).
 const SECOND_SERVER_MIN_QPS: f64 = 5.0;
 /// unsolicited_response: the victim's own lookups during the attack, on top
@@ -450,7 +456,8 @@ impl Plan {
         kinds.sort_by_key(|a| ATTACKS.iter().position(|b| b == a));
         let d = opts.duration_s;
         let scale = opts.rate_scale;
-        let second_server_qps = BENIGN_QPS * scale * SECOND_SERVER_SHARE;
+        let second_server_qps =
+            (BENIGN_QPS * scale * SECOND_SERVER_SHARE).max(SECOND_SERVER_MIN_QPS);
         let attacks = kinds
             .iter()
             .map(|&attack| {
@@ -486,14 +493,21 @@ impl Plan {
 
     fn truth(&self, opts: &SynthOptions) -> Truth {
         let mut attacks = Vec::new();
+        let regular_54 = BENIGN_QPS * self.scale * SECOND_SERVER_SHARE;
+        let top_up = (SECOND_SERVER_MIN_QPS - regular_54).max(0.0);
         let mut notes = vec![format!(
             "background: 300 IPv4 clients in 10.1.0.0/16 (30 /24s) and 8 IPv6 clients in \
-             2001:db8:1::/64 at {:.0} q/s to {RESOLVER} ({:.0} q/s to {SECOND_SERVER}, IPv6 to \
-             {RESOLVER_V6}); forwarder {FORWARDER} at {:.0} q/s; telemetry names under \
-             t.{TELEMETRY_DOMAIN} at {:.0} q/s; {:.2} TCP lookups/s; 2 % NXDOMAIN typos, \
-             0.2 % SERVFAIL; answers 1-30 ms after queries",
-            BENIGN_QPS * self.scale,
+             2001:db8:1::/64, {:.1} q/s in all: {:.1} q/s to {SECOND_SERVER}{}, the IPv6 \
+             clients to {RESOLVER_V6}, the rest to {RESOLVER}; forwarder {FORWARDER} at \
+             {:.1} q/s; telemetry names under t.{TELEMETRY_DOMAIN} at {:.1} q/s; {:.2} TCP \
+             lookups/s; 2 % NXDOMAIN typos, 0.2 % SERVFAIL; answers 1-30 ms after queries",
+            BENIGN_QPS * self.scale + top_up,
             self.second_server_qps,
+            if top_up > 0.0 {
+                format!(" (topped up by {top_up:.1} q/s)")
+            } else {
+                String::new()
+            },
             FORWARDER_QPS * self.scale,
             telemetry_qps(self.scale),
             tcp_rate(self.scale),
@@ -1766,7 +1780,7 @@ mod tests {
         let mut c = Vec::new();
         generate(&opts(&["mixed"], 4, 40, 0.05), &mut c).unwrap();
         assert!(a != c, "another seed, other bytes");
-        assert_eq!(a.len() as u64 > 24 + na * 16, true);
+        assert!(a.len() as u64 > 24 + na * 16);
     }
 
     #[test]
