@@ -219,8 +219,9 @@ struct Prepared {
     metrics: Option<(Metrics, MetricsServer)>,
 }
 
-fn prepare(c: &PipelineArgs) -> anyhow::Result<Prepared> {
+fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
     let plan = Arc::new(load_plan(c.pipeline.as_ref(), &c.blocklists)?);
+    let open_output = |p: &PathBuf| open_output(p, append);
     let alerts = open_output(&c.alerts).context("alert output")?;
     let events = match &c.events {
         Some(p) => Some(open_output(p).context("event output")?),
@@ -253,7 +254,7 @@ fn prepare(c: &PipelineArgs) -> anyhow::Result<Prepared> {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
-    let p = prepare(c)?;
+    let p = prepare(c, false)?;
     let progress = !c.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
         workers: c.workers as usize,
@@ -284,7 +285,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
 
 fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
-    let p = prepare(c)?;
+    // A restarted service must not wipe what it wrote before: append.
+    let p = prepare(c, true)?;
     let filter = args
         .filter
         .clone()
@@ -300,6 +302,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let stop = install_stop_signals().context("signal handlers")?;
     let source = LiveSource::new(cap);
     let drops = source.drops.clone();
+    let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
     let run_opts = RunOptions {
         workers: c.workers as usize,
@@ -314,6 +317,12 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     }
     if let Some((_, server)) = p.metrics {
         server.stop();
+    }
+    // A capture that failed while running (interface gone) is an error:
+    // a service manager should see it and restart.
+    if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
+        eprintln!("error: {msg}");
+        return Ok(1);
     }
     Ok(0)
 }

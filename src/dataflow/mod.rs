@@ -295,11 +295,13 @@ pub fn run(
                         .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
                     let status = match source.as_mut() {
                         None => ReadStatus::Done,
-                        Some(_) if stopping => ReadStatus::Done,
                         Some(src) => {
                             let ingest = &mut ingest;
                             let pace = &mut pace_origin;
-                            src.read(SOURCE_BATCH, LIVE_POLL, &mut |raw| {
+                            // On stop, drain what the kernel already holds
+                            // without waiting, then finish.
+                            let wait = if stopping { Duration::ZERO } else { LIVE_POLL };
+                            let st = src.read(SOURCE_BATCH, wait, &mut |raw| {
                                 let ts = raw.ts_us;
                                 ingest.saw_frame(ts, raw.data.len());
                                 if let Speed::Factor(f) = speed {
@@ -327,7 +329,12 @@ pub fn run(
                                     raw.data,
                                     cap_pane,
                                 );
-                            })
+                            });
+                            match st {
+                                ReadStatus::Idle if stopping => ReadStatus::Done,
+                                _ if stopping && !src.live() => ReadStatus::Done,
+                                st => st,
+                            }
                         }
                     };
                     if let (Some(b), Some((done, total))) =

@@ -2,7 +2,6 @@
 //! RabbitMQ sink (later) is one more implementation. Output order is decided
 //! before a sink sees the records (sorted per closed window).
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -40,14 +39,19 @@ impl AlertSink for JsonLinesAlerts {
     }
 }
 
-/// `-` is standard output; anything else a file created (or truncated).
-pub fn open_output(spec: &Path) -> io::Result<Box<dyn Write + Send>> {
+/// `-` is standard output; anything else a file, created or truncated
+/// (`append`: created or appended to).
+pub fn open_output(spec: &Path, append: bool) -> io::Result<Box<dyn Write + Send>> {
     if spec.as_os_str() == "-" {
         Ok(Box::new(BufWriter::with_capacity(1 << 16, io::stdout())))
     } else {
-        let f = File::create(spec).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display()))
-        })?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(spec)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display())))?;
         Ok(Box::new(BufWriter::with_capacity(1 << 16, f)))
     }
 }

@@ -21,6 +21,8 @@ pub struct LiveSource {
     last_stats: Option<Instant>,
     /// Packets dropped so far (kernel + interface), for alert evidence.
     pub drops: Arc<AtomicU64>,
+    /// Set when the capture failed while running (the command exits 1).
+    pub failure: Arc<std::sync::Mutex<Option<String>>>,
     failed: bool,
 }
 
@@ -32,6 +34,7 @@ impl LiveSource {
             counters: CaptureCounters::default(),
             last_stats: None,
             drops: Arc::default(),
+            failure: Arc::default(),
             failed: false,
         }
     }
@@ -82,8 +85,9 @@ impl FrameSource for LiveSource {
             Ok(0) => ReadStatus::Idle,
             Ok(n) => ReadStatus::Frames(n),
             Err(e) => {
-                tracing::error!(error = %e, "live capture failed");
-                eprintln!("error: {e}");
+                if let Ok(mut f) = self.failure.lock() {
+                    *f = Some(e.to_string());
+                }
                 self.failed = true;
                 ReadStatus::Done
             }
