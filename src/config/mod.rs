@@ -454,8 +454,11 @@ impl Plan {
 
         // [reports]
         let r = &spec.reports;
-        let (ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
-        if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
+        let (mut ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
+        if r.interval_secs.span() == (0..0) {
+            // Not set: one report per window length (always slide-aligned).
+            ri = size.max(1);
+        } else if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
             errors.push(loc.error(
                 r.interval_secs.span(),
                 "reports.interval_secs",

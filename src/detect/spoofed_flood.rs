@@ -62,7 +62,7 @@ fn default_min_sources() -> toml::Spanned<u64> {
     toml::Spanned::new(0..0, 500)
 }
 fn default_absolute_sources() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 5000)
+    toml::Spanned::new(0..0, 50_000)
 }
 fn default_warmup_windows() -> toml::Spanned<u64> {
     toml::Spanned::new(0..0, 30)
@@ -348,7 +348,10 @@ mod tests {
 
     #[test]
     fn warmup_and_absolute() {
-        let d = SpoofedFlood::default();
+        let d = SpoofedFlood {
+            absolute_sources: 5000,
+            ..SpoofedFlood::default()
+        };
         let cold = Some(Baseline {
             mean: 10.0,
             deviation: 1.0,
@@ -405,7 +408,7 @@ mod tests {
                 d.warmup_windows,
                 d.deviations
             ),
-            (500, 5000, 30, 6.0)
+            (500, 50000, 30, 6.0)
         );
         assert!(ok("enabled = false").0.is_none());
         let (d, errs) =

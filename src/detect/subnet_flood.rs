@@ -5,10 +5,13 @@
 //! second over the window; warning and critical tiers.
 //!
 //! It fires only when the subnet has at least `min_clients` distinct
-//! sources in the window (HLL++ sketch of source address hashes), so one
-//! flooding client alone stays `client_flood`'s job. (One flooder among
-//! `min_clients` active neighbours still counts here too: the sketch knows
-//! how many sources there are, not how the queries are spread over them.)
+//! sources in the window (HLL++ sketch of source address hashes) and the
+//! average rate per source is below `max_client_qps` (default 100, the
+//! client_flood warning): one flooder among a few quiet neighbours raises
+//! the average over it and stays `client_flood`'s job; many hosts each
+//! below the client threshold are this detector's. (The sketch knows how
+//! many sources there are, not how queries spread over them: one flooder
+//! among hundreds of busy neighbours can still raise both.)
 //!
 //! Tally fields used: `queries`, `bytes` (query message bytes), `distinct`
 //! (source addresses), samples.
@@ -41,6 +44,10 @@ pub struct SubnetFloodSpec {
     /// Least distinct source addresses in the subnet for an alert (>= 1).
     #[serde(default = "default_min_clients")]
     pub min_clients: toml::Spanned<u64>,
+    /// Average queries/s per source at or above which the subnet's rate is
+    /// left to `client_flood` (> 0).
+    #[serde(default = "default_max_client_qps")]
+    pub max_client_qps: toml::Spanned<f64>,
 }
 
 fn yes() -> bool {
@@ -61,6 +68,9 @@ fn default_v6_prefix() -> toml::Spanned<u64> {
 fn default_min_clients() -> toml::Spanned<u64> {
     toml::Spanned::new(0..0, 4)
 }
+fn default_max_client_qps() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 100.0)
+}
 
 impl Default for SubnetFloodSpec {
     fn default() -> Self {
@@ -71,6 +81,7 @@ impl Default for SubnetFloodSpec {
             v4_prefix: default_v4_prefix(),
             v6_prefix: default_v6_prefix(),
             min_clients: default_min_clients(),
+            max_client_qps: default_max_client_qps(),
         }
     }
 }
@@ -82,6 +93,7 @@ pub struct SubnetFlood {
     pub v4_prefix: u8,
     pub v6_prefix: u8,
     pub min_clients: u64,
+    pub max_client_qps: f64,
 }
 
 impl SubnetFlood {
@@ -131,12 +143,21 @@ impl SubnetFlood {
                 "must be at least 1",
             ));
         }
+        let max_client_qps = *spec.max_client_qps.get_ref();
+        if !(max_client_qps.is_finite() && max_client_qps > 0.0) {
+            errors.push(loc.error(
+                spec.max_client_qps.span(),
+                "detectors.subnet_flood.max_client_qps",
+                "must be a positive number",
+            ));
+        }
         (errors.len() == before).then_some(SubnetFlood {
             warning_qps: w,
             critical_qps: c,
             v4_prefix,
             v6_prefix,
             min_clients,
+            max_client_qps,
         })
     }
 }
@@ -184,6 +205,12 @@ impl Detector for SubnetFlood {
         if clients < self.min_clients {
             return None;
         }
+        // When the average client of the subnet is itself flooding, the
+        // rate is one or a few clients' doing: `client_flood` reports them.
+        // This detector is for many hosts each below the client threshold.
+        if qps / clients.max(1) as f64 >= self.max_client_qps {
+            return None;
+        }
         let evidence = json!({
             "queries": w.tally.queries,
             "query_bytes": w.tally.bytes,
@@ -192,6 +219,7 @@ impl Detector for SubnetFlood {
             "warning_qps": self.warning_qps,
             "critical_qps": self.critical_qps,
             "min_clients": self.min_clients,
+            "max_client_qps": self.max_client_qps,
             "sample_qnames": w.tally.sample_names(),
         });
         Some(Finding {
@@ -286,7 +314,8 @@ mod tests {
                 critical_qps: 1500.0,
                 v4_prefix: 24,
                 v6_prefix: 64,
-                min_clients: 4
+                min_clients: 4,
+                max_client_qps: 100.0,
             }
         );
         let mut fb = FrameBuilder::new();
@@ -360,6 +389,7 @@ mod tests {
             v4_prefix: 16,
             v6_prefix: 48,
             min_clients: 2,
+            max_client_qps: f64::MAX,
             ..detector()
         };
         let mut fb = FrameBuilder::new();

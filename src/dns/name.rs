@@ -261,6 +261,31 @@ impl PartialEq for QName {
 
 impl Eq for QName {}
 
+/// Labels of `name`'s registered domain by the public suffix list (the `psl`
+/// crate): `www.example.co.uk` -> 3 (`example.co.uk`). `None` when the name
+/// is a public suffix itself (never key on one), the root, or too odd to
+/// look up. No allocation: the lower-cased dotted form is built on the stack.
+pub fn registered_labels(name: &QName) -> Option<usize> {
+    if name.is_root() {
+        return None;
+    }
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let mut len = 0usize;
+    for (i, label) in name.labels().enumerate() {
+        if i > 0 {
+            *buf.get_mut(len)? = b'.';
+            len += 1;
+        }
+        for &b in label {
+            *buf.get_mut(len)? = b.to_ascii_lowercase();
+            len += 1;
+        }
+    }
+    let dom = psl::domain(buf.get(..len)?)?;
+    let labels = dom.as_bytes().iter().filter(|&&b| b == b'.').count() + 1;
+    (labels <= name.label_count()).then_some(labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,29 +327,4 @@ mod tests {
         n.push_label(&[b'a'; 61]).unwrap();
         assert_eq!(n.wire_len(), 255);
     }
-}
-
-/// Labels of `name`'s registered domain by the public suffix list (the `psl`
-/// crate): `www.example.co.uk` -> 3 (`example.co.uk`). `None` when the name
-/// is a public suffix itself (never key on one), the root, or too odd to
-/// look up. No allocation: the lower-cased dotted form is built on the stack.
-pub fn registered_labels(name: &QName) -> Option<usize> {
-    if name.is_root() {
-        return None;
-    }
-    let mut buf = [0u8; MAX_NAME_LEN];
-    let mut len = 0usize;
-    for (i, label) in name.labels().enumerate() {
-        if i > 0 {
-            *buf.get_mut(len)? = b'.';
-            len += 1;
-        }
-        for &b in label {
-            *buf.get_mut(len)? = b.to_ascii_lowercase();
-            len += 1;
-        }
-    }
-    let dom = psl::domain(buf.get(..len)?)?;
-    let labels = dom.as_bytes().iter().filter(|&&b| b == b'.').count() + 1;
-    (labels <= name.label_count()).then_some(labels)
 }

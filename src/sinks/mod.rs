@@ -51,7 +51,9 @@ pub fn open_output(spec: &Path, append: bool) -> io::Result<Box<dyn Write + Send
             .append(append)
             .truncate(!append)
             .open(spec)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display())))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.display()))
+            })?;
         Ok(Box::new(BufWriter::with_capacity(1 << 16, f)))
     }
 }
