@@ -35,7 +35,8 @@ pub struct KeyedWindows {
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
     /// Keys with panes in a window or an open alert.
-    keys: HashMap<(u16, Key), KeyPanes>,
+    /// (Boxed: a slot of the map stays small, most keys hold one pane.)
+    keys: HashMap<(u16, Key), Box<KeyPanes>>,
     /// Open alerts (keys whose `alert` is set).
     active: usize,
     /// Windows ending before this pane are closed.
@@ -51,7 +52,7 @@ pub struct KeyedWindows {
 /// for new keys are refused and counted (`refused_keys`): a flood of
 /// millions of spoofed sources cannot grow the state without bound, and the
 /// keys already tracked (the ones with traffic) keep being evaluated.
-pub const MAX_KEYS: usize = 1 << 20;
+pub const MAX_KEYS: usize = 1 << 18;
 
 impl KeyedWindows {
     pub fn new(
@@ -82,7 +83,11 @@ impl KeyedWindows {
             self.refused_keys += 1;
             return;
         }
-        let kp = self.keys.entry((det, key)).or_default();
+        // Most keys (one source, one name) only ever hold one pane: start
+        // with room for one instead of the default growth to four.
+        let kp = self.keys.entry((det, key)).or_insert_with(|| {
+            Box::new(KeyPanes { panes: VecDeque::with_capacity(1), ..KeyPanes::default() })
+        });
         // Panes arrive before their window closes, so `pane` is never among
         // the entered ones (those are <= the last closed window end).
         match kp.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
