@@ -113,8 +113,18 @@ impl Write for Sink {
     }
 }
 
+/// Only client_flood and blocklist_hit (the first issue's pipeline).
+const TWO_DETECTORS: &str = "[detectors.subnet_flood]\nenabled = false\n[detectors.nxdomain_flood]\nenabled = false\n[detectors.servfail_flood]\nenabled = false\n[detectors.random_subdomain]\nenabled = false\n[detectors.amplification]\nenabled = false\n[detectors.unsolicited_response]\nenabled = false\n[detectors.spoofed_flood]\nenabled = false\n[detectors.rate_anomaly]\nenabled = false\n[detectors.tunneling]\nenabled = false\n";
+
 fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
-    let plan = Plan::default_plan(lists).unwrap();
+    replay_with(path, workers, lists, None)
+}
+
+fn replay_with(path: &Path, workers: usize, lists: &[PathBuf], pipeline: Option<&str>) -> (u64, usize) {
+    let plan = match pipeline {
+        Some(text) => Plan::from_str(text, "bench", Path::new("."), lists).unwrap(),
+        None => Plan::default_plan(lists).unwrap(),
+    };
     let outputs = Outputs {
         alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))),
         events: None,
@@ -174,7 +184,12 @@ fn main() {
         decode_loop(&path)
     });
     for w in [1, 2] {
-        measure(&format!("replay, default pipeline, {w} worker(s)"), || {
+        measure(&format!("replay, client_flood + blocklist_hit, {w} worker(s)"), || {
+            replay_with(&path, w, &[], Some(TWO_DETECTORS)).0
+        });
+    }
+    for w in [1, 2] {
+        measure(&format!("replay, default pipeline (11 detectors), {w} worker(s)"), || {
             replay(&path, w, &[]).0
         });
     }

@@ -38,6 +38,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -70,23 +71,12 @@ pub struct AmplificationSpec {
     pub large_bytes: toml::Spanned<u64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_warning() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 20_000.0)
-}
-fn default_critical() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 200_000.0)
-}
-fn default_min_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 10.0)
-}
-fn default_min_share() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.5)
-}
-fn default_large_bytes() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 1200)
+defaults! {
+    default_warning: f64 = 20_000.0;
+    default_critical: f64 = 200_000.0;
+    default_min_ratio: f64 = 10.0;
+    default_min_share: f64 = 0.5;
+    default_large_bytes: u64 = 1200;
 }
 
 impl Default for AmplificationSpec {
@@ -113,14 +103,7 @@ pub struct Amplification {
 
 impl Default for Amplification {
     fn default() -> Self {
-        let s = AmplificationSpec::default();
-        Amplification {
-            warning_bps: *s.warning_bps.get_ref(),
-            critical_bps: *s.critical_bps.get_ref(),
-            min_ratio: *s.min_ratio.get_ref(),
-            min_amplifying_share: *s.min_amplifying_share.get_ref(),
-            large_bytes: *s.large_bytes.get_ref(),
-        }
+        built(Self::from_spec)
     }
 }
 
@@ -131,47 +114,18 @@ impl Amplification {
         loc: &Located<'_>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Amplification> {
-        let before = errors.len();
-        let (w, c) = (*spec.warning_bps.get_ref(), *spec.critical_bps.get_ref());
-        if !(w.is_finite() && w > 0.0) {
-            errors.push(loc.error(
-                spec.warning_bps.span(),
-                "detectors.amplification.warning_bps",
-                "must be a positive number (bytes per second)",
-            ));
-        }
-        if !(c.is_finite() && c >= w) {
-            errors.push(loc.error(
-                spec.critical_bps.span(),
-                "detectors.amplification.critical_bps",
-                format!("must be a number >= warning_bps ({w})"),
-            ));
-        }
-        let r = *spec.min_ratio.get_ref();
-        if !(r.is_finite() && r > 0.0) {
-            errors.push(loc.error(
-                spec.min_ratio.span(),
-                "detectors.amplification.min_ratio",
-                "must be a positive number",
-            ));
-        }
-        let s = *spec.min_amplifying_share.get_ref();
-        if !(s > 0.0 && s <= 1.0) {
-            errors.push(loc.error(
-                spec.min_amplifying_share.span(),
-                "detectors.amplification.min_amplifying_share",
-                "must be a ratio in (0, 1]",
-            ));
-        }
-        let l = *spec.large_bytes.get_ref();
-        if !(1..=65535).contains(&l) {
-            errors.push(loc.error(
-                spec.large_bytes.span(),
-                "detectors.amplification.large_bytes",
-                "must be between 1 and 65535",
-            ));
-        }
-        if !spec.enabled || errors.len() > before {
+        let mut check = Check::new(Kind::Amplification, loc, errors);
+        let w = check.positive_in("warning_bps", &spec.warning_bps, "bytes per second");
+        let c = check.at_least("critical_bps", &spec.critical_bps, w, "warning_bps");
+        let r = check.positive("min_ratio", &spec.min_ratio);
+        let s = check.ratio("min_amplifying_share", &spec.min_amplifying_share);
+        let l = check.require(
+            "large_bytes",
+            &spec.large_bytes,
+            |l| (1..=65535).contains(&l),
+            "must be between 1 and 65535",
+        );
+        if !spec.enabled || !check.ok() {
             return None;
         }
         Some(Amplification {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::yes;
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
 use crate::blocklist::BlocklistSet;
 
@@ -31,9 +32,6 @@ pub struct BlocklistHitSpec {
     pub severity: Severity,
 }
 
-fn yes() -> bool {
-    true
-}
 fn default_severity() -> Severity {
     Severity::Warning
 }

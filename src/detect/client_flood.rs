@@ -5,7 +5,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use crate::config::{ConfigError, Located};
 
 /// `[detectors.client_flood]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize)]
@@ -21,14 +23,9 @@ pub struct ClientFloodSpec {
     pub critical_qps: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_warning() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 100.0)
-}
-fn default_critical() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 300.0)
+defaults! {
+    default_warning: f64 = 100.0;
+    default_critical: f64 = 300.0;
 }
 
 impl Default for ClientFloodSpec {
@@ -45,6 +42,26 @@ impl Default for ClientFloodSpec {
 pub struct ClientFlood {
     pub warning_qps: f64,
     pub critical_qps: f64,
+}
+
+impl ClientFlood {
+    /// Validate `spec`; `None` when disabled or invalid (errors pushed).
+    pub fn from_spec(
+        spec: &ClientFloodSpec,
+        loc: &Located<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ClientFlood> {
+        if !spec.enabled {
+            return None;
+        }
+        let mut check = Check::new(Kind::ClientFlood, loc, errors);
+        let w = check.positive("warning_qps", &spec.warning_qps);
+        let c = check.at_least("critical_qps", &spec.critical_qps, w, "warning_qps");
+        check.ok().then_some(ClientFlood {
+            warning_qps: w,
+            critical_qps: c,
+        })
+    }
 }
 
 impl Detector for ClientFlood {

@@ -27,6 +27,7 @@ pub mod random_subdomain;
 pub mod rate_anomaly;
 pub mod registry;
 pub mod servfail_flood;
+pub mod spec;
 pub mod spoofed_flood;
 pub mod subnet_flood;
 pub mod tunneling;

@@ -14,6 +14,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -46,20 +47,11 @@ pub struct RcodeFloodSpec {
 /// `[detectors.nxdomain_flood]`.
 pub type NxdomainFloodSpec = RcodeFloodSpec;
 
-fn yes() -> bool {
-    true
-}
-fn default_warning() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 20.0)
-}
-fn default_critical() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 100.0)
-}
-fn default_min_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.5)
-}
-fn default_min_responses() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 20)
+defaults! {
+    default_warning: f64 = 20.0;
+    default_critical: f64 = 100.0;
+    default_min_ratio: f64 = 0.5;
+    default_min_responses: u64 = 20;
 }
 
 impl Default for RcodeFloodSpec {
@@ -124,41 +116,12 @@ impl<const RCODE: u16> RcodeFlood<RCODE> {
         if !spec.enabled {
             return None;
         }
-        let kind = Self::KIND.as_str();
-        let key = |k: &str| format!("detectors.{kind}.{k}");
-        let before = errors.len();
-        let (w, c) = (*spec.warning_rate.get_ref(), *spec.critical_rate.get_ref());
-        let ratio = *spec.min_ratio.get_ref();
-        let min_responses = *spec.min_responses.get_ref();
-        if !(w.is_finite() && w > 0.0) {
-            errors.push(loc.error(
-                spec.warning_rate.span(),
-                &key("warning_rate"),
-                "must be a positive number",
-            ));
-        }
-        if !(c.is_finite() && c >= w && c > 0.0) {
-            errors.push(loc.error(
-                spec.critical_rate.span(),
-                &key("critical_rate"),
-                format!("must be a number >= warning_rate ({w})"),
-            ));
-        }
-        if !(ratio > 0.0 && ratio <= 1.0) {
-            errors.push(loc.error(
-                spec.min_ratio.span(),
-                &key("min_ratio"),
-                "must be a ratio in (0, 1]",
-            ));
-        }
-        if min_responses == 0 {
-            errors.push(loc.error(
-                spec.min_responses.span(),
-                &key("min_responses"),
-                "must be at least 1",
-            ));
-        }
-        (errors.len() == before).then_some(RcodeFlood {
+        let mut check = Check::new(Self::KIND, loc, errors);
+        let w = check.positive("warning_rate", &spec.warning_rate);
+        let c = check.positive_at_least("critical_rate", &spec.critical_rate, w, "warning_rate");
+        let ratio = check.ratio("min_ratio", &spec.min_ratio);
+        let min_responses = check.at_least_one("min_responses", &spec.min_responses);
+        check.ok().then_some(RcodeFlood {
             warning_rate: w,
             critical_rate: c,
             min_ratio: ratio,

@@ -23,6 +23,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -50,17 +51,10 @@ pub struct RandomSubdomainSpec {
     pub min_failure_ratio: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_warning() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 300)
-}
-fn default_critical() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 1500)
-}
-fn default_min_failure_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.5)
+defaults! {
+    default_warning: u64 = 300;
+    default_critical: u64 = 1500;
+    default_min_failure_ratio: f64 = 0.5;
 }
 
 impl Default for RandomSubdomainSpec {
@@ -91,34 +85,21 @@ impl RandomSubdomain {
         if !spec.enabled {
             return None;
         }
-        let before = errors.len();
-        let (w, c) = (
-            *spec.warning_names.get_ref(),
-            *spec.critical_names.get_ref(),
+        let mut check = Check::new(Kind::RandomSubdomain, loc, errors);
+        let w = check.require(
+            "warning_names",
+            &spec.warning_names,
+            |w| w > 0,
+            "must be a positive number",
         );
-        let ratio = *spec.min_failure_ratio.get_ref();
-        if w == 0 {
-            errors.push(loc.error(
-                spec.warning_names.span(),
-                "detectors.random_subdomain.warning_names",
-                "must be a positive number",
-            ));
-        }
-        if c < w || c == 0 {
-            errors.push(loc.error(
-                spec.critical_names.span(),
-                "detectors.random_subdomain.critical_names",
-                format!("must be a number >= warning_names ({w})"),
-            ));
-        }
-        if !(ratio > 0.0 && ratio <= 1.0) {
-            errors.push(loc.error(
-                spec.min_failure_ratio.span(),
-                "detectors.random_subdomain.min_failure_ratio",
-                "must be a ratio in (0, 1]",
-            ));
-        }
-        (errors.len() == before).then_some(RandomSubdomain {
+        let c = check.require(
+            "critical_names",
+            &spec.critical_names,
+            |c| c >= w && c > 0,
+            format!("must be a number >= warning_names ({w})"),
+        );
+        let ratio = check.ratio("min_failure_ratio", &spec.min_failure_ratio);
+        check.ok().then_some(RandomSubdomain {
             warning_names: w,
             critical_names: c,
             min_failure_ratio: ratio,

@@ -20,6 +20,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -40,17 +41,10 @@ pub struct RateAnomalySpec {
     pub warmup_windows: toml::Spanned<u64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_min_qps() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 200.0)
-}
-fn default_deviations() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 6.0)
-}
-fn default_warmup_windows() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 60)
+defaults! {
+    default_min_qps: f64 = 200.0;
+    default_deviations: f64 = 6.0;
+    default_warmup_windows: u64 = 60;
 }
 
 impl Default for RateAnomalySpec {
@@ -73,12 +67,7 @@ pub struct RateAnomaly {
 
 impl Default for RateAnomaly {
     fn default() -> Self {
-        let s = RateAnomalySpec::default();
-        RateAnomaly {
-            min_qps: *s.min_qps.get_ref(),
-            deviations: *s.deviations.get_ref(),
-            warmup_windows: *s.warmup_windows.get_ref(),
-        }
+        built(Self::from_spec)
     }
 }
 
@@ -89,32 +78,11 @@ impl RateAnomaly {
         loc: &Located<'_>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<RateAnomaly> {
-        let before = errors.len();
-        let q = *spec.min_qps.get_ref();
-        if !(q.is_finite() && q > 0.0) {
-            errors.push(loc.error(
-                spec.min_qps.span(),
-                "detectors.rate_anomaly.min_qps",
-                "must be a positive number",
-            ));
-        }
-        let dev = *spec.deviations.get_ref();
-        if !(dev.is_finite() && dev > 0.0) {
-            errors.push(loc.error(
-                spec.deviations.span(),
-                "detectors.rate_anomaly.deviations",
-                "must be a positive number",
-            ));
-        }
-        let warm = *spec.warmup_windows.get_ref();
-        if warm == 0 {
-            errors.push(loc.error(
-                spec.warmup_windows.span(),
-                "detectors.rate_anomaly.warmup_windows",
-                "must be a positive integer",
-            ));
-        }
-        if !spec.enabled || errors.len() > before {
+        let mut check = Check::new(Kind::RateAnomaly, loc, errors);
+        let q = check.positive("min_qps", &spec.min_qps);
+        let dev = check.positive("deviations", &spec.deviations);
+        let warm = check.positive_int("warmup_windows", &spec.warmup_windows);
+        if !spec.enabled || !check.ok() {
             return None;
         }
         Some(RateAnomaly {

@@ -84,33 +84,15 @@ pub fn build_detectors(
         }
     }
 
-    let cf = &spec.client_flood;
-    if cf.enabled {
-        let (w, c) = (*cf.warning_qps.get_ref(), *cf.critical_qps.get_ref());
-        if !(w.is_finite() && w > 0.0) {
-            errors.push(loc.error(
-                cf.warning_qps.span(),
-                "detectors.client_flood.warning_qps",
-                "must be a positive number",
-            ));
-        }
-        if !(c.is_finite() && c >= w) {
-            errors.push(loc.error(
-                cf.critical_qps.span(),
-                "detectors.client_flood.critical_qps",
-                format!("must be a number >= warning_qps ({w})"),
-            ));
-        }
-        out.push(Arc::new(ClientFlood {
-            warning_qps: w,
-            critical_qps: c,
-        }));
-    }
     fn push<D: Detector + 'static>(out: &mut Vec<Arc<dyn Detector>>, d: Option<D>) {
         if let Some(d) = d {
             out.push(Arc::new(d));
         }
     }
+    push(
+        &mut out,
+        ClientFlood::from_spec(&spec.client_flood, loc, errors),
+    );
     push(
         &mut out,
         SubnetFlood::from_spec(&spec.subnet_flood, loc, errors),

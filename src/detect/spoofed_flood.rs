@@ -28,6 +28,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -55,20 +56,11 @@ pub struct SpoofedFloodSpec {
     pub deviations: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_min_sources() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 500)
-}
-fn default_absolute_sources() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 50_000)
-}
-fn default_warmup_windows() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 30)
-}
-fn default_deviations() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 6.0)
+defaults! {
+    default_min_sources: u64 = 500;
+    default_absolute_sources: u64 = 50_000;
+    default_warmup_windows: u64 = 30;
+    default_deviations: f64 = 6.0;
 }
 
 impl Default for SpoofedFloodSpec {
@@ -93,13 +85,7 @@ pub struct SpoofedFlood {
 
 impl Default for SpoofedFlood {
     fn default() -> Self {
-        let s = SpoofedFloodSpec::default();
-        SpoofedFlood {
-            min_sources: *s.min_sources.get_ref(),
-            absolute_sources: *s.absolute_sources.get_ref(),
-            warmup_windows: *s.warmup_windows.get_ref(),
-            deviations: *s.deviations.get_ref(),
-        }
+        built(Self::from_spec)
     }
 }
 
@@ -110,40 +96,17 @@ impl SpoofedFlood {
         loc: &Located<'_>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<SpoofedFlood> {
-        let before = errors.len();
-        let min = *spec.min_sources.get_ref();
-        if min == 0 {
-            errors.push(loc.error(
-                spec.min_sources.span(),
-                "detectors.spoofed_flood.min_sources",
-                "must be a positive integer",
-            ));
-        }
-        let abs = *spec.absolute_sources.get_ref();
-        if abs == 0 || abs < min {
-            errors.push(loc.error(
-                spec.absolute_sources.span(),
-                "detectors.spoofed_flood.absolute_sources",
-                format!("must be an integer >= min_sources ({min})"),
-            ));
-        }
-        let warm = *spec.warmup_windows.get_ref();
-        if warm == 0 {
-            errors.push(loc.error(
-                spec.warmup_windows.span(),
-                "detectors.spoofed_flood.warmup_windows",
-                "must be a positive integer",
-            ));
-        }
-        let dev = *spec.deviations.get_ref();
-        if !(dev.is_finite() && dev > 0.0) {
-            errors.push(loc.error(
-                spec.deviations.span(),
-                "detectors.spoofed_flood.deviations",
-                "must be a positive number",
-            ));
-        }
-        if !spec.enabled || errors.len() > before {
+        let mut check = Check::new(Kind::SpoofedFlood, loc, errors);
+        let min = check.positive_int("min_sources", &spec.min_sources);
+        let abs = check.require(
+            "absolute_sources",
+            &spec.absolute_sources,
+            |abs| abs > 0 && abs >= min,
+            format!("must be an integer >= min_sources ({min})"),
+        );
+        let warm = check.positive_int("warmup_windows", &spec.warmup_windows);
+        let dev = check.positive("deviations", &spec.deviations);
+        if !spec.enabled || !check.ok() {
             return None;
         }
         Some(SpoofedFlood {

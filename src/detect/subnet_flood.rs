@@ -19,6 +19,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -50,26 +51,13 @@ pub struct SubnetFloodSpec {
     pub max_client_qps: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_warning() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 500.0)
-}
-fn default_critical() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 1500.0)
-}
-fn default_v4_prefix() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 24)
-}
-fn default_v6_prefix() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 64)
-}
-fn default_min_clients() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 4)
-}
-fn default_max_client_qps() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 100.0)
+defaults! {
+    default_warning: f64 = 500.0;
+    default_critical: f64 = 1500.0;
+    default_v4_prefix: u64 = 24;
+    default_v6_prefix: u64 = 64;
+    default_min_clients: u64 = 4;
+    default_max_client_qps: f64 = 100.0;
 }
 
 impl Default for SubnetFloodSpec {
@@ -106,52 +94,19 @@ impl SubnetFlood {
         if !spec.enabled {
             return None;
         }
-        let before = errors.len();
-        let (w, c) = (*spec.warning_qps.get_ref(), *spec.critical_qps.get_ref());
-        if !(w.is_finite() && w > 0.0) {
-            errors.push(loc.error(
-                spec.warning_qps.span(),
-                "detectors.subnet_flood.warning_qps",
-                "must be a positive number",
-            ));
-        }
-        if !(c.is_finite() && c >= w && c > 0.0) {
-            errors.push(loc.error(
-                spec.critical_qps.span(),
-                "detectors.subnet_flood.critical_qps",
-                format!("must be a number >= warning_qps ({w})"),
-            ));
-        }
-        let mut prefix = |s: &toml::Spanned<u64>, key: &str, max: u64| -> u8 {
-            let v = *s.get_ref();
-            if !(1..=max).contains(&v) {
-                errors.push(loc.error(
-                    s.span(),
-                    key,
-                    format!("must be a prefix length in 1..={max}"),
-                ));
-            }
+        let mut check = Check::new(Kind::SubnetFlood, loc, errors);
+        let w = check.positive("warning_qps", &spec.warning_qps);
+        let c = check.positive_at_least("critical_qps", &spec.critical_qps, w, "warning_qps");
+        let mut prefix = |key: &str, s: &toml::Spanned<u64>, max: u64| -> u8 {
+            let msg = format!("must be a prefix length in 1..={max}");
+            let v = check.require(key, s, |v| (1..=max).contains(&v), msg);
             v.min(max) as u8
         };
-        let v4_prefix = prefix(&spec.v4_prefix, "detectors.subnet_flood.v4_prefix", 32);
-        let v6_prefix = prefix(&spec.v6_prefix, "detectors.subnet_flood.v6_prefix", 128);
-        let min_clients = *spec.min_clients.get_ref();
-        if min_clients == 0 {
-            errors.push(loc.error(
-                spec.min_clients.span(),
-                "detectors.subnet_flood.min_clients",
-                "must be at least 1",
-            ));
-        }
-        let max_client_qps = *spec.max_client_qps.get_ref();
-        if !(max_client_qps.is_finite() && max_client_qps > 0.0) {
-            errors.push(loc.error(
-                spec.max_client_qps.span(),
-                "detectors.subnet_flood.max_client_qps",
-                "must be a positive number",
-            ));
-        }
-        (errors.len() == before).then_some(SubnetFlood {
+        let v4_prefix = prefix("v4_prefix", &spec.v4_prefix, 32);
+        let v6_prefix = prefix("v6_prefix", &spec.v6_prefix, 128);
+        let min_clients = check.at_least_one("min_clients", &spec.min_clients);
+        let max_client_qps = check.positive("max_client_qps", &spec.max_client_qps);
+        check.ok().then_some(SubnetFlood {
             warning_qps: w,
             critical_qps: c,
             v4_prefix,

@@ -43,6 +43,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 use crate::dns::QName;
@@ -85,23 +86,12 @@ pub struct TunnelingSpec {
     pub critical_bytes_per_sec: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_min_queries() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 20)
-}
-fn default_min_avg_label_bytes() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 30.0)
-}
-fn default_min_distinct_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.8)
-}
-fn default_min_long_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.5)
-}
-fn default_critical_bytes_per_sec() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 1000.0)
+defaults! {
+    default_min_queries: u64 = 20;
+    default_min_avg_label_bytes: f64 = 30.0;
+    default_min_distinct_ratio: f64 = 0.8;
+    default_min_long_ratio: f64 = 0.5;
+    default_critical_bytes_per_sec: f64 = 1000.0;
 }
 
 impl Default for TunnelingSpec {
@@ -136,43 +126,14 @@ impl Tunneling {
         if !spec.enabled {
             return None;
         }
-        let before = errors.len();
-        let min_queries = *spec.min_queries.get_ref();
-        if min_queries == 0 {
-            errors.push(loc.error(
-                spec.min_queries.span(),
-                "detectors.tunneling.min_queries",
-                "must be at least 1",
-            ));
-        }
-        let mut positive = |s: &toml::Spanned<f64>, key: &str| {
-            let v = *s.get_ref();
-            if !(v.is_finite() && v > 0.0) {
-                errors.push(loc.error(s.span(), key, "must be a positive number"));
-            }
-            v
-        };
-        let min_avg_label_bytes = positive(
-            &spec.min_avg_label_bytes,
-            "detectors.tunneling.min_avg_label_bytes",
-        );
-        let critical_bytes_per_sec = positive(
-            &spec.critical_bytes_per_sec,
-            "detectors.tunneling.critical_bytes_per_sec",
-        );
-        let mut ratio = |s: &toml::Spanned<f64>, key: &str| {
-            let v = *s.get_ref();
-            if !(v > 0.0 && v <= 1.0) {
-                errors.push(loc.error(s.span(), key, "must be a ratio in (0, 1]"));
-            }
-            v
-        };
-        let min_distinct_ratio = ratio(
-            &spec.min_distinct_ratio,
-            "detectors.tunneling.min_distinct_ratio",
-        );
-        let min_long_ratio = ratio(&spec.min_long_ratio, "detectors.tunneling.min_long_ratio");
-        (errors.len() == before).then_some(Tunneling {
+        let mut check = Check::new(Kind::Tunneling, loc, errors);
+        let min_queries = check.at_least_one("min_queries", &spec.min_queries);
+        let min_avg_label_bytes = check.positive("min_avg_label_bytes", &spec.min_avg_label_bytes);
+        let critical_bytes_per_sec =
+            check.positive("critical_bytes_per_sec", &spec.critical_bytes_per_sec);
+        let min_distinct_ratio = check.ratio("min_distinct_ratio", &spec.min_distinct_ratio);
+        let min_long_ratio = check.ratio("min_long_ratio", &spec.min_long_ratio);
+        check.ok().then_some(Tunneling {
             min_queries,
             min_avg_label_bytes,
             min_distinct_ratio,

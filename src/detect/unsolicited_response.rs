@@ -27,6 +27,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -48,17 +49,10 @@ pub struct UnsolicitedResponseSpec {
     pub critical_rate: toml::Spanned<f64>,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_min_unsolicited() -> toml::Spanned<u64> {
-    toml::Spanned::new(0..0, 20)
-}
-fn default_min_ratio() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 0.5)
-}
-fn default_critical_rate() -> toml::Spanned<f64> {
-    toml::Spanned::new(0..0, 50.0)
+defaults! {
+    default_min_unsolicited: u64 = 20;
+    default_min_ratio: f64 = 0.5;
+    default_critical_rate: f64 = 50.0;
 }
 
 impl Default for UnsolicitedResponseSpec {
@@ -81,12 +75,7 @@ pub struct UnsolicitedResponse {
 
 impl Default for UnsolicitedResponse {
     fn default() -> Self {
-        let s = UnsolicitedResponseSpec::default();
-        UnsolicitedResponse {
-            min_unsolicited: *s.min_unsolicited.get_ref(),
-            min_ratio: *s.min_ratio.get_ref(),
-            critical_rate: *s.critical_rate.get_ref(),
-        }
+        built(Self::from_spec)
     }
 }
 
@@ -97,32 +86,11 @@ impl UnsolicitedResponse {
         loc: &Located<'_>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<UnsolicitedResponse> {
-        let before = errors.len();
-        let n = *spec.min_unsolicited.get_ref();
-        if n == 0 {
-            errors.push(loc.error(
-                spec.min_unsolicited.span(),
-                "detectors.unsolicited_response.min_unsolicited",
-                "must be a positive integer",
-            ));
-        }
-        let r = *spec.min_ratio.get_ref();
-        if !(r > 0.0 && r <= 1.0) {
-            errors.push(loc.error(
-                spec.min_ratio.span(),
-                "detectors.unsolicited_response.min_ratio",
-                "must be a ratio in (0, 1]",
-            ));
-        }
-        let c = *spec.critical_rate.get_ref();
-        if !(c.is_finite() && c > 0.0) {
-            errors.push(loc.error(
-                spec.critical_rate.span(),
-                "detectors.unsolicited_response.critical_rate",
-                "must be a positive number (responses per second)",
-            ));
-        }
-        if !spec.enabled || errors.len() > before {
+        let mut check = Check::new(Kind::UnsolicitedResponse, loc, errors);
+        let n = check.positive_int("min_unsolicited", &spec.min_unsolicited);
+        let r = check.ratio("min_ratio", &spec.min_ratio);
+        let c = check.positive_in("critical_rate", &spec.critical_rate, "responses per second");
+        if !spec.enabled || !check.ok() {
             return None;
         }
         Some(UnsolicitedResponse {
