@@ -120,7 +120,12 @@ fn replay(path: &Path, workers: usize, lists: &[PathBuf]) -> (u64, usize) {
     replay_with(path, workers, lists, None)
 }
 
-fn replay_with(path: &Path, workers: usize, lists: &[PathBuf], pipeline: Option<&str>) -> (u64, usize) {
+fn replay_with(
+    path: &Path,
+    workers: usize,
+    lists: &[PathBuf],
+    pipeline: Option<&str>,
+) -> (u64, usize) {
     let plan = match pipeline {
         Some(text) => Plan::from_str(text, "bench", Path::new("."), lists).unwrap(),
         None => Plan::default_plan(lists).unwrap(),
@@ -184,14 +189,16 @@ fn main() {
         decode_loop(&path)
     });
     for w in [1, 2] {
-        measure(&format!("replay, client_flood + blocklist_hit, {w} worker(s)"), || {
-            replay_with(&path, w, &[], Some(TWO_DETECTORS)).0
-        });
+        measure(
+            &format!("replay, client_flood + blocklist_hit, {w} worker(s)"),
+            || replay_with(&path, w, &[], Some(TWO_DETECTORS)).0,
+        );
     }
     for w in [1, 2] {
-        measure(&format!("replay, default pipeline (11 detectors), {w} worker(s)"), || {
-            replay(&path, w, &[]).0
-        });
+        measure(
+            &format!("replay, default pipeline (11 detectors), {w} worker(s)"),
+            || replay(&path, w, &[]).0,
+        );
     }
     let phishing = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/blocklists/blocklistproject/phishing.domains.txt");

@@ -408,11 +408,17 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
             s.active_at_end
         );
     }
-    let top = s.top_names.top(10);
-    if !top.is_empty() {
-        let _ = writeln!(e, "top query names:");
-        for (name, n) in top {
-            let _ = writeln!(e, "  {n:>10}  {name}");
+    for (title, t) in [
+        ("top query names", &s.top_names),
+        ("top registered domains", &s.top_domains),
+        ("top clients", &s.top_clients),
+    ] {
+        let top = t.top(10);
+        if !top.is_empty() {
+            let _ = writeln!(e, "{title}:");
+            for (name, n) in top {
+                let _ = writeln!(e, "  {n:>10}  {name}");
+            }
         }
     }
     for (p, msg) in &s.broken_files {

@@ -39,7 +39,10 @@ pub struct IngestCounters {
     pub responses: u64,
     pub decode_errors: BTreeMap<DecodeError, u64>,
     pub late: u64,
+    /// Top query names, clients and registered domains (summary).
     pub top: TopK,
+    pub top_clients: TopK,
+    pub top_domains: TopK,
     pub first_ts_us: Option<i64>,
     /// Newest capture timestamp seen (`i64::MIN` before the first frame).
     pub max_ts_us: i64,
@@ -56,6 +59,8 @@ impl Default for IngestCounters {
             decode_errors: BTreeMap::new(),
             late: 0,
             top: TopK::new(TOP_NAMES_CAPACITY),
+            top_clients: TopK::new(TOP_NAMES_CAPACITY),
+            top_domains: TopK::new(TOP_NAMES_CAPACITY),
             first_ts_us: None,
             max_ts_us: i64::MIN,
         }
@@ -180,6 +185,14 @@ impl Ingest {
             }
             let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
             let obs = Observed::new(payload, &msg, unsolicited);
+            if !msg.qr {
+                let src = payload.src;
+                counters
+                    .top_clients
+                    .offer(crate::sketch::stable_hash(&src), 1, || {
+                        src.to_string().into_boxed_str()
+                    });
+            }
             if let (Some(r), false, Some(q)) = (reports.as_mut(), msg.qr, msg.question.as_ref()) {
                 let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
                 let [names, domains, clients] = r.tables(interval);
@@ -199,6 +212,15 @@ impl Ingest {
             }
             for (i, d) in plan.detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
+            }
+            // Detectors have looked the registered domain up already (cached).
+            if let (false, Some(q)) = (msg.qr, msg.question.as_ref())
+                && let Some(n) = obs.registered_labels()
+            {
+                let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
+                counters.top_domains.offer(h, 1, || {
+                    q.qname.suffix(n).to_lowercase_string().into_boxed_str()
+                });
             }
         });
     }

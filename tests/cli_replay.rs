@@ -128,6 +128,11 @@ fn loopback_dig_capture_with_the_example_blocklist_gives_three_hits() {
         .collect();
     domains.sort();
     assert_eq!(domains, ["c2.invalid", "malware.example", "phish.test"]);
+    // The summary's frequent access patterns: 8 clients x 15 queries.
+    let err = stderr(&o);
+    assert!(err.contains("top clients:\n"), "{err}");
+    assert_eq!(err.matches("        15  127.0.0.").count(), 8, "{err}");
+    assert!(err.contains("          58  corp.test"), "{err}");
 }
 
 #[test]

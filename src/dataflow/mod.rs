@@ -123,6 +123,8 @@ pub struct RunSummary {
     /// Alerts still raised when the input ended.
     pub active_at_end: u64,
     pub top_names: TopK,
+    pub top_clients: TopK,
+    pub top_domains: TopK,
     pub first_ts_us: Option<i64>,
     pub last_ts_us: Option<i64>,
     /// Files that ended early with a read error.
@@ -147,6 +149,8 @@ impl Default for RunSummary {
             alerts: BTreeMap::new(),
             active_at_end: 0,
             top_names: TopK::new(TOP_NAMES_CAPACITY),
+            top_clients: TopK::new(TOP_NAMES_CAPACITY),
+            top_domains: TopK::new(TOP_NAMES_CAPACITY),
             first_ts_us: None,
             last_ts_us: None,
             broken_files: vec![],
@@ -468,6 +472,8 @@ pub fn run(
                                 *s.decode_errors.entry(*k).or_default() += v;
                             }
                             s.top_names.merge(&c.top);
+                            s.top_clients.merge(&c.top_clients);
+                            s.top_domains.merge(&c.top_domains);
                             cap_shuffle = None;
                             cap_events = None;
                             cap_reports = None;

@@ -86,7 +86,10 @@ impl KeyedWindows {
         // Most keys (one source, one name) only ever hold one pane: start
         // with room for one instead of the default growth to four.
         let kp = self.keys.entry((det, key)).or_insert_with(|| {
-            Box::new(KeyPanes { panes: VecDeque::with_capacity(1), ..KeyPanes::default() })
+            Box::new(KeyPanes {
+                panes: VecDeque::with_capacity(1),
+                ..KeyPanes::default()
+            })
         });
         // Panes arrive before their window closes, so `pane` is never among
         // the entered ones (those are <= the last closed window end).
