@@ -17,7 +17,20 @@ if port_open 127.0.0.1 5672; then
 else
     echo "services: starting RabbitMQ (rabbitmq-server -detached)"
     rabbitmq-server -detached
-    rabbitmqctl await_startup --timeout 60 >/dev/null
+    # await_startup fails at once while the node is not yet registered with
+    # epmd ("unable to connect"): retry it, bounded (~90 s in all).
+    started=
+    for _ in $(seq 1 30); do
+        if rabbitmqctl await_startup --timeout 60 >/dev/null 2>&1; then
+            started=yes
+            break
+        fi
+        sleep 1
+    done
+    if [[ -z $started ]]; then
+        echo "services: RabbitMQ did not start (see /var/log/rabbitmq/)" >&2
+        exit 1
+    fi
     for _ in $(seq 1 100); do # at most ~10 s more
         port_open 127.0.0.1 5672 && break
         sleep 0.1
