@@ -7,6 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+# No test uses RabbitMQ or ZooKeeper yet (the RabbitMQ and cluster issues
+# will add them): until then a service that fails to start is a loud
+# warning, not a failed test run. DNSMONITOR_SERVICES_STRICT=1 makes it fatal
+# (the default once tests depend on the services).
+STRICT=${DNSMONITOR_SERVICES_STRICT:-0}
+problem() {
+    echo "services: $*" >&2
+    if [[ $STRICT == 1 ]]; then
+        exit 1
+    fi
+    echo "services: WARNING: continuing without it (set DNSMONITOR_SERVICES_STRICT=1 to fail)" >&2
+}
+
 port_open() { # host port
     (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
@@ -16,7 +29,7 @@ if port_open 127.0.0.1 5672; then
     echo "services: RabbitMQ already answers on 127.0.0.1:5672"
 else
     echo "services: starting RabbitMQ (rabbitmq-server -detached)"
-    rabbitmq-server -detached
+    rabbitmq-server -detached || problem "rabbitmq-server -detached failed"
     # await_startup fails at once while the node is not yet registered with
     # epmd ("unable to connect"): retry it, bounded (~90 s in all).
     started=
@@ -28,18 +41,17 @@ else
         sleep 1
     done
     if [[ -z $started ]]; then
-        echo "services: RabbitMQ did not start (see /var/log/rabbitmq/)" >&2
-        exit 1
+        problem "RabbitMQ did not start (see /var/log/rabbitmq/)"
     fi
     for _ in $(seq 1 100); do # at most ~10 s more
         port_open 127.0.0.1 5672 && break
         sleep 0.1
     done
-    if ! port_open 127.0.0.1 5672; then
-        echo "services: RabbitMQ started but 127.0.0.1:5672 does not accept" >&2
-        exit 1
+    if port_open 127.0.0.1 5672; then
+        echo "services: RabbitMQ ready on 127.0.0.1:5672"
+    else
+        problem "RabbitMQ started but 127.0.0.1:5672 does not accept"
     fi
-    echo "services: RabbitMQ ready on 127.0.0.1:5672"
 fi
 
 # --------------------------------------------------------------- ZooKeeper
@@ -51,9 +63,8 @@ if zk_ok; then
     echo "services: ZooKeeper already answers imok on 127.0.0.1:2181"
 else
     if port_open 127.0.0.1 2181; then
-        echo "services: 127.0.0.1:2181 is in use but does not answer ruok with imok" \
-            "(a ZooKeeper without ruok in 4lw.commands.whitelist?)" >&2
-        exit 1
+        problem "127.0.0.1:2181 is in use but does not answer ruok with imok" \
+            "(a ZooKeeper without ruok in 4lw.commands.whitelist?)"
     fi
     ZK=$ROOT/target/zookeeper
     mkdir -p "$ZK/data"
@@ -71,14 +82,14 @@ minSessionTimeout=1000
 maxSessionTimeout=60000
 CFG
     echo "services: starting ZooKeeper with $ZK/zoo.cfg"
-    /usr/share/zookeeper/bin/zkServer.sh start "$ZK/zoo.cfg"
+    /usr/share/zookeeper/bin/zkServer.sh start "$ZK/zoo.cfg" || problem "zkServer.sh start failed"
     for _ in $(seq 1 150); do # at most ~30 s
         zk_ok && break
         sleep 0.2
     done
-    if ! zk_ok; then
-        echo "services: ZooKeeper did not answer imok within 30 s (see /var/log/zookeeper)" >&2
-        exit 1
+    if zk_ok; then
+        echo "services: ZooKeeper ready on 127.0.0.1:2181"
+    else
+        problem "ZooKeeper did not answer imok within 30 s (see /var/log/zookeeper)"
     fi
-    echo "services: ZooKeeper ready on 127.0.0.1:2181"
 fi
