@@ -12,7 +12,7 @@ use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
 use dnsmonitor::packet::PacketError;
-use dnsmonitor::sinks::{JsonLinesAlerts, open_output};
+use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
 use dnsmonitor::time::Clock;
@@ -37,6 +37,8 @@ pub enum Command {
     Live(LiveArgs),
     /// Write a labelled capture: benign traffic with chosen attacks, and the truth.
     Synth(SynthArgs),
+    /// Print alerts published to a RabbitMQ exchange as they arrive.
+    Alerts(AlertsArgs),
     /// Validate a pipeline file (and the blocklists it names).
     Check {
         /// The pipeline TOML file.
@@ -68,9 +70,61 @@ pub struct PipelineArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (overrides `[metrics] listen`).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
     /// No progress bar and no summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Where alerts are also published (RabbitMQ topic exchange).
+#[derive(clap::Args, Debug)]
+pub struct AmqpArgs {
+    /// Publish alerts to this AMQP broker, e.g. amqp://user:pass@host:5672/%2f
+    /// (better from the environment or a file: the password stays out of argv).
+    #[arg(
+        long,
+        env = "DNSMONITOR_AMQP_URI",
+        hide_env_values = true,
+        value_name = "URI"
+    )]
+    pub amqp: Option<String>,
+    /// Read the AMQP URI from this file (first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "amqp")]
+    pub amqp_file: Option<PathBuf>,
+    /// Topic exchange for alerts (routing key `<kind>.<severity>`).
+    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
+    pub exchange: String,
+}
+
+impl AmqpArgs {
+    fn uri(&self) -> anyhow::Result<Option<String>> {
+        if let Some(u) = &self.amqp {
+            return Ok(Some(u.trim().to_string()));
+        }
+        match &self.amqp_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let line = text.lines().next().unwrap_or("").trim().to_string();
+                anyhow::ensure!(!line.is_empty(), "{} holds no AMQP URI", p.display());
+                Ok(Some(line))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Binding pattern (`client_flood.*`, `*.critical`, `#`); repeatable.
+    #[arg(long = "bind")]
+    pub bindings: Vec<String>,
+    /// Print JSON lines even on a terminal.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -139,6 +193,66 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Replay(args) => replay(args),
         Command::Live(args) => live(args),
         Command::Synth(args) => synth(args),
+        Command::Alerts(args) => alerts(args),
+    }
+}
+
+fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
+    use dnsmonitor::sinks::amqp::{consume_alerts_blocking_ready, human_line, redact};
+    let Some(uri) = args.amqp.uri()? else {
+        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
+    };
+    let stop = install_stop_signals().context("signal handlers")?;
+    let human = !args.json && std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let exchange = args.amqp.exchange.clone();
+    consume_alerts_blocking_ready(
+        &uri,
+        &exchange,
+        &args.bindings,
+        stop,
+        || eprintln!("alerts: listening on {} exchange {exchange}", redact(&uri)),
+        |line| {
+            let text = if human {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .map(|v| human_line(&v))
+                    .unwrap_or_else(|_| line.escape_debug().to_string())
+            } else {
+                line.to_string()
+            };
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        },
+    )?;
+    Ok(0)
+}
+
+/// Alerts to JSON lines and, when configured, to RabbitMQ too.
+struct Tee(Vec<Box<dyn AlertSink>>);
+
+impl AlertSink for Tee {
+    fn emit(&mut self, alerts: &[dnsmonitor::alert::Alert]) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.emit(alerts) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.finish() {
+                eprintln!("error: {e}");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
     }
 }
 
@@ -241,10 +355,21 @@ fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
         }
         None => None,
     };
+    let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
+    if let Some(uri) = c.amqp.uri()? {
+        let m = metrics.as_ref().map(|(m, _)| m.clone());
+        let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, &c.amqp.exchange, m)?;
+        eprintln!(
+            "alerts: publishing to {} exchange {}",
+            dnsmonitor::sinks::amqp::redact(&uri),
+            c.amqp.exchange
+        );
+        sinks.push(Box::new(sink));
+    }
     Ok(Prepared {
         plan,
         outputs: Outputs {
-            alerts: Box::new(JsonLinesAlerts::new(alerts)),
+            alerts: Box::new(Tee(sinks)),
             events,
             reports,
         },

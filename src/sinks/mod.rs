@@ -5,6 +5,8 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+pub mod amqp;
+
 use crate::alert::Alert;
 
 /// Receives alert states, already sorted, one batch per closed window.

@@ -1,0 +1,661 @@
+//! RabbitMQ (AMQP 0-9-1) alert sink and consumer.
+//!
+//! [`AmqpAlertSink`] publishes every alert state as one persistent message
+//! (body = the `dnsmonitor.alert/1` JSON line, routing key
+//! `<kind>.<severity>`) to a durable topic exchange, with publisher confirms.
+//! `emit` only queues into a bounded in-memory buffer; a background tokio
+//! runtime publishes in order, waits for the broker's confirms, and on any
+//! connection/channel error reconnects with bounded exponential backoff and
+//! re-publishes every alert not yet confirmed.
+//!
+//! Delivery is **at least once**: an alert whose confirm was lost in a broker
+//! restart is published again, so consumers may see duplicates (same
+//! `message_id` = `<id>-<state>-<event_time_us>`). When more than
+//! [`MAX_PENDING_ALERTS`] are waiting (broker down for long), the oldest are
+//! dropped and counted (`dnsmonitor_amqp_publishes_total{outcome="dropped"}`).
+//!
+//! Credentials: the URI is used as given; every message and log shows it
+//! through [`redact`] (password replaced by `***`).
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::alert::{Alert, alert_id};
+use crate::metrics::Metrics;
+use crate::sinks::AlertSink;
+
+/// Default exchange name.
+pub const DEFAULT_EXCHANGE: &str = "dnsmonitor.alerts";
+/// Most alerts kept waiting for a confirm; beyond this the oldest are dropped.
+pub const MAX_PENDING_ALERTS: usize = 10_000;
+/// How long `finish()` waits for outstanding confirms.
+pub const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reconnect backoff: first delay, doubled up to the maximum.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Time allowed for the first connection (fail fast at start).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A confirm not received within this time counts as a connection failure.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Alerts published before waiting for their confirms.
+const BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    /// The broker could not be reached or refused the connection.
+    #[error("cannot connect to AMQP broker {uri}: {reason}")]
+    Connect { uri: String, reason: String },
+    /// Connected, but declaring/binding/consuming failed.
+    #[error("AMQP error on {uri}: {what}: {reason}")]
+    Broker {
+        uri: String,
+        what: String,
+        reason: String,
+    },
+    #[error("cannot start the AMQP runtime: {0}")]
+    Runtime(#[from] io::Error),
+}
+
+/// The URI with its password (if any) replaced by `***`.
+pub fn redact(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://") else {
+        return uri.to_string();
+    };
+    let auth_start = scheme_end + 3;
+    let rest = &uri[auth_start..];
+    let auth_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..auth_len];
+    let Some(at) = authority.rfind('@') else {
+        return uri.to_string();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &uri[..auth_start],
+            &userinfo[..colon],
+            &uri[auth_start + at..]
+        ),
+        None => uri.to_string(),
+    }
+}
+
+fn err_text(e: &lapin::Error, uri: &str) -> String {
+    // lapin errors do not contain the URI today; redact defensively anyway.
+    let text = e.to_string();
+    if let Some(pw) = password_of(uri) {
+        if !pw.is_empty() {
+            return text.replace(pw, "***");
+        }
+    }
+    text
+}
+
+fn password_of(uri: &str) -> Option<&str> {
+    let rest = &uri[uri.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(&userinfo[userinfo.find(':')? + 1..])
+}
+
+/// Routing key of an alert: `<kind>.<severity>`, e.g. `client_flood.critical`.
+pub fn routing_key(a: &Alert) -> String {
+    format!("{}.{}", a.kind.as_str(), a.severity.as_str())
+}
+
+/// Message id: `<alert id>-<state>-<event_time_us>` (same on a re-send).
+pub fn message_id(a: &Alert) -> String {
+    format!(
+        "{}-{}-{}",
+        alert_id(a.kind, &a.key),
+        a.state.as_str(),
+        a.event_time_us
+    )
+}
+
+struct Pending {
+    seq: u64,
+    routing_key: String,
+    message_id: String,
+    body: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+    next_seq: u64,
+    stop: bool,
+}
+
+struct Shared {
+    q: Mutex<Queue>,
+    /// Signalled whenever the pending queue shrinks (for `finish`).
+    drained: Condvar,
+    /// Wakes the publisher task.
+    wake: tokio::sync::Notify,
+    metrics: Option<Metrics>,
+    uri: String,
+    exchange: String,
+}
+
+impl Shared {
+    fn count(&self, outcome: &str, n: u64) {
+        if let Some(m) = &self.metrics {
+            if n > 0 {
+                m.amqp_publishes.with_label_values(&[outcome]).inc_by(n);
+            }
+        }
+    }
+}
+
+/// Publishes alerts to a RabbitMQ topic exchange (see the module docs).
+pub struct AmqpAlertSink {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    finish_timeout: Duration,
+    finished: bool,
+}
+
+async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpError> {
+    let red = redact(uri);
+    let conn = Connection::connect(uri, ConnectionProperties::default())
+        .await
+        .map_err(|e| AmqpError::Connect {
+            uri: red.clone(),
+            reason: err_text(&e, uri),
+        })?;
+    let broker = |what: &str, e: lapin::Error| AmqpError::Broker {
+        uri: red.clone(),
+        what: what.to_string(),
+        reason: err_text(&e, uri),
+    };
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| broker("open channel", e))?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| broker("confirm.select", e))?;
+    declare_exchange(&ch, exchange)
+        .await
+        .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
+    Ok((conn, ch))
+}
+
+async fn declare_exchange(ch: &Channel, exchange: &str) -> lapin::Result<()> {
+    ch.exchange_declare(
+        exchange.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+}
+
+impl AmqpAlertSink {
+    /// Connect (fail fast if the broker is unreachable), open a channel with
+    /// publisher confirms, declare the durable topic `exchange` and start the
+    /// background publisher. An empty `exchange` means [`DEFAULT_EXCHANGE`].
+    pub fn connect(uri: &str, exchange: &str, metrics: Option<Metrics>) -> Result<Self, AmqpError> {
+        let exchange = if exchange.is_empty() {
+            DEFAULT_EXCHANGE
+        } else {
+            exchange
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("amqp-alerts")
+            .enable_all()
+            .build()?;
+        let first = runtime.block_on(async {
+            match tokio::time::timeout(CONNECT_TIMEOUT, open(uri, exchange)).await {
+                Ok(r) => r,
+                Err(_) => Err(AmqpError::Connect {
+                    uri: redact(uri),
+                    reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                }),
+            }
+        })?;
+        let shared = Arc::new(Shared {
+            q: Mutex::new(Queue::default()),
+            drained: Condvar::new(),
+            wake: tokio::sync::Notify::new(),
+            metrics,
+            uri: uri.to_string(),
+            exchange: exchange.to_string(),
+        });
+        runtime.spawn(publisher(shared.clone(), first));
+        Ok(AmqpAlertSink {
+            shared,
+            runtime: Some(runtime),
+            finish_timeout: FINISH_TIMEOUT,
+            finished: false,
+        })
+    }
+
+    /// Change how long `finish()` waits (default [`FINISH_TIMEOUT`]).
+    pub fn set_finish_timeout(&mut self, t: Duration) {
+        self.finish_timeout = t;
+    }
+
+    /// Alerts queued and not yet confirmed.
+    pub fn pending(&self) -> usize {
+        self.shared.q.lock().unwrap().pending.len()
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.q.lock().unwrap().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+enum Step {
+    Idle,
+    Done,
+    Failed(String),
+}
+
+/// Publish the oldest (up to BATCH) pending alerts and wait for their
+/// confirms; remove the confirmed ones from the queue.
+async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
+    let batch: Vec<(u64, String, String, Vec<u8>)> = {
+        let q = shared.q.lock().unwrap();
+        if q.pending.is_empty() {
+            return if q.stop { Step::Done } else { Step::Idle };
+        }
+        q.pending
+            .iter()
+            .take(BATCH)
+            .map(|p| {
+                (
+                    p.seq,
+                    p.routing_key.clone(),
+                    p.message_id.clone(),
+                    p.body.clone(),
+                )
+            })
+            .collect()
+    };
+    let mut confirms = Vec::with_capacity(batch.len());
+    for (seq, rk, mid, body) in &batch {
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(mid.as_str().into())
+            .with_app_id("dnsmonitor".into());
+        match ch
+            .basic_publish(
+                shared.exchange.as_str().into(),
+                rk.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+        {
+            Ok(c) => confirms.push((*seq, c)),
+            Err(e) => {
+                // The whole batch is unconfirmed and will be re-sent.
+                shared.count("failed", batch.len() as u64);
+                return Step::Failed(err_text(&e, &shared.uri));
+            }
+        }
+    }
+    let total = confirms.len();
+    let mut done = 0usize;
+    for (seq, c) in confirms {
+        let res = tokio::time::timeout(CONFIRM_TIMEOUT, c).await;
+        let failure = match res {
+            Ok(Ok(conf)) if conf.is_ack() => None,
+            Ok(Ok(_)) => Some("broker nacked a publish".to_string()),
+            Ok(Err(e)) => Some(err_text(&e, &shared.uri)),
+            Err(_) => Some(format!("no confirm within {CONFIRM_TIMEOUT:?}")),
+        };
+        if let Some(f) = failure {
+            shared.count("failed", (total - done) as u64);
+            return Step::Failed(f);
+        }
+        done += 1;
+        let mut q = shared.q.lock().unwrap();
+        // The alert may have been dropped meanwhile (buffer overflow).
+        while q.pending.front().is_some_and(|p| p.seq <= seq) {
+            q.pending.pop_front();
+        }
+        drop(q);
+        shared.count("confirmed", 1);
+        shared.drained.notify_all();
+    }
+    Step::Idle
+}
+
+async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
+    let red = redact(&shared.uri);
+    let mut link = Some(first);
+    let mut backoff = BACKOFF_INITIAL;
+    loop {
+        let (conn, ch) = match link.take() {
+            Some(l) => l,
+            None => {
+                if shared.q.lock().unwrap().stop {
+                    return;
+                }
+                match open(&shared.uri, &shared.exchange).await {
+                    Ok(l) => {
+                        tracing::info!("reconnected to AMQP broker {red}");
+                        backoff = BACKOFF_INITIAL;
+                        l
+                    }
+                    Err(e) => {
+                        tracing::warn!("{e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        continue;
+                    }
+                }
+            }
+        };
+        loop {
+            match publish_batch(&shared, &ch).await {
+                Step::Done => {
+                    let _ = conn.close(200, "dnsmonitor finished".into()).await;
+                    return;
+                }
+                Step::Idle => {
+                    let has_work = {
+                        let q = shared.q.lock().unwrap();
+                        !q.pending.is_empty() || q.stop
+                    };
+                    if !has_work {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), shared.wake.notified())
+                                .await;
+                    }
+                }
+                Step::Failed(why) => {
+                    tracing::warn!(
+                        "AMQP publish to {red} failed ({why}); reconnecting, unconfirmed alerts will be re-sent"
+                    );
+                    break;
+                }
+            }
+        }
+        drop(ch);
+        drop(conn);
+    }
+}
+
+impl AlertSink for AmqpAlertSink {
+    fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut dropped = 0u64;
+        {
+            let mut q = self.shared.q.lock().unwrap();
+            for a in alerts {
+                let seq = q.next_seq;
+                q.next_seq += 1;
+                q.pending.push_back(Pending {
+                    seq,
+                    routing_key: routing_key(a),
+                    message_id: message_id(a),
+                    body: a.to_json_line().into_bytes(),
+                });
+                if q.pending.len() > MAX_PENDING_ALERTS {
+                    q.pending.pop_front();
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            self.shared.count("dropped", dropped);
+            tracing::warn!(
+                "AMQP buffer full ({MAX_PENDING_ALERTS} alerts waiting for {}); dropped the {dropped} oldest",
+                redact(&self.shared.uri)
+            );
+        }
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let deadline = Instant::now() + self.finish_timeout;
+        let mut q = self.shared.q.lock().unwrap();
+        while !q.pending.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q = self
+                .shared
+                .drained
+                .wait_timeout(q, deadline - now)
+                .unwrap()
+                .0;
+        }
+        let left = q.pending.len();
+        drop(q);
+        self.shutdown();
+        if left > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{left} alert(s) not confirmed by AMQP broker {} within {:?}",
+                    redact(&self.shared.uri),
+                    self.finish_timeout
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AmqpAlertSink {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Like [`consume_alerts_blocking_ready`] without the readiness callback.
+pub fn consume_alerts_blocking(
+    uri: &str,
+    exchange: &str,
+    bindings: &[String],
+    stop: Arc<AtomicBool>,
+    on_line: impl FnMut(&str),
+) -> Result<(), AmqpError> {
+    consume_alerts_blocking_ready(uri, exchange, bindings, stop, || {}, on_line)
+}
+
+/// Consume alerts: declare the (durable topic) exchange, an exclusive
+/// auto-delete server-named queue bound with each pattern in `bindings`
+/// (none = `#`), and call `on_line` with each message body; the message is
+/// acked after `on_line` returns. `ready` is called once the queue is bound
+/// (alerts published from then on are received). Returns when `stop` is set
+/// (checked every 100 ms), or with an error if the connection is lost.
+pub fn consume_alerts_blocking_ready(
+    uri: &str,
+    exchange: &str,
+    bindings: &[String],
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(),
+    mut on_line: impl FnMut(&str),
+) -> Result<(), AmqpError> {
+    let exchange = if exchange.is_empty() {
+        DEFAULT_EXCHANGE
+    } else {
+        exchange
+    };
+    let red = redact(uri);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let broker = |what: &str, e: lapin::Error| AmqpError::Broker {
+            uri: red.clone(),
+            what: what.to_string(),
+            reason: err_text(&e, uri),
+        };
+        let conn = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(uri, ConnectionProperties::default()),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Err(AmqpError::Connect {
+                    uri: red.clone(),
+                    reason: err_text(&e, uri),
+                });
+            }
+            Err(_) => {
+                return Err(AmqpError::Connect {
+                    uri: red.clone(),
+                    reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                });
+            }
+        };
+        let ch = conn
+            .create_channel()
+            .await
+            .map_err(|e| broker("open channel", e))?;
+        declare_exchange(&ch, exchange)
+            .await
+            .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
+        let queue = ch
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| broker("declare queue", e))?;
+        let qname = queue.name().clone();
+        let default = ["#".to_string()];
+        let patterns = if bindings.is_empty() {
+            &default[..]
+        } else {
+            bindings
+        };
+        for p in patterns {
+            ch.queue_bind(
+                qname.clone(),
+                exchange.into(),
+                p.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| broker(&format!("bind {p}"), e))?;
+        }
+        ch.basic_qos(100, BasicQosOptions::default())
+            .await
+            .map_err(|e| broker("basic.qos", e))?;
+        let mut consumer = ch
+            .basic_consume(
+                qname,
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| broker("basic.consume", e))?;
+        ready();
+        while !stop.load(Ordering::Relaxed) {
+            let next = match tokio::time::timeout(Duration::from_millis(100), consumer.next()).await
+            {
+                Err(_) => continue,
+                Ok(n) => n,
+            };
+            let d = match next {
+                None => {
+                    return Err(AmqpError::Broker {
+                        uri: red.clone(),
+                        what: "consume".into(),
+                        reason: "consumer cancelled by the broker".into(),
+                    });
+                }
+                Some(Err(e)) => return Err(broker("consume", e)),
+                Some(Ok(d)) => d,
+            };
+            on_line(&String::from_utf8_lossy(&d.data));
+            d.ack(BasicAckOptions::default())
+                .await
+                .map_err(|e| broker("ack", e))?;
+        }
+        let _ = conn.close(200, "stopped".into()).await;
+        Ok(())
+    })
+}
+
+/// Control characters shown escaped (a message body is untrusted text).
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => clean(s),
+        serde_json::Value::Null => "-".into(),
+        other => clean(&other.to_string()),
+    }
+}
+
+/// One readable line for a terminal, e.g.
+/// `2026-11-25T18:01:15Z CRITICAL client_flood updated client=127.0.0.66 observed=316.2 queries/s threshold=300`.
+pub fn human_line(v: &serde_json::Value) -> String {
+    let f = |k: &str| plain(v.get(k).unwrap_or(&serde_json::Value::Null));
+    let mut line = format!(
+        "{} {:<8} {} {}",
+        f("event_time"),
+        f("severity").to_uppercase(),
+        f("kind"),
+        f("state")
+    );
+    if let Some(key) = v.get("key").and_then(|k| k.as_object()) {
+        for (k, val) in key {
+            line.push_str(&format!(" {}={}", clean(k), plain(val)));
+        }
+    }
+    line.push_str(&format!(
+        " observed={} {} threshold={}",
+        f("observed"),
+        f("unit"),
+        f("threshold")
+    ));
+    line
+}

@@ -1,0 +1,519 @@
+//! AMQP alert sink and consumer against a real RabbitMQ on 127.0.0.1:5672.
+//! Without a broker the broker tests print SKIPPED and return.
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dnsmonitor::alert::{Alert, State};
+use dnsmonitor::detect::{Key, Kind, Severity};
+use dnsmonitor::metrics::Metrics;
+use dnsmonitor::sinks::AlertSink;
+use dnsmonitor::sinks::amqp::{
+    AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, human_line, redact,
+};
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+
+const URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn broker_up() -> bool {
+    let addr: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        true
+    } else {
+        println!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
+        eprintln!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
+        false
+    }
+}
+
+fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "test.dnsmonitor.{what}.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn alert(kind: Kind, severity: Severity, state: State, last: u8, t: i64) -> Alert {
+    let ip: IpAddr = format!("192.0.2.{last}").parse().unwrap();
+    Alert {
+        kind,
+        severity,
+        state,
+        key: Key::Client(ip),
+        event_time_us: 1_764_093_675_000_000 + t * 10_000_000,
+        window_start_us: 1_764_093_665_000_000 + t * 10_000_000,
+        observed: 316.2,
+        threshold: 300.0,
+        unit: "queries/s".into(),
+        evidence: r#"{"queries":3162}"#.into(),
+    }
+}
+
+/// Deletes the exchange (and queue) even when the test fails.
+struct Cleanup {
+    exchange: String,
+    queue: Option<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = rt().block_on(async {
+            let c = Connection::connect(URI, ConnectionProperties::default()).await?;
+            let ch = c.create_channel().await?;
+            if let Some(q) = &self.queue {
+                ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await?;
+            }
+            ch.exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await?;
+            c.close(200, "bye".into()).await
+        });
+    }
+}
+
+async fn declare_bound_queue(
+    ch: &lapin::Channel,
+    exchange: &str,
+    queue: &str,
+    pattern: &str,
+    durable: bool,
+) {
+    ch.exchange_declare(
+        exchange.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        pattern.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Everything currently in `queue` (basic.get until empty), acked.
+async fn drain(ch: &lapin::Channel, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(queue.into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+    {
+        m.delivery.ack(BasicAckOptions::default()).await.unwrap();
+        out.push(m);
+    }
+    out
+}
+
+#[test]
+fn sink_publishes_routed_persistent_alerts() {
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("ex");
+    let queue = unique("q");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: Some(queue.clone()),
+    };
+    let rt = rt();
+    let (conn, ch) = rt.block_on(async {
+        let conn = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        declare_bound_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
+        (conn, ch)
+    });
+
+    let metrics = Metrics::new();
+    let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
+    let alerts = vec![
+        alert(Kind::ClientFlood, Severity::Warning, State::Raised, 1, 0),
+        alert(Kind::SubnetFlood, Severity::Critical, State::Raised, 2, 0),
+        alert(Kind::ClientFlood, Severity::Critical, State::Updated, 1, 1),
+        alert(Kind::NxdomainFlood, Severity::Warning, State::Raised, 3, 1),
+    ];
+    sink.emit(&alerts[..2]).unwrap();
+    sink.emit(&alerts[2..]).unwrap();
+    sink.finish().unwrap();
+    let confirmed = metrics
+        .amqp_publishes
+        .with_label_values(&["confirmed"])
+        .get();
+    assert_eq!(confirmed, 4);
+
+    let got = rt.block_on(drain(&ch, &queue));
+    let want: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.kind == Kind::ClientFlood)
+        .collect();
+    assert_eq!(got.len(), want.len(), "only client_flood.* must arrive");
+    for (m, a) in got.iter().zip(want) {
+        let body = std::str::from_utf8(&m.delivery.data).unwrap();
+        assert_eq!(body, a.to_json_line());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["schema"], "dnsmonitor.alert/1");
+        assert_eq!(v["kind"], "client_flood");
+        assert_eq!(
+            m.delivery.routing_key.as_str(),
+            format!("client_flood.{}", a.severity.as_str())
+        );
+        let p = &m.delivery.properties;
+        assert_eq!(*p.delivery_mode(), Some(2), "persistent");
+        assert_eq!(
+            p.content_type().as_ref().map(|s| s.as_str()),
+            Some("application/json")
+        );
+        let mid = p.message_id().as_ref().unwrap().as_str().to_string();
+        assert!(
+            mid.starts_with(v["id"].as_str().unwrap()) && mid.contains(a.state.as_str()),
+            "{mid}"
+        );
+    }
+    rt.block_on(async { conn.close(200, "bye".into()).await.unwrap() });
+}
+
+#[test]
+fn consumer_receives_in_order_for_a_binding() {
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("ex");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let consumer = {
+        let exchange = exchange.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            consume_alerts_blocking_ready(
+                URI,
+                &exchange,
+                &["*.critical".to_string()],
+                stop,
+                move || ready_tx.send(()).unwrap(),
+                |line| line_tx.send(line.to_string()).unwrap(),
+            )
+        })
+    };
+    ready_rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("consumer ready");
+
+    let mut sink = AmqpAlertSink::connect(URI, &exchange, None).unwrap();
+    let alerts: Vec<Alert> = (0..20)
+        .map(|i| {
+            let sev = if i % 3 == 0 {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            };
+            alert(Kind::ClientFlood, sev, State::Updated, (i % 5) as u8, i)
+        })
+        .collect();
+    for chunk in alerts.chunks(6) {
+        sink.emit(chunk).unwrap();
+    }
+    sink.finish().unwrap();
+
+    let want: Vec<String> = alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .map(|a| a.to_json_line())
+        .collect();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < want.len() && Instant::now() < deadline {
+        if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(l);
+        }
+    }
+    // Nothing extra arrives.
+    if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(300)) {
+        got.push(l);
+    }
+    stop.store(true, Ordering::Relaxed);
+    consumer.join().unwrap().unwrap();
+    assert_eq!(got, want);
+    let v: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    let h = human_line(&v);
+    assert!(
+        h.contains("CRITICAL") && h.contains("client_flood") && h.contains("client=192.0.2.1"),
+        "{h}"
+    );
+}
+
+#[test]
+fn consumer_returns_when_stopped() {
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("ex");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: None,
+    };
+    let stop = Arc::new(AtomicBool::new(true));
+    let t = Instant::now();
+    consume_alerts_blocking(URI, &exchange, &[], stop, |_| panic!("no alerts")).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn redact_hides_password() {
+    let r = redact("amqp://user:secret@host:5672/%2f");
+    assert_eq!(r, "amqp://user:***@host:5672/%2f");
+    assert!(!r.contains("secret"));
+    assert_eq!(redact("amqp://host:5672/%2f"), "amqp://host:5672/%2f");
+    assert_eq!(redact("amqp://user@host/%2f"), "amqp://user@host/%2f");
+    assert_eq!(
+        redact("amqps://u:p%40ss@h:5671/v?heartbeat=10"),
+        "amqps://u:***@h:5671/v?heartbeat=10"
+    );
+}
+
+#[test]
+fn unreachable_broker_fails_fast_without_password() {
+    // Port 1 on loopback: connection refused at once.
+    let t = Instant::now();
+    let err = match AmqpAlertSink::connect("amqp://user:topsecret@127.0.0.1:1/%2f", "", None) {
+        Ok(_) => panic!("connected to port 1?"),
+        Err(e) => e.to_string(),
+    };
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(!err.contains("topsecret"), "{err}");
+}
+
+#[test]
+fn human_line_has_the_key_fields() {
+    let a = alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0);
+    let v: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+    let h = human_line(&v);
+    assert!(h.starts_with("2025-"), "{h}");
+    for part in [
+        "CRITICAL",
+        "client_flood",
+        "raised",
+        "client=192.0.2.66",
+        "observed=316.2 queries/s",
+        "threshold=300",
+    ] {
+        assert!(h.contains(part), "{part} missing in {h}");
+    }
+    let evil = serde_json::json!({"kind": "x\u{1b}[2J", "key": {"qname": "a\nb"}});
+    let h = human_line(&evil);
+    assert!(!h.contains('\u{1b}') && !h.contains('\n'), "{h}");
+}
+
+/// Runs `rabbitmqctl start_app` (and waits for startup) on drop, so a failing
+/// test never leaves the shared broker stopped.
+struct StartAppGuard;
+
+fn rabbitmqctl(args: &[&str]) -> bool {
+    std::process::Command::new("timeout")
+        .arg("90")
+        .arg("rabbitmqctl")
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl Drop for StartAppGuard {
+    fn drop(&mut self) {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup", "--timeout", "60"]);
+    }
+}
+
+/// Stops and restarts the (shared) broker, so it is opt-in:
+/// `cargo test --test amqp_alerts -- --ignored broker_restart`.
+#[test]
+#[ignore = "restarts the shared RabbitMQ; run with --ignored"]
+fn broker_restart_loses_no_alert() {
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("ex");
+    let queue = unique("durable");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: Some(queue.clone()),
+    };
+    let rt = rt();
+    rt.block_on(async {
+        let conn = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        declare_bound_queue(&ch, &exchange, &queue, "#", true).await;
+        conn.close(200, "bye".into()).await.unwrap();
+    });
+
+    let metrics = Metrics::new();
+    let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
+    let alerts: Vec<Alert> = (0..10)
+        .map(|i| alert(Kind::ClientFlood, Severity::Critical, State::Updated, 7, i))
+        .collect();
+    sink.emit(&alerts[..5]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.pending() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sink.pending(), 0, "first alerts confirmed before the stop");
+
+    let guard = StartAppGuard;
+    assert!(rabbitmqctl(&["stop_app"]), "rabbitmqctl stop_app");
+    sink.emit(&alerts[5..8]).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    sink.emit(&alerts[8..]).unwrap();
+    drop(guard); // start_app + await_startup
+    sink.finish()
+        .expect("every alert confirmed after the restart");
+
+    let got = rt.block_on(async {
+        let conn = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let got: Vec<String> = drain(&ch, &queue)
+            .await
+            .iter()
+            .map(|m| String::from_utf8(m.delivery.data.clone()).unwrap())
+            .collect();
+        conn.close(200, "bye".into()).await.unwrap();
+        got
+    });
+    for a in &alerts {
+        assert!(
+            got.contains(&a.to_json_line()),
+            "missing after restart: {}",
+            a.to_json_line()
+        );
+    }
+    println!(
+        "received {} messages for {} alerts; failed attempts {}",
+        got.len(),
+        alerts.len(),
+        metrics.amqp_publishes.with_label_values(&["failed"]).get()
+    );
+}
+
+/// The binaries as users run them: `dnsmonitor alerts` bound to
+/// `client_flood.*` prints exactly what `dnsmonitor replay --amqp` writes on
+/// stdout for the loopback flood capture; the password never shows.
+#[test]
+fn replay_publishes_and_the_alerts_command_receives() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("cli");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: None,
+    };
+    let bin = env!("CARGO_BIN_EXE_dnsmonitor");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut consumer = Command::new(bin)
+        .args([
+            "alerts",
+            "--exchange",
+            &exchange,
+            "--bind",
+            "client_flood.*",
+            "--json",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readiness: the consumer's queue is bound.
+    let mut err = BufReader::new(consumer.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("alerts: listening on amqp://guest:***@"),
+        "{line}"
+    );
+    let replay = Command::new(bin)
+        .current_dir(root)
+        .args([
+            "replay",
+            "captures/loopback-flood.pcap",
+            "--exchange",
+            &exchange,
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let printed = String::from_utf8(replay.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        !stderr.contains("guest:guest"),
+        "password printed: {stderr}"
+    );
+    let expected: Vec<&str> = printed.lines().collect();
+    assert!(expected.len() >= 3);
+    let mut out = BufReader::new(consumer.stdout.take().unwrap());
+    let mut got = vec![];
+    for _ in 0..expected.len() {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        got.push(l.trim_end().to_string());
+    }
+    assert_eq!(got, expected);
+    unsafe {
+        libc::kill(consumer.id() as i32, libc::SIGINT);
+    }
+    assert!(consumer.wait().unwrap().success());
+}
