@@ -234,10 +234,10 @@ impl AlertSink for Tee {
     fn emit(&mut self, alerts: &[dnsmonitor::alert::Alert]) -> std::io::Result<()> {
         let mut first = Ok(());
         for s in &mut self.0 {
-            if let Err(e) = s.emit(alerts) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
+            if let Err(e) = s.emit(alerts)
+                && first.is_ok()
+            {
+                first = Err(e);
             }
         }
         first

@@ -164,7 +164,7 @@ fn sink_publishes_routed_persistent_alerts() {
 
     let metrics = Metrics::new();
     let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
-    let alerts = vec![
+    let alerts = [
         alert(Kind::ClientFlood, Severity::Warning, State::Raised, 1, 0),
         alert(Kind::SubnetFlood, Severity::Critical, State::Raised, 2, 0),
         alert(Kind::ClientFlood, Severity::Critical, State::Updated, 1, 1),

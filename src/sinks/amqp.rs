@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::options::{
@@ -94,10 +94,10 @@ pub fn redact(uri: &str) -> String {
 fn err_text(e: &lapin::Error, uri: &str) -> String {
     // lapin errors do not contain the URI today; redact defensively anyway.
     let text = e.to_string();
-    if let Some(pw) = password_of(uri) {
-        if !pw.is_empty() {
-            return text.replace(pw, "***");
-        }
+    if let Some(pw) = password_of(uri)
+        && !pw.is_empty()
+    {
+        return text.replace(pw, "***");
     }
     text
 }
@@ -151,10 +151,10 @@ struct Shared {
 
 impl Shared {
     fn count(&self, outcome: &str, n: u64) {
-        if let Some(m) = &self.metrics {
-            if n > 0 {
-                m.amqp_publishes.with_label_values(&[outcome]).inc_by(n);
-            }
+        if let Some(m) = &self.metrics
+            && n > 0
+        {
+            m.amqp_publishes.with_label_values(&[outcome]).inc_by(n);
         }
     }
 }
@@ -319,8 +319,7 @@ async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
         }
     }
     let total = confirms.len();
-    let mut done = 0usize;
-    for (seq, c) in confirms {
+    for (done, (seq, c)) in confirms.into_iter().enumerate() {
         let res = tokio::time::timeout(CONFIRM_TIMEOUT, c).await;
         let failure = match res {
             Ok(Ok(conf)) if conf.is_ack() => None,
@@ -332,7 +331,6 @@ async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
             shared.count("failed", (total - done) as u64);
             return Step::Failed(f);
         }
-        done += 1;
         let mut q = shared.q.lock().unwrap();
         // The alert may have been dropped meanwhile (buffer overflow).
         while q.pending.front().is_some_and(|p| p.seq <= seq) {
@@ -440,10 +438,10 @@ impl AlertSink for AmqpAlertSink {
             return Ok(());
         }
         self.finished = true;
-        let deadline = Instant::now() + self.finish_timeout;
+        let deadline = crate::time::Clock.now() + self.finish_timeout;
         let mut q = self.shared.q.lock().unwrap();
         while !q.pending.is_empty() {
-            let now = Instant::now();
+            let now = crate::time::Clock.now();
             if now >= deadline {
                 break;
             }
