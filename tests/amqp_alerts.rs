@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dnsmonitor::alert::{Alert, State};
 use dnsmonitor::detect::{Key, Kind, Severity};
@@ -263,8 +263,8 @@ fn consumer_receives_in_order_for_a_binding() {
         .map(|a| a.to_json_line())
         .collect();
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while got.len() < want.len() && Instant::now() < deadline {
+    let deadline = dnsmonitor::time::Clock.now() + Duration::from_secs(15);
+    while got.len() < want.len() && dnsmonitor::time::Clock.now() < deadline {
         if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(200)) {
             got.push(l);
         }
@@ -295,7 +295,7 @@ fn consumer_returns_when_stopped() {
         queue: None,
     };
     let stop = Arc::new(AtomicBool::new(true));
-    let t = Instant::now();
+    let t = dnsmonitor::time::Clock.now();
     consume_alerts_blocking(URI, &exchange, &[], stop, |_| panic!("no alerts")).unwrap();
     assert!(t.elapsed() < Duration::from_secs(10));
 }
@@ -316,7 +316,7 @@ fn redact_hides_password() {
 #[test]
 fn unreachable_broker_fails_fast_without_password() {
     // Port 1 on loopback: connection refused at once.
-    let t = Instant::now();
+    let t = dnsmonitor::time::Clock.now();
     let err = match AmqpAlertSink::connect("amqp://user:topsecret@127.0.0.1:1/%2f", "", None) {
         Ok(_) => panic!("connected to port 1?"),
         Err(e) => e.to_string(),
@@ -398,8 +398,8 @@ fn broker_restart_loses_no_alert() {
         .map(|i| alert(Kind::ClientFlood, Severity::Critical, State::Updated, 7, i))
         .collect();
     sink.emit(&alerts[..5]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.pending() > 0 && Instant::now() < deadline {
+    let deadline = dnsmonitor::time::Clock.now() + Duration::from_secs(10);
+    while sink.pending() > 0 && dnsmonitor::time::Clock.now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(sink.pending(), 0, "first alerts confirmed before the stop");
