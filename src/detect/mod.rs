@@ -30,6 +30,8 @@ pub mod servfail_flood;
 pub mod spec;
 pub mod spoofed_flood;
 pub mod subnet_flood;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod tunneling;
 pub mod unsolicited_response;
 

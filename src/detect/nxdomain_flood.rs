@@ -201,21 +201,11 @@ fn round3(v: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::net::IpAddr;
 
     use super::*;
-    use crate::packet::{Payload, Transport};
+    use crate::detect::test_support::*;
     use crate::synth::{FrameBuilder, qtype, rcode};
-
-    #[derive(Default)]
-    struct Sink(HashMap<Key, Tally>);
-
-    impl TallySink for Sink {
-        fn tally(&mut self, key: Key) -> &mut Tally {
-            self.0.entry(key).or_default()
-        }
-    }
 
     const CLIENT: &str = "10.0.0.7";
     const SERVER: &str = "10.0.0.1";
@@ -237,56 +227,20 @@ mod tests {
         let bytes = fb
             .response_message(7, qname, qtype::A, rc, answers, 0)
             .to_vec();
-        let msg = crate::dns::decode(&bytes).unwrap();
-        let payload = Payload {
-            ts_us: 0,
-            src: SERVER.parse().unwrap(),
-            dst: client.parse().unwrap(),
-            sport: 53,
-            dport: 40000,
-            transport: Transport::Udp,
-            data: &bytes,
-        };
-        d.observe(&Observed::new(&payload, &msg, None), sink);
+        observe_at(d, sink, 0, at(SERVER, 53), at(client, 40000), &bytes, None);
     }
 
     fn query(d: &dyn Detector, sink: &mut Sink, fb: &mut FrameBuilder, client: &str, qname: &str) {
         let bytes = fb.query_message(7, qname, qtype::A, true).to_vec();
-        let msg = crate::dns::decode(&bytes).unwrap();
-        let payload = Payload {
-            ts_us: 0,
-            src: client.parse().unwrap(),
-            dst: SERVER.parse().unwrap(),
-            sport: 40000,
-            dport: 53,
-            transport: Transport::Udp,
-            data: &bytes,
-        };
-        d.observe(&Observed::new(&payload, &msg, None), sink);
+        observe_at(d, sink, 0, at(client, 40000), at(SERVER, 53), &bytes, None);
     }
 
     fn eval(d: &dyn Detector, sink: &Sink, client: &str) -> Option<Finding> {
-        let key = Key::Client(client.parse().unwrap());
-        let t = sink.0.get(&key)?;
-        d.evaluate(
-            &key,
-            &WindowView {
-                tally: t,
-                window_secs: 10.0,
-                baseline: None,
-            },
-        )
+        eval_key(d, sink, &Key::Client(client.parse().unwrap()))
     }
 
     fn default_detector() -> NxdomainFlood {
-        let loc = Located {
-            file: "p.toml",
-            text: "",
-        };
-        let mut errors = Vec::new();
-        let d = NxdomainFlood::from_spec(&NxdomainFloodSpec::default(), &loc, &mut errors).unwrap();
-        assert!(errors.is_empty());
-        d
+        default_built(NxdomainFlood::from_spec)
     }
 
     #[test]
@@ -464,22 +418,9 @@ mod tests {
     #[test]
     fn nxdomain_flood_spec_validation() {
         let text = "[detectors.nxdomain_flood]\nwarning_rate = -1.0\ncritical_rate = 5.0\nmin_ratio = 1.5\nmin_responses = 0\n";
-        #[derive(Deserialize)]
-        struct P {
-            detectors: D,
-        }
-        #[derive(Deserialize)]
-        struct D {
-            nxdomain_flood: NxdomainFloodSpec,
-        }
-        let p: P = toml::from_str(text).unwrap();
-        let loc = Located {
-            file: "p.toml",
-            text,
-        };
-        let mut errors = Vec::new();
-        assert!(NxdomainFlood::from_spec(&p.detectors.nxdomain_flood, &loc, &mut errors).is_none());
-        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        let (d, errors) = validate_table(text, "nxdomain_flood", NxdomainFlood::from_spec);
+        assert!(d.is_none());
+        let keys = error_keys(&errors);
         assert_eq!(
             keys,
             [
@@ -490,22 +431,21 @@ mod tests {
         );
         assert_eq!(errors[0].line, 2);
 
-        let mut errors = Vec::new();
         let spec: NxdomainFloodSpec =
             toml::from_str("warning_rate = 50.0\ncritical_rate = 40.0\n").unwrap();
-        assert!(NxdomainFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        let (d, errors) = from_spec(&spec, text, NxdomainFlood::from_spec);
+        assert!(d.is_none());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].key, "detectors.nxdomain_flood.critical_rate");
 
-        let mut errors = Vec::new();
         let spec: NxdomainFloodSpec =
             toml::from_str("enabled = false\nwarning_rate = -1.0").unwrap();
-        assert!(NxdomainFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        let (d, errors) = from_spec(&spec, text, NxdomainFlood::from_spec);
+        assert!(d.is_none());
         assert!(errors.is_empty(), "a disabled detector is not validated");
 
         assert!(toml::from_str::<NxdomainFloodSpec>("warning_qps = 1.0").is_err());
         let spec: NxdomainFloodSpec = toml::from_str("min_ratio = 1.0").unwrap();
-        let mut errors = Vec::new();
-        assert!(NxdomainFlood::from_spec(&spec, &loc, &mut errors).is_some());
+        assert!(from_spec(&spec, text, NxdomainFlood::from_spec).0.is_some());
     }
 }

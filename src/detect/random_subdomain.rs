@@ -209,21 +209,13 @@ impl Detector for RandomSubdomain {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::net::IpAddr;
+    use std::net::{IpAddr, SocketAddr};
 
     use super::*;
-    use crate::packet::{Payload, Transport};
+    use crate::detect::test_support::{
+        Sink, default_built, from_spec, key_lines, observe_at, validate_table,
+    };
     use crate::synth::{FrameBuilder, qtype, rcode};
-
-    #[derive(Default)]
-    struct Sink(HashMap<Key, Tally>);
-
-    impl TallySink for Sink {
-        fn tally(&mut self, key: Key) -> &mut Tally {
-            self.0.entry(key).or_default()
-        }
-    }
 
     struct Feed {
         fb: FrameBuilder,
@@ -233,14 +225,7 @@ mod tests {
 
     impl Feed {
         fn new() -> Feed {
-            let loc = Located {
-                file: "p.toml",
-                text: "",
-            };
-            let mut errors = Vec::new();
-            let d = RandomSubdomain::from_spec(&RandomSubdomainSpec::default(), &loc, &mut errors)
-                .unwrap();
-            assert!(errors.is_empty());
+            let d = default_built(RandomSubdomain::from_spec);
             Feed {
                 fb: FrameBuilder::new(),
                 sink: Sink::default(),
@@ -261,21 +246,11 @@ mod tests {
             } else {
                 self.fb.query_message(3, qname, qtype::A, true).to_vec()
             };
-            let msg = crate::dns::decode(&bytes).unwrap();
             let (c, s): (IpAddr, IpAddr) =
                 ("10.9.0.5".parse().unwrap(), "10.9.0.1".parse().unwrap());
             let (src, dst) = if qr { (s, c) } else { (c, s) };
-            let payload = Payload {
-                ts_us: 0,
-                src,
-                dst,
-                sport: 53,
-                dport: 53,
-                transport: Transport::Udp,
-                data: &bytes,
-            };
-            self.d
-                .observe(&Observed::new(&payload, &msg, None), &mut self.sink);
+            let (src, dst) = (SocketAddr::new(src, 53), SocketAddr::new(dst, 53));
+            observe_at(&self.d, &mut self.sink, 0, src, dst, &bytes, None);
         }
 
         /// `n` distinct names under `domain`, each queried `repeat` times and
@@ -404,24 +379,9 @@ mod tests {
     #[test]
     fn random_subdomain_spec_validation() {
         let text = "[detectors.random_subdomain]\nwarning_names = 0\ncritical_names = 10\nmin_failure_ratio = 0.0\n";
-        #[derive(Deserialize)]
-        struct P {
-            detectors: D,
-        }
-        #[derive(Deserialize)]
-        struct D {
-            random_subdomain: RandomSubdomainSpec,
-        }
-        let p: P = toml::from_str(text).unwrap();
-        let loc = Located {
-            file: "p.toml",
-            text,
-        };
-        let mut errors = Vec::new();
-        assert!(
-            RandomSubdomain::from_spec(&p.detectors.random_subdomain, &loc, &mut errors).is_none()
-        );
-        let got: Vec<_> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        let (d, errors) = validate_table(text, "random_subdomain", RandomSubdomain::from_spec);
+        assert!(d.is_none());
+        let got = key_lines(&errors);
         assert_eq!(
             got,
             [
@@ -431,12 +391,16 @@ mod tests {
         );
         let spec: RandomSubdomainSpec =
             toml::from_str("warning_names = 500\ncritical_names = 400").unwrap();
-        let mut errors = Vec::new();
-        assert!(RandomSubdomain::from_spec(&spec, &loc, &mut errors).is_none());
+        let (d, errors) = from_spec(&spec, text, RandomSubdomain::from_spec);
+        assert!(d.is_none());
         assert_eq!(errors[0].key, "detectors.random_subdomain.critical_names");
         assert!(toml::from_str::<RandomSubdomainSpec>("warning_names = -1").is_err());
         assert!(toml::from_str::<RandomSubdomainSpec>("min_ratio = 0.5").is_err());
         let spec: RandomSubdomainSpec = toml::from_str("enabled = false").unwrap();
-        assert!(RandomSubdomain::from_spec(&spec, &loc, &mut Vec::new()).is_none());
+        assert!(
+            from_spec(&spec, text, RandomSubdomain::from_spec)
+                .0
+                .is_none()
+        );
     }
 }

@@ -156,7 +156,7 @@ impl Detector for RateAnomaly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::amplification::test_support::*;
+    use crate::detect::test_support::*;
     use crate::detect::{Baseline, Tally};
 
     fn server() -> Key {

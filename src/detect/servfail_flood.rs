@@ -19,22 +19,10 @@ pub type ServfailFlood = RcodeFlood<RCODE_SERVFAIL>;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::config::Located;
-    use crate::detect::{Detector, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
-    use crate::packet::{Payload, Transport};
+    use crate::detect::test_support::*;
+    use crate::detect::{Detector, Key, Kind, Severity};
     use crate::synth::{FrameBuilder, qtype, rcode};
-
-    #[derive(Default)]
-    struct Sink(HashMap<Key, Tally>);
-
-    impl TallySink for Sink {
-        fn tally(&mut self, key: Key) -> &mut Tally {
-            self.0.entry(key).or_default()
-        }
-    }
 
     fn respond(
         d: &dyn Detector,
@@ -47,40 +35,17 @@ mod tests {
         let bytes = fb
             .response_message(9, qname, qtype::AAAA, rc, &[], 0)
             .to_vec();
-        let msg = crate::dns::decode(&bytes).unwrap();
-        let payload = Payload {
-            ts_us: 0,
-            src: "192.0.2.53".parse().unwrap(),
-            dst: client.parse().unwrap(),
-            sport: 53,
-            dport: 41000,
-            transport: Transport::Udp,
-            data: &bytes,
-        };
-        d.observe(&Observed::new(&payload, &msg, None), sink);
+        let (src, dst) = (at("192.0.2.53", 53), at(client, 41000));
+        observe_at(d, sink, 0, src, dst, &bytes, None);
     }
 
     fn eval(d: &dyn Detector, sink: &Sink, client: &str) -> Option<crate::detect::Finding> {
-        let key = Key::Client(client.parse().unwrap());
-        d.evaluate(
-            &key,
-            &WindowView {
-                tally: sink.0.get(&key)?,
-                window_secs: 10.0,
-                baseline: None,
-            },
-        )
+        eval_key(d, sink, &Key::Client(client.parse().unwrap()))
     }
 
     #[test]
     fn servfail_flood_tiers_and_non_firing() {
-        let loc = Located {
-            file: "p.toml",
-            text: "",
-        };
-        let mut errors = Vec::new();
-        let d = ServfailFlood::from_spec(&ServfailFloodSpec::default(), &loc, &mut errors).unwrap();
-        assert!(errors.is_empty());
+        let d = default_built(ServfailFlood::from_spec);
         assert_eq!(d.kind(), Kind::ServfailFlood);
         let mut fb = FrameBuilder::new();
         let mut sink = Sink::default();
@@ -166,16 +131,11 @@ mod tests {
 
     #[test]
     fn servfail_flood_spec_keys_in_errors() {
-        let loc = Located {
-            file: "p.toml",
-            text: "",
-        };
         let spec: ServfailFloodSpec = toml::from_str("min_ratio = 0.0\nmin_responses = 0").unwrap();
-        let mut errors = Vec::new();
-        assert!(ServfailFlood::from_spec(&spec, &loc, &mut errors).is_none());
-        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        let (d, errors) = from_spec(&spec, "", ServfailFlood::from_spec);
+        assert!(d.is_none());
         assert_eq!(
-            keys,
+            error_keys(&errors),
             [
                 "detectors.servfail_flood.min_ratio",
                 "detectors.servfail_flood.min_responses"

@@ -211,7 +211,7 @@ mod tests {
 
     use super::*;
     use crate::detect::Baseline;
-    use crate::detect::amplification::test_support::*;
+    use crate::detect::test_support::*;
 
     fn server() -> Key {
         Key::Server("198.51.100.53".parse().unwrap())

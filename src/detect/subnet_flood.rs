@@ -189,41 +189,22 @@ impl Detector for SubnetFlood {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::net::IpAddr;
+    use std::net::{IpAddr, SocketAddr};
 
     use super::*;
     use crate::detect::Tally;
-    use crate::packet::{Payload, Transport};
+    use crate::detect::test_support::*;
     use crate::synth::{FrameBuilder, qtype};
-
-    #[derive(Default)]
-    struct Sink(HashMap<Key, Tally>);
-
-    impl TallySink for Sink {
-        fn tally(&mut self, key: Key) -> &mut Tally {
-            self.0.entry(key).or_default()
-        }
-    }
 
     fn query(d: &dyn Detector, sink: &mut Sink, fb: &mut FrameBuilder, src: IpAddr, qname: &str) {
         let bytes = fb.query_message(1, qname, qtype::A, false).to_vec();
-        let msg = crate::dns::decode(&bytes).unwrap();
         let dst: IpAddr = if src.is_ipv4() {
             "192.0.2.53".parse().unwrap()
         } else {
             "2001:db8::53".parse().unwrap()
         };
-        let payload = Payload {
-            ts_us: 0,
-            src,
-            dst,
-            sport: 40000,
-            dport: 53,
-            transport: Transport::Udp,
-            data: &bytes,
-        };
-        d.observe(&Observed::new(&payload, &msg, None), sink);
+        let (src, dst) = (SocketAddr::new(src, 40000), SocketAddr::new(dst, 53));
+        observe_at(d, sink, 0, src, dst, &bytes, None);
     }
 
     fn eval(d: &SubnetFlood, sink: &Sink, subnet: &str, prefix: u8) -> Option<Finding> {
@@ -249,14 +230,7 @@ mod tests {
     }
 
     fn detector() -> SubnetFlood {
-        let loc = Located {
-            file: "p.toml",
-            text: "",
-        };
-        let mut errors = Vec::new();
-        let d = SubnetFlood::from_spec(&SubnetFloodSpec::default(), &loc, &mut errors).unwrap();
-        assert!(errors.is_empty());
-        d
+        default_built(SubnetFlood::from_spec)
     }
 
     #[test]
@@ -380,22 +354,9 @@ mod tests {
     #[test]
     fn subnet_flood_spec_validation() {
         let text = "[detectors.subnet_flood]\nwarning_qps = 0.0\ncritical_qps = 100.0\nv4_prefix = 33\nv6_prefix = 0\nmin_clients = 0\n";
-        #[derive(Deserialize)]
-        struct P {
-            detectors: D,
-        }
-        #[derive(Deserialize)]
-        struct D {
-            subnet_flood: SubnetFloodSpec,
-        }
-        let p: P = toml::from_str(text).unwrap();
-        let loc = Located {
-            file: "p.toml",
-            text,
-        };
-        let mut errors = Vec::new();
-        assert!(SubnetFlood::from_spec(&p.detectors.subnet_flood, &loc, &mut errors).is_none());
-        let got: Vec<_> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        let (d, errors) = validate_table(text, "subnet_flood", SubnetFlood::from_spec);
+        assert!(d.is_none());
+        let got = key_lines(&errors);
         assert_eq!(
             got,
             [
@@ -407,13 +368,13 @@ mod tests {
         );
         let spec: SubnetFloodSpec =
             toml::from_str("warning_qps = 10.0\ncritical_qps = 9.0").unwrap();
-        let mut errors = Vec::new();
-        assert!(SubnetFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        let (d, errors) = from_spec(&spec, text, SubnetFlood::from_spec);
+        assert!(d.is_none());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].key, "detectors.subnet_flood.critical_qps");
         let spec: SubnetFloodSpec = toml::from_str("enabled = false\nv4_prefix = 99").unwrap();
-        let mut errors = Vec::new();
-        assert!(SubnetFlood::from_spec(&spec, &loc, &mut errors).is_none());
+        let (d, errors) = from_spec(&spec, text, SubnetFlood::from_spec);
+        assert!(d.is_none());
         assert!(errors.is_empty());
         assert!(toml::from_str::<SubnetFloodSpec>("prefix = 24").is_err());
     }

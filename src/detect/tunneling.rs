@@ -343,7 +343,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::packet::{Payload, Transport};
+    use crate::detect::test_support::{
+        self, Sink, at, default_built, from_spec, key_lines, observe_at, validate_table,
+    };
     use crate::synth::{FrameBuilder, qtype};
 
     const LABELED: &str = concat!(
@@ -352,24 +354,8 @@ mod tests {
     );
     const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/captures");
 
-    #[derive(Default)]
-    struct Sink(HashMap<Key, Tally>);
-
-    impl TallySink for Sink {
-        fn tally(&mut self, key: Key) -> &mut Tally {
-            self.0.entry(key).or_default()
-        }
-    }
-
     fn detector() -> Tunneling {
-        let loc = Located {
-            file: "p.toml",
-            text: "",
-        };
-        let mut errors = Vec::new();
-        let d = Tunneling::from_spec(&TunnelingSpec::default(), &loc, &mut errors).unwrap();
-        assert!(errors.is_empty());
-        d
+        default_built(Tunneling::from_spec)
     }
 
     fn query(
@@ -381,17 +367,15 @@ mod tests {
         qt: u16,
     ) {
         let bytes = fb.query_message(1, qname, qt, true).to_vec();
-        let msg = crate::dns::decode(&bytes).unwrap();
-        let payload = Payload {
-            ts_us: 0,
-            src: src.parse().unwrap(),
-            dst: "192.0.2.53".parse().unwrap(),
-            sport: 40000,
-            dport: 53,
-            transport: Transport::Udp,
-            data: &bytes,
-        };
-        d.observe(&Observed::new(&payload, &msg, None), sink);
+        observe_at(
+            d,
+            sink,
+            0,
+            at(src, 40000),
+            at("192.0.2.53", 53),
+            &bytes,
+            None,
+        );
     }
 
     /// Evaluate as the reduce side does: counters first, the full view only
@@ -622,22 +606,9 @@ mod tests {
     #[test]
     fn tunneling_spec_validation() {
         let text = "[detectors.tunneling]\nmin_queries = 0\nmin_avg_label_bytes = -3.0\nmin_distinct_ratio = 1.2\nmin_long_ratio = 0.0\ncritical_bytes_per_sec = 0.0\n";
-        #[derive(Deserialize)]
-        struct P {
-            detectors: D,
-        }
-        #[derive(Deserialize)]
-        struct D {
-            tunneling: TunnelingSpec,
-        }
-        let p: P = toml::from_str(text).unwrap();
-        let loc = Located {
-            file: "p.toml",
-            text,
-        };
-        let mut errors = Vec::new();
-        assert!(Tunneling::from_spec(&p.detectors.tunneling, &loc, &mut errors).is_none());
-        let got: Vec<_> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        let (d, errors) = validate_table(text, "tunneling", Tunneling::from_spec);
+        assert!(d.is_none());
+        let got = key_lines(&errors);
         assert_eq!(
             got,
             [
@@ -649,7 +620,7 @@ mod tests {
             ]
         );
         let spec: TunnelingSpec = toml::from_str("enabled = false\nmin_queries = 0").unwrap();
-        assert!(Tunneling::from_spec(&spec, &loc, &mut Vec::new()).is_none());
+        assert!(from_spec(&spec, text, Tunneling::from_spec).0.is_none());
         assert!(toml::from_str::<TunnelingSpec>("warning_bytes_per_sec = 5.0").is_err());
     }
 
@@ -889,44 +860,9 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// Replay `file` through the real dataflow (default pipeline: 10 s
-    /// windows sliding by 1 s, lifecycle, packet layer) with only `d`; the
-    /// alerts as JSON.
     fn replay(file: &Path, d: Tunneling) -> Vec<serde_json::Value> {
         assert!(file.exists(), "shared capture missing: {}", file.display());
-        let mut plan = crate::config::Plan::default_plan(&[]).expect("default plan");
-        plan.detectors = vec![std::sync::Arc::new(d)];
-        plan.blocklist = None;
-        let buf = Buf::default();
-        let outputs = crate::dataflow::Outputs {
-            alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(buf.clone()))),
-            events: None,
-            reports: None,
-        };
-        crate::dataflow::replay(
-            std::sync::Arc::new(plan),
-            vec![file.to_path_buf()],
-            crate::dataflow::RunOptions::default(),
-            outputs,
-        )
-        .expect("replay");
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("alert JSON"))
-            .collect()
+        test_support::replay(&[file.to_path_buf()], vec![std::sync::Arc::new(d)])
     }
 
     fn capture(rel: &str) -> PathBuf {

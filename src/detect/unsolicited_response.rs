@@ -165,7 +165,7 @@ impl Detector for UnsolicitedResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::amplification::test_support::*;
+    use crate::detect::test_support::*;
     use crate::detect::{Baseline, Tally};
 
     fn eval(d: &UnsolicitedResponse, t: &Tally) -> Option<Finding> {
