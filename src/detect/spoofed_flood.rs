@@ -13,7 +13,9 @@
 //! - the count reaches `absolute_sources`, with or without a baseline — except
 //!   that a warm baseline whose own warning level is above
 //!   `absolute_sources` (a big resolver that normally sees that many
-//!   clients) wins.
+//!   clients) wins, and that without a warm baseline the sources must send
+//!   at most `max_queries_per_source` queries each on average (spoofed
+//!   sources are mostly used once; a big legitimate population is not).
 //!
 //! Warning level `W` = `max(min_sources, mean + margin)` when warm, else
 //! `absolute_sources`. Critical at `2 × W`, or at `absolute_sources` when
@@ -54,13 +56,19 @@ pub struct SpoofedFloodSpec {
     /// How many deviations above the baseline mean.
     #[serde(default = "default_deviations")]
     pub deviations: toml::Spanned<f64>,
+    /// Without a warm baseline, fire only when the sources send at most this
+    /// many queries each on average (spoofed sources are mostly used once;
+    /// a big legitimate population asks several times per window).
+    #[serde(default = "default_max_queries_per_source")]
+    pub max_queries_per_source: toml::Spanned<f64>,
 }
 
 defaults! {
     default_min_sources: u64 = 500;
-    default_absolute_sources: u64 = 50_000;
+    default_absolute_sources: u64 = 5000;
     default_warmup_windows: u64 = 30;
     default_deviations: f64 = 6.0;
+    default_max_queries_per_source: f64 = 2.0;
 }
 
 impl Default for SpoofedFloodSpec {
@@ -71,6 +79,7 @@ impl Default for SpoofedFloodSpec {
             absolute_sources: default_absolute_sources(),
             warmup_windows: default_warmup_windows(),
             deviations: default_deviations(),
+            max_queries_per_source: default_max_queries_per_source(),
         }
     }
 }
@@ -81,6 +90,7 @@ pub struct SpoofedFlood {
     pub absolute_sources: u64,
     pub warmup_windows: u64,
     pub deviations: f64,
+    pub max_queries_per_source: f64,
 }
 
 impl Default for SpoofedFlood {
@@ -106,6 +116,7 @@ impl SpoofedFlood {
         );
         let warm = check.positive_int("warmup_windows", &spec.warmup_windows);
         let dev = check.positive("deviations", &spec.deviations);
+        let per = check.positive("max_queries_per_source", &spec.max_queries_per_source);
         if !spec.enabled || !check.ok() {
             return None;
         }
@@ -114,6 +125,7 @@ impl SpoofedFlood {
             absolute_sources: abs,
             warmup_windows: warm,
             deviations: dev,
+            max_queries_per_source: per,
         })
     }
 
@@ -175,6 +187,12 @@ impl Detector for SpoofedFlood {
         if distinct < warning {
             return None;
         }
+        let warm = w.baseline.is_some_and(|b| b.windows >= self.warmup_windows);
+        if !warm && t.queries as f64 > self.max_queries_per_source * distinct {
+            // Many sources, but each asking repeatedly: a big population,
+            // not spoofing. Without a baseline that is all there is to go on.
+            return None;
+        }
         let (severity, threshold) = if distinct >= critical {
             (Severity::Critical, critical)
         } else {
@@ -193,6 +211,7 @@ impl Detector for SpoofedFlood {
             "critical_sources": critical,
             "min_sources": self.min_sources,
             "absolute_sources": self.absolute_sources,
+            "max_queries_per_source": self.max_queries_per_source,
             "sample_qnames": t.sample_names(),
         });
         Some(Finding {
@@ -371,7 +390,7 @@ mod tests {
                 d.warmup_windows,
                 d.deviations
             ),
-            (500, 50000, 30, 6.0)
+            (500, 5000, 30, 6.0)
         );
         assert!(ok("enabled = false").0.is_none());
         let (d, errs) =
