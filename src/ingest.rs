@@ -17,6 +17,13 @@ use crate::sketch::topk::TopK;
 use crate::window::Pane;
 use crate::window::map_side::MapTables;
 
+/// A frame this far ahead of the newest believed time is a suspected bogus
+/// timestamp until `JUMP_CONFIRM` frames in a row agree (a capture paused
+/// for longer than this still resumes after that many frames).
+pub const TIME_JUMP_US: i64 = 600 * crate::time::MICROS;
+/// Frames in a row that confirm a forward time jump.
+pub const JUMP_CONFIRM: u32 = 8;
+
 /// Counters kept by the top-names sketch per worker.
 pub const TOP_NAMES_CAPACITY: usize = 4096;
 
@@ -44,8 +51,13 @@ pub struct IngestCounters {
     pub top_clients: TopK,
     pub top_domains: TopK,
     pub first_ts_us: Option<i64>,
-    /// Newest capture timestamp seen (`i64::MIN` before the first frame).
+    /// Newest capture timestamp believed (`i64::MIN` before the first
+    /// frame); see `TIME_JUMP_US`.
     pub max_ts_us: i64,
+    /// Frames in a row far ahead of `max_ts_us` (count, earliest of them).
+    jump: Option<(u32, i64)>,
+    /// Forward time jumps accepted.
+    pub time_jumps: u64,
 }
 
 impl Default for IngestCounters {
@@ -63,6 +75,8 @@ impl Default for IngestCounters {
             top_domains: TopK::new(TOP_NAMES_CAPACITY),
             first_ts_us: None,
             max_ts_us: i64::MIN,
+            jump: None,
+            time_jumps: 0,
         }
     }
 }
@@ -116,7 +130,22 @@ impl Ingest {
         c.frames += 1;
         c.bytes += len as u64;
         c.first_ts_us.get_or_insert(ts_us);
-        c.max_ts_us = c.max_ts_us.max(ts_us);
+        if c.max_ts_us == i64::MIN || ts_us <= c.max_ts_us.saturating_add(TIME_JUMP_US) {
+            c.max_ts_us = c.max_ts_us.max(ts_us);
+            c.jump = None;
+            return;
+        }
+        // A jump far ahead: believe it only once `JUMP_CONFIRM` frames in a
+        // row agree, so one frame with a bogus timestamp cannot make every
+        // later frame late (and blind the detectors).
+        let (n, lo) = c.jump.map_or((0, ts_us), |(n, lo)| (n, lo.min(ts_us)));
+        if n + 1 >= JUMP_CONFIRM {
+            c.max_ts_us = lo;
+            c.jump = None;
+            c.time_jumps += 1;
+        } else {
+            c.jump = Some((n + 1, lo));
+        }
     }
 
     pub fn packet_stats(&self) -> &PacketStats {

@@ -267,3 +267,51 @@ fn packets_older_than_the_allowed_lateness_are_counted_not_detected() {
         "late messages are still logged"
     );
 }
+
+#[test]
+fn one_frame_with_a_bogus_future_timestamp_does_not_blind_detection() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bogus: bool| {
+        let p = dir.path().join(name);
+        let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
+        let mut fb = FrameBuilder::new();
+        let (c, srv) = (
+            "10.66.0.9:4000".parse().unwrap(),
+            "192.0.2.53:53".parse().unwrap(),
+        );
+        let t0 = 1_700_000_000 * MICROS;
+        // 400 q/s for 30 s from one client.
+        for i in 0..12_000i64 {
+            let ts = t0 + i * 2_500;
+            w.write_frame(ts, fb.query(c, srv, i as u16, "a.example", qtype::A, false))
+                .unwrap();
+            if bogus && i == 2_000 {
+                // Ten years ahead (a broken clock, a crafted record).
+                let far = ts + 10 * 365 * 86_400 * MICROS;
+                w.write_frame(far, fb.query(c, srv, 1, "b.example", qtype::A, false))
+                    .unwrap();
+            }
+        }
+        w.into_inner().unwrap();
+        p
+    };
+    let clean = write("clean.pcap", false);
+    let bogus = write("bogus.pcap", true);
+    let a = replay(
+        &[clean],
+        plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+        1,
+        false,
+    );
+    let b = replay(
+        &[bogus],
+        plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+        1,
+        false,
+    );
+    assert!(a.alerts.contains("\"state\":\"raised\""));
+    assert_eq!(a.alerts, b.alerts);
+    assert_eq!(b.summary.late_messages, 0);
+    assert_eq!(b.summary.last_ts_us, a.summary.last_ts_us);
+}
