@@ -49,6 +49,10 @@ pub struct RandomSubdomainSpec {
     /// in (0, 1].
     #[serde(default = "default_min_failure_ratio")]
     pub min_failure_ratio: toml::Spanned<f64>,
+    /// Registered domains never keyed here (DNSBL and reputation zones such
+    /// as `spamhaus.org`, whose lookups are unique names that mostly fail).
+    #[serde(default)]
+    pub ignore_domains: Vec<toml::Spanned<String>>,
 }
 
 defaults! {
@@ -64,6 +68,7 @@ impl Default for RandomSubdomainSpec {
             warning_names: default_warning(),
             critical_names: default_critical(),
             min_failure_ratio: default_min_failure_ratio(),
+            ignore_domains: Vec::new(),
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct RandomSubdomain {
     pub warning_names: u64,
     pub critical_names: u64,
     pub min_failure_ratio: f64,
+    /// Sorted, lower-cased registered domains to skip.
+    pub ignore_domains: Vec<Box<str>>,
 }
 
 impl RandomSubdomain {
@@ -99,10 +106,12 @@ impl RandomSubdomain {
             format!("must be a number >= warning_names ({w})"),
         );
         let ratio = check.ratio("min_failure_ratio", &spec.min_failure_ratio);
+        let ignore_domains = check.domains("ignore_domains", &spec.ignore_domains);
         check.ok().then_some(RandomSubdomain {
             warning_names: w,
             critical_names: c,
             min_failure_ratio: ratio,
+            ignore_domains,
         })
     }
 
@@ -133,6 +142,9 @@ impl Detector for RandomSubdomain {
         let Some(domain) = m.registered_domain() else {
             return;
         };
+        if !self.ignore_domains.is_empty() && self.ignore_domains.binary_search(&domain).is_ok() {
+            return;
+        }
         let t = sink.tally(Key::Domain(domain));
         if m.msg.qr {
             t.responses += 1;
@@ -374,6 +386,24 @@ mod tests {
             baseline: None,
         };
         assert!((f.d.measure(&w) - 5000.0).abs() < 100.0);
+    }
+
+    #[test]
+    fn random_subdomain_ignores_listed_domains() {
+        let text = "[detectors.random_subdomain]\nignore_domains = [\"SpamHaus.org\", \"a..b\"]\n";
+        let (d, errors) = validate_table(text, "random_subdomain", RandomSubdomain::from_spec);
+        assert!(d.is_none());
+        assert_eq!(
+            key_lines(&errors),
+            [("detectors.random_subdomain.ignore_domains", 2)]
+        );
+        let mut f = Feed::new();
+        f.d.ignore_domains = vec!["spamhaus.org".into()];
+        // A mail server's DNSBL lookups: unique names, mostly NXDOMAIN.
+        f.names("zen.spamhaus.org", 2000, 1, Some(rcode::NXDOMAIN));
+        f.names("victim.example", 600, 1, Some(rcode::NXDOMAIN));
+        assert!(f.eval("spamhaus.org").is_none());
+        assert!(f.eval("victim.example").is_some());
     }
 
     #[test]

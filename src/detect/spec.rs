@@ -79,6 +79,25 @@ impl<'a, 'b> Check<'a, 'b> {
         x
     }
 
+    /// A list of domain names (presentation form), lower-cased; an error
+    /// names each entry that is not a valid name.
+    pub fn domains(&mut self, key: &str, v: &[Spanned<String>]) -> Vec<Box<str>> {
+        let mut out = Vec::new();
+        for d in v {
+            match crate::dns::QName::from_text(d.get_ref()) {
+                Ok(n) if !n.is_root() => out.push(n.to_lowercase_string().into_boxed_str()),
+                _ => {
+                    let k = format!("detectors.{}.{key}", self.kind);
+                    let msg = format!("`{}` is not a domain name", d.get_ref().escape_debug());
+                    self.errors.push(self.loc.error(d.span(), &k, msg));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// A finite number > 0.
     pub fn positive(&mut self, key: &str, v: &Spanned<f64>) -> f64 {
         self.require(key, v, is_positive, "must be a positive number")
