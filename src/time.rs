@@ -34,7 +34,7 @@ impl Clock {
 
 /// Civil date (year, month, day) from days since 1970-01-01
 /// (H. Hinnant's algorithm; valid for the whole i64 day range we use).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -149,7 +149,7 @@ pub fn write_rfc3339_us(out: &mut Vec<u8>, ts_us: i64) {
     let micros = ts_us.rem_euclid(1_000_000) as u64;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u64;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     if (0..=9999).contains(&year) {
         write_padded(out, year as u64, 4);
     } else {
@@ -171,22 +171,6 @@ pub fn write_rfc3339_us(out: &mut Vec<u8>, ts_us: i64) {
     out.push(b'.');
     write_padded(out, micros, 6);
     out.push(b'Z');
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`). Exact for every `i64` day count that an
-/// `i64` microsecond timestamp can produce.
-fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8; // [1, 31]
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8; // [1, 12]
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A JSON string literal for `s`: `"` and `\` backslash-escaped, control
@@ -400,7 +384,10 @@ mod tests {
         let (mut y, mut mo, mut d) = (1900i64, 1u8, 1u8);
         let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         for days in -25_567i64..194_000 {
-            assert_eq!(civil_from_days(days), (y, mo, d));
+            assert_eq!(
+                crate::time::civil_from_days(days),
+                (y, u32::from(mo), u32::from(d))
+            );
             let dim = match mo {
                 2 if leap(y) => 29,
                 2 => 28,

@@ -74,7 +74,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::scenario::Rng;
+use super::scenario::{Rng, Zipf};
 use super::{FrameBuilder, PcapWriter, qtype, rcode, tcp_flags};
 use crate::time::{MICROS, rfc3339};
 
@@ -888,31 +888,6 @@ impl World {
 
     fn popular(&self, rng: &mut Rng) -> &str {
         &self.names[self.zipf.sample(rng)]
-    }
-}
-
-/// Zipf(1) ranks by inverse CDF.
-struct Zipf {
-    cdf: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: usize) -> Self {
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = (1..=n)
-            .map(|k| {
-                acc += 1.0 / k as f64;
-                acc
-            })
-            .collect();
-        for c in &mut cdf {
-            *c /= acc;
-        }
-        Zipf { cdf }
-    }
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.unit();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 }
 

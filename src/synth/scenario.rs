@@ -96,13 +96,13 @@ fn benign_name(rank: usize) -> String {
     format!("www.site{rank}.{}", TLDS[rank % TLDS.len()])
 }
 
-/// Zipf(1) rank in [0, NAMES) by inverse CDF over precomputed weights.
-struct Zipf {
+/// Zipf(1) rank in [0, n) by inverse CDF over precomputed weights.
+pub(crate) struct Zipf {
     cdf: Vec<f64>,
 }
 
 impl Zipf {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         let mut acc = 0.0;
         let mut cdf = Vec::with_capacity(n);
         for k in 1..=n {
@@ -114,7 +114,7 @@ impl Zipf {
         }
         Zipf { cdf }
     }
-    fn sample(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.unit();
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
