@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
-use dnsmonitor::packet::PacketError;
 use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
@@ -485,7 +484,9 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         s.packet.tcp_messages,
         s.packet.not_dns
     );
-    let mut errs: Vec<(String, u64)> = PacketError::counts(&s.packet)
+    let mut errs: Vec<(String, u64)> = s
+        .packet
+        .nonzero_errors()
         .into_iter()
         .map(|(r, n)| (format!("packet/{r}"), n))
         .collect();

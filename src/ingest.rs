@@ -193,9 +193,7 @@ impl Ingest {
             } else {
                 counters.queries += 1;
                 if let Some(q) = &msg.question {
-                    counters.top.offer(q.qname.hash(), 1, || {
-                        q.qname.to_lowercase_string().into_boxed_str()
-                    });
+                    offer_name(&mut counters.top, &q.qname);
                 }
             }
             if *events {
@@ -215,44 +213,47 @@ impl Ingest {
             let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
             let obs = Observed::new(payload, &msg, unsolicited);
             if !msg.qr {
-                let src = payload.src;
-                counters
-                    .top_clients
-                    .offer(crate::sketch::stable_hash(&src), 1, || {
-                        src.to_string().into_boxed_str()
-                    });
+                offer_client(&mut counters.top_clients, payload.src);
             }
             if let (Some(r), false, Some(q)) = (reports.as_mut(), msg.qr, msg.question.as_ref()) {
                 let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
                 let [names, domains, clients] = r.tables(interval);
-                names.offer(q.qname.hash(), 1, || {
-                    q.qname.to_lowercase_string().into_boxed_str()
-                });
-                if let Some(n) = obs.registered_labels() {
-                    let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
-                    domains.offer(h, 1, || {
-                        q.qname.suffix(n).to_lowercase_string().into_boxed_str()
-                    });
-                }
-                let src = payload.src;
-                clients.offer(crate::sketch::stable_hash(&src), 1, || {
-                    src.to_string().into_boxed_str()
-                });
+                offer_name(names, &q.qname);
+                offer_domain(domains, &obs);
+                offer_client(clients, payload.src);
             }
             for (i, d) in plan.detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }
             // Detectors have looked the registered domain up already (cached).
-            if let (false, Some(q)) = (msg.qr, msg.question.as_ref())
-                && let Some(n) = obs.registered_labels()
-            {
-                let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
-                counters.top_domains.offer(h, 1, || {
-                    q.qname.suffix(n).to_lowercase_string().into_boxed_str()
-                });
+            if !msg.qr {
+                offer_domain(&mut counters.top_domains, &obs);
             }
         });
     }
+}
+
+/// Count a query name (lower-cased; the string is built only for a new counter).
+fn offer_name(t: &mut TopK, qname: &crate::dns::QName) {
+    t.offer(qname.hash(), 1, || {
+        qname.to_lowercase_string().into_boxed_str()
+    });
+}
+
+/// Count the query's registered domain, when it has one.
+fn offer_domain(t: &mut TopK, obs: &Observed<'_, '_>) {
+    let (Some(n), Some(q)) = (obs.registered_labels(), obs.msg.question.as_ref()) else {
+        return;
+    };
+    let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
+    t.offer(h, 1, || obs.registered_domain().unwrap_or_default());
+}
+
+/// Count a client address.
+fn offer_client(t: &mut TopK, ip: std::net::IpAddr) {
+    t.offer(crate::sketch::stable_hash(&ip), 1, || {
+        ip.to_string().into_boxed_str()
+    });
 }
 
 /// The values last added to the metrics, so each publish adds only the

@@ -18,6 +18,18 @@ pub const SCHEMA: &str = "dnsmonitor.report/1";
 /// N / (capacity + 1) occurrences are always kept).
 pub const REPORT_CAPACITY: usize = 1024;
 
+/// Last pane (of length `slide_us`) of reporting interval `interval`;
+/// intervals are whole multiples of the slide (checked by the config).
+pub fn last_pane(interval: u64, interval_us: i64, slide_us: i64) -> crate::window::Pane {
+    (((interval as i64 + 1) * interval_us) / slide_us - 1) as crate::window::Pane
+}
+
+/// The first interval not yet complete when the watermark is at `pane`:
+/// every interval below it ends at or before the pane's start.
+pub fn first_open_interval(pane: crate::window::Pane, interval_us: i64, slide_us: i64) -> u64 {
+    (pane as i64 * slide_us / interval_us) as u64
+}
+
 /// The report tables, in output order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Table {

@@ -34,8 +34,8 @@ pub use crate::ingest::EventLine;
 use crate::ingest::Published;
 use crate::ingest::{Ingest, TOP_NAMES_CAPACITY};
 use crate::metrics::Metrics;
-use crate::packet::{PacketDecoder, PacketError, PacketStats};
-use crate::reports::ReportPart;
+use crate::packet::{PacketDecoder, PacketStats};
+use crate::reports::{self, ReportPart};
 use crate::sinks::{AlertSink, is_broken_pipe};
 use crate::sketch::topk::TopK;
 use crate::sources::{CaptureCounters, FrameSource, PcapFiles, ReadStatus};
@@ -407,12 +407,12 @@ pub fn run(
                     }
                     // Report intervals that end before the new watermark pane.
                     if let Some(r) = ingest.reports.as_mut() {
-                        let below =
-                            new_pane.map(|p| (p as i64 * spec.slide_us / interval_us) as u64);
+                        let below = new_pane
+                            .map(|p| reports::first_open_interval(p, interval_us, spec.slide_us));
                         let mut reports_out = out_reports.activate();
                         for part in r.drain(below) {
-                            let last = (((part.interval as i64 + 1) * interval_us) / spec.slide_us
-                                - 1) as Pane;
+                            let last =
+                                reports::last_pane(part.interval, interval_us, spec.slide_us);
                             let c = cr.delayed(&last.max(cap_pane));
                             reports_out.session(&c).give(part);
                         }
@@ -681,7 +681,7 @@ pub fn run(
                         .keys()
                         .copied()
                         .filter(|i| {
-                            let last = (((*i as i64 + 1) * interval_us) / slide_us - 1) as Pane;
+                            let last = reports::last_pane(*i, interval_us, slide_us);
                             !frontier.less_equal(&last)
                         })
                         .collect();
@@ -784,15 +784,4 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
-}
-
-impl PacketError {
-    /// Every reason with its count, for summaries.
-    pub fn counts(stats: &PacketStats) -> Vec<(&'static str, u64)> {
-        PacketError::ALL
-            .iter()
-            .map(|e| (e.as_str(), stats.errors[*e as usize]))
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
 }

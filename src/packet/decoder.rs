@@ -128,6 +128,15 @@ impl PacketStats {
         self.errors.get(e as usize).copied().unwrap_or(0)
     }
 
+    /// Every reason with a non-zero count, for summaries.
+    pub fn nonzero_errors(&self) -> Vec<(&'static str, u64)> {
+        PacketError::ALL
+            .iter()
+            .map(|e| (e.as_str(), self.error(*e)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// DNS messages delivered over both transports.
     pub fn messages(&self) -> u64 {
         self.udp_messages + self.tcp_messages
