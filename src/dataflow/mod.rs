@@ -530,8 +530,8 @@ pub fn run(
                                     held = cap.retain_least(0);
                                 }
                             });
-                            let through = match frontier.frontier().first() {
-                                Some(&f) if f > 0 => Some(f - 1),
+                            let through = match frontier_min(frontier) {
+                                Some(f) if f > 0 => Some(f - 1),
                                 Some(_) => None,
                                 None => last_pane,
                             };
@@ -578,7 +578,7 @@ pub fn run(
                                 }
                                 out_buf.clear();
                                 closed_through = Some(e);
-                                if let Some(&f) = frontier.frontier().first()
+                                if let Some(f) = frontier_min(frontier)
                                     && f > *h.time()
                                 {
                                     h.downgrade(&f);
@@ -613,13 +613,7 @@ pub fn run(
                             v.append(batch);
                         }
                     });
-                    let ready: Vec<Pane> = pending
-                        .keys()
-                        .copied()
-                        .filter(|t| !frontier.less_equal(t))
-                        .collect();
-                    for t in ready {
-                        let mut v = pending.remove(&t).unwrap_or_default();
+                    for (_, mut v) in take_below(&mut pending, frontier_min(frontier)) {
                         v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
                         let mut s = sink_summary.lock().unwrap_or_else(|p| p.into_inner());
                         for a in v.iter_mut() {
@@ -677,41 +671,18 @@ pub fn run(
                     });
                     let interval_us = rep_plan.report_interval_us;
                     let slide_us = rep_plan.window.slide_us;
-                    let ready: Vec<u64> = pending_rep
-                        .keys()
-                        .copied()
-                        .filter(|i| {
-                            let last = reports::last_pane(*i, interval_us, slide_us);
-                            !frontier.less_equal(&last)
-                        })
-                        .collect();
-                    for i in ready {
-                        let parts = pending_rep.remove(&i).unwrap_or_default();
-                        if let Some(out) = report_out.as_mut() {
-                            let mut failed = None;
-                            for line in
-                                crate::reports::render(i, interval_us, &parts, rep_plan.report_top)
-                            {
-                                if let Err(e) = out
-                                    .write_all(line.as_bytes())
-                                    .and_then(|_| out.write_all(b"\n"))
-                                {
-                                    failed = Some(e);
-                                    break;
-                                }
+                    // Interval i is complete once the frontier passed its last pane.
+                    let bound = frontier_min(frontier)
+                        .map(|f| reports::first_open_interval(f, interval_us, slide_us));
+                    for (i, parts) in take_below(&mut pending_rep, bound) {
+                        let lines = reports::render(i, interval_us, &parts, rep_plan.report_top);
+                        write_or_close(&mut report_out, "report", &rep_summary, |out| {
+                            for line in &lines {
+                                out.write_all(line.as_bytes())?;
+                                out.write_all(b"\n")?;
                             }
-                            let _ = out.flush();
-                            if let Some(e) = failed {
-                                if !is_broken_pipe(&e) {
-                                    tracing::error!(error = %e, "report output failed");
-                                }
-                                rep_summary
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .output_closed = true;
-                                report_out = None;
-                            }
-                        }
+                            out.flush()
+                        });
                     }
                 },
             );
@@ -730,33 +701,11 @@ pub fn run(
                             v.append(batch);
                         }
                     });
-                    let ready: Vec<Pane> = pending_ev
-                        .keys()
-                        .copied()
-                        .filter(|t| !frontier.less_equal(t))
-                        .collect();
-                    for t in ready {
-                        let mut v = pending_ev.remove(&t).unwrap_or_default();
+                    for (_, mut v) in take_below(&mut pending_ev, frontier_min(frontier)) {
                         v.sort_by_key(|e| (e.file, e.frame));
-                        if let Some(out) = event_out.as_mut() {
-                            let mut failed = None;
-                            for e in &v {
-                                if let Err(err) = out.write_all(&e.line) {
-                                    failed = Some(err);
-                                    break;
-                                }
-                            }
-                            if let Some(err) = failed {
-                                if !is_broken_pipe(&err) {
-                                    tracing::error!(error = %err, "event output failed");
-                                }
-                                ev_summary
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .output_closed = true;
-                                event_out = None;
-                            }
-                        }
+                        write_or_close(&mut event_out, "event", &ev_summary, |out| {
+                            v.iter().try_for_each(|e| out.write_all(&e.line))
+                        });
                     }
                     if frontier.is_empty()
                         && let Some(out) = event_out.as_mut()
@@ -775,6 +724,42 @@ pub fn run(
     let mut s = std::mem::take(&mut *summary.lock().unwrap_or_else(|p| p.into_inner()));
     s.elapsed = clock.now().saturating_duration_since(started);
     Ok(s)
+}
+
+/// The frontier's time, `None` once it is empty (input finished).
+fn frontier_min(frontier: &timely::progress::frontier::MutableAntichain<Pane>) -> Option<Pane> {
+    frontier.frontier().first().copied()
+}
+
+/// Take the stashed entries keyed below `bound` (all of them when `None`):
+/// what the frontier has passed, in key order.
+fn take_below<K: Ord, V>(pending: &mut BTreeMap<K, V>, bound: Option<K>) -> BTreeMap<K, V> {
+    let rest = match bound {
+        Some(b) => pending.split_off(&b),
+        None => BTreeMap::new(),
+    };
+    std::mem::replace(pending, rest)
+}
+
+/// Write to an optional output; when that fails the output is dropped, the
+/// summary says so, and the error is logged unless the reader went away.
+fn write_or_close(
+    out: &mut Option<Box<dyn Write + Send>>,
+    what: &str,
+    summary: &Mutex<RunSummary>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) {
+    let Some(o) = out.as_mut() else { return };
+    if let Err(e) = write(o.as_mut()) {
+        if !is_broken_pipe(&e) {
+            tracing::error!(error = %e, "{what} output failed");
+        }
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .output_closed = true;
+        *out = None;
+    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
