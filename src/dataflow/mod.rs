@@ -348,8 +348,11 @@ pub fn run(
                     }
                     let done = status == ReadStatus::Done;
                     let max_ts = ingest.counters.max_ts_us;
-                    if let (Some(m), true, Some(src)) = (&src_metrics, live, source.as_mut())
-                        && let Some(cc) = src.capture_counters()
+                    // Live: the kernel counters, read once per activation, feed
+                    // the metrics and (through the source) alert evidence.
+                    if live
+                        && let Some(cc) = source.as_mut().and_then(|s| s.capture_counters())
+                        && let Some(m) = &src_metrics
                     {
                         m.capture_received
                             .inc_by(cc.received.saturating_sub(capture_published.received));

@@ -1,24 +1,19 @@
 //! `LiveSource`: a `LiveCapture` as a dataflow `FrameSource`. One worker
 //! reads it; frames are numbered from 1 as they arrive; kernel counters are
-//! read about once a second and shared (`drops`) so alerts can carry
+//! read at every activation of the source and shared (`drops`) so alerts can carry
 //! evidence of capture loss.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::live::LiveCapture;
 use super::{CaptureCounters, FrameSource, RawPacket, ReadStatus};
-use crate::time::Clock;
-
-/// How often the kernel counters are read.
-pub const STATS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LiveSource {
     cap: LiveCapture,
     frame: u64,
     counters: CaptureCounters,
-    last_stats: Option<Instant>,
     /// Packets dropped so far (kernel + interface), for alert evidence.
     pub drops: Arc<AtomicU64>,
     /// Set when the capture failed while running (the command exits 1).
@@ -32,7 +27,6 @@ impl LiveSource {
             cap,
             frame: 0,
             counters: CaptureCounters::default(),
-            last_stats: None,
             drops: Arc::default(),
             failure: Arc::default(),
             failed: false,
@@ -59,14 +53,6 @@ impl FrameSource for LiveSource {
     fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
         if self.failed {
             return ReadStatus::Done;
-        }
-        let now = Clock.now();
-        if self
-            .last_stats
-            .is_none_or(|t| now.saturating_duration_since(t) >= STATS_EVERY)
-        {
-            self.last_stats = Some(now);
-            self.refresh_stats();
         }
         let linktype = self.cap.linktype();
         let frame = &mut self.frame;
@@ -102,8 +88,9 @@ impl FrameSource for LiveSource {
         true
     }
 
-    /// Reads the kernel counters now (one getsockopt; called once per
-    /// activation of the source, i.e. per batch or per poll timeout).
+    /// Reads the kernel counters now (one getsockopt). The dataflow calls it
+    /// once per activation of the source (per batch or per poll timeout,
+    /// so at least ten times a second), which also refreshes `drops`.
     fn capture_counters(&mut self) -> Option<CaptureCounters> {
         self.refresh_stats();
         Some(self.counters)
