@@ -229,13 +229,8 @@ pub fn run(
             None => (None, None, None),
         };
         let mut source: Option<Box<dyn FrameSource>> = if !files.is_empty() {
-            match PcapFiles::open(&files) {
-                Ok(f) => Some(Box::new(f)),
-                Err(e) => {
-                    tracing::error!(error = %e, "capture became unreadable");
-                    None
-                }
-            }
+            // Checked before the workers started (`replay`).
+            Some(Box::new(PcapFiles::new(&files)))
         } else if index == 0 {
             single
                 .lock()

@@ -59,12 +59,19 @@ impl PcapFiles {
         for p in paths {
             check_readable(p)?;
         }
+        Ok(Self::new(paths))
+    }
+
+    /// Prepare to read files already checked by `open` (each worker reads
+    /// them all); a file that fails later ends early and is listed in
+    /// `broken`.
+    pub fn new(paths: &[PathBuf]) -> Self {
         let total = paths
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
-        Ok(PcapFiles {
+        PcapFiles {
             paths: paths.to_vec(),
             next_file: 0,
             current: None,
@@ -75,7 +82,7 @@ impl PcapFiles {
             meta: (0, 0),
             file_bytes: 0,
             total,
-        })
+        }
     }
 
     /// Sum of the files' sizes, for progress.
