@@ -36,6 +36,8 @@ pub enum Command {
     Live(LiveArgs),
     /// Write a labelled capture: benign traffic with chosen attacks, and the truth.
     Synth(SynthArgs),
+    /// Run the pipeline on packet batches consumed from a RabbitMQ queue.
+    Consume(ConsumeArgs),
     /// Print alerts published to a RabbitMQ exchange as they arrive.
     Alerts(AlertsArgs),
     /// Validate a pipeline file (and the blocklists it names).
@@ -79,8 +81,24 @@ pub struct PipelineArgs {
 /// Where alerts are also published (RabbitMQ topic exchange).
 #[derive(clap::Args, Debug)]
 pub struct AmqpArgs {
-    /// Publish alerts to this AMQP broker, e.g. amqp://user:pass@host:5672/%2f
-    /// (better from the environment or a file: the password stays out of argv).
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Topic exchange for alerts (routing key `<kind>.<severity>`).
+    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
+    pub exchange: String,
+}
+
+impl AmqpArgs {
+    fn uri(&self) -> anyhow::Result<Option<String>> {
+        self.broker.uri()
+    }
+}
+
+/// The RabbitMQ broker: from the flag, a file or the environment.
+#[derive(clap::Args, Debug)]
+pub struct BrokerArgs {
+    /// AMQP broker URI, e.g. amqp://user:pass@host:5672/%2f (better from the
+    /// environment or a file: the password stays out of argv).
     #[arg(
         long,
         env = "DNSMONITOR_AMQP_URI",
@@ -91,12 +109,9 @@ pub struct AmqpArgs {
     /// Read the AMQP URI from this file (first line).
     #[arg(long, value_name = "PATH", conflicts_with = "amqp")]
     pub amqp_file: Option<PathBuf>,
-    /// Topic exchange for alerts (routing key `<kind>.<severity>`).
-    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
-    pub exchange: String,
 }
 
-impl AmqpArgs {
+impl BrokerArgs {
     fn uri(&self) -> anyhow::Result<Option<String>> {
         if let Some(u) = &self.amqp {
             return Ok(Some(u.trim().to_string()));
@@ -163,6 +178,34 @@ pub struct LiveArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ConsumeArgs {
+    /// Queue of packet batches (durable; declared if missing). Default: `[source] queue`.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Unacked batches in flight (default: `[source] prefetch`, 1000).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub prefetch: Option<u16>,
+    /// Seconds after which a silent sensor stops holding windows open
+    /// (default: `[source] idle_timeout_secs`, 10).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
+    /// Dead-letter exchange for rejected (malformed) batches (default: `[source] dead_letter_exchange`).
+    #[arg(long, value_name = "NAME")]
+    pub dead_letter_exchange: Option<String>,
+    /// Bind the queue to a topic exchange: EXCHANGE=ROUTING_KEY; repeatable.
+    #[arg(long = "bind", value_name = "EXCHANGE=KEY", value_parser = dnsmonitor::config::parse_binding)]
+    pub bindings: Vec<(String, String)>,
+    /// Finish once every sensor seen has sent its last batch (replays through the broker).
+    #[arg(long)]
+    pub exit_on_eos: bool,
+    /// Do not publish alerts to the broker (only to --alerts).
+    #[arg(long)]
+    pub no_alert_exchange: bool,
+    #[command(flatten)]
+    pub common: PipelineArgs,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct SynthArgs {
     /// Scenario(s): benign, client_flood, subnet_flood, nxdomain_flood, servfail_flood,
     /// random_subdomain, amplification, unsolicited_response, spoofed_flood, rate_anomaly,
@@ -193,6 +236,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Live(args) => live(args),
         Command::Synth(args) => synth(args),
         Command::Alerts(args) => alerts(args),
+        Command::Consume(args) => consume(args),
     }
 }
 
@@ -333,6 +377,10 @@ struct Prepared {
 }
 
 fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
+    prepare_with(c, append, true)
+}
+
+fn prepare_with(c: &PipelineArgs, append: bool, publish: bool) -> anyhow::Result<Prepared> {
     let plan = Arc::new(load_plan(c.pipeline.as_ref(), &c.blocklists)?);
     let open_output = |p: &PathBuf| open_output(p, append);
     let alerts = open_output(&c.alerts).context("alert output")?;
@@ -355,7 +403,7 @@ fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
         None => None,
     };
     let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
-    if let Some(uri) = c.amqp.uri()? {
+    if let Some(uri) = c.amqp.uri()?.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
         let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, &c.amqp.exchange, m)?;
         eprintln!(
@@ -447,6 +495,69 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
         eprintln!("error: {msg}");
         return Ok(1);
+    }
+    Ok(0)
+}
+
+fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
+    use dnsmonitor::sinks::amqp::redact;
+    use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
+    let c = &args.common;
+    let Some(uri) = c.amqp.uri()? else {
+        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
+    };
+    let p = prepare_with(c, true, !args.no_alert_exchange)?;
+    let src = &p.plan.source;
+    let queue = args.queue.clone().unwrap_or_else(|| src.queue.clone());
+    anyhow::ensure!(
+        !queue.is_empty(),
+        "no queue: give --queue NAME or set [source] queue in the pipeline"
+    );
+    let mut bind = src.bind.clone();
+    bind.extend(args.bindings.iter().cloned());
+    let opts = AmqpSourceOptions {
+        uri: uri.clone(),
+        queue: queue.clone(),
+        prefetch: args.prefetch.unwrap_or(src.prefetch),
+        idle_timeout: std::time::Duration::from_secs(
+            args.idle_timeout.unwrap_or(src.idle_timeout_secs),
+        ),
+        dead_letter_exchange: args
+            .dead_letter_exchange
+            .clone()
+            .or_else(|| src.dead_letter_exchange.clone()),
+        bind,
+        exit_on_eos: args.exit_on_eos,
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+    };
+    let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
+    let stop = install_stop_signals().context("signal handlers")?;
+    eprintln!("consume: reading {} queue {queue}", redact(&uri));
+    let run_opts = RunOptions {
+        workers: c.workers as usize,
+        stop: Some(stop),
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        ..RunOptions::default()
+    };
+    let summary = dataflow::run(p.plan, Input::Single(Box::new(source)), run_opts, p.outputs)?;
+    let n = ingest.finish();
+    if !c.quiet {
+        print_summary("consume", &summary, c.workers);
+        eprintln!(
+            "queue: {} batches ({} packets) from {} sensor(s); {} acked, {} rejected, {} duplicates, {} missing, {} reconnects, prefetch {}",
+            n.deliveries,
+            n.packets,
+            n.sensors,
+            n.acked,
+            n.rejected,
+            n.duplicates,
+            n.missing,
+            n.reconnects,
+            n.prefetch
+        );
+    }
+    if let Some((_, server)) = p.metrics {
+        server.stop();
     }
     Ok(0)
 }

@@ -339,8 +339,8 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
             s(&[
                 "received",
                 "acked",
-                "nacked",
                 "rejected",
+                "duplicate",
                 "confirmed",
                 "failed",
                 "dropped",

@@ -41,6 +41,64 @@ pub struct Spec {
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub reports: ReportsSpec,
+    #[serde(default)]
+    pub source: SourceSpec,
+}
+
+/// `[source]`: where `dnsmonitor consume` reads packets (the broker URI
+/// comes from `--amqp`, `--amqp-file` or `DNSMONITOR_AMQP_URI`, never from
+/// the pipeline file). `replay` and `live` ignore it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSpec {
+    #[serde(rename = "type")]
+    pub kind: toml::Spanned<String>,
+    pub queue: toml::Spanned<String>,
+    pub prefetch: toml::Spanned<u32>,
+    pub idle_timeout_secs: toml::Spanned<u64>,
+    pub dead_letter_exchange: toml::Spanned<String>,
+    pub bind: toml::Spanned<Vec<String>>,
+}
+
+impl Default for SourceSpec {
+    fn default() -> Self {
+        SourceSpec {
+            kind: unspanned("capture".into()),
+            queue: unspanned(String::new()),
+            prefetch: unspanned(crate::sources::amqp_source::DEFAULT_PREFETCH as u32),
+            idle_timeout_secs: unspanned(
+                crate::sources::amqp_source::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            ),
+            dead_letter_exchange: unspanned(String::new()),
+            bind: unspanned(Vec::new()),
+        }
+    }
+}
+
+/// The validated `[source]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourcePlan {
+    /// `type = "amqp"`.
+    pub amqp: bool,
+    /// Empty when not set.
+    pub queue: String,
+    pub prefetch: u16,
+    pub idle_timeout_secs: u64,
+    pub dead_letter_exchange: Option<String>,
+    /// (exchange, routing key) pairs from `bind = ["exchange=key", ...]`.
+    pub bind: Vec<(String, String)>,
+}
+
+/// Parse `exchange=routing.key` (a binding of the ingest queue).
+pub fn parse_binding(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((e, k)) if !e.trim().is_empty() && !k.trim().is_empty() => {
+            Ok((e.trim().to_string(), k.trim().to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not EXCHANGE=ROUTING_KEY (e.g. dnsmonitor.packets=sensors.#)"
+        )),
+    }
 }
 
 /// `[reports]`: periodic top-k reports (`--reports`).
@@ -153,6 +211,8 @@ pub struct Plan {
     pub report_interval_us: i64,
     /// `[reports] top`.
     pub report_top: usize,
+    /// `[source]`.
+    pub source: SourcePlan,
 }
 
 impl fmt::Debug for Plan {
@@ -471,6 +531,59 @@ impl Plan {
             errors.push(loc.error(r.top.span(), "reports.top", "must be between 1 and 1000"));
         }
 
+        // [source]
+        let so = &spec.source;
+        let amqp = match so.kind.get_ref().as_str() {
+            "amqp" => true,
+            "capture" => false,
+            other => {
+                errors.push(loc.error(
+                    so.kind.span(),
+                    "source.type",
+                    format!("`{other}` is not a source type: use \"capture\" or \"amqp\""),
+                ));
+                false
+            }
+        };
+        let prefetch = *so.prefetch.get_ref();
+        if prefetch == 0 || prefetch > u16::MAX as u32 {
+            errors.push(loc.error(
+                so.prefetch.span(),
+                "source.prefetch",
+                format!("must be between 1 and {}", u16::MAX),
+            ));
+        }
+        if *so.idle_timeout_secs.get_ref() == 0 {
+            errors.push(loc.error(
+                so.idle_timeout_secs.span(),
+                "source.idle_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if amqp && so.queue.get_ref().trim().is_empty() {
+            errors.push(loc.error(
+                so.kind.span(),
+                "source.queue",
+                "type = \"amqp\" needs a queue name",
+            ));
+        }
+        let mut bind = Vec::new();
+        for b in so.bind.get_ref() {
+            match parse_binding(b) {
+                Ok(pair) => bind.push(pair),
+                Err(m) => errors.push(loc.error(so.bind.span(), "source.bind", m)),
+            }
+        }
+        let dlx = so.dead_letter_exchange.get_ref().trim();
+        let source = SourcePlan {
+            amqp,
+            queue: so.queue.get_ref().trim().to_string(),
+            prefetch: prefetch.clamp(1, u16::MAX as u32) as u16,
+            idle_timeout_secs: *so.idle_timeout_secs.get_ref(),
+            dead_letter_exchange: (!dlx.is_empty()).then(|| dlx.to_string()),
+            bind,
+        };
+
         // [detectors]
         let (detectors, blocklist) =
             build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
@@ -491,6 +604,7 @@ impl Plan {
             metrics_listen,
             report_interval_us: ri as i64 * MICROS,
             report_top: rt,
+            source,
         })
     }
 }
@@ -533,6 +647,22 @@ mod tests {
             e[0].starts_with("p.toml:2:1: key `window.size_sec`: unknown field `size_sec`"),
             "{e:?}"
         );
+        let e = errs("[source]\ntype = \"kafka\"\nprefetch = 0\nbind = [\"nokey\"]\n");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:2:8: key `source.type`: `kafka`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("p.toml:3:12: key `source.prefetch`"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].contains("key `source.bind`: `nokey` is not EXCHANGE=ROUTING_KEY"),
+            "{e:?}"
+        );
+        let e = errs("[source]\ntype = \"amqp\"\n");
+        assert!(e[0].contains("key `source.queue`"), "{e:?}");
         let e = errs("[alerts]\nhold_secs = \"soon\"\n");
         assert!(
             e[0].starts_with("p.toml:2:13: key `alerts.hold_secs`:"),

@@ -212,6 +212,10 @@ pub fn run(
     let stop = opts.stop.clone();
     let metrics = opts.metrics.clone();
     let capture_drops = opts.capture_drops.clone();
+    // How far the alert and event sinks (worker 0) have written: the pane
+    // their input frontier reached, `u64::MAX` once finished. The source
+    // (worker 0 too for single inputs) settles its input with it.
+    let written: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
 
     let summary_w = summary.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -243,6 +247,7 @@ pub fn run(
         let stop = stop.clone();
         let metrics = metrics.clone();
         let capture_drops = capture_drops.clone();
+        let written = written.clone();
 
         worker.dataflow::<Pane, _, _>(|scope| {
             let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
@@ -258,6 +263,7 @@ pub fn run(
             let src_plan = plan.clone();
             let src_summary = summary.clone();
             let src_metrics = metrics.clone();
+            let src_written = written.clone();
             builder.build(move |mut caps| {
                 let mut cap_reports = caps.pop();
                 let mut cap_events = caps.pop();
@@ -292,6 +298,12 @@ pub fn run(
                     let stopping = stop
                         .as_ref()
                         .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+                    if let Some(src) = source.as_mut() {
+                        let w = src_written[0]
+                            .load(Ordering::Acquire)
+                            .min(src_written[1].load(Ordering::Acquire));
+                        src.outputs_done((w != u64::MAX).then_some(w));
+                    }
                     let status = match source.as_mut() {
                         None => ReadStatus::Done,
                         Some(src) => {
@@ -376,6 +388,9 @@ pub fn run(
                     let mut wm_ts = max_ts;
                     if live {
                         wm_ts = wm_ts.max(clock.unix_micros() - IDLE_AFTER_US);
+                    }
+                    if let Some(w) = source.as_mut().and_then(|s| s.watermark_us()) {
+                        wm_ts = w;
                     }
 
                     let mut shuffle_out = out_shuffle.activate();
@@ -599,6 +614,7 @@ pub fn run(
             let sink_summary = summary.clone();
             let sink_metrics = metrics.clone();
             let sink_drops = capture_drops.clone();
+            let sink_written = written.clone();
             let mut pending: BTreeMap<Pane, Vec<Alert>> = BTreeMap::new();
             alerts.sink(
                 Exchange::new(|_: &Alert| 0),
@@ -649,6 +665,10 @@ pub fn run(
                     {
                         let _ = sink.finish();
                     }
+                    if index == 0 {
+                        let f = frontier_min(frontier).unwrap_or(u64::MAX);
+                        sink_written[0].store(f, Ordering::Release);
+                    }
                 },
             );
 
@@ -688,6 +708,7 @@ pub fn run(
             // Event log on worker 0, in frame order.
             let mut pending_ev: BTreeMap<Pane, Vec<EventLine>> = BTreeMap::new();
             let ev_summary = summary.clone();
+            let ev_written = written.clone();
             events.sink(
                 Exchange::new(|_: &EventLine| 0),
                 "EventSink",
@@ -705,10 +726,14 @@ pub fn run(
                             v.iter().try_for_each(|e| out.write_all(&e.line))
                         });
                     }
-                    if frontier.is_empty()
-                        && let Some(out) = event_out.as_mut()
-                    {
-                        let _ = out.flush();
+                    // Flushed at every step: the source acknowledges input
+                    // once its lines are written.
+                    if index == 0 {
+                        if let Some(out) = event_out.as_mut() {
+                            let _ = out.flush();
+                        }
+                        let f = frontier_min(frontier).unwrap_or(u64::MAX);
+                        ev_written[1].store(f, Ordering::Release);
                     }
                 },
             );

@@ -36,7 +36,7 @@ pub const CAPTURE_DROP_WHERE: [&str; 2] = ["kernel", "interface"];
 /// Values of the `table` label of `dnsmonitor_state_evictions_total`.
 pub const EVICTION_TABLES: [&str; 4] = ["fragments", "tcp_flows", "top_names", "window_keys"];
 /// Values of the `outcome` label of `dnsmonitor_amqp_deliveries_total`.
-pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "nacked", "rejected"];
+pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "rejected", "duplicate"];
 /// Values of the `outcome` label of `dnsmonitor_amqp_publishes_total`.
 pub const AMQP_PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "failed", "dropped"];
 

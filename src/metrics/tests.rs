@@ -135,7 +135,7 @@ fn label_sets_are_the_closed_ones() {
     );
     assert_eq!(
         set("dnsmonitor_amqp_deliveries_total"),
-        one("outcome", &["received", "acked", "nacked", "rejected"])
+        one("outcome", &["received", "acked", "rejected", "duplicate"])
     );
     assert_eq!(
         set("dnsmonitor_amqp_publishes_total"),

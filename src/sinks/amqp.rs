@@ -91,7 +91,7 @@ pub fn redact(uri: &str) -> String {
     }
 }
 
-fn err_text(e: &lapin::Error, uri: &str) -> String {
+pub(crate) fn err_text(e: &lapin::Error, uri: &str) -> String {
     // lapin errors do not contain the URI today; redact defensively anyway.
     let text = e.to_string();
     if let Some(pw) = password_of(uri)
@@ -167,14 +167,30 @@ pub struct AmqpAlertSink {
     finished: bool,
 }
 
+/// Open a connection, failing after [`CONNECT_TIMEOUT`]; errors show the
+/// URI without its password.
+pub async fn connect(uri: &str) -> Result<Connection, AmqpError> {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(uri, ConnectionProperties::default()),
+    )
+    .await
+    {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(AmqpError::Connect {
+            uri: redact(uri),
+            reason: err_text(&e, uri),
+        }),
+        Err(_) => Err(AmqpError::Connect {
+            uri: redact(uri),
+            reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
+        }),
+    }
+}
+
 async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpError> {
     let red = redact(uri);
-    let conn = Connection::connect(uri, ConnectionProperties::default())
-        .await
-        .map_err(|e| AmqpError::Connect {
-            uri: red.clone(),
-            reason: err_text(&e, uri),
-        })?;
+    let conn = connect(uri).await?;
     let broker = |what: &str, e: lapin::Error| AmqpError::Broker {
         uri: red.clone(),
         what: what.to_string(),
@@ -221,15 +237,7 @@ impl AmqpAlertSink {
             .thread_name("amqp-alerts")
             .enable_all()
             .build()?;
-        let first = runtime.block_on(async {
-            match tokio::time::timeout(CONNECT_TIMEOUT, open(uri, exchange)).await {
-                Ok(r) => r,
-                Err(_) => Err(AmqpError::Connect {
-                    uri: redact(uri),
-                    reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
-                }),
-            }
-        })?;
+        let first = runtime.block_on(open(uri, exchange))?;
         let shared = Arc::new(Shared {
             q: Mutex::new(Queue::default()),
             drained: Condvar::new(),
@@ -515,26 +523,7 @@ pub fn consume_alerts_blocking_ready(
             what: what.to_string(),
             reason: err_text(&e, uri),
         };
-        let conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(uri, ConnectionProperties::default()),
-        )
-        .await
-        {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(AmqpError::Connect {
-                    uri: red.clone(),
-                    reason: err_text(&e, uri),
-                });
-            }
-            Err(_) => {
-                return Err(AmqpError::Connect {
-                    uri: red.clone(),
-                    reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
-                });
-            }
-        };
+        let conn = connect(uri).await?;
         let ch = conn
             .create_channel()
             .await

@@ -1,8 +1,10 @@
 //! Sources of raw packets. Each yields captured frames in capture order
 //! with their link type and timestamp; nothing here decodes them.
 
+pub mod amqp_source;
 pub mod live;
 pub mod live_source;
+pub mod pcap_batch;
 pub mod pcap_file;
 
 use std::path::PathBuf;
@@ -53,6 +55,16 @@ pub trait FrameSource {
     fn broken(&self) -> Vec<(PathBuf, String)> {
         Vec::new()
     }
+    /// Event time (µs) the input is known to be complete up to, when the
+    /// source knows better than "the newest packet" (several sensors);
+    /// `None` = the newest packet read.
+    fn watermark_us(&mut self) -> Option<i64> {
+        None
+    }
+    /// The sinks have written everything of panes below `below` (`None`:
+    /// everything, the run is over). Sources that acknowledge their input
+    /// do it here.
+    fn outputs_done(&mut self, _below: Option<crate::window::Pane>) {}
 }
 
 impl FrameSource for PcapFiles {

@@ -2,6 +2,8 @@
 //! in-memory outputs.
 #![allow(dead_code)]
 
+pub mod amqp;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

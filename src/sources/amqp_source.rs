@@ -1,0 +1,750 @@
+//! RabbitMQ ingest: packet batches (`sources::pcap_batch`) consumed from a
+//! durable queue and fed to the dataflow as frames.
+//!
+//! At least once, never lost: the queue is consumed with a prefetch limit
+//! and manual acknowledgements, and a delivery is acked only once every
+//! window that contains one of its packets has closed and the alert and
+//! event sinks have written that window's output. The dataflow tells the
+//! source how far its sinks got ([`FrameSource::outputs_done`]); a delivery
+//! whose newest packet is in pane `p` is acked when the sinks passed pane
+//! `p + panes - 1` (the last window holding `p`). A consumer killed before
+//! that leaves the delivery unacked and RabbitMQ hands it to the next one.
+//!
+//! Event time is kept per sensor (header `dnsmonitor-sensor`): the watermark
+//! is the oldest "newest packet" among the sensors that sent something in
+//! the last `idle_timeout`, so one slow sensor holds the windows open and a
+//! silent one does not; once every sensor is silent, event time follows the
+//! wall clock so open alerts still resolve. A sensor that sent its
+//! end-of-stream batch stops counting. While the broker link is down no
+//! sensor turns idle (the silence is ours, not theirs).
+//!
+//! Redeliveries (after a broker restart) are recognised by
+//! (sensor, run, seq) and not counted twice. A body that is not a valid
+//! pcap is rejected without requeue — dead-lettered when the queue has a
+//! dead-letter exchange — counted and logged, and the run goes on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
+
+use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
+use super::{FrameSource, RawPacket, ReadStatus};
+use crate::metrics::Metrics;
+use crate::sinks::amqp::{AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, err_text, redact};
+use crate::time::Clock;
+use crate::window::{Pane, WindowSpec};
+
+/// Default prefetch (unacked deliveries the broker hands out at once).
+pub const DEFAULT_PREFETCH: u16 = 1000;
+/// Default idle timeout of a sensor.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most sensors tracked (further ids share the event time of the unnamed one).
+pub const MAX_SENSORS: usize = 10_000;
+/// How often the queue depth is read (metrics).
+const DEPTH_EVERY: Duration = Duration::from_secs(2);
+/// All prefetched deliveries waiting this long for their windows: the
+/// prefetch is too small for the window; it is doubled.
+const STALL_AFTER: Duration = Duration::from_secs(2);
+
+/// Where and how to consume.
+#[derive(Clone, Debug)]
+pub struct AmqpSourceOptions {
+    pub uri: String,
+    pub queue: String,
+    pub prefetch: u16,
+    pub idle_timeout: Duration,
+    /// Rejected (malformed) messages go to this exchange (declared fanout,
+    /// durable; the queue gets `x-dead-letter-exchange`).
+    pub dead_letter_exchange: Option<String>,
+    /// Bind the queue to these (exchange, routing key) pairs (topic exchanges).
+    pub bind: Vec<(String, String)>,
+    /// Finish once every sensor seen has sent its end-of-stream batch.
+    pub exit_on_eos: bool,
+    pub metrics: Option<Metrics>,
+}
+
+/// What the consumer counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestCounters {
+    pub deliveries: u64,
+    pub packets: u64,
+    pub acked: u64,
+    /// Malformed bodies rejected (dead-lettered when configured).
+    pub rejected: u64,
+    /// Redeliveries of batches already processed (not counted again).
+    pub duplicates: u64,
+    /// Batches missing from a sensor's sequence (lost before the queue).
+    pub missing: u64,
+    pub reconnects: u64,
+    pub sensors: u64,
+    /// The prefetch at the end (it grows when too small for the window).
+    pub prefetch: u16,
+}
+
+struct Incoming {
+    acker: Acker,
+    tag: u64,
+    sensor: String,
+    run: String,
+    seq: Option<u64>,
+    eos: bool,
+    body: Vec<u8>,
+}
+
+enum Cmd {
+    /// Raise the prefetch (re-consume with the new limit).
+    Grow(u16),
+    Stop,
+}
+
+struct Shared {
+    counters: Mutex<IngestCounters>,
+    /// When the current broker link came up (`None` while down).
+    connected_since: Mutex<Option<Instant>>,
+    /// Outstanding ack/reject tasks.
+    settling: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    metrics: Option<Metrics>,
+    uri: String,
+}
+
+impl Shared {
+    fn count(&self, outcome: &str, n: u64) {
+        if let Some(m) = &self.metrics
+            && n > 0
+        {
+            m.amqp_deliveries.with_label_values(&[outcome]).inc_by(n);
+        }
+    }
+}
+
+/// Processed deliveries waiting for their windows to close.
+#[derive(Default)]
+struct AckBook {
+    /// (acker, last pane whose window holds one of its packets).
+    pending: VecDeque<(Acker, Option<Pane>)>,
+}
+
+/// The broker side of an AMQP input: owns the connection and the runtime;
+/// [`AmqpIngest::finish`] acks what the finished run processed.
+pub struct AmqpIngest {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    book: Arc<Mutex<AckBook>>,
+    cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The dataflow side: a [`FrameSource`] read by one worker.
+pub struct AmqpSource {
+    rx: Receiver<Incoming>,
+    handle: tokio::runtime::Handle,
+    cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
+    shared: Arc<Shared>,
+    book: Arc<Mutex<AckBook>>,
+    spec: WindowSpec,
+    sensors: HashMap<String, SensorState>,
+    frame: u64,
+    exit_on_eos: bool,
+    idle_timeout: Duration,
+    prefetch: u16,
+    /// Highest "done" pane among processed deliveries (duplicates wait for it).
+    max_pending_pane: Option<Pane>,
+    /// Since when every prefetched delivery waits (stall detection).
+    full_since: Option<Instant>,
+    finished: bool,
+}
+
+struct SensorState {
+    newest_ts: i64,
+    last_seen: Instant,
+    /// Highest seq processed per run of the sensor (a few recent runs).
+    runs: VecDeque<(String, u64)>,
+    eos: bool,
+}
+
+/// Declare what the input needs and start consuming.
+async fn open_consumer(
+    opts: &AmqpSourceOptions,
+    prefetch: u16,
+) -> Result<(Connection, Channel, Consumer), AmqpError> {
+    let uri = &opts.uri;
+    let conn = connect(uri).await?;
+    let broker = |what: String, e: lapin::Error| AmqpError::Broker {
+        uri: redact(uri),
+        what,
+        reason: err_text(&e, uri),
+    };
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| broker("open channel".into(), e))?;
+    let mut args = FieldTable::default();
+    if let Some(dlx) = &opts.dead_letter_exchange {
+        ch.exchange_declare(
+            dlx.as_str().into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| broker(format!("declare dead-letter exchange {dlx}"), e))?;
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.as_str().into()),
+        );
+    }
+    let q = &opts.queue;
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .map_err(|e| {
+        broker(
+            format!(
+                "declare queue {q} (durable{}; an existing queue must have the same arguments)",
+                opts.dead_letter_exchange
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(", dead-letter exchange {d}"))
+            ),
+            e,
+        )
+    })?;
+    for (ex, key) in &opts.bind {
+        ch.exchange_declare(
+            ex.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| broker(format!("declare exchange {ex}"), e))?;
+        ch.queue_bind(
+            q.as_str().into(),
+            ex.as_str().into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| broker(format!("bind queue {q} to {ex} with {key}"), e))?;
+    }
+    let consumer = start_consuming(&ch, q, prefetch)
+        .await
+        .map_err(|e| broker(format!("consume from {q}"), e))?;
+    Ok((conn, ch, consumer))
+}
+
+async fn start_consuming(ch: &Channel, queue: &str, prefetch: u16) -> lapin::Result<Consumer> {
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    ch.basic_consume(
+        queue.into(),
+        "".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+}
+
+fn header_str(h: &FieldTable, k: &str) -> Option<String> {
+    match h.inner().get(k)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn header_u64(h: &FieldTable, k: &str) -> Option<u64> {
+    match h.inner().get(k)? {
+        AMQPValue::LongLongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::LongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::LongUInt(v) => Some(*v as u64),
+        AMQPValue::ShortInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::ShortUInt(v) => Some(*v as u64),
+        AMQPValue::Timestamp(v) => Some(*v),
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn incoming(d: lapin::message::Delivery) -> Incoming {
+    let empty = FieldTable::default();
+    let h = d.properties.headers().as_ref().unwrap_or(&empty);
+    Incoming {
+        tag: d.delivery_tag,
+        sensor: header_str(h, H_SENSOR).unwrap_or_default(),
+        run: header_str(h, H_RUN).unwrap_or_default(),
+        seq: header_u64(h, H_SEQ),
+        eos: matches!(h.inner().get(H_EOS), Some(AMQPValue::Boolean(true))),
+        acker: d.acker,
+        body: d.data,
+    }
+}
+
+/// The consuming task: forwards deliveries, reconnects after failures
+/// (the broker requeues what was unacked on the old channel), grows the
+/// prefetch on request, reads the queue depth.
+async fn consume_loop(
+    opts: AmqpSourceOptions,
+    shared: Arc<Shared>,
+    tx: Sender<Incoming>,
+    first: (Connection, Channel, Consumer),
+    mut cmd: tokio::sync::mpsc::UnboundedReceiver<Cmd>,
+) {
+    let red = redact(&opts.uri);
+    let mut link = Some(first);
+    let mut backoff = BACKOFF_INITIAL;
+    let mut prefetch = opts.prefetch;
+    loop {
+        let (conn, ch, mut consumer) = match link.take() {
+            Some(l) => l,
+            None => {
+                let reconnect = async {
+                    loop {
+                        match open_consumer(&opts, prefetch).await {
+                            Ok(l) => return l,
+                            Err(e) => {
+                                tracing::warn!("{e}; retrying in {backoff:?}");
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(BACKOFF_MAX);
+                            }
+                        }
+                    }
+                };
+                tokio::select! {
+                    l = reconnect => {
+                        tracing::info!("reconnected to AMQP broker {red}; unacked deliveries come again");
+                        shared.counters.lock().unwrap().reconnects += 1;
+                        backoff = BACKOFF_INITIAL;
+                        l
+                    }
+                    c = cmd.recv() => match c {
+                        Some(Cmd::Grow(n)) => { prefetch = n; continue }
+                        _ => return,
+                    }
+                }
+            }
+        };
+        *shared.connected_since.lock().unwrap() = Some(Clock.now());
+        let mut depth = tokio::time::interval(DEPTH_EVERY);
+        let why = loop {
+            tokio::select! {
+                d = consumer.next() => match d {
+                    Some(Ok(d)) => {
+                        shared.count("received", 1);
+                        if tx.send(incoming(d)).is_err() {
+                            // The run is over; what was not processed is requeued.
+                            let _ = conn.close(200, "dnsmonitor finished".into()).await;
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => break err_text(&e, &opts.uri),
+                    None => break "the broker cancelled the consumer".to_string(),
+                },
+                c = cmd.recv() => match c {
+                    Some(Cmd::Grow(n)) => {
+                        // Unacked deliveries stay with the channel; the new
+                        // consumer gets the new limit.
+                        let tag = consumer.tag();
+                        let res = async {
+                            ch.basic_cancel(tag, BasicCancelOptions::default()).await?;
+                            start_consuming(&ch, &opts.queue, n).await
+                        }.await;
+                        match res {
+                            Ok(c) => { consumer = c; prefetch = n; }
+                            Err(e) => break err_text(&e, &opts.uri),
+                        }
+                    }
+                    Some(Cmd::Stop) | None => {
+                        let _ = conn.close(200, "dnsmonitor finished".into()).await;
+                        return;
+                    }
+                },
+                _ = depth.tick() => {
+                    if let Some(m) = &shared.metrics {
+                        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                        match ch.queue_declare(opts.queue.as_str().into(), passive, FieldTable::default()).await {
+                            Ok(q) => m.queue_depth.set(q.message_count() as i64),
+                            Err(e) => break err_text(&e, &opts.uri),
+                        }
+                    }
+                }
+            }
+        };
+        *shared.connected_since.lock().unwrap() = None;
+        tracing::warn!("AMQP consumer on {red} lost its link ({why}); reconnecting");
+        drop(consumer);
+        drop(ch);
+        drop(conn);
+    }
+}
+
+impl AmqpIngest {
+    /// Connect (fail fast), declare the queue (and dead-letter exchange and
+    /// bindings), start consuming. The source goes to the dataflow (one
+    /// worker reads it); keep the ingest to [`finish`](Self::finish) after
+    /// the run.
+    pub fn connect(
+        opts: AmqpSourceOptions,
+        spec: WindowSpec,
+    ) -> Result<(AmqpIngest, AmqpSource), AmqpError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("amqp-ingest")
+            .enable_all()
+            .build()?;
+        let first = runtime.block_on(open_consumer(&opts, opts.prefetch.max(1)))?;
+        let shared = Arc::new(Shared {
+            counters: Mutex::new(IngestCounters {
+                prefetch: opts.prefetch.max(1),
+                ..Default::default()
+            }),
+            connected_since: Mutex::new(None),
+            settling: Mutex::new(Vec::new()),
+            metrics: opts.metrics.clone(),
+            uri: opts.uri.clone(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let book = Arc::new(Mutex::new(AckBook::default()));
+        let mut o = opts.clone();
+        o.prefetch = o.prefetch.max(1);
+        let task = runtime.spawn(consume_loop(o, shared.clone(), tx, first, cmd_rx));
+        let source = AmqpSource {
+            rx,
+            handle: runtime.handle().clone(),
+            cmd: cmd_tx.clone(),
+            shared: shared.clone(),
+            book: book.clone(),
+            spec,
+            sensors: HashMap::new(),
+            frame: 0,
+            exit_on_eos: opts.exit_on_eos,
+            idle_timeout: opts.idle_timeout,
+            prefetch: opts.prefetch.max(1),
+            max_pending_pane: None,
+            full_since: None,
+            finished: false,
+        };
+        Ok((
+            AmqpIngest {
+                runtime: Some(runtime),
+                shared,
+                book,
+                cmd: cmd_tx,
+                task: Some(task),
+            },
+            source,
+        ))
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> IngestCounters {
+        self.shared.counters.lock().unwrap().clone()
+    }
+
+    /// After the run: every processed delivery's windows are closed and
+    /// written, so ack them all, wait for the acks, close the connection.
+    /// Deliveries fetched but not processed go back to the queue.
+    pub fn finish(mut self) -> IngestCounters {
+        let Some(rt) = self.runtime.take() else {
+            return self.counters();
+        };
+        {
+            let _guard = rt.enter();
+            let mut book = self.book.lock().unwrap();
+            for (acker, _) in book.pending.drain(..) {
+                spawn_ack(&rt.handle().clone(), &self.shared, acker);
+            }
+        }
+        let tasks: Vec<_> = std::mem::take(&mut *self.shared.settling.lock().unwrap());
+        rt.block_on(async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+        let _ = self.cmd.send(Cmd::Stop);
+        if let Some(t) = self.task.take() {
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), t).await });
+        }
+        rt.shutdown_timeout(Duration::from_secs(2));
+        self.counters()
+    }
+}
+
+impl Drop for AmqpIngest {
+    fn drop(&mut self) {
+        let _ = self.cmd.send(Cmd::Stop);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<Shared>, acker: Acker) {
+    let s = shared.clone();
+    let t = handle.spawn(async move {
+        match acker.ack(BasicAckOptions::default()).await {
+            Ok(true) => {
+                s.counters.lock().unwrap().acked += 1;
+                s.count("acked", 1);
+            }
+            // The channel closed since: the broker requeued the delivery.
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                "ack failed ({}); the broker will deliver the batch again",
+                err_text(&e, &s.uri)
+            ),
+        }
+    });
+    let mut settling = shared.settling.lock().unwrap();
+    settling.retain(|t| !t.is_finished());
+    settling.push(t);
+}
+
+impl AmqpSource {
+    /// One delivery: check it, drop it if already processed, else hand its
+    /// frames over and book it for acknowledgement. Returns frames given.
+    fn take(&mut self, inc: Incoming, f: &mut dyn FnMut(RawPacket<'_>)) -> usize {
+        let now = Clock.now();
+        let shown = inc.sensor.escape_debug().to_string();
+        self.shared.counters.lock().unwrap().deliveries += 1;
+        let batch = match PcapBatch::parse(&inc.body) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(
+                    "rejecting malformed batch (delivery tag {}, sensor \"{shown}\", seq {}): {e}",
+                    inc.tag,
+                    inc.seq.map_or("-".to_string(), |s| s.to_string())
+                );
+                self.shared.counters.lock().unwrap().rejected += 1;
+                self.shared.count("rejected", 1);
+                let s = self.shared.clone();
+                let acker = inc.acker;
+                let t = self.handle.spawn(async move {
+                    let opts = BasicRejectOptions { requeue: false };
+                    if let Err(e) = acker.reject(opts).await {
+                        tracing::warn!("reject failed: {}", err_text(&e, &s.uri));
+                    }
+                });
+                self.shared.settling.lock().unwrap().push(t);
+                return 0;
+            }
+        };
+        let key = if self.sensors.len() >= MAX_SENSORS && !self.sensors.contains_key(&inc.sensor) {
+            String::new()
+        } else {
+            inc.sensor.clone()
+        };
+        let st = self.sensors.entry(key).or_insert_with(|| SensorState {
+            newest_ts: i64::MIN,
+            last_seen: now,
+            runs: VecDeque::new(),
+            eos: false,
+        });
+        st.last_seen = now;
+        if inc.eos {
+            st.eos = true;
+        }
+        if let Some(seq) = inc.seq {
+            match st.runs.iter_mut().find(|(r, _)| *r == inc.run) {
+                Some((_, last)) if seq <= *last => {
+                    // Processed before (redelivered after a reconnect): ack it
+                    // with everything processed so far.
+                    self.shared.counters.lock().unwrap().duplicates += 1;
+                    self.shared.count("duplicate", 1);
+                    let p = self.max_pending_pane;
+                    self.book.lock().unwrap().pending.push_back((inc.acker, p));
+                    return 0;
+                }
+                Some((_, last)) => {
+                    if seq > *last + 1 {
+                        let gap = seq - *last - 1;
+                        tracing::warn!(
+                            "sensor \"{shown}\": {gap} batch(es) missing before seq {seq} (lost before reaching the queue)"
+                        );
+                        self.shared.counters.lock().unwrap().missing += gap;
+                    }
+                    *last = seq;
+                }
+                None => {
+                    st.runs.push_back((inc.run.clone(), seq));
+                    if st.runs.len() > 4 {
+                        st.runs.pop_front();
+                    }
+                }
+            }
+        }
+        if let Some(t) = batch.max_ts_us {
+            st.newest_ts = st.newest_ts.max(t);
+        }
+        let linktype = batch.linktype;
+        let mut n = 0;
+        for r in batch.records() {
+            self.frame += 1;
+            n += 1;
+            f(RawPacket {
+                file: 0,
+                frame: self.frame,
+                linktype,
+                ts_us: r.ts_us,
+                orig_len: r.orig_len,
+                data: r.data,
+            });
+        }
+        let done = batch
+            .max_ts_us
+            .map(|t| self.spec.pane_of(t) + self.spec.panes - 1);
+        if let Some(d) = done {
+            self.max_pending_pane = Some(self.max_pending_pane.map_or(d, |m| m.max(d)));
+        }
+        self.book
+            .lock()
+            .unwrap()
+            .pending
+            .push_back((inc.acker, done));
+        let mut c = self.shared.counters.lock().unwrap();
+        c.packets += n as u64;
+        c.sensors = self.sensors.len() as u64;
+        n
+    }
+
+    fn all_eos(&self) -> bool {
+        !self.sensors.is_empty() && self.sensors.values().all(|s| s.eos)
+    }
+
+    /// Every prefetched delivery is processed and waits for its windows: the
+    /// broker sends nothing more until one is acked.
+    fn window_full(&self) -> bool {
+        self.book.lock().unwrap().pending.len() >= self.prefetch as usize
+    }
+}
+
+impl FrameSource for AmqpSource {
+    fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
+        if self.finished {
+            return ReadStatus::Done;
+        }
+        let mut n = 0;
+        let mut first = true;
+        while n < max {
+            let next = if first {
+                self.rx
+                    .recv_timeout(wait)
+                    .map_err(|e| e == RecvTimeoutError::Disconnected)
+            } else {
+                self.rx
+                    .try_recv()
+                    .map_err(|e| e == TryRecvError::Disconnected)
+            };
+            first = false;
+            match next {
+                Ok(inc) => n += self.take(inc, f),
+                Err(false) => break,
+                Err(true) => {
+                    // The consuming task ended: nothing more will come.
+                    self.finished = true;
+                    break;
+                }
+            }
+            if self.exit_on_eos && self.all_eos() {
+                self.finished = true;
+                break;
+            }
+        }
+        // A prefetch too small for the window stalls the input: grow it.
+        if self.window_full() {
+            let now = Clock.now();
+            let since = *self.full_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= STALL_AFTER && self.prefetch < u16::MAX {
+                let grown = self.prefetch.saturating_mul(2);
+                tracing::warn!(
+                    "all {} prefetched batches wait for their windows to close; raising the prefetch to {grown} (set --prefetch higher)",
+                    self.prefetch
+                );
+                self.prefetch = grown;
+                self.shared.counters.lock().unwrap().prefetch = grown;
+                let _ = self.cmd.send(Cmd::Grow(grown));
+                self.full_since = None;
+            }
+        } else {
+            self.full_since = None;
+        }
+        if self.finished {
+            ReadStatus::Done
+        } else if n == 0 {
+            ReadStatus::Idle
+        } else {
+            ReadStatus::Frames(n)
+        }
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn watermark_us(&mut self) -> Option<i64> {
+        let now = Clock.now();
+        let since = *self.shared.connected_since.lock().unwrap();
+        // No sensor turns idle while we are disconnected, nor while the
+        // broker holds back deliveries for want of acks.
+        let may_idle = since.is_some() && !self.window_full();
+        let mut active: Option<i64> = None;
+        let mut idle: Option<i64> = None;
+        for st in self.sensors.values() {
+            if st.newest_ts == i64::MIN {
+                continue;
+            }
+            let quiet_from = since.map_or(st.last_seen, |s| s.max(st.last_seen));
+            let quiet = now.saturating_duration_since(quiet_from);
+            if st.eos {
+                idle = Some(idle.map_or(st.newest_ts, |m| m.max(st.newest_ts)));
+            } else if may_idle && quiet >= self.idle_timeout {
+                let silent = now.saturating_duration_since(st.last_seen).as_micros() as i64;
+                let t = st.newest_ts.saturating_add(silent);
+                idle = Some(idle.map_or(t, |m| m.max(t)));
+            } else {
+                active = Some(active.map_or(st.newest_ts, |m| m.min(st.newest_ts)));
+            }
+        }
+        active.or(idle)
+    }
+
+    fn outputs_done(&mut self, below: Option<Pane>) {
+        let handle = self.handle.clone();
+        let shared = self.shared.clone();
+        let mut book = self.book.lock().unwrap();
+        let mut keep = VecDeque::with_capacity(book.pending.len());
+        for (acker, p) in book.pending.drain(..) {
+            let done = match (p, below) {
+                (None, _) | (_, None) => true,
+                (Some(p), Some(b)) => p < b,
+            };
+            if done {
+                spawn_ack(&handle, &shared, acker);
+            } else {
+                keep.push_back((acker, p));
+            }
+        }
+        book.pending = keep;
+    }
+}

@@ -1,0 +1,363 @@
+//! `dnsmonitor consume` against a real RabbitMQ on 127.0.0.1:5672: packet
+//! batches in a queue → the pipeline → alerts, with acks only after the
+//! windows closed. Batches are published here the way `dnsmonitor sensor`
+//! publishes them (tests/amqp_sensor.rs covers the sensor itself).
+//! Without a broker the tests print SKIPPED and return.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::amqp::*;
+use dnsmonitor::time::Clock;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsmonitor");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn flood() -> PathBuf {
+    Path::new(ROOT).join("captures/loopback-flood.pcap")
+}
+
+fn consume(queue: &str, extra: &[&str], dir: &Path, tag: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(ROOT)
+        .args(["consume", "--queue", queue, "--no-alert-exchange"])
+        .arg("--alerts")
+        .arg(dir.join(format!("alerts-{tag}.jsonl")))
+        .arg("--events")
+        .arg(dir.join(format!("events-{tag}.jsonl")))
+        .args(extra)
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Wait for a child, killing it (and failing) after `secs`.
+fn wait_output(mut child: Child, secs: u64) -> Output {
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(secs);
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Output {
+                status,
+                stdout: vec![],
+                stderr: reader.join().unwrap(),
+            };
+        }
+        if clock.now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let e = reader.join().unwrap();
+            panic!(
+                "no exit within {secs} s; stderr:\n{}",
+                String::from_utf8_lossy(&e)
+            );
+        }
+        clock.sleep(Duration::from_millis(50));
+    }
+}
+
+fn replay_outputs(dir: &Path) -> (String, String) {
+    let a = dir.join("alerts-replay.jsonl");
+    let e = dir.join("events-replay.jsonl");
+    let out = Command::new(BIN)
+        .current_dir(ROOT)
+        .arg("replay")
+        .arg(flood())
+        .arg("--alerts")
+        .arg(&a)
+        .arg("--events")
+        .arg(&e)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    (
+        std::fs::read_to_string(a).unwrap(),
+        std::fs::read_to_string(e).unwrap(),
+    )
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+/// Event lines without the frame number (which counts per process).
+fn event_set(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("frame");
+            v.to_string()
+        })
+        .collect()
+}
+
+/// (kind, key) of every raised alert.
+fn raised(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["state"] == "raised").then(|| format!("{} {}", v["kind"], v["key"]))
+        })
+        .collect()
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(unique(tag));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The whole flood capture through the queue gives exactly replay's
+/// alerts and event log, every packet once, and leaves the queue empty
+/// (everything acked).
+#[test]
+fn consume_equals_replay_and_acks_everything() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let fr = frames(&flood());
+    let bs = batches(&fr, 300, "sensor-a", true);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+        publish(&ch, &q, &bs).await;
+    });
+    let dir = tempdir("ingest");
+    let child = consume(&q, &["--exit-on-eos"], &dir, "q").spawn().unwrap();
+    let out = wait_output(child, 120);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("packets: {} read", fr.len())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "queue: {} batches ({} packets) from 1 sensor(s); {} acked, 0 rejected, 0 duplicates, 0 missing",
+            bs.len(),
+            fr.len(),
+            bs.len()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("guest:guest"), "password printed: {err}");
+    let (alerts, events) = replay_outputs(&dir);
+    assert!(alerts.contains("client_flood"));
+    assert_eq!(read(&dir, "alerts-q.jsonl"), alerts);
+    assert_eq!(read(&dir, "events-q.jsonl"), events);
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "unacked batches went back to the queue");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A body that is not a pcap is rejected to the dead-letter exchange,
+/// counted and logged; every good batch is still processed.
+#[test]
+fn malformed_batch_is_dead_lettered_and_the_run_goes_on() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest-bad");
+    let dlx = unique("dlx");
+    let dq = unique("dead");
+    let _c = Cleanup {
+        queues: vec![q.clone(), dq.clone()],
+        exchanges: vec![dlx.clone()],
+    };
+    let fr = frames(&flood());
+    let mut bs = batches(&fr, 1000, "sensor-b", true);
+    let half = bs.len() / 2;
+    let bad = Batch {
+        sensor: "sensor-b\u{1b}[31m".into(),
+        run: "other".into(),
+        seq: 7,
+        eos: false,
+        body: b"GET / HTTP/1.1\r\n\r\n not a capture at all".to_vec(),
+        packets: 0,
+    };
+    bs.insert(half, bad);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, Some(&dlx)).await;
+        declare_queue(&ch, &dq, None).await;
+        ch.queue_bind(
+            dq.as_str().into(),
+            dlx.as_str().into(),
+            "".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        publish(&ch, &q, &bs).await;
+    });
+    let dir = tempdir("ingest-bad");
+    let child = consume(
+        &q,
+        &["--exit-on-eos", "--dead-letter-exchange", &dlx],
+        &dir,
+        "bad",
+    )
+    .spawn()
+    .unwrap();
+    let out = wait_output(child, 120);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("rejecting malformed batch"), "{err}");
+    assert!(
+        err.contains("not a pcap file: magic number 0x47455420"),
+        "{err}"
+    );
+    // The hostile sensor name is escaped in the log.
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert!(
+        err.contains(&format!("packets: {} read", fr.len())),
+        "{err}"
+    );
+    assert!(err.contains("1 rejected"), "{err}");
+    let (dead, left) = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        (drain(&ch, &dq).await, ready_count(&ch, &q).await)
+    });
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].delivery.data.starts_with(b"GET / HTTP"));
+    assert_eq!(left, 0);
+    let (alerts, _) = replay_outputs(&dir);
+    assert_eq!(read(&dir, "alerts-bad.jsonl"), alerts);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name_labels: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_labels)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// SIGKILL the consumer once it holds unacked batches: a new consumer gets
+/// them again, so every DNS message is processed, and the alerts raised
+/// match a run without the kill.
+#[test]
+fn sigkill_mid_run_redelivers_and_alerts_match() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest-kill");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let fr = frames(&flood());
+    let mut bs = batches(&fr, 200, "sensor-k", true);
+    let eos = bs.pop().unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+        publish(&ch, &q, &bs).await;
+    });
+    let dir = tempdir("ingest-kill");
+    let mut first = consume(&q, &["--metrics-listen", "127.0.0.1:0"], &dir, "1")
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(first.stderr.take().unwrap());
+    let mut addr = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.trim().strip_prefix("metrics: serving on http://") {
+            addr = Some(rest.trim_end_matches("/metrics").to_string());
+            break;
+        }
+    }
+    let addr = addr.expect("metrics address");
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    // Readiness: every batch delivered, some acked, some still held.
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(60);
+    let (received, acked) = loop {
+        let m = scrape(&addr);
+        let r = metric(&m, "dnsmonitor_amqp_deliveries_total{outcome=\"received\"}");
+        let a = metric(&m, "dnsmonitor_amqp_deliveries_total{outcome=\"acked\"}");
+        if r == bs.len() as u64 && a > 0 {
+            break (r, a);
+        }
+        assert!(clock.now() < deadline, "consumer did not get going: {m}");
+        clock.sleep(Duration::from_millis(100));
+    };
+    assert!(acked < received, "the last windows are still open");
+    unsafe {
+        libc::kill(first.id() as i32, libc::SIGKILL);
+    }
+    first.wait().unwrap();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, std::slice::from_ref(&eos)).await;
+    });
+    let second = consume(&q, &["--exit-on-eos"], &dir, "2").spawn().unwrap();
+    let out = wait_output(second, 120);
+    let err2 = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err2}");
+    let redelivered = bs.len() as u64 + 1 - acked;
+    assert!(
+        err2.contains(&format!("queue: {redelivered} batches")),
+        "expected {redelivered} batches again: {err2}"
+    );
+    let (alerts, events) = replay_outputs(&dir);
+    let got_events: BTreeSet<String> = event_set(&read(&dir, "events-1.jsonl"))
+        .union(&event_set(&read(&dir, "events-2.jsonl")))
+        .cloned()
+        .collect();
+    assert_eq!(
+        got_events,
+        event_set(&events),
+        "every DNS message processed"
+    );
+    let got_raised: BTreeSet<String> = raised(&read(&dir, "alerts-1.jsonl"))
+        .union(&raised(&read(&dir, "alerts-2.jsonl")))
+        .cloned()
+        .collect();
+    assert!(!got_raised.is_empty());
+    assert_eq!(got_raised, raised(&alerts));
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0);
+    let _ = std::fs::remove_dir_all(dir);
+}

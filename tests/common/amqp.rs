@@ -1,0 +1,243 @@
+//! RabbitMQ helpers for the broker tests (real broker on 127.0.0.1:5672).
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dnsmonitor::sources::pcap_batch::{
+    BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ,
+};
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+pub const URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// True when a broker answers; otherwise prints SKIPPED.
+pub fn broker_up() -> bool {
+    let addr: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        true
+    } else {
+        println!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
+        eprintln!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
+        false
+    }
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "test.dnsmonitor.{what}.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Deletes queues and exchanges when dropped (also when the test fails).
+#[derive(Default)]
+pub struct Cleanup {
+    pub queues: Vec<String>,
+    pub exchanges: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = rt().block_on(async {
+            let c = Connection::connect(URI, ConnectionProperties::default()).await?;
+            for q in &self.queues {
+                let ch = c.create_channel().await?;
+                let _ = ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+            for e in &self.exchanges {
+                let ch = c.create_channel().await?;
+                let _ = ch
+                    .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            }
+            c.close(200, "bye".into()).await
+        });
+    }
+}
+
+/// Every frame of a capture: (linktype, ts_us, data, orig_len).
+pub fn frames(path: &Path) -> Vec<(i32, i64, Vec<u8>, u32)> {
+    let mut cap = pcap::Capture::from_file(path).unwrap();
+    let lt = cap.get_datalink().0;
+    let mut out = vec![];
+    while let Ok(p) = cap.next_packet() {
+        let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
+        out.push((lt, ts, p.data.to_vec(), p.header.len));
+    }
+    out
+}
+
+/// One message as `dnsmonitor sensor` sends it.
+pub struct Batch {
+    pub sensor: String,
+    pub run: String,
+    pub seq: u64,
+    pub eos: bool,
+    pub body: Vec<u8>,
+    pub packets: u64,
+}
+
+/// Cut frames into batches of `per` packets, numbered from 1, plus an
+/// end-of-stream batch when `eos`.
+pub fn batches(
+    frames: &[(i32, i64, Vec<u8>, u32)],
+    per: usize,
+    sensor: &str,
+    eos: bool,
+) -> Vec<Batch> {
+    let run = format!("run-{}", std::process::id());
+    let mut out = vec![];
+    for chunk in frames.chunks(per) {
+        let mut w = BatchWriter::new(chunk[0].0, 65535);
+        for (_, ts, data, len) in chunk {
+            w.push(*ts, data, *len);
+        }
+        out.push(Batch {
+            sensor: sensor.into(),
+            run: run.clone(),
+            seq: out.len() as u64 + 1,
+            eos: false,
+            packets: w.packets(),
+            body: w.into_bytes(),
+        });
+    }
+    if eos {
+        let lt = frames.first().map_or(1, |f| f.0);
+        out.push(Batch {
+            sensor: sensor.into(),
+            run,
+            seq: out.len() as u64 + 1,
+            eos: true,
+            packets: 0,
+            body: BatchWriter::new(lt, 65535).into_bytes(),
+        });
+    }
+    out
+}
+
+/// Declare `queue` durable (with an optional dead-letter exchange, declared
+/// fanout) the way `consume` does.
+pub async fn declare_queue(ch: &lapin::Channel, queue: &str, dlx: Option<&str>) {
+    let mut args = FieldTable::default();
+    if let Some(d) = dlx {
+        ch.exchange_declare(
+            d.into(),
+            lapin::ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(d.into()),
+        );
+    }
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .unwrap();
+}
+
+/// Publish raw bodies (with batch headers when given) to `queue`, waiting
+/// for every confirm.
+pub async fn publish(ch: &lapin::Channel, queue: &str, batches: &[Batch]) {
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let mut confirms = vec![];
+    for b in batches {
+        let mut h = FieldTable::default();
+        h.insert(
+            H_SENSOR.into(),
+            AMQPValue::LongString(b.sensor.as_str().into()),
+        );
+        h.insert(H_RUN.into(), AMQPValue::LongString(b.run.as_str().into()));
+        h.insert(H_SEQ.into(), AMQPValue::LongLongInt(b.seq as i64));
+        h.insert(H_PACKETS.into(), AMQPValue::LongLongInt(b.packets as i64));
+        if b.eos {
+            h.insert(H_EOS.into(), AMQPValue::Boolean(true));
+        }
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(CONTENT_TYPE.into())
+            .with_headers(h);
+        let c = ch
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &b.body,
+                props,
+            )
+            .await
+            .unwrap();
+        confirms.push(c);
+    }
+    for c in confirms {
+        assert!(c.await.unwrap().is_ack());
+    }
+}
+
+/// Messages ready in `queue` (not delivered to a consumer).
+pub async fn ready_count(ch: &lapin::Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap()
+    .message_count()
+}
+
+/// Everything ready in `queue`, acked.
+pub async fn drain(ch: &lapin::Channel, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(queue.into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+    {
+        m.delivery.ack(BasicAckOptions::default()).await.unwrap();
+        out.push(m);
+    }
+    out
+}
+
+/// Connect and open a channel.
+pub async fn channel() -> (Connection, lapin::Channel) {
+    let c = Connection::connect(URI, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = c.create_channel().await.unwrap();
+    (c, ch)
+}
