@@ -299,6 +299,21 @@ impl AlertSink for Tee {
     }
 }
 
+/// Report lines to a file and to RabbitMQ.
+struct TeeWriter(Vec<Box<dyn Write + Send>>);
+
+impl Write for TeeWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for w in &mut self.0 {
+            w.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|w| w.flush())
+    }
+}
+
 fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     use dnsmonitor::synth::labelled::{self, SynthOptions};
     let unknown = labelled::unknown_scenarios(&args.scenarios);
@@ -403,14 +418,21 @@ fn prepare_with(c: &PipelineArgs, append: bool, publish: bool) -> anyhow::Result
         None => None,
     };
     let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
+    let mut reports = reports;
     if let Some(uri) = c.amqp.uri()?.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
         let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, &c.amqp.exchange, m)?;
         eprintln!(
-            "alerts: publishing to {} exchange {}",
+            "alerts: publishing alerts and reports to {} exchange {}",
             dnsmonitor::sinks::amqp::redact(&uri),
             c.amqp.exchange
         );
+        // Reports go out too (routing key `report.<name>`), besides --reports.
+        let published: Box<dyn Write + Send> = Box::new(sink.reports());
+        reports = Some(match reports {
+            Some(file) => Box::new(TeeWriter(vec![file, published])),
+            None => published,
+        });
         sinks.push(Box::new(sink));
     }
     Ok(Prepared {

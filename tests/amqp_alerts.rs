@@ -517,3 +517,59 @@ fn replay_publishes_and_the_alerts_command_receives() {
     }
     assert!(consumer.wait().unwrap().success());
 }
+
+/// Reports go out on the exchange too, routing key `report.<name>`, one
+/// message per line, the same lines as `--reports`.
+#[test]
+fn replay_publishes_reports() {
+    use std::process::Command;
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("reports");
+    let queue = unique("reports-q");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: Some(queue.clone()),
+    };
+    let rt = rt();
+    rt.block_on(async {
+        let c = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = c.create_channel().await.unwrap();
+        declare_bound_queue(&ch, &exchange, &queue, "report.#", false).await;
+    });
+    let file = std::env::temp_dir().join(unique("reports.jsonl"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dnsmonitor"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["replay", "captures/loopback-flood.pcap", "--quiet"])
+        .args(["--exchange", &exchange, "--reports"])
+        .arg(&file)
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let got = rt.block_on(async {
+        let c = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = c.create_channel().await.unwrap();
+        drain(&ch, &queue).await
+    });
+    let lines: Vec<&str> = expected.lines().collect();
+    assert!(lines.len() >= 3, "{expected}");
+    assert_eq!(got.len(), lines.len());
+    for (m, line) in got.iter().zip(&lines) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let rk = format!("report.{}", v["report"].as_str().unwrap());
+        assert_eq!(m.delivery.routing_key.as_str(), rk);
+        assert_eq!(std::str::from_utf8(&m.delivery.data).unwrap(), *line);
+    }
+}

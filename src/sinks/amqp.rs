@@ -407,22 +407,21 @@ async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
     }
 }
 
-impl AlertSink for AmqpAlertSink {
-    fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
-        if alerts.is_empty() {
-            return Ok(());
-        }
+impl Shared {
+    /// Queue messages (routing key, message id, body) for publishing; past
+    /// [`MAX_PENDING_ALERTS`] waiting, the oldest are dropped and counted.
+    fn enqueue(&self, messages: impl Iterator<Item = (String, String, Vec<u8>)>) {
         let mut dropped = 0u64;
         {
-            let mut q = self.shared.q.lock().unwrap();
-            for a in alerts {
+            let mut q = self.q.lock().unwrap();
+            for (routing_key, message_id, body) in messages {
                 let seq = q.next_seq;
                 q.next_seq += 1;
                 q.pending.push_back(Pending {
                     seq,
-                    routing_key: routing_key(a),
-                    message_id: message_id(a),
-                    body: a.to_json_line().into_bytes(),
+                    routing_key,
+                    message_id,
+                    body,
                 });
                 if q.pending.len() > MAX_PENDING_ALERTS {
                     q.pending.pop_front();
@@ -431,21 +430,59 @@ impl AlertSink for AmqpAlertSink {
             }
         }
         if dropped > 0 {
-            self.shared.count("dropped", dropped);
+            self.count("dropped", dropped);
             tracing::warn!(
-                "AMQP buffer full ({MAX_PENDING_ALERTS} alerts waiting for {}); dropped the {dropped} oldest",
-                redact(&self.shared.uri)
+                "AMQP buffer full ({MAX_PENDING_ALERTS} messages waiting for {}); dropped the {dropped} oldest",
+                redact(&self.uri)
             );
         }
-        self.shared.wake.notify_one();
+        self.wake.notify_one();
+    }
+}
+
+/// Report lines (`dnsmonitor.report/1`) published through an alert sink's
+/// connection and buffer, one message per line, routing key
+/// `report.<report>` (e.g. `report.top_qnames`).
+pub struct AmqpReports {
+    shared: Arc<Shared>,
+    buf: Vec<u8>,
+}
+
+impl io::Write for AmqpReports {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            let body = line[..line.len() - 1].to_vec();
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let name = v["report"].as_str().unwrap_or("unknown").to_string();
+            let time = v["event_time"].as_str().unwrap_or("").to_string();
+            self.shared.enqueue(std::iter::once((
+                format!("report.{name}"),
+                format!("report-{name}-{time}"),
+                body,
+            )));
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
 
-    fn finish(&mut self) -> io::Result<()> {
-        if self.finished {
-            return Ok(());
+impl AmqpAlertSink {
+    /// A writer for report lines that publishes them on this sink's exchange.
+    pub fn reports(&self) -> AmqpReports {
+        AmqpReports {
+            shared: self.shared.clone(),
+            buf: Vec::new(),
         }
-        self.finished = true;
+    }
+
+    /// Wait (up to the finish timeout) until nothing is waiting for a confirm;
+    /// the number still waiting.
+    fn drain(&self) -> usize {
         let deadline = crate::time::Clock.now() + self.finish_timeout;
         let mut q = self.shared.q.lock().unwrap();
         while !q.pending.is_empty() {
@@ -460,9 +497,31 @@ impl AlertSink for AmqpAlertSink {
                 .unwrap()
                 .0;
         }
-        let left = q.pending.len();
-        drop(q);
-        self.shutdown();
+        q.pending.len()
+    }
+}
+
+impl AlertSink for AmqpAlertSink {
+    fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        self.shared.enqueue(
+            alerts
+                .iter()
+                .map(|a| (routing_key(a), message_id(a), a.to_json_line().into_bytes())),
+        );
+        Ok(())
+    }
+
+    /// Wait for every confirm (reports may still come from the report sink:
+    /// the connection stays up until the sink is dropped).
+    fn finish(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let left = self.drain();
         if left > 0 {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -479,6 +538,16 @@ impl AlertSink for AmqpAlertSink {
 
 impl Drop for AmqpAlertSink {
     fn drop(&mut self) {
+        // What was queued after `finish` (the last reports) still goes out.
+        if self.finished {
+            let left = self.drain();
+            if left > 0 {
+                tracing::error!(
+                    "{left} message(s) not confirmed by AMQP broker {}",
+                    redact(&self.shared.uri)
+                );
+            }
+        }
         self.shutdown();
     }
 }
