@@ -1,0 +1,150 @@
+//! Broker restarts in the middle of a run (`rabbitmqctl stop_app` /
+//! `start_app` on the broker at 127.0.0.1:5672). These tests stop the shared
+//! broker, so they live in their own test binary (cargo runs test binaries
+//! one after the other) and take a lock so they never overlap each other.
+//! Without a broker (or rabbitmqctl) they print SKIPPED and return.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::amqp::*;
+use dnsmonitor::alert::{Alert, State};
+use dnsmonitor::detect::{Key, Kind, Severity};
+use dnsmonitor::metrics::Metrics;
+use dnsmonitor::sinks::AlertSink;
+use dnsmonitor::sinks::amqp::AmqpAlertSink;
+use dnsmonitor::time::Clock;
+use lapin::options::*;
+use lapin::types::FieldTable;
+
+static RESTARTS: Mutex<()> = Mutex::new(());
+
+fn rabbitmqctl(args: &[&str]) -> bool {
+    std::process::Command::new("timeout")
+        .arg("90")
+        .arg("rabbitmqctl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs `rabbitmqctl start_app` (and waits for startup) on drop, so a failing
+/// test never leaves the shared broker stopped.
+struct StartAppGuard;
+
+impl Drop for StartAppGuard {
+    fn drop(&mut self) {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup", "--timeout", "60"]);
+    }
+}
+
+/// The broker answers and this user may run rabbitmqctl.
+fn can_restart() -> bool {
+    if !broker_up() {
+        return false;
+    }
+    if !rabbitmqctl(&["status"]) {
+        println!("SKIPPED: rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
+        return false;
+    }
+    true
+}
+
+fn alert(i: i64) -> Alert {
+    Alert {
+        kind: Kind::ClientFlood,
+        severity: Severity::Critical,
+        state: State::Updated,
+        key: Key::Client("192.0.2.7".parse().unwrap()),
+        event_time_us: 1_764_093_675_000_000 + i * 10_000_000,
+        window_start_us: 1_764_093_665_000_000 + i * 10_000_000,
+        observed: 316.2,
+        threshold: 300.0,
+        unit: "queries/s".into(),
+        evidence: r#"{"queries":3162}"#.into(),
+    }
+}
+
+/// Alerts emitted while the broker is down are kept and published after it
+/// comes back; none is lost.
+#[test]
+fn alert_sink_loses_nothing_across_a_broker_restart() {
+    let _one = RESTARTS.lock().unwrap_or_else(|p| p.into_inner());
+    if !can_restart() {
+        return;
+    }
+    let exchange = unique("ex");
+    let queue = unique("durable");
+    let _cleanup = Cleanup {
+        queues: vec![queue.clone()],
+        exchanges: vec![exchange.clone()],
+    };
+    let rt = rt();
+    rt.block_on(async {
+        let (_c, ch) = channel().await;
+        ch.exchange_declare(
+            exchange.as_str().into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        declare_queue(&ch, &queue, None).await;
+        ch.queue_bind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    });
+
+    let metrics = Metrics::new();
+    let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
+    let alerts: Vec<Alert> = (0..10).map(alert).collect();
+    sink.emit(&alerts[..5]).unwrap();
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(10);
+    while sink.pending() > 0 && clock.now() < deadline {
+        clock.sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sink.pending(), 0, "first alerts confirmed before the stop");
+
+    let guard = StartAppGuard;
+    assert!(rabbitmqctl(&["stop_app"]), "rabbitmqctl stop_app");
+    sink.emit(&alerts[5..8]).unwrap();
+    // The broker stays down a while (not a synchronisation).
+    clock.sleep(Duration::from_millis(700));
+    sink.emit(&alerts[8..]).unwrap();
+    drop(guard); // start_app + await_startup
+    sink.finish()
+        .expect("every alert confirmed after the restart");
+
+    let got: Vec<String> = rt.block_on(async {
+        let (_c, ch) = channel().await;
+        drain(&ch, &queue)
+            .await
+            .iter()
+            .map(|m| String::from_utf8(m.delivery.data.clone()).unwrap())
+            .collect()
+    });
+    for a in &alerts {
+        assert!(
+            got.contains(&a.to_json_line()),
+            "missing after restart: {}",
+            a.to_json_line()
+        );
+    }
+    assert!(metrics.amqp_publishes.with_label_values(&["failed"]).get() > 0);
+}
