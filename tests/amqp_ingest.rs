@@ -361,3 +361,66 @@ fn sigkill_mid_run_redelivers_and_alerts_match() {
     assert_eq!(left, 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A sensor that goes silent must not hold the windows open: with
+/// `--idle-timeout 1` its event time follows the clock, so the flood alert
+/// whose window is not yet complete in the data comes out while nothing
+/// arrives. SIGINT then ends the run cleanly and everything is acked.
+#[test]
+fn silent_sensor_lets_windows_close() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest-idle");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let fr = frames(&flood());
+    // Up to 18:01:12.5Z: the window ending 18:01:12Z (the raise) needs the
+    // watermark at 18:01:14Z (2 s lateness), which the data never reaches.
+    let cut = 1_795_629_672_500_000;
+    let part: Vec<_> = fr.iter().filter(|f| f.1 < cut).cloned().collect();
+    assert!(part.len() < fr.len() && part.len() > 1000);
+    let bs = batches(&part, 500, "sensor-idle", false);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+        publish(&ch, &q, &bs).await;
+    });
+    let dir = tempdir("ingest-idle");
+    let mut child = consume(&q, &["--idle-timeout", "1"], &dir, "idle")
+        .spawn()
+        .unwrap();
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(30);
+    loop {
+        let a = read(&dir, "alerts-idle.jsonl");
+        if a.contains("\"kind\":\"client_flood\"") && a.contains("\"state\":\"raised\"") {
+            assert!(a.contains("\"event_time\":\"2026-11-25T18:01:12Z\""), "{a}");
+            break;
+        }
+        if clock.now() > deadline {
+            let _ = child.kill();
+            panic!("no alert while the sensor is silent: {a}");
+        }
+        clock.sleep(Duration::from_millis(100));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_output(child, 30);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("packets: {} read", part.len())),
+        "{err}"
+    );
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
