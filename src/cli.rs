@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use dnsmonitor::config::Plan;
@@ -36,6 +37,8 @@ pub enum Command {
     Live(LiveArgs),
     /// Write a labelled capture: benign traffic with chosen attacks, and the truth.
     Synth(SynthArgs),
+    /// Capture (or read captures) and publish packet batches to RabbitMQ.
+    Sensor(SensorArgs),
     /// Run the pipeline on packet batches consumed from a RabbitMQ queue.
     Consume(ConsumeArgs),
     /// Print alerts published to a RabbitMQ exchange as they arrive.
@@ -178,6 +181,56 @@ pub struct LiveArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["interface", "file"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["queue", "exchange"])))]
+pub struct SensorArgs {
+    /// Capture on this interface (`any` for all).
+    #[arg(long, short = 'i')]
+    pub interface: Option<String>,
+    /// BPF filter for --interface (default: UDP and TCP port 53, and IP fragments).
+    #[arg(long, requires = "interface")]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet (--interface).
+    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_SNAPLEN)]
+    pub snaplen: i32,
+    /// Kernel capture buffer in bytes (--interface).
+    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_BUFFER_SIZE)]
+    pub buffer_size: i32,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Read these capture files (pcap or pcapng) instead, in order.
+    #[arg(long, num_args = 1.., value_name = "CAPTURE")]
+    pub file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Publish to this durable queue (through the default exchange).
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Publish to this topic exchange instead (with --routing-key).
+    #[arg(long, requires = "routing_key")]
+    pub exchange: Option<String>,
+    /// Routing key for --exchange.
+    #[arg(long, requires = "exchange")]
+    pub routing_key: Option<String>,
+    /// Packets per batch.
+    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_BATCH_PACKETS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub batch_packets: usize,
+    /// Send a batch once it has been open this many milliseconds.
+    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_BATCH_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_ms: u64,
+    /// Batches waiting for the broker's confirm at most (reading pauses beyond).
+    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=65_535).map(|v| v as usize))]
+    pub max_in_flight: usize,
+    /// Sensor id in every batch (default: the host name).
+    #[arg(long)]
+    pub sensor_id: Option<String>,
+    /// No summary on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct ConsumeArgs {
     /// Queue of packet batches (durable; declared if missing). Default: `[source] queue`.
     #[arg(long)]
@@ -237,6 +290,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Synth(args) => synth(args),
         Command::Alerts(args) => alerts(args),
         Command::Consume(args) => consume(args),
+        Command::Sensor(args) => sensor(args),
     }
 }
 
@@ -580,6 +634,79 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     }
     if let Some((_, server)) = p.metrics {
         server.stop();
+    }
+    Ok(0)
+}
+
+fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
+    use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
+    use dnsmonitor::sinks::amqp::redact;
+    use dnsmonitor::sources::{FrameSource, PcapFiles};
+    let Some(uri) = args.broker.uri()? else {
+        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
+    };
+    let target = match (&args.queue, &args.exchange, &args.routing_key) {
+        (Some(q), _, _) => Target::Queue(q.clone()),
+        (None, Some(e), Some(k)) => Target::Exchange {
+            name: e.clone(),
+            routing_key: k.clone(),
+        },
+        _ => anyhow::bail!("give --queue NAME, or --exchange NAME with --routing-key KEY"),
+    };
+    let (input, what): (Box<dyn FrameSource + Send>, String) = match &args.interface {
+        Some(iface) => {
+            let filter = args.filter.clone().unwrap_or_else(|| {
+                default_filter(&dnsmonitor::packet::PacketConfig::default().dns_ports)
+            });
+            let cap = LiveCapture::open(&LiveOptions {
+                interface: iface.clone(),
+                filter: filter.clone(),
+                snaplen: args.snaplen,
+                buffer_size: args.buffer_size,
+                promisc: args.promisc,
+            })?;
+            (
+                Box::new(LiveSource::new(cap)),
+                format!("capturing on {iface} (filter: {filter})"),
+            )
+        }
+        None => (
+            Box::new(PcapFiles::open(&args.file)?),
+            format!("reading {} file(s)", args.file.len()),
+        ),
+    };
+    let stop = install_stop_signals().context("signal handlers")?;
+    let opts = SensorOptions {
+        uri: uri.clone(),
+        target: target.clone(),
+        sensor_id: args.sensor_id.clone().unwrap_or_else(default_sensor_id),
+        batch_packets: args.batch_packets,
+        batch_ms: args.batch_ms,
+        max_in_flight: args.max_in_flight,
+        metrics: None,
+    };
+    let to = match &target {
+        Target::Queue(q) => format!("queue {q}"),
+        Target::Exchange { name, routing_key } => format!("exchange {name} key {routing_key}"),
+    };
+    let id = opts.sensor_id.escape_debug().to_string();
+    if !args.quiet {
+        eprintln!("sensor {id}: {what}, publishing to {} {to}", redact(&uri));
+    }
+    let s = dnsmonitor::sensor::run(opts, input, stop)?;
+    if !args.quiet {
+        let secs = s.elapsed.as_secs_f64().max(1e-9);
+        eprintln!(
+            "sensor {id}: {} packets in {} batches ({} bytes) confirmed in {:.2} s ({:.0} packets/s); {} re-sent after {} reconnect(s), {} unroutable",
+            s.packets,
+            s.batches,
+            s.bytes,
+            secs,
+            s.packets as f64 / secs,
+            s.resent,
+            s.reconnects,
+            s.unroutable
+        );
     }
     Ok(0)
 }

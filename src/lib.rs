@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod packet;
 pub mod reports;
+pub mod sensor;
 pub mod sinks;
 pub mod sketch;
 pub mod sources;

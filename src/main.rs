@@ -12,7 +12,8 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DNSMONITOR_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // lapin logs what we report ourselves (with the password hidden).
+                .unwrap_or_else(|_| "warn,lapin=off".into()),
         )
         .init();
     let cli = cli::Cli::parse();
