@@ -101,7 +101,8 @@ struct Msg {
     packets: u64,
     eos: bool,
     body: Vec<u8>,
-    /// Set once published on the current channel.
+    /// Published on the current channel (its confirm may be awaited).
+    sent: bool,
     confirm: Option<PublisherConfirm>,
 }
 
@@ -243,7 +244,7 @@ impl Publisher {
         };
         let ch = ch.clone();
         for i in 0..self.inflight.len() {
-            if self.inflight[i].confirm.is_some() {
+            if self.inflight[i].sent {
                 continue;
             }
             let props = self.properties(&self.inflight[i]);
@@ -261,6 +262,7 @@ impl Publisher {
                 .await
                 .map_err(|e| err_text(&e, &self.opts.uri))?;
             self.inflight[i].confirm = Some(c);
+            self.inflight[i].sent = true;
         }
         while self.inflight.len() > keep {
             let front = self.inflight.front_mut().expect("non-empty");
@@ -307,9 +309,10 @@ impl Publisher {
         );
         self.count("failed", self.inflight.len() as u64);
         for m in self.inflight.iter_mut() {
-            if m.confirm.take().is_some() {
+            if std::mem::take(&mut m.sent) {
                 self.summary.resent += 1;
             }
+            m.confirm = None;
         }
         self.link = None;
         self.summary.reconnects += 1;
@@ -357,6 +360,7 @@ impl Publisher {
             packets,
             eos,
             body,
+            sent: false,
             confirm: None,
         });
         let keep = self.opts.max_in_flight.max(1) - 1;

@@ -7,9 +7,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::amqp::*;
@@ -35,37 +35,6 @@ fn consume(queue: &str, extra: &[&str], dir: &Path, tag: &str) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     c
-}
-
-/// Wait for a child, killing it (and failing) after `secs`.
-fn wait_output(mut child: Child, secs: u64) -> Output {
-    let clock = Clock;
-    let deadline = clock.now() + Duration::from_secs(secs);
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Output {
-                status,
-                stdout: vec![],
-                stderr: reader.join().unwrap(),
-            };
-        }
-        if clock.now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let e = reader.join().unwrap();
-            panic!(
-                "no exit within {secs} s; stderr:\n{}",
-                String::from_utf8_lossy(&e)
-            );
-        }
-        clock.sleep(Duration::from_millis(50));
-    }
 }
 
 fn replay_outputs(dir: &Path) -> (String, String) {
@@ -112,12 +81,6 @@ fn raised(text: &str) -> BTreeSet<String> {
             (v["state"] == "raised").then(|| format!("{} {}", v["kind"], v["key"]))
         })
         .collect()
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// The whole flood capture through the queue gives exactly replay's
@@ -250,20 +213,6 @@ fn malformed_batch_is_dead_lettered_and_the_run_goes_on() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn scrape(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn metric(text: &str, name_labels: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_labels)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 /// SIGKILL the consumer once it holds unacked batches: a new consumer gets
 /// them again, so every DNS message is processed, and the alerts raised
 /// match a run without the kill.
@@ -290,23 +239,7 @@ fn sigkill_mid_run_redelivers_and_alerts_match() {
     let mut first = consume(&q, &["--metrics-listen", "127.0.0.1:0"], &dir, "1")
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(first.stderr.take().unwrap());
-    let mut addr = None;
-    for _ in 0..20 {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(rest) = line.trim().strip_prefix("metrics: serving on http://") {
-            addr = Some(rest.trim_end_matches("/metrics").to_string());
-            break;
-        }
-    }
-    let addr = addr.expect("metrics address");
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = err.read_to_string(&mut sink);
-    });
+    let (addr, _) = metrics_addr(&mut first);
     // Readiness: every batch delivered, some acked, some still held.
     let clock = Clock;
     let deadline = clock.now() + Duration::from_secs(60);
@@ -422,5 +355,105 @@ fn silent_sensor_lets_windows_close() {
         ready_count(&ch, &q).await
     });
     assert_eq!(left, 0, "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The path users take: `dnsmonitor sensor` reads the flood capture into a
+/// queue, `dnsmonitor consume` runs the pipeline and publishes alerts, and
+/// `dnsmonitor alerts --bind 'client_flood.*'` prints them. Every packet is
+/// processed once and the alerts are replay's.
+#[test]
+fn sensor_queue_consume_exchange_alerts() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("e2e");
+    let ex = unique("e2e-alerts");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![ex.clone()],
+    };
+    let dir = tempdir("e2e");
+    let mut watcher = Command::new(BIN)
+        .args([
+            "alerts",
+            "--exchange",
+            &ex,
+            "--bind",
+            "client_flood.*",
+            "--json",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watcher.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("alerts: listening on"), "{line}");
+    let c = consume(&q, &["--exit-on-eos"], &dir, "e2e");
+    // This one publishes its alerts.
+    let args: Vec<String> = c
+        .get_args()
+        .filter(|a| *a != "--no-alert-exchange")
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut c = Command::new(BIN);
+    c.current_dir(ROOT)
+        .args(&args)
+        .args(["--exchange", &ex])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let consumer = c.spawn().unwrap();
+    let sensor = Command::new(BIN)
+        .current_dir(ROOT)
+        .args(["sensor", "--file"])
+        .arg(flood())
+        .args([
+            "--queue",
+            &q,
+            "--batch-packets",
+            "400",
+            "--sensor-id",
+            "tap-1",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .output()
+        .unwrap();
+    let serr = String::from_utf8_lossy(&sensor.stderr);
+    assert!(sensor.status.success(), "{serr}");
+    let frames = frames(&flood()).len();
+    assert!(
+        serr.contains(&format!("sensor tap-1: {frames} packets in")),
+        "{serr}"
+    );
+    assert!(!serr.contains("guest:guest"), "{serr}");
+    let out = wait_output(consumer, 120);
+    let cerr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cerr}");
+    assert!(cerr.contains(&format!("packets: {frames} read")), "{cerr}");
+    assert!(
+        cerr.contains(&format!("({frames} packets) from 1 sensor(s)")),
+        "{cerr}"
+    );
+    let (alerts, _) = replay_outputs(&dir);
+    assert_eq!(read(&dir, "alerts-e2e.jsonl"), alerts);
+    let expected: Vec<&str> = alerts
+        .lines()
+        .filter(|l| l.contains("client_flood"))
+        .collect();
+    assert!(expected.len() >= 3);
+    let mut out = BufReader::new(watcher.stdout.take().unwrap());
+    for want in &expected {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        assert_eq!(l.trim_end(), *want);
+    }
+    unsafe {
+        libc::kill(watcher.id() as i32, libc::SIGINT);
+    }
+    assert!(watcher.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(dir);
 }

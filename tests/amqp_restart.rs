@@ -148,3 +148,150 @@ fn alert_sink_loses_nothing_across_a_broker_restart() {
     }
     assert!(metrics.amqp_publishes.with_label_values(&["failed"]).get() > 0);
 }
+
+/// Sensor → queue → consume with the broker stopped and started in the
+/// middle: both reconnect by themselves, every packet is processed exactly
+/// once (re-sent and redelivered batches are recognised), the alerts are the
+/// same as a replay of the capture, every alert reaches the alert exchange,
+/// and the run finishes on its own.
+#[test]
+fn sensor_and_consume_ride_through_a_broker_restart() {
+    use std::process::{Command, Stdio};
+    let _one = RESTARTS.lock().unwrap_or_else(|p| p.into_inner());
+    if !can_restart() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_dnsmonitor");
+    let dir = tempdir("restart");
+    let cap = dir.join("flood.pcap");
+    let synth = Command::new(bin)
+        .args(["synth", "--scenario", "client_flood", "--seed", "3"])
+        .args(["--duration", "40", "--rate-scale", "0.3", "--out"])
+        .arg(&cap)
+        .arg("--truth")
+        .arg(dir.join("truth.json"))
+        .output()
+        .unwrap();
+    assert!(synth.status.success());
+    let replay = Command::new(bin)
+        .arg("replay")
+        .arg(&cap)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    let expected = String::from_utf8(replay.stdout).unwrap();
+    assert!(expected.contains("\"client_flood\""), "{expected}");
+    let total = frames(&cap).len();
+
+    let q = unique("restart-packets");
+    let ex = unique("restart-alerts");
+    let aq = unique("restart-alerts-q");
+    let _cleanup = Cleanup {
+        queues: vec![q.clone(), aq.clone()],
+        exchanges: vec![ex.clone()],
+    };
+    rt().block_on(async {
+        let (_c, ch) = channel().await;
+        ch.exchange_declare(
+            ex.as_str().into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        declare_queue(&ch, &aq, None).await;
+        ch.queue_bind(
+            aq.as_str().into(),
+            ex.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    });
+    let alerts_file = dir.join("alerts.jsonl");
+    let mut consumer = Command::new(bin)
+        .args(["consume", "--queue", &q, "--exit-on-eos", "--exchange", &ex])
+        .args(["--metrics-listen", "127.0.0.1:0", "--alerts"])
+        .arg(&alerts_file)
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, consumer_err) = metrics_addr(&mut consumer);
+    // Small batches, one in flight: the sensor takes several seconds.
+    let sensor = Command::new(bin)
+        .args(["sensor", "--file"])
+        .arg(&cap)
+        .args([
+            "--queue",
+            &q,
+            "--batch-packets",
+            "5",
+            "--max-in-flight",
+            "1",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readiness: batches are flowing through the consumer.
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(60);
+    while metric(
+        &scrape(&addr),
+        "dnsmonitor_amqp_deliveries_total{outcome=\"received\"}",
+    ) < 20
+    {
+        assert!(clock.now() < deadline, "no batch reached the consumer");
+        clock.sleep(Duration::from_millis(50));
+    }
+    let guard = StartAppGuard;
+    assert!(rabbitmqctl(&["stop_app"]), "rabbitmqctl stop_app");
+    // The broker stays down a while (not a synchronisation).
+    clock.sleep(Duration::from_secs(2));
+    drop(guard); // start_app + await_startup
+
+    let s = wait_output(sensor, 180);
+    let serr = String::from_utf8_lossy(&s.stderr);
+    assert!(s.status.success(), "{serr}");
+    assert!(serr.contains(&format!(": {total} packets in")), "{serr}");
+    assert!(
+        !serr.contains("after 0 reconnect(s)"),
+        "the sensor saw the restart: {serr}"
+    );
+    let c = wait_output(consumer, 180);
+    let cerr = consumer_err.join().unwrap();
+    assert!(c.status.success(), "{cerr}");
+    assert!(cerr.contains(&format!("packets: {total} read")), "{cerr}");
+    assert!(
+        !cerr.contains(" 0 reconnects"),
+        "the consumer saw the restart: {cerr}"
+    );
+    assert!(!cerr.contains("guest:guest"), "{cerr}");
+    let got = std::fs::read_to_string(&alerts_file).unwrap();
+    assert_eq!(got, expected);
+    let published: Vec<String> = rt().block_on(async {
+        let (_c, ch) = channel().await;
+        drain(&ch, &aq)
+            .await
+            .iter()
+            .map(|m| String::from_utf8(m.delivery.data.clone()).unwrap())
+            .collect()
+    });
+    for line in expected.lines() {
+        assert!(
+            published.iter().any(|p| p == line),
+            "alert lost on the exchange: {line}"
+        );
+    }
+    println!("sensor: {serr}\nconsume: {cerr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

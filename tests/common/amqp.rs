@@ -1,13 +1,16 @@
 //! RabbitMQ helpers for the broker tests (real broker on 127.0.0.1:5672).
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::process::{Child, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dnsmonitor::sources::pcap_batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ,
 };
+use dnsmonitor::time::Clock;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -240,4 +243,84 @@ pub async fn channel() -> (Connection, lapin::Channel) {
         .unwrap();
     let ch = c.create_channel().await.unwrap();
     (c, ch)
+}
+
+/// Wait for a child, killing it (and failing) after `secs`.
+pub fn wait_output(mut child: Child, secs: u64) -> Output {
+    let clock = Clock;
+    let deadline = clock.now() + Duration::from_secs(secs);
+    let err = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(mut e) = err {
+            let _ = e.read_to_end(&mut s);
+        }
+        s
+    });
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Output {
+                status,
+                stdout: vec![],
+                stderr: reader.join().unwrap(),
+            };
+        }
+        if clock.now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let e = reader.join().unwrap();
+            panic!(
+                "no exit within {secs} s; stderr:\n{}",
+                String::from_utf8_lossy(&e)
+            );
+        }
+        clock.sleep(Duration::from_millis(50));
+    }
+}
+
+/// Read a child's stderr until it prints where its metrics are served
+/// (`--metrics-listen 127.0.0.1:0`); the rest of stderr is collected in the
+/// background (join the handle once the child exited).
+pub fn metrics_addr(child: &mut Child) -> (String, std::thread::JoinHandle<String>) {
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.trim().strip_prefix("metrics: serving on http://") {
+            addr = Some(rest.trim_end_matches("/metrics").to_string());
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    (addr.expect("metrics address on stderr"), rest)
+}
+
+/// GET /metrics.
+pub fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A sample's value (0 when absent).
+pub fn metric(text: &str, name_labels: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_labels)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(unique(tag));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
