@@ -86,9 +86,10 @@ pub struct PipelineArgs {
 pub struct AmqpArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// Topic exchange for alerts (routing key `<kind>.<severity>`).
-    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
-    pub exchange: String,
+    /// Topic exchange for alerts (routing key `<kind>.<severity>`) and reports
+    /// (`report.<name>`) [default: `[sink] exchange`, dnsmonitor.alerts].
+    #[arg(long)]
+    pub exchange: Option<String>,
 }
 
 impl AmqpArgs {
@@ -302,7 +303,11 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
     let stop = install_stop_signals().context("signal handlers")?;
     let human = !args.json && std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
-    let exchange = args.amqp.exchange.clone();
+    let exchange = args
+        .amqp
+        .exchange
+        .clone()
+        .unwrap_or_else(|| dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE.to_string());
     consume_alerts_blocking_ready(
         &uri,
         &exchange,
@@ -473,13 +478,19 @@ fn prepare_with(c: &PipelineArgs, append: bool, publish: bool) -> anyhow::Result
     };
     let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
     let mut reports = reports;
-    if let Some(uri) = c.amqp.uri()?.filter(|_| publish) {
+    let uri = c.amqp.uri()?;
+    if plan.sink.amqp && publish && uri.is_none() {
+        anyhow::bail!(
+            "the pipeline's [sink] type = \"amqp\" needs a broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI"
+        );
+    }
+    if let Some(uri) = uri.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
-        let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, &c.amqp.exchange, m)?;
+        let exchange = c.amqp.exchange.as_deref().unwrap_or(&plan.sink.exchange);
+        let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, exchange, m)?;
         eprintln!(
-            "alerts: publishing alerts and reports to {} exchange {}",
+            "alerts: publishing alerts and reports to {} exchange {exchange}",
             dnsmonitor::sinks::amqp::redact(&uri),
-            c.amqp.exchange
         );
         // Reports go out too (routing key `report.<name>`), besides --reports.
         let published: Box<dyn Write + Send> = Box::new(sink.reports());

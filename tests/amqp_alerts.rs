@@ -479,3 +479,78 @@ fn replay_publishes_reports() {
         assert_eq!(std::str::from_utf8(&m.delivery.data).unwrap(), *line);
     }
 }
+
+/// `[sink] type = "amqp"` in the pipeline: alerts go to the pipeline's
+/// exchange; without a broker URI the run does not start.
+#[test]
+fn pipeline_sink_publishes_to_its_exchange() {
+    use std::process::Command;
+    let exchange = unique("pipeline-sink");
+    let dir = std::env::temp_dir().join(unique("pipeline-sink-dir"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = dir.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!("[sink]\ntype = \"amqp\"\nexchange = \"{exchange}\"\n"),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_dnsmonitor");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(bin)
+        .current_dir(root)
+        .args(["replay", "captures/loopback-flood.pcap", "--pipeline"])
+        .arg(&pipeline)
+        .env_remove("DNSMONITOR_AMQP_URI")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[sink] type = \"amqp\" needs a broker"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing ran");
+    if !broker_up() {
+        return;
+    }
+    let queue = unique("pipeline-sink-q");
+    let _cleanup = Cleanup {
+        exchange: exchange.clone(),
+        queue: Some(queue.clone()),
+    };
+    let rt = rt();
+    rt.block_on(async {
+        let c = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = c.create_channel().await.unwrap();
+        declare_bound_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
+    });
+    let out = Command::new(bin)
+        .current_dir(root)
+        .args([
+            "replay",
+            "captures/loopback-flood.pcap",
+            "--quiet",
+            "--pipeline",
+        ])
+        .arg(&pipeline)
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let got = rt.block_on(async {
+        let c = Connection::connect(URI, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = c.create_channel().await.unwrap();
+        drain(&ch, &queue).await
+    });
+    let got: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8(m.delivery.data.clone()).unwrap())
+        .collect();
+    assert_eq!(got, printed.lines().collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(dir);
+}

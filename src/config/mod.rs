@@ -43,6 +43,35 @@ pub struct Spec {
     pub reports: ReportsSpec,
     #[serde(default)]
     pub source: SourceSpec,
+    #[serde(default)]
+    pub sink: SinkSpec,
+}
+
+/// `[sink]`: where alerts and reports go besides `--alerts`/`--reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkSpec {
+    #[serde(rename = "type")]
+    pub kind: toml::Spanned<String>,
+    pub exchange: toml::Spanned<String>,
+}
+
+impl Default for SinkSpec {
+    fn default() -> Self {
+        SinkSpec {
+            kind: unspanned("none".into()),
+            exchange: unspanned(crate::sinks::amqp::DEFAULT_EXCHANGE.into()),
+        }
+    }
+}
+
+/// The validated `[sink]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkPlan {
+    /// `type = "amqp"`: publishing is required (a broker URI must be given).
+    pub amqp: bool,
+    /// The topic exchange (the CLI's `--exchange` wins).
+    pub exchange: String,
 }
 
 /// `[source]`: where `dnsmonitor consume` reads packets (the broker URI
@@ -213,6 +242,8 @@ pub struct Plan {
     pub report_top: usize,
     /// `[source]`.
     pub source: SourcePlan,
+    /// `[sink]`.
+    pub sink: SinkPlan,
 }
 
 impl fmt::Debug for Plan {
@@ -584,6 +615,28 @@ impl Plan {
             bind,
         };
 
+        // [sink]
+        let si = &spec.sink;
+        let sink_amqp = match si.kind.get_ref().as_str() {
+            "amqp" => true,
+            "none" => false,
+            other => {
+                errors.push(loc.error(
+                    si.kind.span(),
+                    "sink.type",
+                    format!("`{other}` is not a sink type: use \"none\" or \"amqp\""),
+                ));
+                false
+            }
+        };
+        if si.exchange.get_ref().trim().is_empty() {
+            errors.push(loc.error(si.exchange.span(), "sink.exchange", "must not be empty"));
+        }
+        let sink = SinkPlan {
+            amqp: sink_amqp,
+            exchange: si.exchange.get_ref().trim().to_string(),
+        };
+
         // [detectors]
         let (detectors, blocklist) =
             build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
@@ -605,6 +658,7 @@ impl Plan {
             report_interval_us: ri as i64 * MICROS,
             report_top: rt,
             source,
+            sink,
         })
     }
 }
@@ -659,6 +713,16 @@ mod tests {
         );
         assert!(
             e[2].contains("key `source.bind`: `nokey` is not EXCHANGE=ROUTING_KEY"),
+            "{e:?}"
+        );
+        let e = errs("[sink]\ntype = \"kafka\"\nexchange = \"\"\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:2:8: key `sink.type`: `kafka`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("p.toml:3:12: key `sink.exchange`"),
             "{e:?}"
         );
         let e = errs("[source]\ntype = \"amqp\"\n");
