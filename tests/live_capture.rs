@@ -20,6 +20,8 @@ use std::time::Duration;
 use dnsmonitor::time::Clock;
 use serde_json::Value;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dnsmonitor");
 
 /// The readiness line `dnsmonitor live` prints once the capture is open
@@ -804,4 +806,83 @@ fn kernel_drops_are_read_from_the_summary() {
              packets: 1 read";
     assert_eq!(kernel_drops(s), Some(67));
     assert_eq!(kernel_drops("packets: 1 read"), None);
+}
+
+/// `dnsmonitor sensor --interface lo`: dig lookups reach the queue as
+/// complete pcaps within `--batch-ms` (batches go out half-empty when the
+/// wire is quiet); SIGINT sends the end-of-stream batch and exits 0.
+#[test]
+fn sensor_publishes_live_lookups() {
+    use common::amqp::*;
+    use dnsmonitor::sources::pcap_batch::{H_EOS, PcapBatch};
+    let _serial = serial();
+    require_prerequisites!();
+    if !broker_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _dnsmasq = start_dnsmasq(port, dir.path());
+    let q = unique("live-sensor");
+    let _cleanup = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let mut cmd = Command::new(BIN);
+    cmd.args(["sensor", "--interface", "lo", "--filter", &filter(port)])
+        .args([
+            "--queue",
+            &q,
+            "--batch-ms",
+            "100",
+            "--sensor-id",
+            "live-test",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null());
+    let mut sensor = Proc::spawn("dnsmonitor sensor", &mut cmd);
+    sensor.wait_for_stderr("sensor live-test: capturing on lo", Duration::from_secs(15));
+    normal_lookups(port, 10);
+    let rt = rt();
+    let (_conn, ch) = rt.block_on(channel());
+    let mut packets = 0u64;
+    let mut batches = vec![];
+    let t0 = Clock.now();
+    while packets < 20 {
+        for m in rt.block_on(drain(&ch, &q)) {
+            let b = PcapBatch::parse(&m.delivery.data).unwrap();
+            assert_eq!(b.linktype, 1, "Ethernet on lo");
+            packets += b.packets;
+            batches.push(m);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{packets} packets in the queue; sensor: {}",
+            sensor.stderr()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(packets, 20, "10 queries and 10 answers");
+    assert!(
+        sensor.interrupt(Duration::from_secs(15)).success(),
+        "{}",
+        sensor.stderr()
+    );
+    let rest = rt.block_on(drain(&ch, &q));
+    let last = rest.last().expect("the end-of-stream batch");
+    let eos = last
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .unwrap()
+        .inner()
+        .get(H_EOS)
+        .cloned();
+    assert_eq!(eos, Some(lapin::types::AMQPValue::Boolean(true)));
+    assert!(
+        sensor.stderr().contains("sensor live-test: 20 packets in"),
+        "{}",
+        sensor.stderr()
+    );
 }
