@@ -168,6 +168,15 @@ pub struct LiveArgs {
     /// BPF filter (default: UDP and TCP on the pipeline's DNS ports).
     #[arg(long)]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub tuning: CaptureTuning,
+    #[command(flatten)]
+    pub common: PipelineArgs,
+}
+
+/// libpcap settings of a live capture.
+#[derive(clap::Args, Debug)]
+pub struct CaptureTuning {
     /// Bytes kept of each packet.
     #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_SNAPLEN)]
     pub snaplen: i32,
@@ -177,8 +186,18 @@ pub struct LiveArgs {
     /// Put the interface in promiscuous mode.
     #[arg(long)]
     pub promisc: bool,
-    #[command(flatten)]
-    pub common: PipelineArgs,
+}
+
+impl CaptureTuning {
+    fn options(&self, interface: &str, filter: &str) -> LiveOptions {
+        LiveOptions {
+            interface: interface.to_string(),
+            filter: filter.to_string(),
+            snaplen: self.snaplen,
+            buffer_size: self.buffer_size,
+            promisc: self.promisc,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,15 +210,8 @@ pub struct SensorArgs {
     /// BPF filter for --interface (default: UDP and TCP port 53, and IP fragments).
     #[arg(long, requires = "interface")]
     pub filter: Option<String>,
-    /// Bytes kept of each packet (--interface).
-    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_SNAPLEN)]
-    pub snaplen: i32,
-    /// Kernel capture buffer in bytes (--interface).
-    #[arg(long, default_value_t = dnsmonitor::sources::live::DEFAULT_BUFFER_SIZE)]
-    pub buffer_size: i32,
-    /// Put the interface in promiscuous mode.
-    #[arg(long)]
-    pub promisc: bool,
+    #[command(flatten)]
+    pub tuning: CaptureTuning,
     /// Read these capture files (pcap or pcapng) instead, in order.
     #[arg(long, num_args = 1.., value_name = "CAPTURE")]
     pub file: Vec<PathBuf>,
@@ -550,13 +562,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
         .filter
         .clone()
         .unwrap_or_else(|| default_filter(&p.plan.packet.dns_ports));
-    let opts = LiveOptions {
-        interface: args.interface.clone(),
-        filter: filter.clone(),
-        snaplen: args.snaplen,
-        buffer_size: args.buffer_size,
-        promisc: args.promisc,
-    };
+    let opts = args.tuning.options(&args.interface, &filter);
     let cap = LiveCapture::open(&opts)?;
     let stop = install_stop_signals().context("signal handlers")?;
     let source = LiveSource::new(cap);
@@ -669,13 +675,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             let filter = args.filter.clone().unwrap_or_else(|| {
                 default_filter(&dnsmonitor::packet::PacketConfig::default().dns_ports)
             });
-            let cap = LiveCapture::open(&LiveOptions {
-                interface: iface.clone(),
-                filter: filter.clone(),
-                snaplen: args.snaplen,
-                buffer_size: args.buffer_size,
-                promisc: args.promisc,
-            })?;
+            let cap = LiveCapture::open(&args.tuning.options(iface, &filter))?;
             (
                 Box::new(LiveSource::new(cap)),
                 format!("capturing on {iface} (filter: {filter})"),

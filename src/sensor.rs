@@ -23,7 +23,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
 
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, err_text, redact};
+use crate::sinks::amqp::{
+    AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, declare_exchange, err_text, redact,
+};
 use crate::sources::pcap_batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
 };
@@ -131,66 +133,50 @@ async fn open(opts: &SensorOptions) -> Result<(Connection, Channel), AmqpError> 
         .create_channel()
         .await
         .map_err(|e| broker("open channel".into(), e))?;
-    match &opts.target {
-        Target::Queue(q) => {
-            // Passive first: a consumer may have declared the queue with
-            // arguments (dead-lettering) we must not contradict.
-            let probe = ch
-                .queue_declare(
-                    q.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            if probe.is_err() {
-                ch = conn
-                    .create_channel()
+    // Passive first: a consumer may have declared the queue with arguments
+    // (dead-lettering) that a plain declare would contradict. A failed
+    // passive declare closes the channel.
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let exists = match &opts.target {
+        Target::Queue(q) => ch
+            .queue_declare(q.as_str().into(), passive, FieldTable::default())
+            .await
+            .is_ok(),
+        Target::Exchange { name, .. } => ch
+            .exchange_declare(
+                name.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .is_ok(),
+    };
+    if !exists {
+        ch = conn
+            .create_channel()
+            .await
+            .map_err(|e| broker("open channel".into(), e))?;
+        match &opts.target {
+            Target::Queue(q) => {
+                let durable = QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                };
+                ch.queue_declare(q.as_str().into(), durable, FieldTable::default())
                     .await
-                    .map_err(|e| broker("open channel".into(), e))?;
-                ch.queue_declare(
-                    q.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|e| broker(format!("declare queue {q}"), e))?;
+                    .map(|_| ())
+                    .map_err(|e| broker(format!("declare queue {q}"), e))?
             }
-        }
-        Target::Exchange { name, .. } => {
-            let probe = ch
-                .exchange_declare(
-                    name.as_str().into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            if probe.is_err() {
-                ch = conn
-                    .create_channel()
-                    .await
-                    .map_err(|e| broker("open channel".into(), e))?;
-                ch.exchange_declare(
-                    name.as_str().into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
+            Target::Exchange { name, .. } => declare_exchange(&ch, name, ExchangeKind::Topic)
                 .await
-                .map_err(|e| broker(format!("declare exchange {name}"), e))?;
-            }
+                .map_err(|e| broker(format!("declare exchange {name}"), e))?,
         }
     }
     ch.confirm_select(ConfirmSelectOptions::default())

@@ -1,145 +1,22 @@
 //! AMQP alert sink and consumer against a real RabbitMQ on 127.0.0.1:5672.
 //! Without a broker the broker tests print SKIPPED and return.
 
-use std::net::{IpAddr, SocketAddr, TcpStream};
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::amqp::*;
 use dnsmonitor::alert::{Alert, State};
-use dnsmonitor::detect::{Key, Kind, Severity};
+use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::AlertSink;
 use dnsmonitor::sinks::amqp::{
     AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, human_line, redact,
 };
-use lapin::options::*;
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
-
-const URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn broker_up() -> bool {
-    let addr: SocketAddr = "127.0.0.1:5672".parse().unwrap();
-    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
-        true
-    } else {
-        println!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
-        eprintln!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
-        false
-    }
-}
-
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "test.dnsmonitor.{what}.{}.{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn alert(kind: Kind, severity: Severity, state: State, last: u8, t: i64) -> Alert {
-    let ip: IpAddr = format!("192.0.2.{last}").parse().unwrap();
-    Alert {
-        kind,
-        severity,
-        state,
-        key: Key::Client(ip),
-        event_time_us: 1_764_093_675_000_000 + t * 10_000_000,
-        window_start_us: 1_764_093_665_000_000 + t * 10_000_000,
-        observed: 316.2,
-        threshold: 300.0,
-        unit: "queries/s".into(),
-        evidence: r#"{"queries":3162}"#.into(),
-    }
-}
-
-/// Deletes the exchange (and queue) even when the test fails.
-struct Cleanup {
-    exchange: String,
-    queue: Option<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = rt().block_on(async {
-            let c = Connection::connect(URI, ConnectionProperties::default()).await?;
-            let ch = c.create_channel().await?;
-            if let Some(q) = &self.queue {
-                ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                    .await?;
-            }
-            ch.exchange_delete(
-                self.exchange.as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await?;
-            c.close(200, "bye".into()).await
-        });
-    }
-}
-
-async fn declare_bound_queue(
-    ch: &lapin::Channel,
-    exchange: &str,
-    queue: &str,
-    pattern: &str,
-    durable: bool,
-) {
-    ch.exchange_declare(
-        exchange.into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions {
-            durable,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.queue_bind(
-        queue.into(),
-        exchange.into(),
-        pattern.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-}
-
-/// Everything currently in `queue` (basic.get until empty), acked.
-async fn drain(ch: &lapin::Channel, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
-    let mut out = Vec::new();
-    while let Some(m) = ch
-        .basic_get(queue.into(), BasicGetOptions::default())
-        .await
-        .unwrap()
-    {
-        m.delivery.ack(BasicAckOptions::default()).await.unwrap();
-        out.push(m);
-    }
-    out
-}
+use lapin::{Connection, ConnectionProperties};
 
 #[test]
 fn sink_publishes_routed_persistent_alerts() {
@@ -149,8 +26,8 @@ fn sink_publishes_routed_persistent_alerts() {
     let exchange = unique("ex");
     let queue = unique("q");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: Some(queue.clone()),
+        queues: vec![queue.clone()],
+        exchanges: vec![exchange.clone()],
     };
     let rt = rt();
     let (conn, ch) = rt.block_on(async {
@@ -158,17 +35,17 @@ fn sink_publishes_routed_persistent_alerts() {
             .await
             .unwrap();
         let ch = conn.create_channel().await.unwrap();
-        declare_bound_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
+        bind_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
         (conn, ch)
     });
 
     let metrics = Metrics::new();
     let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
     let alerts = [
-        alert(Kind::ClientFlood, Severity::Warning, State::Raised, 1, 0),
-        alert(Kind::SubnetFlood, Severity::Critical, State::Raised, 2, 0),
-        alert(Kind::ClientFlood, Severity::Critical, State::Updated, 1, 1),
-        alert(Kind::NxdomainFlood, Severity::Warning, State::Raised, 3, 1),
+        test_alert(Kind::ClientFlood, Severity::Warning, State::Raised, 1, 0),
+        test_alert(Kind::SubnetFlood, Severity::Critical, State::Raised, 2, 0),
+        test_alert(Kind::ClientFlood, Severity::Critical, State::Updated, 1, 1),
+        test_alert(Kind::NxdomainFlood, Severity::Warning, State::Raised, 3, 1),
     ];
     sink.emit(&alerts[..2]).unwrap();
     sink.emit(&alerts[2..]).unwrap();
@@ -217,8 +94,8 @@ fn consumer_receives_in_order_for_a_binding() {
     }
     let exchange = unique("ex");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: None,
+        queues: vec![],
+        exchanges: vec![exchange.clone()],
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (line_tx, line_rx) = mpsc::channel::<String>();
@@ -249,7 +126,7 @@ fn consumer_receives_in_order_for_a_binding() {
             } else {
                 Severity::Critical
             };
-            alert(Kind::ClientFlood, sev, State::Updated, (i % 5) as u8, i)
+            test_alert(Kind::ClientFlood, sev, State::Updated, (i % 5) as u8, i)
         })
         .collect();
     for chunk in alerts.chunks(6) {
@@ -291,8 +168,8 @@ fn consumer_returns_when_stopped() {
     }
     let exchange = unique("ex");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: None,
+        queues: vec![],
+        exchanges: vec![exchange.clone()],
     };
     let stop = Arc::new(AtomicBool::new(true));
     let t = dnsmonitor::time::Clock.now();
@@ -328,7 +205,7 @@ fn unreachable_broker_fails_fast_without_password() {
 
 #[test]
 fn human_line_has_the_key_fields() {
-    let a = alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0);
+    let a = test_alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0);
     let v: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
     let h = human_line(&v);
     assert!(h.starts_with("2025-"), "{h}");
@@ -353,39 +230,19 @@ fn human_line_has_the_key_fields() {
 #[test]
 fn replay_publishes_and_the_alerts_command_receives() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     if !broker_up() {
         return;
     }
     let exchange = unique("cli");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: None,
+        queues: vec![],
+        exchanges: vec![exchange.clone()],
     };
     let bin = env!("CARGO_BIN_EXE_dnsmonitor");
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut consumer = Command::new(bin)
-        .args([
-            "alerts",
-            "--exchange",
-            &exchange,
-            "--bind",
-            "client_flood.*",
-            "--json",
-        ])
-        .env("DNSMONITOR_AMQP_URI", URI)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Readiness: the consumer's queue is bound.
-    let mut err = BufReader::new(consumer.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(
-        line.starts_with("alerts: listening on amqp://guest:***@"),
-        "{line}"
-    );
+    // Returns once the consumer's queue is bound.
+    let mut consumer = start_alerts_watcher(&exchange, "client_flood.*");
     let replay = Command::new(bin)
         .current_dir(root)
         .args([
@@ -435,8 +292,8 @@ fn replay_publishes_reports() {
     let exchange = unique("reports");
     let queue = unique("reports-q");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: Some(queue.clone()),
+        queues: vec![queue.clone()],
+        exchanges: vec![exchange.clone()],
     };
     let rt = rt();
     rt.block_on(async {
@@ -444,7 +301,7 @@ fn replay_publishes_reports() {
             .await
             .unwrap();
         let ch = c.create_channel().await.unwrap();
-        declare_bound_queue(&ch, &exchange, &queue, "report.#", false).await;
+        bind_queue(&ch, &exchange, &queue, "report.#", false).await;
     });
     let file = std::env::temp_dir().join(unique("reports.jsonl"));
     let out = Command::new(env!("CARGO_BIN_EXE_dnsmonitor"))
@@ -515,8 +372,8 @@ fn pipeline_sink_publishes_to_its_exchange() {
     }
     let queue = unique("pipeline-sink-q");
     let _cleanup = Cleanup {
-        exchange: exchange.clone(),
-        queue: Some(queue.clone()),
+        queues: vec![queue.clone()],
+        exchanges: vec![exchange.clone()],
     };
     let rt = rt();
     rt.block_on(async {
@@ -524,7 +381,7 @@ fn pipeline_sink_publishes_to_its_exchange() {
             .await
             .unwrap();
         let ch = c.create_channel().await.unwrap();
-        declare_bound_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
+        bind_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
     });
     let out = Command::new(bin)
         .current_dir(root)

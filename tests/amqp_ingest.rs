@@ -374,24 +374,7 @@ fn sensor_queue_consume_exchange_alerts() {
         exchanges: vec![ex.clone()],
     };
     let dir = tempdir("e2e");
-    let mut watcher = Command::new(BIN)
-        .args([
-            "alerts",
-            "--exchange",
-            &ex,
-            "--bind",
-            "client_flood.*",
-            "--json",
-        ])
-        .env("DNSMONITOR_AMQP_URI", URI)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(watcher.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("alerts: listening on"), "{line}");
+    let mut watcher = start_alerts_watcher(&ex, "client_flood.*");
     let c = consume(&q, &["--exit-on-eos"], &dir, "e2e");
     // This one publishes its alerts.
     let args: Vec<String> = c

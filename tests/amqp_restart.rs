@@ -11,13 +11,11 @@ use std::time::Duration;
 
 use common::amqp::*;
 use dnsmonitor::alert::{Alert, State};
-use dnsmonitor::detect::{Key, Kind, Severity};
+use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::AlertSink;
 use dnsmonitor::sinks::amqp::AmqpAlertSink;
 use dnsmonitor::time::Clock;
-use lapin::options::*;
-use lapin::types::FieldTable;
 
 static RESTARTS: Mutex<()> = Mutex::new(());
 
@@ -55,21 +53,6 @@ fn can_restart() -> bool {
     true
 }
 
-fn alert(i: i64) -> Alert {
-    Alert {
-        kind: Kind::ClientFlood,
-        severity: Severity::Critical,
-        state: State::Updated,
-        key: Key::Client("192.0.2.7".parse().unwrap()),
-        event_time_us: 1_764_093_675_000_000 + i * 10_000_000,
-        window_start_us: 1_764_093_665_000_000 + i * 10_000_000,
-        observed: 316.2,
-        threshold: 300.0,
-        unit: "queries/s".into(),
-        evidence: r#"{"queries":3162}"#.into(),
-    }
-}
-
 /// Alerts emitted while the broker is down are kept and published after it
 /// comes back; none is lost.
 #[test]
@@ -87,32 +70,14 @@ fn alert_sink_loses_nothing_across_a_broker_restart() {
     let rt = rt();
     rt.block_on(async {
         let (_c, ch) = channel().await;
-        ch.exchange_declare(
-            exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        declare_queue(&ch, &queue, None).await;
-        ch.queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind_queue(&ch, &exchange, &queue, "#", true).await;
     });
 
     let metrics = Metrics::new();
     let mut sink = AmqpAlertSink::connect(URI, &exchange, Some(metrics.clone())).unwrap();
-    let alerts: Vec<Alert> = (0..10).map(alert).collect();
+    let alerts: Vec<Alert> = (0..10)
+        .map(|i| test_alert(Kind::ClientFlood, Severity::Critical, State::Updated, 7, i))
+        .collect();
     sink.emit(&alerts[..5]).unwrap();
     let clock = Clock;
     let deadline = clock.now() + Duration::from_secs(10);
@@ -192,27 +157,7 @@ fn sensor_and_consume_ride_through_a_broker_restart() {
     };
     rt().block_on(async {
         let (_c, ch) = channel().await;
-        ch.exchange_declare(
-            ex.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        declare_queue(&ch, &aq, None).await;
-        ch.queue_bind(
-            aq.as_str().into(),
-            ex.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind_queue(&ch, &ex, &aq, "#", true).await;
     });
     let alerts_file = dir.join("alerts.jsonl");
     let mut consumer = Command::new(bin)

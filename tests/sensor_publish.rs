@@ -12,8 +12,7 @@ use common::amqp::*;
 use dnsmonitor::sources::pcap_batch::{
     CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, PcapBatch,
 };
-use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::AMQPValue;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsmonitor");
 
@@ -132,27 +131,7 @@ fn exchange_target_and_unroutable_batches() {
     let rt = rt();
     rt.block_on(async {
         let (_conn, ch) = channel().await;
-        ch.exchange_declare(
-            ex.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        declare_queue(&ch, &q, None).await;
-        ch.queue_bind(
-            q.as_str().into(),
-            ex.as_str().into(),
-            "sensors.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind_queue(&ch, &ex, &q, "sensors.#", true).await;
     });
     let cap = capture("loopback-dig.pcap");
     let file = cap.to_str().unwrap();

@@ -203,16 +203,21 @@ async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpEr
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|e| broker("confirm.select", e))?;
-    declare_exchange(&ch, exchange)
+    declare_exchange(&ch, exchange, ExchangeKind::Topic)
         .await
         .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
     Ok((conn, ch))
 }
 
-async fn declare_exchange(ch: &Channel, exchange: &str) -> lapin::Result<()> {
+/// Declare a durable exchange of `kind` (an existing one must match).
+pub(crate) async fn declare_exchange(
+    ch: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+) -> lapin::Result<()> {
     ch.exchange_declare(
         exchange.into(),
-        ExchangeKind::Topic,
+        kind,
         ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -597,7 +602,7 @@ pub fn consume_alerts_blocking_ready(
             .create_channel()
             .await
             .map_err(|e| broker("open channel", e))?;
-        declare_exchange(&ch, exchange)
+        declare_exchange(&ch, exchange, ExchangeKind::Topic)
             .await
             .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
         let queue = ch

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
@@ -39,7 +39,9 @@ use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
 use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
 use super::{FrameSource, RawPacket, ReadStatus};
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, err_text, redact};
+use crate::sinks::amqp::{
+    AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, declare_exchange, err_text, redact,
+};
 use crate::time::Clock;
 use crate::window::{Pane, WindowSpec};
 
@@ -189,17 +191,9 @@ async fn open_consumer(
         .map_err(|e| broker("open channel".into(), e))?;
     let mut args = FieldTable::default();
     if let Some(dlx) = &opts.dead_letter_exchange {
-        ch.exchange_declare(
-            dlx.as_str().into(),
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| broker(format!("declare dead-letter exchange {dlx}"), e))?;
+        declare_exchange(&ch, dlx, ExchangeKind::Fanout)
+            .await
+            .map_err(|e| broker(format!("declare dead-letter exchange {dlx}"), e))?;
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(dlx.as_str().into()),
@@ -227,17 +221,9 @@ async fn open_consumer(
         )
     })?;
     for (ex, key) in &opts.bind {
-        ch.exchange_declare(
-            ex.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| broker(format!("declare exchange {ex}"), e))?;
+        declare_exchange(&ch, ex, ExchangeKind::Topic)
+            .await
+            .map_err(|e| broker(format!("declare exchange {ex}"), e))?;
         ch.queue_bind(
             q.as_str().into(),
             ex.as_str().into(),

@@ -7,6 +7,8 @@ use std::process::{Child, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dnsmonitor::alert::{Alert, State};
+use dnsmonitor::detect::{Key, Kind, Severity};
 use dnsmonitor::sources::pcap_batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ,
 };
@@ -139,17 +141,7 @@ pub fn batches(
 pub async fn declare_queue(ch: &lapin::Channel, queue: &str, dlx: Option<&str>) {
     let mut args = FieldTable::default();
     if let Some(d) = dlx {
-        ch.exchange_declare(
-            d.into(),
-            lapin::ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        declare_exchange(ch, d, lapin::ExchangeKind::Fanout).await;
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(d.into()),
@@ -323,4 +315,95 @@ pub fn tempdir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(unique(tag));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// An alert for client 192.0.2.`last`, `t` windows of 10 s after a fixed time.
+pub fn test_alert(kind: Kind, severity: Severity, state: State, last: u8, t: i64) -> Alert {
+    let ip: std::net::IpAddr = format!("192.0.2.{last}").parse().unwrap();
+    Alert {
+        kind,
+        severity,
+        state,
+        key: Key::Client(ip),
+        event_time_us: 1_764_093_675_000_000 + t * 10_000_000,
+        window_start_us: 1_764_093_665_000_000 + t * 10_000_000,
+        observed: 316.2,
+        threshold: 300.0,
+        unit: "queries/s".into(),
+        evidence: r#"{"queries":3162}"#.into(),
+    }
+}
+
+/// Declare a durable topic `exchange`, `queue` and bind them with `pattern`.
+pub async fn bind_queue(
+    ch: &lapin::Channel,
+    exchange: &str,
+    queue: &str,
+    pattern: &str,
+    durable: bool,
+) {
+    declare_exchange(ch, exchange, lapin::ExchangeKind::Topic).await;
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        pattern.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Declare a durable exchange.
+pub async fn declare_exchange(ch: &lapin::Channel, name: &str, kind: lapin::ExchangeKind) {
+    ch.exchange_declare(
+        name.into(),
+        kind,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Start `dnsmonitor alerts --json` bound to `pattern` on `exchange` and
+/// wait until its queue is bound (its first stderr line); its stdout is
+/// piped.
+pub fn start_alerts_watcher(exchange: &str, pattern: &str) -> Child {
+    use std::process::{Command, Stdio};
+    let mut w = Command::new(env!("CARGO_BIN_EXE_dnsmonitor"))
+        .args([
+            "alerts",
+            "--exchange",
+            exchange,
+            "--bind",
+            pattern,
+            "--json",
+        ])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(w.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("alerts: listening on amqp://guest:***@"),
+        "{line}"
+    );
+    w
 }
