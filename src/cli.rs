@@ -718,6 +718,12 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             s.reconnects,
             s.unroutable
         );
+        if let Some(c) = s.capture {
+            eprintln!(
+                "capture: {} received by the filter, {} dropped by the kernel, {} dropped by the interface",
+                c.received, c.dropped_kernel, c.dropped_interface
+            );
+        }
     }
     Ok(0)
 }

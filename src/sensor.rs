@@ -29,7 +29,7 @@ use crate::sinks::amqp::{
 use crate::sources::pcap_batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
 };
-use crate::sources::{FrameSource, ReadStatus};
+use crate::sources::{CaptureCounters, FrameSource, ReadStatus};
 use crate::time::Clock;
 
 /// Packets per batch by default.
@@ -79,6 +79,8 @@ pub struct SensorSummary {
     /// Batches the broker could not route (no queue bound).
     pub unroutable: u64,
     pub elapsed: Duration,
+    /// Kernel counters at the end (live capture).
+    pub capture: Option<CaptureCounters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,9 +269,14 @@ impl Publisher {
                         self.summary.unroutable += 1;
                         if !self.warned_unroutable {
                             self.warned_unroutable = true;
+                            let (exchange, key) = match &self.opts.target {
+                                Target::Queue(q) => ("(default)", q.as_str()),
+                                Target::Exchange { name, routing_key } => {
+                                    (name.as_str(), routing_key.as_str())
+                                }
+                            };
                             tracing::warn!(
-                                "no queue is bound to {:?}; the broker drops these batches",
-                                self.opts.target
+                                "no queue bound to exchange {exchange} with key {key}; the broker drops these batches"
                             );
                         }
                     }
@@ -363,7 +370,13 @@ pub fn run(
 ) -> Result<SensorSummary, SensorError> {
     let clock = Clock;
     let started = clock.now();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // One worker thread: lapin's heartbeat and internal tasks run on the
+    // runtime, and must keep running while this thread reads an idle
+    // interface (with a current-thread runtime they would only run inside
+    // `block_on`, and the broker would close a quiet connection).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("amqp-sensor")
         .enable_all()
         .build()
         .map_err(AmqpError::from)?;
@@ -430,5 +443,6 @@ pub fn run(
         let _ = rt.block_on(conn.close(200, "dnsmonitor sensor finished".into()));
     }
     p.summary.elapsed = clock.now().saturating_duration_since(started);
+    p.summary.capture = input.capture_counters();
     Ok(p.summary)
 }

@@ -885,4 +885,10 @@ fn sensor_publishes_live_lookups() {
         "{}",
         sensor.stderr()
     );
+    // A live sensor reports what the kernel dropped.
+    assert!(
+        sensor.stderr().contains(" dropped by the kernel"),
+        "{}",
+        sensor.stderr()
+    );
 }
