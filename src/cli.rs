@@ -345,6 +345,10 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
 struct Tee(Vec<Box<dyn AlertSink>>);
 
 impl AlertSink for Tee {
+    fn settled(&self) -> bool {
+        self.0.iter().all(|s| s.settled())
+    }
+
     fn emit(&mut self, alerts: &[dnsmonitor::alert::Alert]) -> std::io::Result<()> {
         let mut first = Ok(());
         for s in &mut self.0 {
@@ -633,7 +637,15 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         ..RunOptions::default()
     };
     let summary = dataflow::run(p.plan, Input::Single(Box::new(source)), run_opts, p.outputs)?;
-    let n = ingest.finish();
+    // Ack only what reached every output; otherwise leave it to a rerun.
+    let n = if summary.output_closed {
+        eprintln!(
+            "error: an output failed; the batches not yet acknowledged stay in queue {queue} for the next run"
+        );
+        ingest.abandon()
+    } else {
+        ingest.finish()
+    };
     if !c.quiet {
         print_summary("consume", &summary, c.workers);
         eprintln!(
@@ -652,7 +664,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     if let Some((_, server)) = p.metrics {
         server.stop();
     }
-    Ok(0)
+    Ok(if summary.output_closed { 1 } else { 0 })
 }
 
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {

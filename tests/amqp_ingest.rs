@@ -440,3 +440,53 @@ fn sensor_queue_consume_exchange_alerts() {
     assert!(watcher.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An output that fails (here: alerts to a full disk) must not let the
+/// batches go: consume exits 1 and every batch is still in the queue for
+/// the next run.
+#[test]
+fn failed_output_acks_nothing() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest-full");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let fr = frames(&flood());
+    let bs = batches(&fr, 1000, "sensor-f", true);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+        publish(&ch, &q, &bs).await;
+    });
+    let child = Command::new(BIN)
+        .current_dir(ROOT)
+        .args([
+            "consume",
+            "--queue",
+            &q,
+            "--no-alert-exchange",
+            "--exit-on-eos",
+        ])
+        .args(["--alerts", "/dev/full"])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, 120);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stay in queue"), "{err}");
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    // The batches before the first alert's window may be acked; the rest,
+    // including the end-of-stream batch, come again.
+    assert!(left > 0, "{err}");
+    assert!(left as usize <= bs.len());
+}

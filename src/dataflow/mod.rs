@@ -662,10 +662,21 @@ pub fn run(
                     }
                     if frontier.is_empty()
                         && let Some(sink) = alert_sink.as_mut()
+                        && let Err(e) = sink.finish()
                     {
-                        let _ = sink.finish();
+                        // (Tee prints its sinks' errors.) Not everything
+                        // reached its destination: say so in the summary.
+                        tracing::debug!(error = %e, "alert output did not finish");
+                        sink_summary
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .output_closed = true;
+                        alert_sink = None;
                     }
-                    if index == 0 {
+                    // Written only counts once the sink says it is safe (a
+                    // broker confirmed); otherwise a later step moves it on.
+                    // (A failed sink is gone: then nothing more is released.)
+                    if index == 0 && alert_sink.as_ref().is_some_and(|s| s.settled()) {
                         let f = frontier_min(frontier).unwrap_or(u64::MAX);
                         sink_written[0].store(f, Ordering::Release);
                     }
@@ -729,11 +740,12 @@ pub fn run(
                     // Flushed at every step: the source acknowledges input
                     // once its lines are written.
                     if index == 0 {
-                        if let Some(out) = event_out.as_mut() {
-                            let _ = out.flush();
+                        write_or_close(&mut event_out, "event", &ev_summary, |out| out.flush());
+                        // An event output that failed releases nothing more.
+                        if !events_enabled || event_out.is_some() {
+                            let f = frontier_min(frontier).unwrap_or(u64::MAX);
+                            ev_written[1].store(f, Ordering::Release);
                         }
-                        let f = frontier_min(frontier).unwrap_or(u64::MAX);
-                        ev_written[1].store(f, Ordering::Release);
                     }
                 },
             );

@@ -519,6 +519,10 @@ impl AlertSink for AmqpAlertSink {
         Ok(())
     }
 
+    fn settled(&self) -> bool {
+        self.pending() == 0
+    }
+
     /// Wait for every confirm (reports may still come from the report sink:
     /// the connection stays up until the sink is dropped).
     fn finish(&mut self) -> io::Result<()> {

@@ -1,6 +1,6 @@
-//! Sinks: where alert states and event lines go. Behind small traits so the
-//! RabbitMQ sink (later) is one more implementation. Output order is decided
-//! before a sink sees the records (sorted per closed window).
+//! Sinks: where alert states and event lines go. Behind small traits; the
+//! RabbitMQ sink is one more implementation. Output order is decided before
+//! a sink sees the records (sorted per closed window).
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -13,6 +13,11 @@ use crate::alert::Alert;
 pub trait AlertSink: Send {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()>;
     fn finish(&mut self) -> io::Result<()>;
+    /// Everything emitted so far is safe (written, or confirmed by a
+    /// broker): acknowledged input may be released up to here.
+    fn settled(&self) -> bool {
+        true
+    }
 }
 
 /// JSON lines (`dnsmonitor.alert/1`), one object per line.

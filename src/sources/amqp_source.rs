@@ -477,6 +477,14 @@ impl AmqpIngest {
     }
 }
 
+impl AmqpIngest {
+    /// After a run whose outputs failed: ack nothing, close the connection;
+    /// the broker delivers every unacked batch again.
+    pub fn abandon(self) -> IngestCounters {
+        self.counters()
+    }
+}
+
 impl Drop for AmqpIngest {
     fn drop(&mut self) {
         let _ = self.cmd.send(Cmd::Stop);
