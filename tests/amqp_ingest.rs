@@ -490,3 +490,50 @@ fn failed_output_acks_nothing() {
     assert!(left > 0, "{err}");
     assert!(left as usize <= bs.len());
 }
+
+/// Event time per sensor: two sensors whose clocks (or queues) run 5 s
+/// apart, batches interleaved. Against one global watermark (2 s lateness)
+/// the lagging sensor's packets would all be late; per sensor none is.
+#[test]
+fn lagging_sensor_is_not_late() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("ingest-two");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let fr = frames(&flood());
+    let behind: Vec<_> = fr
+        .iter()
+        .map(|(lt, ts, d, l)| (*lt, ts - 5_000_000, d.clone(), *l))
+        .collect();
+    let a = batches(&fr, 500, "ahead", true);
+    let b = batches(&behind, 500, "behind", true);
+    let mut mixed = vec![];
+    for (x, y) in a.into_iter().zip(b) {
+        mixed.push(x);
+        mixed.push(y);
+    }
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+        publish(&ch, &q, &mixed).await;
+    });
+    let dir = tempdir("ingest-two");
+    let child = consume(&q, &["--exit-on-eos"], &dir, "two")
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, 120);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("dns messages: {} (", 2 * fr.len())),
+        "{err}"
+    );
+    assert!(!err.contains("late messages"), "{err}");
+    assert!(err.contains("from 2 sensor(s)"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
