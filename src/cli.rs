@@ -110,16 +110,16 @@ pub struct BrokerArgs {
         value_name = "URI"
     )]
     pub amqp: Option<String>,
-    /// Read the AMQP URI from this file (first line).
-    #[arg(long, value_name = "PATH", conflicts_with = "amqp")]
+    /// Read the AMQP URI from this file (first line); wins over --amqp and
+    /// DNSMONITOR_AMQP_URI.
+    #[arg(long, value_name = "PATH")]
     pub amqp_file: Option<PathBuf>,
 }
 
 impl BrokerArgs {
     fn uri(&self) -> anyhow::Result<Option<String>> {
-        if let Some(u) = &self.amqp {
-            return Ok(Some(u.trim().to_string()));
-        }
+        // The file is the explicit choice: a unit file may also set the
+        // environment variable (which clap reads into `amqp`).
         match &self.amqp_file {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
@@ -128,7 +128,7 @@ impl BrokerArgs {
                 anyhow::ensure!(!line.is_empty(), "{} holds no AMQP URI", p.display());
                 Ok(Some(line))
             }
-            None => Ok(None),
+            None => Ok(self.amqp.as_ref().map(|u| u.trim().to_string())),
         }
     }
 }

@@ -197,3 +197,48 @@ fn unreachable_broker_fails_fast_without_the_password() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--amqp-file` (first line) wins over DNSMONITOR_AMQP_URI, e.g. a unit
+/// file's environment; its password is not printed either.
+#[test]
+fn uri_from_a_file_wins_over_the_environment() {
+    if !broker_up() {
+        return;
+    }
+    let q = unique("sensor-file");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("sensor-file");
+    let file = dir.join("amqp.uri");
+    std::fs::write(&file, format!("{URI}\n# comment\n")).unwrap();
+    let cap = capture("loopback-dig.pcap");
+    let out = Command::new(BIN)
+        .args(["sensor", "--file", cap.to_str().unwrap(), "--queue", &q])
+        .arg("--amqp-file")
+        .arg(&file)
+        .env("DNSMONITOR_AMQP_URI", "amqp://other:pw@127.0.0.1:1/%2f")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("publishing to amqp://guest:***@127.0.0.1:5672/%2f"),
+        "{err}"
+    );
+    assert!(!err.contains("guest:guest"), "{err}");
+    let out = Command::new(BIN)
+        .args(["sensor", "--file", cap.to_str().unwrap(), "--queue", &q])
+        .arg("--amqp-file")
+        .arg(dir.join("missing"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("missing"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
