@@ -238,6 +238,10 @@ pub struct SensorArgs {
     /// Sensor id in every batch (default: the host name).
     #[arg(long)]
     pub sensor_id: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (packets read, capture
+    /// drops, publishes by outcome).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// No summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -699,6 +703,16 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         ),
     };
     let stop = install_stop_signals().context("signal handlers")?;
+    let server = match args.metrics_listen {
+        Some(addr) => {
+            let m = Metrics::new();
+            let server = MetricsServer::start(addr, m.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
+            Some((m, server))
+        }
+        None => None,
+    };
     let opts = SensorOptions {
         uri: uri.clone(),
         target: target.clone(),
@@ -706,7 +720,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         batch_packets: args.batch_packets,
         batch_ms: args.batch_ms,
         max_in_flight: args.max_in_flight,
-        metrics: None,
+        metrics: server.as_ref().map(|(m, _)| m.clone()),
     };
     let to = match &target {
         Target::Queue(q) => format!("queue {q}"),
@@ -717,6 +731,9 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         eprintln!("sensor {id}: {what}, publishing to {} {to}", redact(&uri));
     }
     let s = dnsmonitor::sensor::run(opts, input, stop)?;
+    if let Some((_, server)) = server {
+        server.stop();
+    }
     if !args.quiet {
         let secs = s.elapsed.as_secs_f64().max(1e-9);
         eprintln!(

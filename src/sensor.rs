@@ -395,6 +395,9 @@ pub fn run(
         stop_seen: None,
         warned_unroutable: false,
     };
+    let metrics = p.opts.metrics.clone();
+    let mut capture_seen = CaptureCounters::default();
+    let mut stats_at = clock.now();
     let mut open_batch: Option<(BatchWriter, Instant)> = None;
     let mut full: Vec<BatchWriter> = Vec::new();
     let mut last_linktype = 1;
@@ -403,6 +406,10 @@ pub fn run(
             ReadStatus::Done
         } else {
             input.read(batch_packets, READ_WAIT, &mut |raw| {
+                if let Some(m) = &metrics {
+                    m.packets.inc();
+                    m.bytes.inc_by(raw.data.len() as u64);
+                }
                 last_linktype = raw.linktype;
                 if open_batch
                     .as_ref()
@@ -420,6 +427,15 @@ pub fn run(
             })
         };
         let done = status == ReadStatus::Done;
+        // Live: kernel counters for the metrics, once a second.
+        if let Some(m) = &metrics
+            && clock.now().saturating_duration_since(stats_at) >= Duration::from_secs(1)
+        {
+            stats_at = clock.now();
+            if let Some(cc) = input.capture_counters() {
+                m.add_capture(cc, &mut capture_seen);
+            }
+        }
         if open_batch
             .as_ref()
             .is_some_and(|(_, t)| done || clock.now().saturating_duration_since(*t) >= batch_age)
@@ -444,5 +460,8 @@ pub fn run(
     }
     p.summary.elapsed = clock.now().saturating_duration_since(started);
     p.summary.capture = input.capture_counters();
+    if let (Some(m), Some(cc)) = (&metrics, p.summary.capture) {
+        m.add_capture(cc, &mut capture_seen);
+    }
     Ok(p.summary)
 }

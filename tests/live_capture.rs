@@ -838,6 +838,7 @@ fn sensor_publishes_live_lookups() {
             "--sensor-id",
             "live-test",
         ])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .env("DNSMONITOR_AMQP_URI", URI)
         .stdout(Stdio::null());
     let mut sensor = Proc::spawn("dnsmonitor sensor", &mut cmd);
@@ -863,6 +864,19 @@ fn sensor_publishes_live_lookups() {
         thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(packets, 20, "10 queries and 10 answers");
+    // The sensor's own metrics.
+    let err = sensor.stderr();
+    let addr = err
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: serving on http://"))
+        .map(|a| a.trim_end_matches("/metrics").to_string())
+        .expect("metrics address");
+    let m = scrape(&addr);
+    assert_eq!(metric(&m, "dnsmonitor_packets_total"), 20, "{m}");
+    assert!(
+        m.contains("dnsmonitor_capture_drops_total{where=\"kernel\"} 0"),
+        "{m}"
+    );
     assert!(
         sensor.interrupt(Duration::from_secs(15)).success(),
         "{}",

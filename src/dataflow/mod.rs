@@ -361,17 +361,7 @@ pub fn run(
                         && let Some(cc) = source.as_mut().and_then(|s| s.capture_counters())
                         && let Some(m) = &src_metrics
                     {
-                        m.capture_received
-                            .inc_by(cc.received.saturating_sub(capture_published.received));
-                        m.capture_drops.with_label_values(&["kernel"]).inc_by(
-                            cc.dropped_kernel
-                                .saturating_sub(capture_published.dropped_kernel),
-                        );
-                        m.capture_drops.with_label_values(&["interface"]).inc_by(
-                            cc.dropped_interface
-                                .saturating_sub(capture_published.dropped_interface),
-                        );
-                        capture_published = cc;
+                        m.add_capture(cc, &mut capture_published);
                     }
                     if let Some(m) = &src_metrics {
                         let reader = index == 0 || !shared;
