@@ -262,33 +262,51 @@ impl Publisher {
                 Ok(Err(e)) => return Err(err_text(&e, &self.opts.uri)),
                 Ok(Ok(c)) => c,
             };
-            match conf {
-                Confirmation::Nack(_) => return Err("the broker nacked a batch".into()),
-                Confirmation::Ack(returned) => {
-                    if returned.is_some() {
-                        self.summary.unroutable += 1;
-                        if !self.warned_unroutable {
-                            self.warned_unroutable = true;
-                            let (exchange, key) = match &self.opts.target {
-                                Target::Queue(q) => ("(default)", q.as_str()),
-                                Target::Exchange { name, routing_key } => {
-                                    (name.as_str(), routing_key.as_str())
-                                }
-                            };
-                            tracing::warn!(
-                                "no queue bound to exchange {exchange} with key {key}; the broker drops these batches"
-                            );
-                        }
+            self.confirmed(conf)?;
+        }
+        // Confirms that already arrived count now (summary, metrics), not
+        // only when the window is full.
+        while let Some(c) = self.inflight.front_mut().and_then(|m| m.confirm.as_mut()) {
+            match futures_lite::future::poll_once(c).await {
+                None => break,
+                Some(Err(e)) => return Err(err_text(&e, &self.opts.uri)),
+                Some(Ok(conf)) => {
+                    self.inflight.front_mut().expect("non-empty").confirm = None;
+                    self.confirmed(conf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest batch in flight was confirmed (or nacked: an error).
+    fn confirmed(&mut self, conf: Confirmation) -> Result<(), String> {
+        match conf {
+            Confirmation::Nack(_) => return Err("the broker nacked a batch".into()),
+            Confirmation::Ack(returned) => {
+                if returned.is_some() {
+                    self.summary.unroutable += 1;
+                    if !self.warned_unroutable {
+                        self.warned_unroutable = true;
+                        let (exchange, key) = match &self.opts.target {
+                            Target::Queue(q) => ("(default)", q.as_str()),
+                            Target::Exchange { name, routing_key } => {
+                                (name.as_str(), routing_key.as_str())
+                            }
+                        };
+                        tracing::warn!(
+                            "no queue bound to exchange {exchange} with key {key}; the broker drops these batches"
+                        );
                     }
                 }
-                Confirmation::NotRequested => {}
             }
-            let m = self.inflight.pop_front().expect("non-empty");
-            self.summary.batches += 1;
-            self.summary.packets += m.packets;
-            self.summary.bytes += m.body.len() as u64;
-            self.count("confirmed", 1);
+            Confirmation::NotRequested => {}
         }
+        let m = self.inflight.pop_front().expect("non-empty");
+        self.summary.batches += 1;
+        self.summary.packets += m.packets;
+        self.summary.bytes += m.body.len() as u64;
+        self.count("confirmed", 1);
         Ok(())
     }
 
@@ -445,6 +463,11 @@ pub fn run(
         for b in full.drain(..) {
             let n = b.packets();
             rt.block_on(p.send(b.into_bytes(), n, false))?;
+        }
+        // Count the confirms that came in meanwhile (a quiet wire sends
+        // nothing that would).
+        if !p.inflight.is_empty() {
+            rt.block_on(p.settle(usize::MAX))?;
         }
         if done {
             break;

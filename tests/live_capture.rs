@@ -874,6 +874,10 @@ fn sensor_publishes_live_lookups() {
     let m = scrape(&addr);
     assert_eq!(metric(&m, "dnsmonitor_packets_total"), 20, "{m}");
     assert!(
+        metric(&m, "dnsmonitor_amqp_publishes_total{outcome=\"confirmed\"}") >= 1,
+        "{m}"
+    );
+    assert!(
         m.contains("dnsmonitor_capture_drops_total{where=\"kernel\"} 0"),
         "{m}"
     );
