@@ -486,16 +486,7 @@ fn prepare_with(c: &PipelineArgs, append: bool, publish: bool) -> anyhow::Result
         Some(p) => Some(open_output(p).context("report output")?),
         None => None,
     };
-    let metrics = match c.metrics_listen.or(plan.metrics_listen) {
-        Some(addr) => {
-            let m = Metrics::new();
-            let server = MetricsServer::start(addr, m.clone())
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
-            Some((m, server))
-        }
-        None => None,
-    };
+    let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
     let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
     let mut reports = reports;
     let uri = c.amqp.uri()?;
@@ -703,16 +694,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         ),
     };
     let stop = install_stop_signals().context("signal handlers")?;
-    let server = match args.metrics_listen {
-        Some(addr) => {
-            let m = Metrics::new();
-            let server = MetricsServer::start(addr, m.clone())
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
-            Some((m, server))
-        }
-        None => None,
-    };
+    let server = serve_metrics(args.metrics_listen)?;
     let opts = SensorOptions {
         uri: uri.clone(),
         target: target.clone(),
@@ -755,6 +737,18 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Start the /metrics server when an address is given.
+fn serve_metrics(
+    addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Option<(Metrics, MetricsServer)>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let m = Metrics::new();
+    let server = MetricsServer::start(addr, m.clone())
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
+    Ok(Some((m, server)))
 }
 
 fn print_summary(what: &str, s: &RunSummary, workers: u16) {

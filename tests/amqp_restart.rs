@@ -19,40 +19,6 @@ use dnsmonitor::time::Clock;
 
 static RESTARTS: Mutex<()> = Mutex::new(());
 
-fn rabbitmqctl(args: &[&str]) -> bool {
-    std::process::Command::new("timeout")
-        .arg("90")
-        .arg("rabbitmqctl")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Runs `rabbitmqctl start_app` (and waits for startup) on drop, so a failing
-/// test never leaves the shared broker stopped.
-struct StartAppGuard;
-
-impl Drop for StartAppGuard {
-    fn drop(&mut self) {
-        rabbitmqctl(&["start_app"]);
-        rabbitmqctl(&["await_startup", "--timeout", "60"]);
-    }
-}
-
-/// The broker answers and this user may run rabbitmqctl.
-fn can_restart() -> bool {
-    if !broker_up() {
-        return false;
-    }
-    if !rabbitmqctl(&["status"]) {
-        println!("SKIPPED: rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
-        return false;
-    }
-    true
-}
-
 /// Alerts emitted while the broker is down are kept and published after it
 /// comes back; none is lost.
 #[test]

@@ -24,7 +24,7 @@ use dnsmonitor::sources::pcap_batch::{
 use dnsmonitor::sources::{FrameSource, PcapFiles, RawPacket, ReadStatus};
 use dnsmonitor::time::Clock;
 use lapin::message::BasicGetMessage;
-use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::options::ExchangeDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
 
 /// Readers: ordinary tests. Writer: the broker restart.
@@ -64,24 +64,6 @@ fn options(target: Target, batch_packets: usize) -> SensorOptions {
 
 fn run(opts: SensorOptions, input: Box<dyn FrameSource + Send>) -> SensorSummary {
     sensor::run(opts, input, Arc::new(AtomicBool::new(false))).expect("sensor run")
-}
-
-fn header<'a>(m: &'a BasicGetMessage, k: &str) -> Option<&'a AMQPValue> {
-    m.delivery.properties.headers().as_ref()?.inner().get(k)
-}
-
-fn text(v: Option<&AMQPValue>) -> String {
-    match v {
-        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        other => panic!("not a long string: {other:?}"),
-    }
-}
-
-fn int(v: Option<&AMQPValue>) -> i64 {
-    match v {
-        Some(AMQPValue::LongLongInt(n)) => *n,
-        other => panic!("not a long-long int: {other:?}"),
-    }
 }
 
 fn seq(m: &BasicGetMessage) -> u64 {
@@ -427,20 +409,7 @@ fn idle_input_flushes_after_batch_ms_and_stops() {
     let clock = Clock;
     let deadline = clock.now() + Duration::from_secs(20);
     loop {
-        let declared = rt().block_on(async {
-            let (_c, ch) = channel().await;
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map(|d| d.message_count())
-        });
-        if declared.unwrap_or(0) >= 1 {
+        if ready(&q) >= 1 {
             break;
         }
         assert!(
@@ -462,28 +431,6 @@ fn idle_input_flushes_after_batch_ms_and_stops() {
     assert_eq!((seq(&msgs[0]), seq(&msgs[1])), (1, 2));
 }
 
-fn rabbitmqctl(args: &[&str]) -> bool {
-    std::process::Command::new("timeout")
-        .arg("90")
-        .arg("rabbitmqctl")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Runs `rabbitmqctl start_app` and waits for startup on drop, so a failing
-/// test never leaves the shared broker stopped.
-struct StartAppGuard;
-
-impl Drop for StartAppGuard {
-    fn drop(&mut self) {
-        rabbitmqctl(&["start_app"]);
-        rabbitmqctl(&["await_startup", "--timeout", "60"]);
-    }
-}
-
 /// The broker is stopped and started while the sensor publishes: it
 /// reconnects by itself, re-sends what was not confirmed with the same seq,
 /// and after dropping duplicate seqs the durable queue holds every packet
@@ -491,11 +438,7 @@ impl Drop for StartAppGuard {
 #[test]
 fn broker_restart_mid_run_loses_and_reorders_nothing() {
     let _b = exclusive();
-    if !broker_up() {
-        return;
-    }
-    if !rabbitmqctl(&["status"]) {
-        println!("SKIPPED: rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
+    if !can_restart() {
         return;
     }
     let q = unique("lib-sensor-restart");
@@ -521,20 +464,7 @@ fn broker_restart_mid_run_loses_and_reorders_nothing() {
     let clock = Clock;
     let deadline = clock.now() + Duration::from_secs(60);
     loop {
-        let n = rt().block_on(async {
-            let (_c, ch) = channel().await;
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map(|d| d.message_count())
-        });
-        if n.unwrap_or(0) >= 5 {
+        if ready(&q) >= 5 {
             break;
         }
         assert!(clock.now() < deadline, "no batch reached the queue");

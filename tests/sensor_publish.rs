@@ -31,24 +31,6 @@ fn sensor(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn header<'a>(m: &'a lapin::message::BasicGetMessage, k: &str) -> Option<&'a AMQPValue> {
-    m.delivery.properties.headers().as_ref()?.inner().get(k)
-}
-
-fn text(v: Option<&AMQPValue>) -> String {
-    match v {
-        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        other => panic!("not a long string: {other:?}"),
-    }
-}
-
-fn int(v: Option<&AMQPValue>) -> i64 {
-    match v {
-        Some(AMQPValue::LongLongInt(n)) => *n,
-        other => panic!("not a long-long int: {other:?}"),
-    }
-}
-
 /// Every message is a complete pcap with the documented properties and
 /// headers; sequence numbers run 1..n; the records, in order, are the
 /// file's frames byte for byte; the last message is the empty end-of-stream.

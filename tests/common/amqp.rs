@@ -407,3 +407,59 @@ pub fn start_alerts_watcher(exchange: &str, pattern: &str) -> Child {
     );
     w
 }
+
+/// A header of a received message.
+pub fn header<'a>(m: &'a lapin::message::BasicGetMessage, k: &str) -> Option<&'a AMQPValue> {
+    m.delivery.properties.headers().as_ref()?.inner().get(k)
+}
+
+/// A long-string header value (panics on anything else).
+pub fn text(v: Option<&AMQPValue>) -> String {
+    match v {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        other => panic!("not a long string: {other:?}"),
+    }
+}
+
+/// A long-long-int header value (panics on anything else).
+pub fn int(v: Option<&AMQPValue>) -> i64 {
+    match v {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        other => panic!("not a long-long int: {other:?}"),
+    }
+}
+
+/// `rabbitmqctl ARGS` (bounded to 90 s); true on success.
+pub fn rabbitmqctl(args: &[&str]) -> bool {
+    std::process::Command::new("timeout")
+        .arg("90")
+        .arg("rabbitmqctl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs `rabbitmqctl start_app` (and waits for startup) on drop, so a failing
+/// test never leaves the shared broker stopped.
+pub struct StartAppGuard;
+
+impl Drop for StartAppGuard {
+    fn drop(&mut self) {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup", "--timeout", "60"]);
+    }
+}
+
+/// The broker answers and this user may run rabbitmqctl (to restart it).
+pub fn can_restart() -> bool {
+    if !broker_up() {
+        return false;
+    }
+    if !rabbitmqctl(&["status"]) {
+        println!("SKIPPED: rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
+        return false;
+    }
+    true
+}
