@@ -236,9 +236,15 @@ fn sigkill_mid_run_redelivers_and_alerts_match() {
         publish(&ch, &q, &bs).await;
     });
     let dir = tempdir("ingest-kill");
-    let mut first = consume(&q, &["--metrics-listen", "127.0.0.1:0"], &dir, "1")
-        .spawn()
-        .unwrap();
+    // (A long idle timeout: the held batches must stay held until the kill.)
+    let mut first = consume(
+        &q,
+        &["--metrics-listen", "127.0.0.1:0", "--idle-timeout", "3600"],
+        &dir,
+        "1",
+    )
+    .spawn()
+    .unwrap();
     let (addr, _) = metrics_addr(&mut first);
     // Readiness: every batch delivered, some acked, some still held.
     let clock = Clock;

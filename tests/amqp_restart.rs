@@ -128,6 +128,8 @@ fn sensor_and_consume_ride_through_a_broker_restart() {
     let alerts_file = dir.join("alerts.jsonl");
     let mut consumer = Command::new(bin)
         .args(["consume", "--queue", &q, "--exit-on-eos", "--exchange", &ex])
+        // However slow the sensor is to come back, it is not idle.
+        .args(["--idle-timeout", "120"])
         .args(["--metrics-listen", "127.0.0.1:0", "--alerts"])
         .arg(&alerts_file)
         .env("DNSMONITOR_AMQP_URI", URI)

@@ -199,19 +199,23 @@ pub async fn publish(ch: &lapin::Channel, queue: &str, batches: &[Batch]) {
     }
 }
 
-/// Messages ready in `queue` (not delivered to a consumer).
+/// Messages ready in `queue` (not delivered to a consumer); the queue must
+/// exist.
 pub async fn ready_count(ch: &lapin::Channel, queue: &str) -> u32 {
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap()
-    .message_count()
+    queue_len(ch, queue).await.expect("queue exists")
+}
+
+/// Messages ready in `queue`, `None` when it does not exist (yet). A failed
+/// passive declare closes the channel: use a fresh one after `None`.
+pub async fn queue_len(ch: &lapin::Channel, queue: &str) -> Option<u32> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .ok()
+        .map(|q| q.message_count())
 }
 
 /// Everything ready in `queue`, acked.
