@@ -444,6 +444,21 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 plan.window.slide_us / 1_000_000,
                 kinds.join(", ")
             );
+            let so = &plan.source;
+            if so.amqp {
+                println!(
+                    "  source: amqp queue {} (prefetch {}, idle timeout {} s{})",
+                    so.queue,
+                    so.prefetch,
+                    so.idle_timeout_secs,
+                    so.dead_letter_exchange
+                        .as_ref()
+                        .map_or(String::new(), |d| format!(", dead-letter exchange {d}"))
+                );
+            }
+            if plan.sink.amqp {
+                println!("  sink: amqp exchange {}", plan.sink.exchange);
+            }
             if let Some(b) = &plan.blocklist {
                 println!(
                     "  blocklist: {} entries, allowlist: {} entries",
@@ -471,11 +486,18 @@ struct Prepared {
 }
 
 fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
-    prepare_with(c, append, true)
+    let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
+    prepare_with(c, plan, append, true)
 }
 
-fn prepare_with(c: &PipelineArgs, append: bool, publish: bool) -> anyhow::Result<Prepared> {
-    let plan = Arc::new(load_plan(c.pipeline.as_ref(), &c.blocklists)?);
+/// Open the outputs of a loaded plan; `publish`: alerts may go to a broker.
+fn prepare_with(
+    c: &PipelineArgs,
+    plan: Plan,
+    append: bool,
+    publish: bool,
+) -> anyhow::Result<Prepared> {
+    let plan = Arc::new(plan);
     let open_output = |p: &PathBuf| open_output(p, append);
     let alerts = open_output(&c.alerts).context("alert output")?;
     let events = match &c.events {
@@ -598,13 +620,17 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     let Some(uri) = c.amqp.uri()? else {
         anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
     };
-    let p = prepare_with(c, true, !args.no_alert_exchange)?;
-    let src = &p.plan.source;
-    let queue = args.queue.clone().unwrap_or_else(|| src.queue.clone());
+    let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
+    let queue = args
+        .queue
+        .clone()
+        .unwrap_or_else(|| plan.source.queue.clone());
     anyhow::ensure!(
         !queue.is_empty(),
         "no queue: give --queue NAME or set [source] queue in the pipeline"
     );
+    let p = prepare_with(c, plan, true, !args.no_alert_exchange)?;
+    let src = &p.plan.source;
     let mut bind = src.bind.clone();
     bind.extend(args.bindings.iter().cloned());
     let opts = AmqpSourceOptions {

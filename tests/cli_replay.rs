@@ -33,6 +33,11 @@ fn check_accepts_the_shipped_pipelines() {
     let o = run(&["check", "pipelines/default.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ok"));
+    let o = run(&["check", "pipelines/central.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("source: amqp queue dns.packets"), "{out}");
+    assert!(out.contains("sink: amqp exchange dnsmonitor.alerts"), "{out}");
 }
 
 #[test]
