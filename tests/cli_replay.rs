@@ -37,7 +37,10 @@ fn check_accepts_the_shipped_pipelines() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("source: amqp queue dns.packets"), "{out}");
-    assert!(out.contains("sink: amqp exchange dnsmonitor.alerts"), "{out}");
+    assert!(
+        out.contains("sink: amqp exchange dnsmonitor.alerts"),
+        "{out}"
+    );
 }
 
 #[test]
