@@ -117,6 +117,13 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
+    /// The URI, which this command cannot do without.
+    fn required(&self) -> anyhow::Result<String> {
+        self.uri()?.ok_or_else(|| {
+            anyhow::anyhow!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI")
+        })
+    }
+
     fn uri(&self) -> anyhow::Result<Option<String>> {
         // The file is the explicit choice: a unit file may also set the
         // environment variable (which clap reads into `amqp`).
@@ -313,9 +320,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sinks::amqp::{consume_alerts_blocking_ready, human_line, redact};
-    let Some(uri) = args.amqp.uri()? else {
-        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
-    };
+    let uri = args.amqp.broker.required()?;
     let stop = install_stop_signals().context("signal handlers")?;
     let human = !args.json && std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
@@ -617,9 +622,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sinks::amqp::redact;
     use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
     let c = &args.common;
-    let Some(uri) = c.amqp.uri()? else {
-        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
-    };
+    let uri = c.amqp.broker.required()?;
     let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
     let queue = args
         .queue
@@ -692,9 +695,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
     use dnsmonitor::sinks::amqp::redact;
     use dnsmonitor::sources::{FrameSource, PcapFiles};
-    let Some(uri) = args.broker.uri()? else {
-        anyhow::bail!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI");
-    };
+    let uri = args.broker.required()?;
     let target = match (&args.queue, &args.exchange, &args.routing_key) {
         (Some(q), _, _) => Target::Queue(q.clone()),
         (None, Some(e), Some(k)) => Target::Exchange {

@@ -23,9 +23,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
 
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{
-    AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, declare_exchange, err_text, redact,
-};
+use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::sources::pcap_batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
 };
@@ -126,11 +124,7 @@ struct Publisher {
 async fn open(opts: &SensorOptions) -> Result<(Connection, Channel), AmqpError> {
     let uri = &opts.uri;
     let conn = connect(uri).await?;
-    let broker = |what: String, e: lapin::Error| AmqpError::Broker {
-        uri: redact(uri),
-        what,
-        reason: err_text(&e, uri),
-    };
+    let broker = |what: String, e: lapin::Error| AmqpError::broker(uri, what, &e);
     let mut ch = conn
         .create_channel()
         .await
@@ -223,14 +217,14 @@ impl Publisher {
     /// Publish what is not yet published, then wait for confirms until at
     /// most `keep` batches are waiting. Errors mean the link is broken.
     async fn progress(&mut self, keep: usize) -> Result<(), String> {
-        let (exchange, key) = match &self.opts.target {
-            Target::Queue(q) => (String::new(), q.clone()),
-            Target::Exchange { name, routing_key } => (name.clone(), routing_key.clone()),
-        };
         let Some((_, ch)) = self.link.as_ref() else {
             return Err("not connected".into());
         };
         let ch = ch.clone();
+        let (exchange, key) = match &self.opts.target {
+            Target::Queue(q) => ("", q.as_str()),
+            Target::Exchange { name, routing_key } => (name.as_str(), routing_key.as_str()),
+        };
         for i in 0..self.inflight.len() {
             if self.inflight[i].sent {
                 continue;
@@ -238,8 +232,8 @@ impl Publisher {
             let props = self.properties(&self.inflight[i]);
             let c = ch
                 .basic_publish(
-                    exchange.as_str().into(),
-                    key.as_str().into(),
+                    exchange.into(),
+                    key.into(),
                     BasicPublishOptions {
                         mandatory: true,
                         ..Default::default()
@@ -327,29 +321,25 @@ impl Publisher {
         }
         self.link = None;
         self.summary.reconnects += 1;
-        let mut backoff = BACKOFF_INITIAL;
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                let since = *self.stop_seen.get_or_insert(Clock.now());
-                if Clock.now().saturating_duration_since(since) > STOP_GRACE {
-                    return Err(SensorError::Unconfirmed {
-                        uri: red,
-                        left: self.inflight.len(),
-                    });
-                }
+        let (opts, stop, stop_seen) = (&self.opts, &self.stop, &mut self.stop_seen);
+        // Retried until stopped, then for STOP_GRACE more.
+        let give_up = || {
+            stop.load(Ordering::Relaxed)
+                && Clock
+                    .now()
+                    .saturating_duration_since(*stop_seen.get_or_insert(Clock.now()))
+                    > STOP_GRACE
+        };
+        match reopen(|| open(opts), give_up).await {
+            Some(l) => {
+                tracing::warn!("reconnected to AMQP broker {red}");
+                self.link = Some(l);
+                Ok(())
             }
-            match open(&self.opts).await {
-                Ok(l) => {
-                    tracing::warn!("reconnected to AMQP broker {red}");
-                    self.link = Some(l);
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::warn!("{e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
+            None => Err(SensorError::Unconfirmed {
+                uri: red,
+                left: self.inflight.len(),
+            }),
         }
     }
 
@@ -420,14 +410,13 @@ pub fn run(
     let mut full: Vec<BatchWriter> = Vec::new();
     let mut last_linktype = 1;
     loop {
+        let (mut frames, mut bytes) = (0u64, 0u64);
         let status = if stop.load(Ordering::Relaxed) {
             ReadStatus::Done
         } else {
             input.read(batch_packets, READ_WAIT, &mut |raw| {
-                if let Some(m) = &metrics {
-                    m.packets.inc();
-                    m.bytes.inc_by(raw.data.len() as u64);
-                }
+                frames += 1;
+                bytes += raw.data.len() as u64;
                 last_linktype = raw.linktype;
                 if open_batch
                     .as_ref()
@@ -445,13 +434,15 @@ pub fn run(
             })
         };
         let done = status == ReadStatus::Done;
-        // Live: kernel counters for the metrics, once a second.
-        if let Some(m) = &metrics
-            && clock.now().saturating_duration_since(stats_at) >= Duration::from_secs(1)
-        {
-            stats_at = clock.now();
-            if let Some(cc) = input.capture_counters() {
-                m.add_capture(cc, &mut capture_seen);
+        if let Some(m) = &metrics {
+            m.packets.inc_by(frames);
+            m.bytes.inc_by(bytes);
+            // Live: kernel counters, once a second.
+            if clock.now().saturating_duration_since(stats_at) >= Duration::from_secs(1) {
+                stats_at = clock.now();
+                if let Some(cc) = input.capture_counters() {
+                    m.add_capture(cc, &mut capture_seen);
+                }
             }
         }
         if open_batch

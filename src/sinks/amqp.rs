@@ -67,6 +67,17 @@ pub enum AmqpError {
     Runtime(#[from] io::Error),
 }
 
+impl AmqpError {
+    /// `what` failed on the broker at `uri` (shown without its password).
+    pub(crate) fn broker(uri: &str, what: impl Into<String>, e: &lapin::Error) -> AmqpError {
+        AmqpError::Broker {
+            uri: redact(uri),
+            what: what.into(),
+            reason: err_text(e, uri),
+        }
+    }
+}
+
 /// The URI with its password (if any) replaced by `***`.
 pub fn redact(uri: &str) -> String {
     let Some(scheme_end) = uri.find("://") else {
@@ -157,6 +168,37 @@ impl Shared {
             m.amqp_publishes.with_label_values(&[outcome]).inc_by(n);
         }
     }
+
+    /// Queue messages (routing key, message id, body) for publishing; past
+    /// [`MAX_PENDING_ALERTS`] waiting, the oldest are dropped and counted.
+    fn enqueue(&self, messages: impl Iterator<Item = (String, String, Vec<u8>)>) {
+        let mut dropped = 0u64;
+        {
+            let mut q = self.q.lock().unwrap();
+            for (routing_key, message_id, body) in messages {
+                let seq = q.next_seq;
+                q.next_seq += 1;
+                q.pending.push_back(Pending {
+                    seq,
+                    routing_key,
+                    message_id,
+                    body,
+                });
+                if q.pending.len() > MAX_PENDING_ALERTS {
+                    q.pending.pop_front();
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            self.count("dropped", dropped);
+            tracing::warn!(
+                "AMQP buffer full ({MAX_PENDING_ALERTS} messages waiting for {}); dropped the {dropped} oldest",
+                redact(&self.uri)
+            );
+        }
+        self.wake.notify_one();
+    }
 }
 
 /// Publishes alerts to a RabbitMQ topic exchange (see the module docs).
@@ -188,14 +230,35 @@ pub async fn connect(uri: &str) -> Result<Connection, AmqpError> {
     }
 }
 
+/// Call `open` until it succeeds, sleeping between failures (each logged)
+/// from [`BACKOFF_INITIAL`] doubling up to [`BACKOFF_MAX`]; `None` once
+/// `give_up` (asked before every attempt) says so.
+pub(crate) async fn reopen<T, Fut>(
+    mut open: impl FnMut() -> Fut,
+    mut give_up: impl FnMut() -> bool,
+) -> Option<T>
+where
+    Fut: std::future::Future<Output = Result<T, AmqpError>>,
+{
+    let mut backoff = BACKOFF_INITIAL;
+    loop {
+        if give_up() {
+            return None;
+        }
+        match open().await {
+            Ok(l) => return Some(l),
+            Err(e) => {
+                tracing::warn!("{e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
 async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpError> {
-    let red = redact(uri);
     let conn = connect(uri).await?;
-    let broker = |what: &str, e: lapin::Error| AmqpError::Broker {
-        uri: red.clone(),
-        what: what.to_string(),
-        reason: err_text(&e, uri),
-    };
+    let broker = |what: &str, e: lapin::Error| AmqpError::broker(uri, what, &e);
     let ch = conn
         .create_channel()
         .await
@@ -359,26 +422,20 @@ async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
 async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
     let red = redact(&shared.uri);
     let mut link = Some(first);
-    let mut backoff = BACKOFF_INITIAL;
     loop {
         let (conn, ch) = match link.take() {
             Some(l) => l,
             None => {
-                if shared.q.lock().unwrap().stop {
-                    return;
-                }
-                match open(&shared.uri, &shared.exchange).await {
-                    Ok(l) => {
+                let again = reopen(
+                    || open(&shared.uri, &shared.exchange),
+                    || shared.q.lock().unwrap().stop,
+                );
+                match again.await {
+                    Some(l) => {
                         tracing::info!("reconnected to AMQP broker {red}");
-                        backoff = BACKOFF_INITIAL;
                         l
                     }
-                    Err(e) => {
-                        tracing::warn!("{e}; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
-                        continue;
-                    }
+                    None => return,
                 }
             }
         };
@@ -409,39 +466,6 @@ async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
         }
         drop(ch);
         drop(conn);
-    }
-}
-
-impl Shared {
-    /// Queue messages (routing key, message id, body) for publishing; past
-    /// [`MAX_PENDING_ALERTS`] waiting, the oldest are dropped and counted.
-    fn enqueue(&self, messages: impl Iterator<Item = (String, String, Vec<u8>)>) {
-        let mut dropped = 0u64;
-        {
-            let mut q = self.q.lock().unwrap();
-            for (routing_key, message_id, body) in messages {
-                let seq = q.next_seq;
-                q.next_seq += 1;
-                q.pending.push_back(Pending {
-                    seq,
-                    routing_key,
-                    message_id,
-                    body,
-                });
-                if q.pending.len() > MAX_PENDING_ALERTS {
-                    q.pending.pop_front();
-                    dropped += 1;
-                }
-            }
-        }
-        if dropped > 0 {
-            self.count("dropped", dropped);
-            tracing::warn!(
-                "AMQP buffer full ({MAX_PENDING_ALERTS} messages waiting for {}); dropped the {dropped} oldest",
-                redact(&self.uri)
-            );
-        }
-        self.wake.notify_one();
     }
 }
 
@@ -596,11 +620,7 @@ pub fn consume_alerts_blocking_ready(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let broker = |what: &str, e: lapin::Error| AmqpError::Broker {
-            uri: red.clone(),
-            what: what.to_string(),
-            reason: err_text(&e, uri),
-        };
+        let broker = |what: &str, e: lapin::Error| AmqpError::broker(uri, what, &e);
         let conn = connect(uri).await?;
         let ch = conn
             .create_channel()

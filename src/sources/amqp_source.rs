@@ -39,9 +39,7 @@ use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
 use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
 use super::{FrameSource, RawPacket, ReadStatus};
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{
-    AmqpError, BACKOFF_INITIAL, BACKOFF_MAX, connect, declare_exchange, err_text, redact,
-};
+use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::time::Clock;
 use crate::window::{Pane, WindowSpec};
 
@@ -180,11 +178,7 @@ async fn open_consumer(
 ) -> Result<(Connection, Channel, Consumer), AmqpError> {
     let uri = &opts.uri;
     let conn = connect(uri).await?;
-    let broker = |what: String, e: lapin::Error| AmqpError::Broker {
-        uri: redact(uri),
-        what,
-        reason: err_text(&e, uri),
-    };
+    let broker = |what: String, e: lapin::Error| AmqpError::broker(uri, what, &e);
     let ch = conn
         .create_channel()
         .await
@@ -298,29 +292,17 @@ async fn consume_loop(
 ) {
     let red = redact(&opts.uri);
     let mut link = Some(first);
-    let mut backoff = BACKOFF_INITIAL;
     let mut prefetch = opts.prefetch;
     loop {
         let (conn, ch, mut consumer) = match link.take() {
             Some(l) => l,
             None => {
-                let reconnect = async {
-                    loop {
-                        match open_consumer(&opts, prefetch).await {
-                            Ok(l) => return l,
-                            Err(e) => {
-                                tracing::warn!("{e}; retrying in {backoff:?}");
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(BACKOFF_MAX);
-                            }
-                        }
-                    }
-                };
+                // Never given up: a stop command ends the wait instead.
+                let reconnect = reopen(|| open_consumer(&opts, prefetch), || false);
                 tokio::select! {
-                    l = reconnect => {
+                    Some(l) = reconnect => {
                         tracing::info!("reconnected to AMQP broker {red}; unacked deliveries come again");
                         shared.counters.lock().unwrap().reconnects += 1;
-                        backoff = BACKOFF_INITIAL;
                         l
                     }
                     c = cmd.recv() => match c {
@@ -455,12 +437,8 @@ impl AmqpIngest {
         let Some(rt) = self.runtime.take() else {
             return self.counters();
         };
-        {
-            let _guard = rt.enter();
-            let mut book = self.book.lock().unwrap();
-            for (acker, _) in book.pending.drain(..) {
-                spawn_ack(&rt.handle().clone(), &self.shared, acker);
-            }
+        for (acker, _) in self.book.lock().unwrap().pending.drain(..) {
+            spawn_ack(rt.handle(), &self.shared, acker);
         }
         let tasks: Vec<_> = std::mem::take(&mut *self.shared.settling.lock().unwrap());
         rt.block_on(async {
@@ -475,9 +453,7 @@ impl AmqpIngest {
         rt.shutdown_timeout(Duration::from_secs(2));
         self.counters()
     }
-}
 
-impl AmqpIngest {
     /// After a run whose outputs failed: ack nothing, close the connection;
     /// the broker delivers every unacked batch again.
     pub fn abandon(self) -> IngestCounters {
@@ -494,9 +470,21 @@ impl Drop for AmqpIngest {
     }
 }
 
+/// Run an ack or reject on the runtime; `finish` waits for the ones left.
+fn settle_later(
+    handle: &tokio::runtime::Handle,
+    shared: &Shared,
+    f: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let t = handle.spawn(f);
+    let mut settling = shared.settling.lock().unwrap();
+    settling.retain(|t| !t.is_finished());
+    settling.push(t);
+}
+
 fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<Shared>, acker: Acker) {
     let s = shared.clone();
-    let t = handle.spawn(async move {
+    settle_later(handle, shared, async move {
         match acker.ack(BasicAckOptions::default()).await {
             Ok(true) => {
                 s.counters.lock().unwrap().acked += 1;
@@ -510,9 +498,6 @@ fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<Shared>, acker: Acker
             ),
         }
     });
-    let mut settling = shared.settling.lock().unwrap();
-    settling.retain(|t| !t.is_finished());
-    settling.push(t);
 }
 
 impl AmqpSource {
@@ -520,27 +505,26 @@ impl AmqpSource {
     /// frames over and book it for acknowledgement. Returns frames given.
     fn take(&mut self, inc: Incoming, f: &mut dyn FnMut(RawPacket<'_>)) -> usize {
         let now = Clock.now();
-        let shown = inc.sensor.escape_debug().to_string();
         self.shared.counters.lock().unwrap().deliveries += 1;
         let batch = match PcapBatch::parse(&inc.body) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(
-                    "rejecting malformed batch (delivery tag {}, sensor \"{shown}\", seq {}): {e}",
+                    "rejecting malformed batch (delivery tag {}, sensor \"{}\", seq {}): {e}",
                     inc.tag,
+                    inc.sensor.escape_debug(),
                     inc.seq.map_or("-".to_string(), |s| s.to_string())
                 );
                 self.shared.counters.lock().unwrap().rejected += 1;
                 self.shared.count("rejected", 1);
                 let s = self.shared.clone();
                 let acker = inc.acker;
-                let t = self.handle.spawn(async move {
+                settle_later(&self.handle, &self.shared, async move {
                     let opts = BasicRejectOptions { requeue: false };
                     if let Err(e) = acker.reject(opts).await {
                         tracing::warn!("reject failed: {}", err_text(&e, &s.uri));
                     }
                 });
-                self.shared.settling.lock().unwrap().push(t);
                 return 0;
             }
         };
@@ -574,7 +558,8 @@ impl AmqpSource {
                     if seq > *last + 1 {
                         let gap = seq - *last - 1;
                         tracing::warn!(
-                            "sensor \"{shown}\": {gap} batch(es) missing before seq {seq} (lost before reaching the queue)"
+                            "sensor \"{}\": {gap} batch(es) missing before seq {seq} (lost before reaching the queue)",
+                            inc.sensor.escape_debug()
                         );
                         self.shared.counters.lock().unwrap().missing += gap;
                     }
