@@ -16,7 +16,6 @@ use dnsmonitor::sinks::AlertSink;
 use dnsmonitor::sinks::amqp::{
     AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, human_line, redact,
 };
-use lapin::{Connection, ConnectionProperties};
 
 #[test]
 fn sink_publishes_routed_persistent_alerts() {
@@ -31,10 +30,7 @@ fn sink_publishes_routed_persistent_alerts() {
     };
     let rt = rt();
     let (conn, ch) = rt.block_on(async {
-        let conn = Connection::connect(URI, ConnectionProperties::default())
-            .await
-            .unwrap();
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = channel().await;
         bind_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
         (conn, ch)
     });
@@ -297,10 +293,7 @@ fn replay_publishes_reports() {
     };
     let rt = rt();
     rt.block_on(async {
-        let c = Connection::connect(URI, ConnectionProperties::default())
-            .await
-            .unwrap();
-        let ch = c.create_channel().await.unwrap();
+        let (_c, ch) = channel().await;
         bind_queue(&ch, &exchange, &queue, "report.#", false).await;
     });
     let file = std::env::temp_dir().join(unique("reports.jsonl"));
@@ -320,10 +313,7 @@ fn replay_publishes_reports() {
     let expected = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
     let got = rt.block_on(async {
-        let c = Connection::connect(URI, ConnectionProperties::default())
-            .await
-            .unwrap();
-        let ch = c.create_channel().await.unwrap();
+        let (_c, ch) = channel().await;
         drain(&ch, &queue).await
     });
     let lines: Vec<&str> = expected.lines().collect();
@@ -377,10 +367,7 @@ fn pipeline_sink_publishes_to_its_exchange() {
     };
     let rt = rt();
     rt.block_on(async {
-        let c = Connection::connect(URI, ConnectionProperties::default())
-            .await
-            .unwrap();
-        let ch = c.create_channel().await.unwrap();
+        let (_c, ch) = channel().await;
         bind_queue(&ch, &exchange, &queue, "client_flood.*", false).await;
     });
     let out = Command::new(bin)
@@ -398,10 +385,7 @@ fn pipeline_sink_publishes_to_its_exchange() {
     assert!(out.status.success());
     let printed = String::from_utf8(out.stdout).unwrap();
     let got = rt.block_on(async {
-        let c = Connection::connect(URI, ConnectionProperties::default())
-            .await
-            .unwrap();
-        let ch = c.create_channel().await.unwrap();
+        let (_c, ch) = channel().await;
         drain(&ch, &queue).await
     });
     let got: Vec<String> = got
