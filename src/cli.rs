@@ -298,6 +298,15 @@ pub struct SynthArgs {
     /// Multiply every traffic rate by this.
     #[arg(long, default_value_t = 1.0)]
     pub rate_scale: f64,
+    /// Benign IPv4 clients sharing the background rate (300 to 250000).
+    #[arg(long, default_value_t = 300)]
+    pub clients: u32,
+    /// Length of every attack in seconds (default: each attack's slot).
+    #[arg(long)]
+    pub attack_secs: Option<u32>,
+    /// Rate scale of one attack instead of --rate-scale: KIND=X. Repeatable.
+    #[arg(long = "intensity", value_name = "KIND=X", value_parser = parse_intensity)]
+    pub intensity: Vec<(String, f64)>,
     /// The capture to write (classic pcap).
     #[arg(long)]
     pub out: PathBuf,
@@ -398,6 +407,16 @@ impl Write for TeeWriter {
     }
 }
 
+fn parse_intensity(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{}`: expected KIND=X", s.escape_debug()))?;
+    let f: f64 = v
+        .parse()
+        .map_err(|_| format!("`{}`: X must be a number", s.escape_debug()))?;
+    Ok((k.to_string(), f))
+}
+
 fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     use dnsmonitor::synth::labelled::{self, SynthOptions};
     let unknown = labelled::unknown_scenarios(&args.scenarios);
@@ -414,6 +433,9 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
         duration_s: args.duration,
         rate_scale: args.rate_scale,
         start_us: labelled::DEFAULT_START_US,
+        clients: args.clients,
+        attack_secs: args.attack_secs,
+        intensity: args.intensity.clone(),
     };
     let (truth, frames) = labelled::generate_file(&opts, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -165,6 +165,10 @@ impl Detector for Amplification {
         }
     }
 
+    fn pane_may_fire(&self, pane: &super::Tally, slide_secs: f64, _panes: u64) -> bool {
+        super::pane_share(pane.response_bytes, self.warning_bps, slide_secs)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         w.tally.response_bytes as f64 / w.window_secs
     }

@@ -81,6 +81,10 @@ impl Detector for ClientFlood {
         }
     }
 
+    fn pane_may_fire(&self, pane: &crate::detect::Tally, slide_secs: f64, _panes: u64) -> bool {
+        super::pane_share(pane.queries, self.warning_qps, slide_secs)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         w.tally.queries as f64 / w.window_secs
     }

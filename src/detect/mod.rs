@@ -196,7 +196,7 @@ pub struct Tally {
     pub distinct: Option<Box<Distinct>>,
     /// Up to `MAX_SAMPLES` distinct query names with the smallest name hash:
     /// `(hash, escaped presentation form)`, sorted.
-    pub samples: Vec<(u64, Box<str>)>,
+    pub samples: Samples,
     /// A detector-defined label (e.g. the blocklist name); smallest kept.
     pub note: Option<Box<str>>,
 }
@@ -210,8 +210,8 @@ impl Tally {
                 None => self.distinct = Some(d.clone()),
             }
         }
-        for (h, s) in &other.samples {
-            self.offer_sample(*h, || s.clone());
+        for (h, s) in other.samples.iter() {
+            self.offer_sample(*h, s);
         }
         if let Some(n) = &other.note
             && self.note.as_ref().is_none_or(|m| n < m)
@@ -266,28 +266,95 @@ impl Tally {
             .map_or(0.0, |d| (**d).clone().count())
     }
 
-    /// Keep the name if its hash is among the `MAX_SAMPLES` smallest;
-    /// `name` is only called when it is kept.
-    pub fn offer_sample(&mut self, hash: u64, name: impl FnOnce() -> Box<str>) {
-        if self.samples.len() >= MAX_SAMPLES && self.samples.last().is_some_and(|(h, _)| hash >= *h)
-        {
-            return;
-        }
-        let item = (hash, name());
-        if let Err(pos) = self.samples.binary_search(&item) {
-            self.samples.insert(pos, item);
-            self.samples.truncate(MAX_SAMPLES);
-        }
+    /// Keep the name if its hash is among the `MAX_SAMPLES` smallest
+    /// (copied only when kept).
+    pub fn offer_sample(&mut self, hash: u64, name: &str) {
+        self.samples
+            .offer(hash, |stored| name.cmp(stored), || name.into());
     }
 
-    /// Offer a query name (hash = its case-insensitive name hash).
+    /// Offer a query name (hash = its case-insensitive name hash). The name
+    /// is formatted only when it is kept, and compared without allocating.
     pub fn offer_qname(&mut self, qname: &crate::dns::QName) {
-        self.offer_sample(qname.hash(), || qname.to_string().into_boxed_str());
+        self.samples.offer(
+            qname.hash(),
+            |stored| qname.cmp_presentation(stored),
+            || qname.to_presentation().into_boxed_str(),
+        );
     }
 
     /// The sample names, for evidence.
     pub fn sample_names(&self) -> Vec<&str> {
         self.samples.iter().map(|(_, s)| &**s).collect()
+    }
+}
+
+/// Does a pane count reach its share of a window threshold? `per_sec` is
+/// the threshold as a rate over the window, `slide_secs` a pane's length:
+/// a window total of `per_sec * window_secs` needs one pane of at least
+/// `per_sec * slide_secs`. A hair of slack keeps float rounding on the
+/// safe side (a pane a little too eager costs nothing but state).
+pub fn pane_share(count: u64, per_sec: f64, slide_secs: f64) -> bool {
+    count as f64 >= per_sec * slide_secs * (1.0 - 1e-9)
+}
+
+/// The same for a window count (not a rate): a total of `min` over `panes`
+/// panes needs one pane of at least `min / panes`.
+pub fn pane_share_of_count(count: u64, min: u64, panes: u64) -> bool {
+    count.saturating_mul(panes) >= min
+}
+
+/// The `MAX_SAMPLES` smallest `(hash, name)` pairs offered, sorted, held
+/// inline (no allocation but the names kept).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Samples {
+    len: u8,
+    items: [(u64, Box<str>); MAX_SAMPLES],
+}
+
+impl Samples {
+    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Box<str>)> {
+        self.items[..self.len as usize].iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Offer `(hash, name)`: `cmp(stored)` orders the offered name against
+    /// a stored one (only asked on equal hashes), `make` builds it when kept.
+    pub fn offer(
+        &mut self,
+        hash: u64,
+        cmp: impl Fn(&str) -> std::cmp::Ordering,
+        make: impl FnOnce() -> Box<str>,
+    ) {
+        use std::cmp::Ordering;
+        let n = self.len as usize;
+        if n >= MAX_SAMPLES && hash >= self.items[n - 1].0 {
+            return;
+        }
+        let mut pos = n;
+        for (i, (h, s)) in self.items[..n].iter().enumerate() {
+            match hash.cmp(h).then_with(|| cmp(s)) {
+                Ordering::Equal => return,
+                Ordering::Less => {
+                    pos = i;
+                    break;
+                }
+                Ordering::Greater => {}
+            }
+        }
+        if n < MAX_SAMPLES {
+            self.len += 1;
+        }
+        let end = self.len as usize;
+        self.items[pos..end].rotate_right(1);
+        self.items[pos] = (hash, make());
     }
 }
 
@@ -407,6 +474,18 @@ pub trait Detector: Send + Sync {
     /// the counters make an alert possible. Default: no.
     fn needs_full_view(&self, _counts: &Tally, _window_secs: f64) -> bool {
         false
+    }
+    /// Reduce side, when a pane is complete, for a key that holds no state
+    /// yet: could a window holding this pane raise a finding? It must be a
+    /// sound bound: when every pane of a window answers no, `evaluate` finds
+    /// nothing for that window. Keys whose panes all answer no are kept as
+    /// plain pane tallies and never evaluated (under a spoofed flood that is
+    /// almost every key), so the cost of a window grows with the keys that
+    /// matter. A detector that learns a baseline for every key must keep the
+    /// default (always yes). Typical bound: a window total of at least
+    /// `T * panes` needs one pane of at least `T` (see [`pane_share`]).
+    fn pane_may_fire(&self, _pane: &Tally, _slide_secs: f64, _panes: u64) -> bool {
+        true
     }
     /// Reduce side: the verdict for one key on one window.
     fn evaluate(&self, key: &Key, w: &WindowView<'_>) -> Option<Finding>;

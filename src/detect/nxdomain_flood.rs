@@ -153,6 +153,10 @@ impl<const RCODE: u16> Detector for RcodeFlood<RCODE> {
         }
     }
 
+    fn pane_may_fire(&self, pane: &Tally, slide_secs: f64, _panes: u64) -> bool {
+        super::pane_share(Self::failures(pane), self.warning_rate, slide_secs)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         Self::failures(w.tally) as f64 / w.window_secs
     }

@@ -170,6 +170,11 @@ impl Detector for RandomSubdomain {
     /// Distinct names (estimate) when the view has the sketch; without it
     /// (no alert possible, see `needs_full_view`) the query count, an upper
     /// bound of the distinct names.
+    fn pane_may_fire(&self, pane: &Tally, _slide_secs: f64, panes: u64) -> bool {
+        let least = self.warning_names.min(self.critical_names);
+        super::pane_share_of_count(pane.queries, least, panes)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         if w.tally.distinct.is_some() {
             w.tally.distinct_count()

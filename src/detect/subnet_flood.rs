@@ -141,6 +141,10 @@ impl Detector for SubnetFlood {
         counts.queries as f64 / window_secs >= self.warning_qps
     }
 
+    fn pane_may_fire(&self, pane: &super::Tally, slide_secs: f64, _panes: u64) -> bool {
+        super::pane_share(pane.queries, self.warning_qps, slide_secs)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         w.tally.queries as f64 / w.window_secs
     }

@@ -169,48 +169,65 @@ pub struct NameSignals {
 
 /// Shannon entropy of a byte histogram over `n` bytes, in thousandths of a
 /// bit per byte.
-fn entropy_milli(counts: &[u16; 256], n: usize) -> u64 {
-    if n == 0 {
+/// Shannon entropy of `sorted` (bytes in ascending order), in thousandths
+/// of a bit per byte. Sums over distinct bytes in ascending byte order.
+fn sorted_entropy_milli(sorted: &[u8]) -> u64 {
+    if sorted.is_empty() {
         return 0;
     }
-    let n = n as f64;
-    let h: f64 = counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
+    let n = sorted.len() as f64;
+    let h: f64 = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|run| {
+            let p = run.len() as f64 / n;
             -p * p.log2()
         })
         .sum();
     (h * 1000.0).round() as u64
 }
 
-/// Signals of `name` whose last `key_labels` labels are the key domain.
-pub fn name_signals(name: &QName, key_labels: usize) -> NameSignals {
+/// Byte length of the labels below the key domain and whether one of them
+/// is long or high-entropy; cheap (no entropy over the whole name).
+pub fn name_shape(name: &QName, key_labels: usize) -> (u64, bool) {
     let subs = name.label_count().saturating_sub(key_labels);
-    let mut all = [0u16; 256];
     let mut total = 0usize;
     let mut long = false;
     for label in name.labels().take(subs) {
         total += label.len();
-        for &b in label {
-            all[b as usize] += 1;
-        }
         if label.len() >= LONG_LABEL_BYTES {
             long = true;
         } else if !long && label.len() >= ENTROPY_LABEL_BYTES {
-            let mut one = [0u16; 256];
-            for &b in label {
-                one[b as usize] += 1;
-            }
-            long = entropy_milli(&one, label.len()) >= HIGH_ENTROPY_MILLI;
+            let mut one = [0u8; 64];
+            let one = &mut one[..label.len()];
+            one.copy_from_slice(label);
+            one.sort_unstable();
+            long = sorted_entropy_milli(one) >= HIGH_ENTROPY_MILLI;
         }
     }
+    (total as u64, long)
+}
+
+/// Signals of `name` whose last `key_labels` labels are the key domain.
+pub fn name_signals(name: &QName, key_labels: usize) -> NameSignals {
+    let (label_bytes, long) = name_shape(name, key_labels);
     NameSignals {
-        label_bytes: total as u64,
+        label_bytes,
         long,
-        entropy_milli: entropy_milli(&all, total),
+        entropy_milli: sub_label_entropy(name, key_labels),
     }
+}
+
+/// Entropy of all the bytes of the labels below the key domain.
+fn sub_label_entropy(name: &QName, key_labels: usize) -> u64 {
+    let subs = name.label_count().saturating_sub(key_labels);
+    let mut all = [0u8; 256];
+    let mut total = 0usize;
+    for label in name.labels().take(subs) {
+        all[total..total + label.len()].copy_from_slice(label);
+        total += label.len();
+    }
+    all[..total].sort_unstable();
+    sorted_entropy_milli(&all[..total])
 }
 
 /// Could `label` be a top-level domain? Every delegated TLD is letters
@@ -251,7 +268,7 @@ impl Detector for Tunneling {
         if k >= q.qname.label_count() {
             return; // no sub-label: carries nothing
         }
-        let s = name_signals(&q.qname, k);
+        let (label_bytes, long) = name_shape(&q.qname, k);
         // Only names that could carry data make a key: a long or
         // high-entropy label, at least CARRIER_BYTES below the registered
         // domain, or a payload type with a non-trivial sub-label. Ordinary
@@ -259,9 +276,14 @@ impl Detector for Tunneling {
         // the per-(client, domain) key space stays small; the ratios below
         // are over these candidate queries.
         let payload = PAYLOAD_QTYPES.contains(&q.qtype);
-        if !(s.long || s.label_bytes >= CARRIER_BYTES || (payload && s.label_bytes >= 8)) {
+        if !(long || label_bytes >= CARRIER_BYTES || (payload && label_bytes >= 8)) {
             return;
         }
+        let s = NameSignals {
+            label_bytes,
+            long,
+            entropy_milli: sub_label_entropy(&q.qname, k),
+        };
         let domain: Box<str> = if k == 0 {
             ".".into()
         } else {
@@ -283,6 +305,10 @@ impl Detector for Tunneling {
     /// condition.
     fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {
         self.counters_allow(counts)
+    }
+
+    fn pane_may_fire(&self, pane: &Tally, _slide_secs: f64, panes: u64) -> bool {
+        super::pane_share_of_count(pane.queries, self.min_queries, panes)
     }
 
     fn measure(&self, w: &WindowView<'_>) -> f64 {

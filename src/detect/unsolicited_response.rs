@@ -121,6 +121,10 @@ impl Detector for UnsolicitedResponse {
         }
     }
 
+    fn pane_may_fire(&self, pane: &super::Tally, _slide_secs: f64, panes: u64) -> bool {
+        super::pane_share_of_count(pane.unsolicited, self.min_unsolicited, panes)
+    }
+
     fn measure(&self, w: &WindowView<'_>) -> f64 {
         w.tally.unsolicited as f64 / w.window_secs
     }

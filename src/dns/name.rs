@@ -189,8 +189,59 @@ impl QName {
 
     /// Lower-cased presentation form.
     pub fn to_lowercase_string(&self) -> String {
-        let mut s = self.to_string();
+        let mut s = self.to_presentation();
         s.make_ascii_lowercase();
+        s
+    }
+
+    /// Order of the presentation form against `other` (byte order, as `str`
+    /// compares), without allocating.
+    pub fn cmp_presentation(&self, other: &str) -> std::cmp::Ordering {
+        struct Stack {
+            buf: [u8; 1024],
+            len: usize,
+        }
+        impl fmt::Write for Stack {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                let end = self.len + s.len();
+                if end > self.buf.len() {
+                    return Err(fmt::Error);
+                }
+                self.buf[self.len..end].copy_from_slice(s.as_bytes());
+                self.len = end;
+                Ok(())
+            }
+        }
+        let mut w = Stack {
+            buf: [0; 1024],
+            len: 0,
+        };
+        // At most 255 bytes, each escaped to 4: fits.
+        use fmt::Write as _;
+        let _ = write!(w, "{self}");
+        w.buf[..w.len].cmp(other.as_bytes())
+    }
+
+    /// The presentation form (as `Display` writes it), built in one
+    /// allocation: labels of plain characters are copied whole, only the
+    /// rest goes through the escaping writer. Hot path (sample names).
+    pub fn to_presentation(&self) -> String {
+        if self.is_root() {
+            return ".".to_string();
+        }
+        let mut s = String::with_capacity(self.wire_len());
+        for (i, label) in self.labels().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            match std::str::from_utf8(label) {
+                Ok(plain) if label.iter().all(|&b| is_plain(b)) => s.push_str(plain),
+                _ => {
+                    // Writing to a String cannot fail.
+                    let _ = write_label_escaped(&mut s, label);
+                }
+            }
+        }
         s
     }
 }
@@ -212,6 +263,12 @@ pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
 
 /// Write one label in RFC 1035 presentation form: `.` and `\` escaped with a
 /// backslash, bytes outside printable ASCII (and space, `"`) as `\DDD`.
+/// A byte written as itself in presentation form.
+#[inline]
+fn is_plain(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && !matches!(b, b'.' | b'\\' | b'"')
+}
+
 pub fn write_label_escaped<W: fmt::Write>(out: &mut W, label: &[u8]) -> fmt::Result {
     for &b in label {
         match b {
@@ -219,7 +276,7 @@ pub fn write_label_escaped<W: fmt::Write>(out: &mut W, label: &[u8]) -> fmt::Res
                 out.write_char('\\')?;
                 out.write_char(b as char)?;
             }
-            0x21..=0x7e if b != b'"' => out.write_char(b as char)?,
+            _ if is_plain(b) => out.write_char(b as char)?,
             _ => write!(out, "\\{:03}", b)?,
         }
     }
@@ -289,6 +346,33 @@ pub fn registered_labels(name: &QName) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presentation_equals_display() {
+        let wire: &[&[u8]] = &[
+            b"\x03www\x07Example\x03com\x00",
+            b"\x00",
+            b"\x04a.b\\\x03c\"d\x00",
+            b"\x05\x00\xff \x7f~\x02xn\x00",
+        ];
+        for w in wire {
+            let mut q = QName::default();
+            let mut n = 0;
+            let mut i = 0;
+            while w[i] != 0 {
+                let l = w[i] as usize;
+                q.push_label(&w[i + 1..i + 1 + l]).unwrap();
+                n += 1;
+                i += 1 + l;
+            }
+            assert_eq!(q.label_count(), n);
+            assert_eq!(q.to_presentation(), q.to_string());
+            let shown = q.to_string();
+            assert_eq!(q.cmp_presentation(&shown), std::cmp::Ordering::Equal);
+            assert_eq!(q.cmp_presentation(""), std::cmp::Ordering::Greater);
+            assert_eq!(q.cmp_presentation("~~~~"), shown.as_str().cmp("~~~~"));
+        }
+    }
 
     #[test]
     fn suffix_hashes_match_parsed_suffixes() {

@@ -147,7 +147,23 @@ pub struct SynthOptions {
     pub rate_scale: f64,
     /// Capture start, µs since the Unix epoch.
     pub start_us: i64,
+    /// Benign IPv4 clients (at least [`MIN_CLIENTS`], at most
+    /// [`MAX_CLIENTS`]). The first 300 are always the same; more spread the
+    /// same query rate over a bigger population (25 per /24 from 10.2.0.0
+    /// on), as on a big resolver.
+    pub clients: u32,
+    /// Length in seconds of every attack (default: 12 s each, tunneling 20 s,
+    /// or the lone-attack length).
+    pub attack_secs: Option<u32>,
+    /// Per-attack rate scale (scenario name, factor) used instead of
+    /// `rate_scale` for that attack's traffic.
+    pub intensity: Vec<(String, f64)>,
 }
+
+/// Fewest benign IPv4 clients (the fixed population of every capture).
+pub const MIN_CLIENTS: u32 = 300;
+/// Most benign IPv4 clients.
+pub const MAX_CLIENTS: u32 = 250_000;
 
 impl Default for SynthOptions {
     fn default() -> Self {
@@ -157,6 +173,9 @@ impl Default for SynthOptions {
             duration_s: 60,
             rate_scale: 1.0,
             start_us: DEFAULT_START_US,
+            clients: MIN_CLIENTS,
+            attack_secs: None,
+            intensity: Vec::new(),
         }
     }
 }
@@ -228,6 +247,28 @@ pub fn generate<W: Write>(opts: &SynthOptions, out: W) -> io::Result<(Truth, u64
             opts.rate_scale
         )));
     }
+    if !(MIN_CLIENTS..=MAX_CLIENTS).contains(&opts.clients) {
+        return Err(bad(format!(
+            "clients must be between {MIN_CLIENTS} and {MAX_CLIENTS}, not {}",
+            opts.clients
+        )));
+    }
+    if opts.attack_secs == Some(0) {
+        return Err(bad("attack length must be at least 1 s".into()));
+    }
+    for (name, f) in &opts.intensity {
+        if Attack::from_name(name).is_none() {
+            return Err(bad(format!(
+                "intensity for unknown attack `{name}` (known: {})",
+                ATTACKS.map(|a| a.name()).join(", ")
+            )));
+        }
+        if !(f.is_finite() && *f > 0.0) {
+            return Err(bad(format!(
+                "intensity of {name} must be a positive number, not {f}"
+            )));
+        }
+    }
     let plan = Plan::new(opts);
     let mut g = Gen {
         rng: Rng::new(opts.seed),
@@ -237,7 +278,7 @@ pub fn generate<W: Write>(opts: &SynthOptions, out: W) -> io::Result<(Truth, u64
         seq: 0,
         frames: 0,
     };
-    let world = World::new(&mut g.rng);
+    let world = World::new(&mut g.rng, opts.clients);
     let mut state = AttackState::new(&mut g.rng, &plan);
     let start = opts.start_us;
     for s in 0..opts.duration_s {
@@ -414,7 +455,7 @@ const RESOLVE_ROOM_S: u32 = 32;
 const MIN_ATTACK_S: u32 = 10;
 
 /// `[start, end)` in whole seconds of `attack` in a capture of `d` seconds.
-fn attack_window(attack: Attack, alone: bool, d: u32) -> (u32, u32) {
+fn attack_window(attack: Attack, alone: bool, d: u32, len: Option<u32>) -> (u32, u32) {
     let at = |f: f64| (d as f64 * f).round() as u32;
     let (mut s, mut e) = if alone {
         let s = if attack.needs_warmup() {
@@ -423,9 +464,13 @@ fn attack_window(attack: Attack, alone: bool, d: u32) -> (u32, u32) {
             at(0.2)
         };
         let e = at(0.6).min(d.saturating_sub(RESOLVE_ROOM_S));
-        (s, e.max(s + MIN_ATTACK_S))
+        match len {
+            Some(l) => (s, s + l),
+            None => (s, e.max(s + MIN_ATTACK_S)),
+        }
     } else {
-        let (a, len) = mixed_slot(attack.name()).unwrap_or((0, 0));
+        let (a, slot_len) = mixed_slot(attack.name()).unwrap_or((0, 0));
+        let len = len.unwrap_or(slot_len);
         let mut s = (a as f64 * d as f64 / MIXED_REF_S).round() as u32;
         if attack.needs_warmup() {
             s = s.max(WARMUP_START_S);
@@ -461,7 +506,13 @@ impl Plan {
         let attacks = kinds
             .iter()
             .map(|&attack| {
-                let (s, e) = attack_window(attack, kinds.len() == 1, d);
+                let (s, e) = attack_window(attack, kinds.len() == 1, d, opts.attack_secs);
+                let scale = opts
+                    .intensity
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == attack.name())
+                    .map_or(scale, |(_, f)| *f);
                 let rate = match attack {
                     Attack::ClientFlood => scaled(scale, CLIENT_FLOOD_QPS),
                     Attack::SubnetFlood => scaled(scale, SUBNET_FLOOD_QPS),
@@ -495,8 +546,17 @@ impl Plan {
         let mut attacks = Vec::new();
         let regular_54 = BENIGN_QPS * self.scale * SECOND_SERVER_SHARE;
         let top_up = (SECOND_SERVER_MIN_QPS - regular_54).max(0.0);
+        let population = if opts.clients > V4_CLIENTS {
+            format!(
+                "{} IPv4 clients (300 in 10.1.0.0/16 in 30 /24s, the rest 25 per /24 from \
+                 10.2.0.0)",
+                opts.clients
+            )
+        } else {
+            "300 IPv4 clients in 10.1.0.0/16 (30 /24s)".to_string()
+        };
         let mut notes = vec![format!(
-            "background: 300 IPv4 clients in 10.1.0.0/16 (30 /24s) and 8 IPv6 clients in \
+            "background: {population} and 8 IPv6 clients in \
              2001:db8:1::/64, {:.1} q/s in all: {:.1} q/s to {SECOND_SERVER}{}, the IPv6 \
              clients to {RESOLVER_V6}, the rest to {RESOLVER}; forwarder {FORWARDER} at \
              {:.1} q/s; telemetry names under t.{TELEMETRY_DOMAIN} at {:.1} q/s; {:.2} TCP \
@@ -754,10 +814,23 @@ struct World {
 }
 
 impl World {
-    fn new(rng: &mut Rng) -> World {
+    fn new(rng: &mut Rng, v4_clients: u32) -> World {
         let mut clients = Vec::new();
         let mut v4 = Vec::new();
-        for i in 0..V4_CLIENTS {
+        for i in 0..v4_clients {
+            if i >= V4_CLIENTS {
+                // A bigger population: 25 per /24 from 10.2.0.0 on.
+                let (net, h) = ((i - V4_CLIENTS) / 25, (i - V4_CLIENTS) % 25);
+                let a = IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    2 + (net / 256) as u8,
+                    (net % 256) as u8,
+                    10 + h as u8 * 9,
+                ));
+                clients.push(a);
+                v4.push(a);
+                continue;
+            }
             // 30 /24s with 10 clients each; the special clients replace
             // the first host of subnets 3, 4 and 5.
             let net = i / 10;
@@ -1740,6 +1813,7 @@ mod tests {
             duration_s,
             rate_scale,
             start_us: DEFAULT_START_US,
+            ..SynthOptions::default()
         }
     }
 

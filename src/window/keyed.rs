@@ -3,24 +3,38 @@
 //! each key. `close_through(e)` evaluates every window ending at or before
 //! pane `e` in order and returns the alert states reached. Pure: the
 //! dataflow calls it when the frontier passes `e`; tests call it directly.
+//!
+//! The cost of closing a window is proportional to the keys whose window
+//! changed (a pane entered or left) plus the keys with an open alert, never
+//! to every key held: each pane keeps the list of keys with data in it
+//! (`touched`), and the window ending at `e` visits the keys of pane `e`
+//! (entering), of pane `e - panes` (leaving) and the open alerts. A key
+//! whose window did not change and has no open alert would get the same
+//! verdict as last time (none), so skipping it changes nothing.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
+use super::cold::ColdTally;
 use super::{Pane, WindowSpec};
 use crate::alert::{Alert, AlertLifecycle};
 use crate::config::LifecyclePolicy;
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
+/// Index of a key's state in `KeyedWindows::slots`.
+type SlotId = u32;
+
 /// One key's panes still inside a window, the counters of the panes already
 /// entered into the current window (added when the window ending at their
 /// pane closes, removed when they slide out: closing a window costs O(1) per
 /// key instead of a sum over its panes), its learned baseline and its alert.
-#[derive(Default)]
-struct KeyPanes {
-    panes: VecDeque<(Pane, Tally)>,
+struct Slot {
+    det: u16,
+    key: Key,
+    /// Sorted by pane; a handful at most (window plus lateness).
+    panes: Vec<(Pane, Tally)>,
     sum: Tally,
     /// How many panes at the front are already added to `sum`.
     entered: usize,
@@ -28,25 +42,54 @@ struct KeyPanes {
     baseline: Baseline,
     /// The key's open alert episode, if any.
     alert: Option<AlertLifecycle>,
+    /// The last window end this key was visited for (each key once per window).
+    visited: Option<Pane>,
 }
 
 pub struct KeyedWindows {
     spec: WindowSpec,
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
-    /// Keys with panes in a window or an open alert.
-    /// (Boxed: a slot of the map stays small, most keys hold one pane.)
-    keys: HashMap<(u16, Key), Box<KeyPanes>>,
-    /// Open alerts (keys whose `alert` is set).
-    active: usize,
+    /// Keys with panes in a window or an open alert -> their slot.
+    index: HashMap<(u16, Key), SlotId>,
+    slots: Vec<Option<Slot>>,
+    /// Free slot numbers (reused before `slots` grows).
+    free: Vec<SlotId>,
+    /// Per pane still inside some window: the slots with data in it.
+    touched: BTreeMap<Pane, Vec<SlotId>>,
+    /// Slots with an open alert.
+    open: Vec<SlotId>,
+    /// Pane tallies of keys without a slot, until their pane leaves every
+    /// window. A key moves to a slot, with all its panes, when one of its
+    /// complete panes passes its detector's `pane_may_fire`; the others are
+    /// never evaluated and their panes are dropped a table at a time.
+    cold: BTreeMap<Pane, HashMap<(u16, Key), ColdTally>>,
+    /// Entries in `cold`.
+    cold_entries: usize,
+    /// Emptied cold tables, reused with their capacity.
+    spare: Vec<HashMap<(u16, Key), ColdTally>>,
+    /// Scratch list of the keys promoted at one window.
+    promote: Vec<(u16, Key)>,
     /// Windows ending before this pane are closed.
     next_end: Option<Pane>,
+    /// Scratch list of the slots to visit for one window.
+    visit: Vec<SlotId>,
     /// Tallies that arrived for an already closed window (should not happen
     /// with frontier-driven closing; counted, never silently merged).
     pub late_tallies: u64,
     /// Tallies refused because `MAX_KEYS` keys were already held.
     pub refused_keys: u64,
 }
+
+/// Most pane tallies of keys without a slot one reduce worker holds (about
+/// 100 MB); past it new ones are refused and counted in `refused_keys`,
+/// unless the tally alone may fire. A spoofed flood of 40 000 new sources a
+/// second fills it within a window; below that every tally is kept and the
+/// output is exact.
+pub const MAX_COLD_ENTRIES: usize = 1 << 18;
+
+/// Emptied cold tables kept for reuse.
+const SPARE_TABLES: usize = 1;
 
 /// Most (detector, key) entries one reduce worker holds. Past it, tallies
 /// for new keys are refused and counted (`refused_keys`): a flood of
@@ -64,9 +107,17 @@ impl KeyedWindows {
             spec,
             policy,
             detectors,
-            keys: HashMap::new(),
-            active: 0,
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            touched: BTreeMap::new(),
+            open: Vec::new(),
+            cold: BTreeMap::new(),
+            cold_entries: 0,
+            promote: Vec::new(),
+            spare: Vec::new(),
             next_end: None,
+            visit: Vec::new(),
             late_tallies: 0,
             refused_keys: 0,
         }
@@ -79,40 +130,109 @@ impl KeyedWindows {
             self.late_tallies += 1;
             return;
         }
-        if self.keys.len() >= MAX_KEYS && !self.keys.contains_key(&(det, key.clone())) {
+        let k = (det, key);
+        if let Some(&id) = self.index.get(&k) {
+            self.add_to_slot(id, pane, tally);
+            return;
+        }
+        let spare = &mut self.spare;
+        let slide_secs = self.spec.slide_us as f64 / crate::time::MICROS as f64;
+        let (panes, full) = (self.spec.panes, self.cold_entries >= MAX_COLD_ENTRIES);
+        let detector = &self.detectors[det as usize];
+        let table = self
+            .cold
+            .entry(pane)
+            .or_insert_with(|| spare.pop().unwrap_or_default());
+        match table.entry(k) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                // Another part of the same pane (another worker, an early
+                // flush): merge, and ask again.
+                let (k, c) = o.remove_entry();
+                let mut t = c.unpack();
+                t.merge(&tally);
+                let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
+                table.insert(k, ColdTally::pack(t, may_fire));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let may_fire = detector.pane_may_fire(&tally, slide_secs, panes);
+                // Full: still take a tally that may fire on its own (a new
+                // attacker amid a spoofed flood is not refused with the flood).
+                if full && !may_fire {
+                    self.refused_keys += 1;
+                    return;
+                }
+                self.cold_entries += 1;
+                v.insert(ColdTally::pack(tally, may_fire));
+            }
+        }
+    }
+
+    fn add_to_slot(&mut self, id: SlotId, pane: Pane, tally: Tally) {
+        let Some(slot) = self.slots[id as usize].as_mut() else {
+            return;
+        };
+        // Panes arrive before their window closes, so `pane` is never among
+        // the entered ones (those are <= the last closed window end).
+        match slot.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
+            Ok(i) => slot.panes[i].1.merge(&tally),
+            Err(i) => {
+                slot.panes.insert(i, (pane, tally));
+                self.touched.entry(pane).or_default().push(id);
+            }
+        }
+    }
+
+    /// Give key `k` a slot holding all its cold panes from `from` on.
+    fn promote(&mut self, k: (u16, Key), from: Pane) {
+        if self.index.len() >= MAX_KEYS {
             self.refused_keys += 1;
             return;
         }
-        // Most keys (one source, one name) only ever hold one pane: start
-        // with room for one instead of the default growth to four.
-        let kp = self.keys.entry((det, key)).or_insert_with(|| {
-            Box::new(KeyPanes {
-                panes: VecDeque::with_capacity(1),
-                ..KeyPanes::default()
-            })
-        });
-        // Panes arrive before their window closes, so `pane` is never among
-        // the entered ones (those are <= the last closed window end).
-        match kp.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
-            Ok(i) => kp.panes[i].1.merge(&tally),
-            Err(i) => kp.panes.insert(i, (pane, tally)),
+        let mut slot = Slot {
+            det: k.0,
+            key: k.1.clone(),
+            panes: Vec::new(),
+            sum: Tally::default(),
+            entered: 0,
+            baseline: Baseline::default(),
+            alert: None,
+            visited: None,
+        };
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as SlotId
+            }
+        };
+        for (&p, table) in self.cold.range_mut(from..) {
+            if let Some(t) = table.remove(&k) {
+                self.cold_entries -= 1;
+                slot.panes.push((p, t.unpack()));
+                self.touched.entry(p).or_default().push(id);
+            }
         }
+        self.slots[id as usize] = Some(slot);
+        self.index.insert(k, id);
     }
 
     /// Keys with state (for tests and memory accounting).
     pub fn key_count(&self) -> usize {
-        self.keys.len()
+        self.index.len()
     }
 
     pub fn active_alerts(&self) -> usize {
-        self.active
+        self.open.len()
     }
 
+    /// The oldest pane any key still holds.
     fn min_pane(&self) -> Option<Pane> {
-        self.keys
-            .values()
-            .filter_map(|v| v.panes.front().map(|(p, _)| *p))
-            .min()
+        let hot = self.touched.keys().next().copied();
+        let cold = self.cold.keys().next().copied();
+        match (hot, cold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Evaluate every window ending at panes `..= last` not yet evaluated.
@@ -125,7 +245,7 @@ impl KeyedWindows {
             },
         };
         while e <= last {
-            if self.active == 0 {
+            if self.open.is_empty() {
                 // Nothing pending: jump over windows that hold no data.
                 match self.min_pane() {
                     None => {
@@ -148,44 +268,90 @@ impl KeyedWindows {
     }
 
     fn close_one(&mut self, e: Pane, out: &mut Vec<Alert>) {
+        // Pane `leaving` slides out of the window ending at `e`.
+        let leaving = e.checked_sub(self.spec.panes);
+        // Keys without a slot whose pane `e` (complete now) may fire get one.
+        let mut promote = std::mem::take(&mut self.promote);
+        if let Some(table) = self.cold.get(&e) {
+            for ((det, key), t) in table {
+                if t.may_fire {
+                    promote.push((*det, key.clone()));
+                }
+            }
+        }
+        let first = self.spec.first_pane(e);
+        for k in promote.drain(..) {
+            self.promote(k, first);
+        }
+        self.promote = promote;
+        if let Some(l) = leaving
+            && let Some(mut t) = self.cold.remove(&l)
+        {
+            self.cold_entries -= t.len();
+            t.clear();
+            if self.spare.len() < SPARE_TABLES {
+                self.spare.push(t);
+            }
+        }
+        let mut visit = std::mem::take(&mut self.visit);
+        visit.clear();
+        visit.extend_from_slice(&self.open);
+        if let Some(v) = self.touched.get(&e) {
+            visit.extend_from_slice(v);
+        }
+        if let Some(l) = leaving
+            && let Some(v) = self.touched.remove(&l)
+        {
+            visit.extend_from_slice(&v);
+        }
+        for &id in &visit {
+            self.visit_slot(id, e, out);
+        }
+        self.visit = visit;
+    }
+
+    /// Bring one key's window to the one ending at `e` and evaluate it.
+    fn visit_slot(&mut self, id: SlotId, e: Pane, out: &mut Vec<Alert>) {
+        let Some(kp) = self.slots[id as usize].as_mut() else {
+            return;
+        };
+        if kp.visited == Some(e) {
+            return;
+        }
+        kp.visited = Some(e);
         let first = self.spec.first_pane(e);
         let (start_us, end_us) = self.spec.bounds_us(e);
         let window_secs = self.spec.size_secs_f64();
         let policy = self.policy;
-        let mut active = self.active;
-        for ((det, key), kp) in self.keys.iter_mut() {
-            let mut changed = false;
-            while kp.panes.front().is_some_and(|(p, _)| *p < first) {
-                if let Some((_, t)) = kp.panes.pop_front()
-                    && kp.entered > 0
-                {
-                    kp.sum.sub_counts(&t);
-                    kp.entered -= 1;
-                    changed = true;
-                }
-            }
-            // Enter the panes up to `e` (complete now: the frontier passed them).
-            while let Some((p, t)) = kp.panes.get(kp.entered) {
-                if *p > e {
-                    break;
-                }
-                kp.sum.add_counts(t);
-                kp.entered += 1;
+        let mut changed = false;
+        let gone = kp.panes.iter().take_while(|(p, _)| *p < first).count();
+        for (_, t) in kp.panes.drain(..gone) {
+            if kp.entered > 0 {
+                kp.sum.sub_counts(&t);
+                kp.entered -= 1;
                 changed = true;
             }
-            let has_data = kp.panes.front().is_some_and(|(p, _)| *p <= e);
-            // A key whose window did not change and has no open alert gets
-            // the same verdict as last time (none): skip it.
-            if kp.alert.is_none() && (!changed || !has_data) {
-                continue;
+        }
+        // Enter the panes up to `e` (complete now: the frontier passed them).
+        while let Some((p, t)) = kp.panes.get(kp.entered) {
+            if *p > e {
+                break;
             }
-            let d = &self.detectors[*det as usize];
+            kp.sum.add_counts(t);
+            kp.entered += 1;
+            changed = true;
+        }
+        let has_data = kp.panes.first().is_some_and(|(p, _)| *p <= e);
+        // A key whose window did not change and has no open alert gets the
+        // same verdict as last time (none): skip it.
+        if kp.alert.is_some() || (changed && has_data) {
+            let d = &self.detectors[kp.det as usize];
             let mut finding = None;
             let mut measured = 0.0;
             if has_data {
                 // Counters first; the full view (samples, note, sketch) only
                 // when the detector asks for it or there is evidence to write.
-                let merge_full = |kp: &KeyPanes| {
+                let merge_full = |kp: &Slot| {
                     let mut t = Tally::default();
                     for (_, p) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
                         t.merge(p);
@@ -200,12 +366,12 @@ impl KeyedWindows {
                     window_secs,
                     baseline: Some(&kp.baseline),
                 };
-                finding = d.evaluate(key, &view);
+                finding = d.evaluate(&kp.key, &view);
                 measured = d.measure(&view);
                 if finding.is_some() && full.is_none() {
                     let t = merge_full(kp);
                     finding = d.evaluate(
-                        key,
+                        &kp.key,
                         &WindowView {
                             tally: &t,
                             window_secs,
@@ -231,7 +397,7 @@ impl KeyedWindows {
                     kind: d.kind(),
                     severity: t.severity,
                     state: t.state,
-                    key: key.clone(),
+                    key: kp.key.clone(),
                     event_time_us: end_us,
                     window_start_us: start_us,
                     observed: t.observed,
@@ -241,14 +407,22 @@ impl KeyedWindows {
                 });
             }
             match (was_open, kp.alert.is_some()) {
-                (false, true) => active += 1,
-                (true, false) => active -= 1,
+                (false, true) => self.open.push(id),
+                (true, false) => {
+                    if let Some(i) = self.open.iter().position(|&o| o == id) {
+                        self.open.swap_remove(i);
+                    }
+                }
                 _ => {}
             }
         }
-        self.active = active;
-        self.keys
-            .retain(|_, kp| !kp.panes.is_empty() || kp.alert.is_some());
+        if kp.panes.is_empty()
+            && kp.alert.is_none()
+            && let Some(s) = self.slots[id as usize].take()
+        {
+            self.index.remove(&(s.det, s.key));
+            self.free.push(id);
+        }
     }
 }
 

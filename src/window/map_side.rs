@@ -41,7 +41,12 @@ impl Shuffle {
 pub struct MapTables {
     panes: BTreeMap<Pane, HashMap<(u16, Key), Tally>>,
     entries: usize,
+    /// Emptied tables, reused with their capacity (no regrowth every pane).
+    spare: Vec<HashMap<(u16, Key), Tally>>,
 }
+
+/// Emptied tables kept for reuse.
+const SPARE_TABLES: usize = 1;
 
 /// `TallySink` for one (pane, detector).
 pub struct PaneSink<'a> {
@@ -62,8 +67,12 @@ impl TallySink for PaneSink<'_> {
 
 impl MapTables {
     pub fn sink(&mut self, pane: Pane, det: u16) -> PaneSink<'_> {
+        let spare = &mut self.spare;
         PaneSink {
-            table: self.panes.entry(pane).or_default(),
+            table: self
+                .panes
+                .entry(pane)
+                .or_insert_with(|| spare.pop().unwrap_or_default()),
             det,
             entries: &mut self.entries,
         }
@@ -81,14 +90,17 @@ impl MapTables {
         };
         let taken = std::mem::replace(&mut self.panes, keep);
         let mut out = Vec::with_capacity(taken.len());
-        for (pane, table) in taken {
+        for (pane, mut table) in taken {
             self.entries -= table.len();
             // Order is irrelevant: the reduce side merges commutatively.
             let v: Vec<Shuffle> = table
-                .into_iter()
+                .drain()
                 .map(|((det, key), tally)| Shuffle::Tally { det, key, tally })
                 .collect();
             out.push((pane, v));
+            if self.spare.len() < SPARE_TABLES {
+                self.spare.push(table);
+            }
         }
         out
     }

@@ -7,6 +7,7 @@
 
 use crate::time::MICROS;
 
+pub mod cold;
 pub mod keyed;
 pub mod map_side;
 
