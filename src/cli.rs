@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser;
@@ -12,11 +13,45 @@ use clap::{Parser, Subcommand};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
+use dnsmonitor::sinks::watch::OutputWatch;
 use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
 use dnsmonitor::time::Clock;
 use dnsmonitor::time::rfc3339;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: a runtime failure (an output failed, a capture broke, a
+/// broker was lost).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status: a usage or configuration error, found before any input was
+/// read (clap uses 2 for its own usage errors too).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the run finished, but part of the input could not be read
+/// (a capture corrupt or cut short); the warnings name the file and where.
+pub const EXIT_PARTIAL_INPUT: i32 = 3;
+
+/// An error in what the user asked for (arguments, pipeline, URI): exit
+/// status [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// `Err(Usage(..))` from a formatted message.
+macro_rules! usage {
+    ($($t:tt)*) => { anyhow::Error::new(Usage(format!($($t)*))) };
+}
+
+/// The exit status for an error: [`EXIT_USAGE`] when a [`Usage`] error is
+/// anywhere in its chain, else [`EXIT_FAILURE`].
+pub fn exit_status(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<Usage>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -124,7 +159,17 @@ impl BrokerArgs {
         })
     }
 
+    /// The URI, checked (it parses; no `amqps://`): a bad one is a usage
+    /// error, shown without its password.
     fn uri(&self) -> anyhow::Result<Option<String>> {
+        let uri = self.given()?;
+        if let Some(u) = &uri {
+            dnsmonitor::sinks::amqp::check_uri(u).map_err(|e| usage!("{e}"))?;
+        }
+        Ok(uri)
+    }
+
+    fn given(&self) -> anyhow::Result<Option<String>> {
         // The file is the explicit choice: a unit file may also set the
         // environment variable (which clap reads into `amqp`).
         match &self.amqp_file {
@@ -435,7 +480,7 @@ fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Pl
         Some(p) => Plan::from_file(p, lists),
         None => Plan::default_plan(lists),
     };
-    plan.map_err(|e| anyhow::anyhow!("invalid pipeline:\n{e}"))
+    plan.map_err(|e| usage!("invalid pipeline:\n{e}"))
 }
 
 fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
@@ -478,7 +523,7 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 eprintln!("error: {e}");
             }
             eprintln!("{}: {} error(s)", pipeline.display(), errors.0.len());
-            Ok(1)
+            Ok(EXIT_USAGE)
         }
     }
 }
@@ -488,29 +533,53 @@ struct Prepared {
     plan: Arc<Plan>,
     outputs: Outputs,
     metrics: Option<(Metrics, MetricsServer)>,
+    /// Set when an output fails (and by SIGINT/SIGTERM where installed):
+    /// the run's `RunOptions::stop`.
+    stop: Arc<AtomicBool>,
+    watch: OutputWatch,
 }
 
-fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
+/// The exit status of a finished run: an output that failed is an error (a
+/// reader that went away, `| head`, is not), then input that could only
+/// partly be read.
+fn run_status(watch: &OutputWatch, summary: &RunSummary) -> i32 {
+    if let Some(f) = watch.failure().filter(|f| !f.reader_gone()) {
+        eprintln!(
+            "error: the {} output failed ({}); the run stopped there",
+            f.output, f.message
+        );
+        return EXIT_FAILURE;
+    }
+    if !summary.broken_files.is_empty() {
+        return EXIT_PARTIAL_INPUT;
+    }
+    EXIT_OK
+}
+
+fn prepare(c: &PipelineArgs, append: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Prepared> {
     let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
-    prepare_with(c, plan, append, true)
+    prepare_with(c, plan, append, true, stop)
 }
 
 /// Open the outputs of a loaded plan; `publish`: alerts may go to a broker.
+/// An output that fails later sets `stop`.
 fn prepare_with(
     c: &PipelineArgs,
     plan: Plan,
     append: bool,
     publish: bool,
+    stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Prepared> {
     let plan = Arc::new(plan);
+    let watch = OutputWatch::new(stop.clone());
     let open_output = |p: &PathBuf| open_output(p, append);
     let alerts = open_output(&c.alerts).context("alert output")?;
     let events = match &c.events {
-        Some(p) => Some(open_output(p).context("event output")?),
+        Some(p) => Some(watch.writer("event", open_output(p).context("event output")?)),
         None => None,
     };
     let reports = match &c.reports {
-        Some(p) => Some(open_output(p).context("report output")?),
+        Some(p) => Some(watch.writer("report", open_output(p).context("report output")?)),
         None => None,
     };
     let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
@@ -541,22 +610,26 @@ fn prepare_with(
     Ok(Prepared {
         plan,
         outputs: Outputs {
-            alerts: Box::new(Tee(sinks)),
+            alerts: watch.alerts(Box::new(Tee(sinks))),
             events,
             reports,
         },
         metrics,
+        stop,
+        watch,
     })
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
-    let p = prepare(c, false)?;
+    // Only a failed output stops a replay early (no signal handlers).
+    let p = prepare(c, false, Arc::new(AtomicBool::new(false)))?;
     let progress = !c.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
         progress,
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         ..RunOptions::default()
     };
@@ -564,6 +637,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     if !c.quiet {
         print_summary("replay", &summary, c.workers);
     }
+    let status = run_status(&p.watch, &summary);
     if let Some((_, server)) = p.metrics {
         if args.metrics_linger {
             let stop = install_stop_signals().context("signal handlers")?;
@@ -577,27 +651,27 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         }
         server.stop();
     }
-    Ok(0)
+    Ok(status)
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
-    let p = prepare(c, true)?;
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare(c, true, stop)?;
     let filter = args
         .filter
         .clone()
         .unwrap_or_else(|| default_filter(&p.plan.packet.dns_ports));
     let opts = args.tuning.options(&args.interface, &filter);
     let cap = LiveCapture::open(&opts)?;
-    let stop = install_stop_signals().context("signal handlers")?;
     let source = LiveSource::new(cap);
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
     let run_opts = RunOptions {
         workers: c.workers as usize,
-        stop: Some(stop),
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         capture_drops: Some(drops),
         ..RunOptions::default()
@@ -606,6 +680,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     if !c.quiet {
         print_summary("live", &summary, c.workers);
     }
+    let status = run_status(&p.watch, &summary);
     if let Some((_, server)) = p.metrics {
         server.stop();
     }
@@ -613,9 +688,9 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     // a service manager should see it and restart.
     if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
         eprintln!("error: {msg}");
-        return Ok(1);
+        return Ok(EXIT_FAILURE);
     }
-    Ok(0)
+    Ok(status)
 }
 
 fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
@@ -632,7 +707,8 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         !queue.is_empty(),
         "no queue: give --queue NAME or set [source] queue in the pipeline"
     );
-    let p = prepare_with(c, plan, true, !args.no_alert_exchange)?;
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
     let mut bind = src.bind.clone();
     bind.extend(args.bindings.iter().cloned());
@@ -652,11 +728,10 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
-    let stop = install_stop_signals().context("signal handlers")?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
     let run_opts = RunOptions {
         workers: c.workers as usize,
-        stop: Some(stop),
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         ..RunOptions::default()
     };

@@ -53,7 +53,7 @@ fn check_rejects_a_broken_pipeline_with_file_line_and_key() {
     )
     .unwrap();
     let o = bin().arg("check").arg(&p).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     let file = p.display().to_string();
     assert!(
@@ -76,7 +76,7 @@ fn check_rejects_a_broken_pipeline_with_file_line_and_key() {
 
     std::fs::write(&p, "[window]\nsize_secs = 10\nslid_secs = 1\n").unwrap();
     let o = bin().arg("check").arg(&p).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains(&format!(
             "{file}:3:1: key `window.slid_secs`: unknown field"
@@ -92,7 +92,7 @@ fn check_rejects_a_broken_pipeline_with_file_line_and_key() {
         .arg(root().join("captures/loopback-dig.pcap"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
 }
 
