@@ -15,8 +15,10 @@ use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
 use dnsmonitor::sinks::watch::OutputWatch;
 use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
+use dnsmonitor::sources::PcapFiles;
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
+use dnsmonitor::sources::pcap_file::is_stream;
 use dnsmonitor::time::Clock;
 use dnsmonitor::time::rfc3339;
 
@@ -199,7 +201,8 @@ pub struct AlertsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng), replayed in the order given.
+    /// Capture files (pcap or pcapng), replayed in the order given; `-` is
+    /// standard input (FIFOs and /dev/stdin work too, read once).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -550,6 +553,10 @@ fn run_status(watch: &OutputWatch, summary: &RunSummary) -> i32 {
         );
         return EXIT_FAILURE;
     }
+    // Said even with --quiet: the exit status alone does not say where.
+    for (p, msg) in &summary.broken_files {
+        eprintln!("warning: {} ended early: {msg}", p.display());
+    }
     if !summary.broken_files.is_empty() {
         return EXIT_PARTIAL_INPUT;
     }
@@ -633,7 +640,17 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         ..RunOptions::default()
     };
-    let summary = dataflow::replay(p.plan, args.files.clone(), opts, p.outputs)?;
+    let input = if args.files.iter().any(|f| is_stream(f)) {
+        // Standard input or a FIFO can be read only once: one worker reads
+        // everything (like a live capture) instead of every worker reading
+        // every file.
+        Input::Single(Box::new(PcapFiles::open_single(&args.files)?))
+    } else {
+        // Fail before starting when a file cannot be opened.
+        PcapFiles::open(&args.files)?;
+        Input::Files(args.files.clone())
+    };
+    let summary = dataflow::run(p.plan, input, opts, p.outputs)?;
     if !c.quiet {
         print_summary("replay", &summary, c.workers);
     }
@@ -769,7 +786,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
     use dnsmonitor::sinks::amqp::redact;
-    use dnsmonitor::sources::{FrameSource, PcapFiles};
+    use dnsmonitor::sources::FrameSource;
     let uri = args.broker.required()?;
     let target = match (&args.queue, &args.exchange, &args.routing_key) {
         (Some(q), _, _) => Target::Queue(q.clone()),
@@ -791,7 +808,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             )
         }
         None => (
-            Box::new(PcapFiles::open(&args.file)?),
+            Box::new(PcapFiles::open_single(&args.file)?),
             format!("reading {} file(s)", args.file.len()),
         ),
     };
@@ -948,8 +965,5 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
                 let _ = writeln!(e, "  {n:>10}  {name}");
             }
         }
-    }
-    for (p, msg) in &s.broken_files {
-        let _ = writeln!(e, "warning: {} ended early: {msg}", p.display());
     }
 }

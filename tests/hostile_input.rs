@@ -252,3 +252,152 @@ fn amqps_is_refused_rather_than_sent_in_clear() {
     };
     assert!(e.contains("not supported") && !e.contains(":guest@"), "{e}");
 }
+
+// ------------------------------------------ 5: input that cannot be seeked ----
+
+/// Run `dnsmonitor` with `input` written to its standard input; bounded.
+fn run_with_stdin(args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sin = child.stdin.take().unwrap();
+    // A reader that stops early makes this write fail: that is its business.
+    std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut sin, &input);
+    });
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let (o, e) = (read(Box::new(out)), read(Box::new(err)));
+    let status = wait_bounded(&mut child, Duration::from_secs(90));
+    Output {
+        status,
+        stdout: o.join().unwrap(),
+        stderr: e.join().unwrap(),
+    }
+}
+
+#[test]
+fn replay_reads_standard_input_and_fifos() {
+    let f = flood();
+    let want = run(&["replay", "-q", f.to_str().unwrap()]);
+    assert!(want.status.success());
+    assert_eq!(stdout(&want).lines().count(), 7, "{}", stdout(&want));
+    let bytes = std::fs::read(&f).unwrap();
+    for workers in ["1", "2"] {
+        let o = run_with_stdin(&["replay", "-q", "-w", workers, "-"], bytes.clone());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), stdout(&want), "stdin, {workers} worker(s)");
+    }
+    // /dev/stdin on a pipe is a stream too.
+    let o = run_with_stdin(&["replay", "-q", "/dev/stdin"], bytes.clone());
+    assert_eq!(stdout(&o), stdout(&want), "{}", stderr(&o));
+
+    // A FIFO: opened once (it used to be opened to check, then again to
+    // read, which waits forever for a second writer).
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                let _ = std::io::Write::write_all(&mut w, &bytes);
+            }
+        })
+    };
+    let o = run_with_stdin(&["replay", "-q", "-w", "2", fifo.to_str().unwrap()], vec![]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), stdout(&want));
+    writer.join().unwrap();
+
+    // Not a capture on standard input: a clear error naming it.
+    let o = run_with_stdin(&["replay", "-"], b"hello\n".to_vec());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot read capture <stdin>"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+// ------------------------------------------------ 8: corruption mid-file ----
+
+/// Byte offset of each record header of a classic (little-endian) pcap.
+fn record_offsets(pcap: &[u8]) -> Vec<usize> {
+    let mut at = 24;
+    let mut v = vec![];
+    while at + 16 <= pcap.len() {
+        v.push(at);
+        let incl = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + incl;
+    }
+    v
+}
+
+#[test]
+fn corruption_mid_file_names_the_record_and_offset_and_exits_3() {
+    let mut bytes = std::fs::read(flood()).unwrap();
+    let offsets = record_offsets(&bytes);
+    assert_eq!(offsets.len(), 18_498);
+    // Record 101 claims 4 GB of data.
+    let at = offsets[100];
+    bytes[at + 8..at + 12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("corrupt.pcap");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = bin().arg("replay").arg(&bad).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} ended early: record 101 at byte offset {at}:",
+            bad.display()
+        )),
+        "{err}"
+    );
+    // The same through standard input, even with --quiet.
+    let o = run_with_stdin(&["replay", "-q", "-"], bytes);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("<stdin> ended early: record 101"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+// ------------------------------------------ 11: timestamps past 2038 ----
+
+#[test]
+fn a_record_in_2100_is_read_as_2100_not_1963() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("2100.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
+    let mut fb = FrameBuilder::new();
+    let (c, s) = (
+        "10.0.0.9:4000".parse().unwrap(),
+        "192.0.2.53:53".parse().unwrap(),
+    );
+    // 2100-01-01T00:00:00Z: past 2^31 seconds, below 2^32.
+    let t = 4_102_444_800_000_000;
+    w.write_frame(t, fb.query(c, s, 1, "example.com", qtype::A, false))
+        .unwrap();
+    w.into_inner().unwrap();
+    let o = run(&["replay", "-q", "--events", "-", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("\"ts\":\"2100-01-01T00:00:00"), "{out}");
+}

@@ -92,7 +92,7 @@ impl FrameSource for PcapFiles {
     }
 
     fn shared(&self) -> bool {
-        true
+        PcapFiles::shared(self)
     }
 
     fn progress(&self) -> Option<(u64, u64)> {
