@@ -483,12 +483,33 @@ fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Pl
         Some(p) => Plan::from_file(p, lists),
         None => Plan::default_plan(lists),
     };
-    plan.map_err(|e| usage!("invalid pipeline:\n{e}"))
+    let plan = plan.map_err(|e| usage!("invalid pipeline:\n{e}"))?;
+    warn_blocklist(&plan);
+    Ok(plan)
+}
+
+/// Say which blocklist lines were rejected: the first few of each list
+/// (`file:line: why: "the line"`, escaped), then how many in all.
+fn warn_blocklist(plan: &Plan) {
+    let Some(b) = &plan.blocklist else { return };
+    let lists: Vec<_> = b.lists().iter().filter(|l| l.skipped > 0).collect();
+    if lists.is_empty() {
+        return;
+    }
+    for w in b.warnings() {
+        eprintln!("warning: blocklist {w}");
+    }
+    let skipped: usize = lists.iter().map(|l| l.skipped).sum();
+    eprintln!(
+        "warning: {skipped} blocklist line(s) rejected in {} list(s); their usable lines were loaded",
+        lists.len()
+    );
 }
 
 fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
     match Plan::from_file(pipeline, &[]) {
         Ok(plan) => {
+            warn_blocklist(&plan);
             let kinds: Vec<_> = plan.detectors.iter().map(|d| d.kind().as_str()).collect();
             println!(
                 "{}: ok: window {} s sliding every {} s, detectors: {}",

@@ -401,3 +401,90 @@ fn a_record_in_2100_is_read_as_2100_not_1963() {
     let out = stdout(&o);
     assert!(out.contains("\"ts\":\"2100-01-01T00:00:00"), "{out}");
 }
+
+// ------------------------------------------------ 9: rejected list lines ----
+
+#[test]
+fn rejected_blocklist_lines_are_reported_and_junk_lists_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("mixed.txt");
+    std::fs::write(
+        &list,
+        "evil.example\na..b\n1.2.3.4\n\x1b[31mred\x07.example\nbad.example\n",
+    )
+    .unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        "[detectors.blocklist_hit]\nlists = [\"mixed.txt\"]\n",
+    )
+    .unwrap();
+    let l = list.display().to_string();
+    for o in [
+        bin().arg("check").arg(&pipeline).output().unwrap(),
+        bin()
+            .args(["replay", "-q", "-b"])
+            .arg(&list)
+            .arg(flood())
+            .output()
+            .unwrap(),
+    ] {
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        for line in [2, 3, 4] {
+            assert!(err.contains(&format!("{l}:{line}: ")), "{err}");
+        }
+        assert!(!err.contains(&format!("{l}:1:")), "{err}");
+        assert!(
+            err.contains("3 blocklist line(s) rejected in 1 list(s)"),
+            "{err}"
+        );
+        assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    }
+
+    // 2 MB of binary data is not a list of "a few entries".
+    let junk = dir.path().join("junk.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    let nul = bytes.iter().position(|&b| b == 0).unwrap();
+    std::fs::write(&junk, &bytes).unwrap();
+    let o = run(&[
+        "replay",
+        "-q",
+        "-b",
+        junk.to_str().unwrap(),
+        "captures/loopback-dig.pcap",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: not a text list: NUL byte at byte offset {nul}",
+            junk.display()
+        )),
+        "{err}"
+    );
+    // Text of which no line is usable.
+    let csv = dir.path().join("names.csv");
+    std::fs::write(&csv, "label,qname\n1,a.example\n0,b.example\n").unwrap();
+    let o = run(&[
+        "replay",
+        "-q",
+        "-b",
+        csv.to_str().unwrap(),
+        "captures/loopback-dig.pcap",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no usable entry: all 3 lines rejected") && err.contains(":1: "),
+        "{err}"
+    );
+}
