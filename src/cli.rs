@@ -367,7 +367,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::sinks::amqp::{consume_alerts_blocking_ready, human_line, redact};
+    use dnsmonitor::sinks::amqp::{
+        NotAlert, alert_line, clean, consume_alerts_blocking_ready, redact,
+    };
+    /// Messages that are not alerts warned about one by one (then counted).
+    const WARN_FIRST: u64 = 3;
     let uri = args.amqp.broker.required()?;
     let stop = install_stop_signals().context("signal handlers")?;
     let human = !args.json && std::io::stdout().is_terminal();
@@ -377,25 +381,47 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
         .exchange
         .clone()
         .unwrap_or_else(|| dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE.to_string());
+    let mut skipped: std::collections::BTreeMap<NotAlert, u64> = Default::default();
     consume_alerts_blocking_ready(
         &uri,
         &exchange,
         &args.bindings,
         stop,
         || eprintln!("alerts: listening on {} exchange {exchange}", redact(&uri)),
-        |line| {
-            let text = if human {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .map(|v| human_line(&v))
-                    .unwrap_or_else(|_| line.escape_debug().to_string())
-            } else {
-                line.to_string()
-            };
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+        |body| match alert_line(body, human) {
+            Ok(text) => {
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+            Err(why) => {
+                let n = skipped.entry(why).or_default();
+                *n += 1;
+                let odd = skipped.iter().filter(|(w, _)| **w != NotAlert::Report);
+                if why != NotAlert::Report && odd.map(|(_, n)| n).sum::<u64>() <= WARN_FIRST {
+                    let preview: String = body.chars().take(60).collect();
+                    // Not eprintln: a closed stderr must not stop the command.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: skipped a message that is not an alert ({}): {}",
+                        why.as_str(),
+                        clean(&preview)
+                    );
+                }
+            }
         },
     )?;
-    Ok(0)
+    if !skipped.is_empty() {
+        let list: Vec<_> = skipped
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.as_str()))
+            .collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "alerts: skipped messages that are not alerts: {}",
+            list.join(", ")
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 /// Alerts to JSON lines and, when configured, to RabbitMQ too.

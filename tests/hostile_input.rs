@@ -488,3 +488,127 @@ fn rejected_blocklist_lines_are_reported_and_junk_lists_refused() {
         "{err}"
     );
 }
+
+// ------------------------------------- 10: what `dnsmonitor alerts` prints ----
+
+/// Bytes that act on a terminal: ESC, BEL, a bidi override.
+fn raw_terminal_bytes(s: &str) -> bool {
+    s.contains(['\u{1b}', '\u{7}', '\u{202e}'])
+}
+
+#[test]
+fn alerts_prints_only_alerts_and_nothing_that_acts_on_a_terminal() {
+    use common::amqp::{Cleanup, URI, broker_up, channel, rt, test_alert, unique};
+    use dnsmonitor::alert::State;
+    use dnsmonitor::detect::{Kind, Severity};
+    use std::io::BufRead;
+    if !broker_up() {
+        return;
+    }
+    let exchange = unique("hostile-alerts");
+    let _c = Cleanup {
+        queues: vec![],
+        exchanges: vec![exchange.clone()],
+    };
+    let mut child = bin()
+        .args(["alerts", "--exchange", &exchange])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("alerts: listening"), "{first}");
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let _ = tx.send(l.unwrap());
+        }
+    });
+
+    let good =
+        test_alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0).to_json_line();
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["key"]["client"] = "\u{202e}moc.live\u{1b}[2J\u{7}".into();
+    let bidi = v.to_string();
+    let pretty = serde_json::to_string_pretty(&v).unwrap();
+    let bodies = [
+        good.clone(),
+        "{\"schema\":\"dnsmonitor.report/1\",\"report\":\"top_qnames\",\"top\":[]}".into(),
+        "\u{1b}[2J\u{7}not json at all".into(),
+        "{\"a\":\n1}".into(),
+        bidi,
+        pretty,
+    ];
+    rt().block_on(async {
+        let (_conn, ch) = channel().await;
+        for b in &bodies {
+            ch.basic_publish(
+                exchange.as_str().into(),
+                "client_flood.critical".into(),
+                Default::default(),
+                b.as_bytes(),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    });
+    let mut got = vec![];
+    while got.len() < 3 {
+        match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => got.push(l),
+            Err(_) => break,
+        }
+    }
+    // More lines would come within a moment if non-alerts were printed.
+    if let Ok(l) = lines.recv_timeout(Duration::from_millis(500)) {
+        got.push(l);
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait_bounded(&mut child, Duration::from_secs(10));
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(st.success(), "{rest}");
+    assert_eq!(got.len(), 3, "{got:#?}\n{rest}");
+    // A clean alert goes out byte for byte; the others as one escaped line
+    // holding the same JSON value.
+    assert_eq!(got[0], good);
+    for l in &got {
+        assert!(!raw_terminal_bytes(l), "{l:?}");
+    }
+    for l in &got[1..] {
+        let back: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(back, v, "{l}");
+    }
+    assert!(!raw_terminal_bytes(&rest), "{rest:?}");
+    assert!(
+        rest.contains("skipped messages that are not alerts: 1 report, 1 not JSON, 1 JSON that is not an alert"),
+        "{rest}"
+    );
+    assert!(
+        rest.contains("not an alert (not JSON): \\u{1b}[2J\\u{7}not json"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn the_terminal_form_of_an_alert_escapes_bidi_and_controls() {
+    use dnsmonitor::sinks::amqp::{NotAlert, alert_line};
+    let body = r#"{"schema":"dnsmonitor.alert/1","kind":"client_flood","severity":"critical","state":"raised","key":{"client":"\u202emoc.live\u001b[2J"},"observed":1,"unit":"queries/s","threshold":1}"#;
+    let line = alert_line(body, true).unwrap();
+    assert!(!raw_terminal_bytes(&line), "{line:?}");
+    assert!(
+        line.contains("client=\\u{202e}moc.live\\u{1b}[2J"),
+        "{line}"
+    );
+    let report = r#"{"schema":"dnsmonitor.report/1","report":"top_qnames"}"#;
+    assert_eq!(alert_line(report, true), Err(NotAlert::Report));
+    assert_eq!(alert_line("\u{7}", false), Err(NotAlert::NotJson));
+}

@@ -763,17 +763,86 @@ pub fn consume_alerts_blocking_ready(
     })
 }
 
-/// Control characters shown escaped (a message body is untrusted text).
-fn clean(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
+/// A character that can act on a terminal or hide text: C0/C1 controls,
+/// DEL, bidi overrides and isolates (U+202E, U+2066..), zero-width and
+/// other format characters, line separators; what Rust's `escape_debug`
+/// does not print as itself (quotes and backslash aside).
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || (!c.is_ascii() && c.escape_debug().nth(1).is_some())
+}
+
+/// Untrusted text for a terminal: every character that could act on it
+/// shown as an escape (`\u{202e}`, `\u{1b}`, `\n`).
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if acts_on_terminal(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Serialised JSON with every character that could act on a terminal
+/// written as a `\uXXXX` escape: still the same JSON value (such
+/// characters can only be inside strings), safe on any terminal.
+fn json_clean(json: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if acts_on_terminal(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
             }
-        })
-        .collect()
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Why a message on the alert exchange was not printed as an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotAlert {
+    /// A `dnsmonitor.report/1` line (published on the same exchange).
+    Report,
+    /// Not JSON at all.
+    NotJson,
+    /// JSON, but not a `dnsmonitor.alert/1` object.
+    OtherJson,
+}
+
+impl NotAlert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotAlert::Report => "report",
+            NotAlert::NotJson => "not JSON",
+            NotAlert::OtherJson => "JSON that is not an alert",
+        }
+    }
+}
+
+/// One message body as `dnsmonitor alerts` prints it: a readable line
+/// (`human`, for a terminal) or the alert JSON on one line; either way
+/// nothing in it can act on a terminal or break the line. Anything that is
+/// not a `dnsmonitor.alert/1` object is refused, saying what it is.
+pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| NotAlert::NotJson)?;
+    match v.get("schema").and_then(|s| s.as_str()) {
+        Some(crate::alert::SCHEMA) => {}
+        Some(crate::reports::SCHEMA) => return Err(NotAlert::Report),
+        _ => return Err(NotAlert::OtherJson),
+    }
+    if human {
+        return Ok(human_line(&v));
+    }
+    // As published when already clean (byte for byte), else re-written.
+    if !body.contains(['\n', '\r']) && !body.chars().any(acts_on_terminal) {
+        return Ok(body.to_string());
+    }
+    Ok(json_clean(&v.to_string()))
 }
 
 fn plain(v: &serde_json::Value) -> String {
