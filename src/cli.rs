@@ -207,8 +207,9 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub common: PipelineArgs,
-    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`, ...
-    #[arg(long, default_value = "max")]
+    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`,
+    /// `0.5x`; factors from 0.001x to 1000000x.
+    #[arg(long, default_value = "max", value_parser = parse_speed)]
     pub speed: Speed,
     /// Keep serving /metrics after the replay ends, until SIGINT/SIGTERM.
     #[arg(long, requires = "metrics_listen")]
@@ -312,7 +313,7 @@ pub struct ConsumeArgs {
     pub prefetch: Option<u16>,
     /// Seconds after which a silent sensor stops holding windows open
     /// (default: `[source] idle_timeout_secs`, 10).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=dnsmonitor::config::MAX_TIMEOUT_SECS))]
     pub idle_timeout: Option<u64>,
     /// Dead-letter exchange for rejected (malformed) batches (default: `[source] dead_letter_exchange`).
     #[arg(long, value_name = "NAME")]
@@ -352,6 +353,22 @@ pub struct SynthArgs {
     /// The truth file to write (JSON, `dnsmonitor.truth/1`).
     #[arg(long)]
     pub truth: PathBuf,
+}
+
+/// Slowest and fastest `--speed` factors: slower than 1000 times the
+/// recorded pace is a stalled replay, not a replay.
+pub const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// `--speed`: a [`Speed`] with its factor within [`SPEED_FACTORS`].
+fn parse_speed(s: &str) -> Result<Speed, String> {
+    match s.parse::<Speed>()? {
+        Speed::Factor(f) if !SPEED_FACTORS.contains(&f) => Err(format!(
+            "speed `{s}` is out of range: use a factor from {}x to {}x, or `max`",
+            SPEED_FACTORS.start(),
+            SPEED_FACTORS.end()
+        )),
+        speed => Ok(speed),
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -544,20 +561,28 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 plan.window.slide_us / 1_000_000,
                 kinds.join(", ")
             );
+            // Names from the file are printed escaped.
+            use dnsmonitor::sinks::escape::for_terminal;
             let so = &plan.source;
             if so.amqp {
                 println!(
                     "  source: amqp queue {} (prefetch {}, idle timeout {} s{})",
-                    so.queue,
+                    for_terminal(&so.queue),
                     so.prefetch,
                     so.idle_timeout_secs,
                     so.dead_letter_exchange
                         .as_ref()
-                        .map_or(String::new(), |d| format!(", dead-letter exchange {d}"))
+                        .map_or(String::new(), |d| format!(
+                            ", dead-letter exchange {}",
+                            for_terminal(d)
+                        ))
                 );
             }
             if plan.sink.amqp {
-                println!("  sink: amqp exchange {}", plan.sink.exchange);
+                println!(
+                    "  sink: amqp exchange {}",
+                    for_terminal(&plan.sink.exchange)
+                );
             }
             if let Some(b) = &plan.blocklist {
                 println!(
@@ -610,6 +635,54 @@ fn run_status(watch: &OutputWatch, summary: &RunSummary) -> i32 {
     EXIT_OK
 }
 
+/// The identity of an output path, when it names a regular file (existing:
+/// device and inode, so links count; not yet created: its absolute path).
+/// `None` for `-` and for devices, FIFOs and terminals (`/dev/null` may
+/// take several outputs).
+fn file_identity(p: &std::path::Path) -> Option<(u64, u64, PathBuf)> {
+    use std::os::unix::fs::MetadataExt;
+    if p.as_os_str() == "-" {
+        return None;
+    }
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => Some((m.dev(), m.ino(), PathBuf::new())),
+        Ok(_) => None,
+        Err(_) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = std::fs::canonicalize(dir.unwrap_or(std::path::Path::new("."))).ok()?;
+            Some((0, 0, dir.join(p.file_name()?)))
+        }
+    }
+}
+
+/// Refuse two outputs that are the same file (they would truncate and
+/// interleave each other), or an output that is one of the `inputs`.
+fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    let outputs = [
+        ("--alerts", Some(&c.alerts)),
+        ("--events", c.events.as_ref()),
+        ("--reports", c.reports.as_ref()),
+    ];
+    let mut seen: Vec<(String, (u64, u64, PathBuf))> = inputs
+        .iter()
+        .filter_map(|p| Some((format!("input {}", p.display()), file_identity(p)?)))
+        .collect();
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        let Some(id) = file_identity(path) else {
+            continue;
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, s)| *s == id) {
+            return Err(usage!(
+                "{flag} {} is the same file as {other}: give each output a file of its own",
+                path.display()
+            ));
+        }
+        seen.push((format!("{flag} {}", path.display()), id));
+    }
+    Ok(())
+}
+
 fn prepare(c: &PipelineArgs, append: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Prepared> {
     let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
     prepare_with(c, plan, append, true, stop)
@@ -624,6 +697,7 @@ fn prepare_with(
     publish: bool,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Prepared> {
+    check_outputs(c, &[])?;
     let plan = Arc::new(plan);
     let watch = OutputWatch::new(stop.clone());
     let open_output = |p: &PathBuf| open_output(p, append);
@@ -676,6 +750,7 @@ fn prepare_with(
 
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
+    check_outputs(c, &args.files)?;
     // Only a failed output stops a replay early (no signal handlers).
     let p = prepare(c, false, Arc::new(AtomicBool::new(false)))?;
     let progress = !c.quiet && std::io::stderr().is_terminal();

@@ -612,3 +612,128 @@ fn the_terminal_form_of_an_alert_escapes_bidi_and_controls() {
     assert_eq!(alert_line(report, true), Err(NotAlert::Report));
     assert_eq!(alert_line("\u{7}", false), Err(NotAlert::NotJson));
 }
+
+// --------------------------------- 11: outputs, escaping in check, limits ----
+
+#[test]
+fn two_outputs_on_one_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let same = dir.path().join(".").join("out.jsonl");
+    let f = flood();
+    for (a, b) in [("--events", "--alerts"), ("--reports", "--events")] {
+        let o = bin()
+            .args(["replay", "-q"])
+            .arg(&f)
+            .arg(a)
+            .arg(&out)
+            .arg(b)
+            .arg(&same)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{a} {b}: {err}");
+        assert!(err.contains("is the same file as"), "{err}");
+        assert!(!out.exists(), "an output was created before the refusal");
+    }
+    // Nor may an output overwrite the capture being read.
+    let copy = dir.path().join("in.pcap");
+    std::fs::copy(&f, &copy).unwrap();
+    let o = bin()
+        .args(["replay", "-q"])
+        .arg(&copy)
+        .arg("--events")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&f).unwrap());
+    // /dev/null and `-` may take several outputs.
+    let o = run(&[
+        "replay",
+        "-q",
+        "captures/loopback-dig.pcap",
+        "--alerts",
+        "/dev/null",
+        "--events",
+        "/dev/null",
+        "--reports",
+        "-",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn check_escapes_what_the_pipeline_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, "[window]\n\"\\u001b[2J\\u0007\\u202e\" = 1\n").unwrap();
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!raw_terminal_bytes(&err), "{err:?}");
+    assert!(
+        err.contains("unknown field `\\u{1b}[2J\\u{7}\\u{202e}`"),
+        "{err}"
+    );
+    // Names from a valid file are printed too.
+    std::fs::write(
+        &p,
+        "[source]\ntype = \"amqp\"\nqueue = \"q\\u001b[2J\"\n[sink]\ntype = \"amqp\"\nexchange = \"x\\u202e\"\n",
+    )
+    .unwrap();
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!raw_terminal_bytes(&out), "{out:?}");
+    assert!(
+        out.contains("queue q\\u{1b}[2J") && out.contains("exchange x\\u{202e}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn limits_without_a_ceiling_are_refused_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "[capture]\nmax_tcp_flows = 18446744073709551615\nmax_fragment_datagrams = 100000000\nfragment_timeout_secs = 9223372036854775807\ntcp_flow_timeout_secs = 86401\n\n[alerts]\nhold_secs = 99999999999999\n\n[source]\nidle_timeout_secs = 18446744073709551615\n",
+    )
+    .unwrap();
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    let err = stderr(&o);
+    // Not a panic (exit 101): every key named with its line.
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let file = p.display().to_string();
+    for (line, key) in [
+        (2, "capture.max_tcp_flows"),
+        (3, "capture.max_fragment_datagrams"),
+        (4, "capture.fragment_timeout_secs"),
+        (5, "capture.tcp_flow_timeout_secs"),
+        (8, "alerts.hold_secs"),
+        (11, "source.idle_timeout_secs"),
+    ] {
+        assert!(
+            err.contains(&format!("{file}:{line}:")) && err.contains(&format!("key `{key}`")),
+            "{key}: {err}"
+        );
+    }
+    assert!(err.contains("must be between 1 and 16777216"), "{err}");
+
+    // A replay pace that would sleep for ages is refused up front.
+    for speed in ["1e-300x", "0.0001x", "1e300x"] {
+        let o = run(&["replay", "captures/loopback-dig.pcap", "--speed", speed]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{speed}: {err}");
+        assert!(err.contains("out of range"), "{err}");
+    }
+    let o = run(&[
+        "replay",
+        "-q",
+        "captures/loopback-dig.pcap",
+        "--speed",
+        "1000000x",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

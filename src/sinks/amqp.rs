@@ -763,45 +763,8 @@ pub fn consume_alerts_blocking_ready(
     })
 }
 
-/// A character that can act on a terminal or hide text: C0/C1 controls,
-/// DEL, bidi overrides and isolates (U+202E, U+2066..), zero-width and
-/// other format characters, line separators; what Rust's `escape_debug`
-/// does not print as itself (quotes and backslash aside).
-fn acts_on_terminal(c: char) -> bool {
-    c.is_control() || (!c.is_ascii() && c.escape_debug().nth(1).is_some())
-}
-
-/// Untrusted text for a terminal: every character that could act on it
-/// shown as an escape (`\u{202e}`, `\u{1b}`, `\n`).
-pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if acts_on_terminal(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Serialised JSON with every character that could act on a terminal
-/// written as a `\uXXXX` escape: still the same JSON value (such
-/// characters can only be inside strings), safe on any terminal.
-fn json_clean(json: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if acts_on_terminal(c) {
-            for unit in c.encode_utf16(&mut [0; 2]) {
-                let _ = write!(out, "\\u{unit:04x}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use crate::sinks::escape::for_terminal as clean;
+use crate::sinks::escape::{acts_on_terminal, json_for_terminal};
 
 /// Why a message on the alert exchange was not printed as an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -842,7 +805,7 @@ pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
     if !body.contains(['\n', '\r']) && !body.chars().any(acts_on_terminal) {
         return Ok(body.to_string());
     }
-    Ok(json_clean(&v.to_string()))
+    Ok(json_for_terminal(&v.to_string()))
 }
 
 fn plain(v: &serde_json::Value) -> String {
