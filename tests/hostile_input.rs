@@ -368,6 +368,41 @@ fn corruption_mid_file_names_the_record_and_offset_and_exits_3() {
         )),
         "{err}"
     );
+    // It goes on at the next record: only the corrupt one is lost, and the
+    // flood is still seen whole.
+    let next = offsets[101];
+    assert!(
+        err.contains(&format!(
+            "skipped {} bytes, went on at byte offset {next}",
+            next - at
+        )),
+        "{err}"
+    );
+    assert!(err.contains("packets: 18497 read"), "{err}");
+    let states = |o: &Output| -> Vec<String> {
+        common::alerts_json(&stdout(o))
+            .iter()
+            .map(|a| format!("{} {} {}", a["kind"], a["state"], a["event_time"]))
+            .collect()
+    };
+    let good = run(&["replay", "-q", flood().to_str().unwrap()]);
+    assert_eq!(states(&o), states(&good));
+    assert_eq!(states(&o).len(), 7);
+
+    // Garbage in the middle (a run of 0xff over records 200..=202): it
+    // goes on at the first record after it.
+    let mut garbled = std::fs::read(flood()).unwrap();
+    let (from, to) = (offsets[199] + 5, offsets[202] + 3);
+    garbled[from..to].fill(0xff);
+    std::fs::write(&bad, &garbled).unwrap();
+    let o = bin().arg("replay").arg(&bad).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("went on at byte offset {}", offsets[203])),
+        "{err}"
+    );
+    assert!(err.contains("packets: 18494 read"), "{err}");
     // The same through standard input, even with --quiet.
     let o = run_with_stdin(&["replay", "-q", "-"], bytes);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));

@@ -6,6 +6,7 @@ pub mod live;
 pub mod live_source;
 pub mod pcap_batch;
 pub mod pcap_file;
+pub mod pcap_resync;
 
 use std::path::PathBuf;
 use std::time::Duration;

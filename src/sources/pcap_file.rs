@@ -14,10 +14,19 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::pcap_resync::{Layout, Resumed, find_next};
+
 #[derive(Debug, Error)]
 pub enum SourceError {
     #[error("cannot read capture {path}: {message}")]
     Open { path: PathBuf, message: String },
+}
+
+/// What reads the current file: libpcap, or (after a corrupt record in a
+/// classic pcap file) our own reader from the next good record on.
+enum Reader {
+    Pcap(pcap::Capture<pcap::Offline>),
+    Resumed(Resumed),
 }
 
 /// One captured frame, borrowed until the next call.
@@ -40,7 +49,7 @@ pub struct PcapFiles {
     /// Every worker reads the files (true), or one worker reads them all.
     shared: bool,
     next_file: usize,
-    current: Option<(pcap::Capture<pcap::Offline>, i32)>,
+    current: Option<(Reader, i32)>,
     frame: u64,
     /// Bytes of records consumed (record headers + captured data), for progress.
     pub bytes_read: u64,
@@ -182,7 +191,7 @@ impl PcapFiles {
                 match opened.map_or_else(|| pcap::Capture::from_file(&path), Ok) {
                     Ok(cap) => {
                         let lt = cap.get_datalink().0;
-                        self.current = Some((cap, lt));
+                        self.current = Some((Reader::Pcap(cap), lt));
                     }
                     Err(e) => {
                         self.broken.push((shown(&path), e.to_string()));
@@ -191,16 +200,24 @@ impl PcapFiles {
                 }
             }
             let file = self.next_file - 1;
-            let (cap, lt) = self.current.as_mut()?;
+            let (reader, lt) = self.current.as_mut()?;
             let linktype = *lt;
-            match cap.next_packet() {
-                Ok(p) => {
-                    self.buf.clear();
-                    self.buf.extend_from_slice(p.data);
-                    let ts_us = record_time_us(p.header.ts.tv_sec, p.header.ts.tv_usec);
-                    self.meta = (ts_us, p.header.len);
-                }
-                Err(pcap::Error::NoMorePackets) => {
+            let got = match reader {
+                Reader::Pcap(cap) => match cap.next_packet() {
+                    Ok(p) => {
+                        self.buf.clear();
+                        self.buf.extend_from_slice(p.data);
+                        let ts_us = record_time_us(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                        Ok(Some((ts_us, p.header.len)))
+                    }
+                    Err(pcap::Error::NoMorePackets) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                },
+                Reader::Resumed(r) => r.next(&mut self.buf),
+            };
+            match got {
+                Ok(Some(meta)) => self.meta = meta,
+                Ok(None) => {
                     // libpcap reports a record cut short at the end of a file as
                     // a clean end; classic pcap files are checked by size.
                     let path = &self.paths[file];
@@ -218,22 +235,7 @@ impl PcapFiles {
                     continue;
                 }
                 Err(e) => {
-                    let path = &self.paths[file];
-                    // Offsets are exact for classic pcap (the only layout
-                    // counted); pcapng names the record only.
-                    let at = if is_classic(path) {
-                        format!(" at byte offset {}", self.file_bytes)
-                    } else {
-                        String::new()
-                    };
-                    self.broken.push((
-                        shown(path),
-                        format!(
-                            "record {}{at}: {e}; the rest of the file was not read",
-                            self.frame + 1
-                        ),
-                    ));
-                    self.current = None;
+                    self.record_failed(file, linktype, &e);
                     continue;
                 }
             }
@@ -279,6 +281,54 @@ fn is_classic(path: &Path) -> bool {
             u32::from_le_bytes(magic),
             0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
         )
+}
+
+impl PcapFiles {
+    /// The record after the last good one of file `file` could not be
+    /// read (`why`): say where, and in a classic pcap file go on at the
+    /// next plausible record when there is one within reach.
+    fn record_failed(&mut self, file: usize, linktype: i32, why: &str) {
+        let path = self.paths[file].clone();
+        let at = self.file_bytes;
+        let record = self.frame + 1;
+        // Offsets are exact for classic pcap (the only layout counted);
+        // pcapng and streams name the record only.
+        let Some(layout) = Layout::of_file(&path) else {
+            self.broken.push((
+                shown(&path),
+                format!("record {record}: {why}; the rest of the file was not read"),
+            ));
+            self.current = None;
+            return;
+        };
+        let near_sec = (self.frame > 0).then(|| self.meta.0.div_euclid(1_000_000));
+        let resumed = find_next(&path, layout, at, near_sec)
+            .ok()
+            .flatten()
+            .and_then(|to| Some((to, Resumed::open(&path, layout, to).ok()?)));
+        let head = format!("record {record} at byte offset {at}: {why}");
+        match resumed {
+            Some((to, r)) => {
+                self.broken.push((
+                    path,
+                    format!(
+                        "{head}; skipped {} bytes, went on at byte offset {to}",
+                        to - at
+                    ),
+                ));
+                self.bytes_read += to - at;
+                self.file_bytes = to;
+                self.current = Some((Reader::Resumed(r), linktype));
+            }
+            None => {
+                self.broken.push((
+                    path,
+                    format!("{head}; no good record after it, the rest of the file was not read"),
+                ));
+                self.current = None;
+            }
+        }
+    }
 }
 
 /// For a classic pcap file (not pcapng, not a stream), the bytes left over
