@@ -490,15 +490,19 @@ fn rejected_blocklist_lines_are_reported_and_junk_lists_refused() {
         .collect();
     let nul = bytes.iter().position(|&b| b == 0).unwrap();
     std::fs::write(&junk, &bytes).unwrap();
-    let o = run(&[
-        "replay",
-        "-q",
-        "-b",
-        junk.to_str().unwrap(),
-        "captures/loopback-dig.pcap",
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    // A list that is refused: a usage error, with the reason on stderr.
+    let refused = |list: &Path| -> String {
+        let o = bin()
+            .args(["replay", "-q", "-b"])
+            .arg(list)
+            .arg("captures/loopback-dig.pcap")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused(&junk);
     assert!(
         err.contains(&format!(
             "{}: not a text list: NUL byte at byte offset {nul}",
@@ -509,15 +513,7 @@ fn rejected_blocklist_lines_are_reported_and_junk_lists_refused() {
     // Text of which no line is usable.
     let csv = dir.path().join("names.csv");
     std::fs::write(&csv, "label,qname\n1,a.example\n0,b.example\n").unwrap();
-    let o = run(&[
-        "replay",
-        "-q",
-        "-b",
-        csv.to_str().unwrap(),
-        "captures/loopback-dig.pcap",
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused(&csv);
     assert!(
         err.contains("no usable entry: all 3 lines rejected") && err.contains(":1: "),
         "{err}"
