@@ -625,14 +625,21 @@ fn run_status(watch: &OutputWatch, summary: &RunSummary) -> i32 {
         );
         return EXIT_FAILURE;
     }
-    // Said even with --quiet: the exit status alone does not say where.
-    for (p, msg) in &summary.broken_files {
+    partial_input(&summary.broken_files)
+}
+
+/// Warn about inputs that could only partly be read (even with --quiet:
+/// the exit status alone does not say where): [`EXIT_PARTIAL_INPUT`] when
+/// there are any, else [`EXIT_OK`].
+fn partial_input(broken: &[(PathBuf, String)]) -> i32 {
+    for (p, msg) in broken {
         eprintln!("warning: {} ended early: {msg}", p.display());
     }
-    if !summary.broken_files.is_empty() {
-        return EXIT_PARTIAL_INPUT;
+    if broken.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL_INPUT
     }
-    EXIT_OK
 }
 
 /// The identity of an output path, when it names a regular file (existing:
@@ -908,7 +915,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
     use dnsmonitor::sinks::amqp::redact;
-    use dnsmonitor::sources::FrameSource;
+    use dnsmonitor::sources::{FrameSource, NoteBroken};
     let uri = args.broker.required()?;
     let target = match (&args.queue, &args.exchange, &args.routing_key) {
         (Some(q), _, _) => Target::Queue(q.clone()),
@@ -918,6 +925,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
         },
         _ => anyhow::bail!("give --queue NAME, or --exchange NAME with --routing-key KEY"),
     };
+    let mut broken = None;
     let (input, what): (Box<dyn FrameSource + Send>, String) = match &args.interface {
         Some(iface) => {
             let filter = args.filter.clone().unwrap_or_else(|| {
@@ -929,10 +937,14 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
                 format!("capturing on {iface} (filter: {filter})"),
             )
         }
-        None => (
-            Box::new(PcapFiles::open_single(&args.file)?),
-            format!("reading {} file(s)", args.file.len()),
-        ),
+        None => {
+            let (files, b) = NoteBroken::new(PcapFiles::open_single(&args.file)?);
+            broken = Some(b);
+            (
+                Box::new(files),
+                format!("reading {} file(s)", args.file.len()),
+            )
+        }
     };
     let stop = install_stop_signals().context("signal handlers")?;
     let server = serve_metrics(args.metrics_listen)?;
@@ -977,7 +989,10 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(0)
+    let broken = broken.map_or_else(Vec::new, |b| {
+        std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
+    });
+    Ok(partial_input(&broken))
 }
 
 /// Start the /metrics server when an address is given.

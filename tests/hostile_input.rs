@@ -403,6 +403,28 @@ fn corruption_mid_file_names_the_record_and_offset_and_exits_3() {
         "{err}"
     );
     assert!(err.contains("packets: 18494 read"), "{err}");
+
+    // A sensor publishing that file says so too, and exits 3.
+    use common::amqp::{Cleanup, URI, broker_up, unique};
+    if broker_up() {
+        let q = unique("hostile-sensor");
+        let _c = Cleanup {
+            queues: vec![q.clone()],
+            exchanges: vec![],
+        };
+        let o = bin()
+            .args(["sensor", "--queue", &q, "--file"])
+            .arg(&bad)
+            .env("DNSMONITOR_AMQP_URI", URI)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains("18494 packets") && err.contains("ended early: record 200 at byte offset"),
+            "{err}"
+        );
+    }
     // The same through standard input, even with --quiet.
     let o = run_with_stdin(&["replay", "-q", "-"], bytes);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
