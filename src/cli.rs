@@ -157,7 +157,7 @@ impl BrokerArgs {
     /// The URI, which this command cannot do without.
     fn required(&self) -> anyhow::Result<String> {
         self.uri()?.ok_or_else(|| {
-            anyhow::anyhow!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI")
+            usage!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI")
         })
     }
 
@@ -179,7 +179,9 @@ impl BrokerArgs {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read {}", p.display()))?;
                 let line = text.lines().next().unwrap_or("").trim().to_string();
-                anyhow::ensure!(!line.is_empty(), "{} holds no AMQP URI", p.display());
+                if line.is_empty() {
+                    return Err(usage!("{} holds no AMQP URI", p.display()));
+                }
                 Ok(Some(line))
             }
             None => Ok(self.amqp.as_ref().map(|u| u.trim().to_string())),
@@ -493,11 +495,11 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     use dnsmonitor::synth::labelled::{self, SynthOptions};
     let unknown = labelled::unknown_scenarios(&args.scenarios);
     if !unknown.is_empty() {
-        anyhow::bail!(
+        return Err(usage!(
             "unknown scenario(s): {} (known: {})",
             unknown.join(", "),
             labelled::SCENARIOS.join(", ")
-        );
+        ));
     }
     let opts = SynthOptions {
         scenarios: args.scenarios.clone(),
@@ -722,9 +724,9 @@ fn prepare_with(
     let mut reports = reports;
     let uri = c.amqp.uri()?;
     if plan.sink.amqp && publish && uri.is_none() {
-        anyhow::bail!(
+        return Err(usage!(
             "the pipeline's [sink] type = \"amqp\" needs a broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI"
-        );
+        ));
     }
     if let Some(uri) = uri.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
@@ -849,10 +851,11 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         .queue
         .clone()
         .unwrap_or_else(|| plan.source.queue.clone());
-    anyhow::ensure!(
-        !queue.is_empty(),
-        "no queue: give --queue NAME or set [source] queue in the pipeline"
-    );
+    if queue.is_empty() {
+        return Err(usage!(
+            "no queue: give --queue NAME or set [source] queue in the pipeline"
+        ));
+    }
     let stop = install_stop_signals().context("signal handlers")?;
     let p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
@@ -923,7 +926,11 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             name: e.clone(),
             routing_key: k.clone(),
         },
-        _ => anyhow::bail!("give --queue NAME, or --exchange NAME with --routing-key KEY"),
+        _ => {
+            return Err(usage!(
+                "give --queue NAME, or --exchange NAME with --routing-key KEY"
+            ));
+        }
     };
     let mut broken = None;
     let (input, what): (Box<dyn FrameSource + Send>, String) = match &args.interface {
