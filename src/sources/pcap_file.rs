@@ -1,9 +1,11 @@
 //! Offline replay: pcap and pcapng files (libpcap via the `pcap` crate),
 //! read one after the other in the order given. A file that cannot be
 //! opened is an error before anything starts (`PcapFiles::open` checks them
-//! all); a file that breaks part-way (corrupt or truncated record) ends that
-//! file, is listed in `broken` with the record number and (classic pcap)
-//! the byte offset, and replay goes on.
+//! all); a file that breaks part-way (corrupt or truncated record) is
+//! listed in `broken` with the record number and (classic pcap) the byte
+//! offset; a classic pcap file then goes on at the next plausible record
+//! (`pcap_resync`), any other file ends there; the next file is read
+//! either way.
 //!
 //! Streams (`-` for standard input, a FIFO, `/dev/stdin` on a pipe) can be
 //! read only once: [`PcapFiles::open_single`] opens them up front, exactly
@@ -268,21 +270,6 @@ pub fn record_time_us(tv_sec: i64, tv_usec: i64) -> i64 {
     secs.saturating_mul(1_000_000).saturating_add(tv_usec)
 }
 
-/// A regular file in the classic pcap layout (not pcapng, not a stream).
-fn is_classic(path: &Path) -> bool {
-    use std::io::Read;
-    if is_stream(path) {
-        return false;
-    }
-    let mut magic = [0u8; 4];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-    read.is_ok()
-        && matches!(
-            u32::from_le_bytes(magic),
-            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
-        )
-}
-
 impl PcapFiles {
     /// The record after the last good one of file `file` could not be
     /// read (`why`): say where, and in a classic pcap file go on at the
@@ -334,9 +321,7 @@ impl PcapFiles {
 /// For a classic pcap file (not pcapng, not a stream), the bytes left over
 /// after `used` bytes of header and complete records, when there are any.
 fn trailing_bytes(path: &Path, used: u64) -> Option<u64> {
-    if !is_classic(path) {
-        return None;
-    }
+    Layout::of_file(path)?;
     let size = std::fs::metadata(path).ok()?.len();
     (size > used).then(|| size - used)
 }
