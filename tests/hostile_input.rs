@@ -551,9 +551,7 @@ fn raw_terminal_bytes(s: &str) -> bool {
 
 #[test]
 fn alerts_prints_only_alerts_and_nothing_that_acts_on_a_terminal() {
-    use common::amqp::{Cleanup, URI, broker_up, channel, rt, test_alert, unique};
-    use dnsmonitor::alert::State;
-    use dnsmonitor::detect::{Kind, Severity};
+    use common::amqp::{Cleanup, URI, broker_up, unique};
     use std::io::BufRead;
     if !broker_up() {
         return;
@@ -582,36 +580,7 @@ fn alerts_prints_only_alerts_and_nothing_that_acts_on_a_terminal() {
         }
     });
 
-    let good =
-        test_alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0).to_json_line();
-    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
-    v["key"]["client"] = "\u{202e}moc.live\u{1b}[2J\u{7}".into();
-    let bidi = v.to_string();
-    let pretty = serde_json::to_string_pretty(&v).unwrap();
-    let bodies = [
-        good.clone(),
-        "{\"schema\":\"dnsmonitor.report/1\",\"report\":\"top_qnames\",\"top\":[]}".into(),
-        "\u{1b}[2J\u{7}not json at all".into(),
-        "{\"a\":\n1}".into(),
-        bidi,
-        pretty,
-    ];
-    rt().block_on(async {
-        let (_conn, ch) = channel().await;
-        for b in &bodies {
-            ch.basic_publish(
-                exchange.as_str().into(),
-                "client_flood.critical".into(),
-                Default::default(),
-                b.as_bytes(),
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
-    });
+    let (good, v) = publish_hostile_bodies(&exchange);
     let mut got = vec![];
     while got.len() < 3 {
         match lines.recv_timeout(Duration::from_secs(20)) {
@@ -647,6 +616,112 @@ fn alerts_prints_only_alerts_and_nothing_that_acts_on_a_terminal() {
     );
     assert!(
         rest.contains("not an alert (not JSON): \\u{1b}[2J\\u{7}not json"),
+        "{rest}"
+    );
+}
+
+/// Publish to `exchange` (routing key `client_flood.critical`): a clean
+/// alert, a report, a non-JSON body with ESC and BEL, JSON with a newline
+/// that is not an alert, and an alert whose key holds U+202E, ESC and BEL
+/// (once on one line, once pretty-printed over many). Returns the clean
+/// alert's line and the hostile alert's value.
+fn publish_hostile_bodies(exchange: &str) -> (String, serde_json::Value) {
+    use common::amqp::{channel, rt, test_alert};
+    use dnsmonitor::alert::State;
+    use dnsmonitor::detect::{Kind, Severity};
+    let good =
+        test_alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0).to_json_line();
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["key"]["client"] = "\u{202e}moc.live\u{1b}[2J\u{7}".into();
+    let bodies = [
+        good.clone(),
+        "{\"schema\":\"dnsmonitor.report/1\",\"report\":\"top_qnames\",\"top\":[]}".into(),
+        "\u{1b}[2J\u{7}not json at all".into(),
+        "{\"a\":\n1}".into(),
+        v.to_string(),
+        serde_json::to_string_pretty(&v).unwrap(),
+    ];
+    rt().block_on(async {
+        let (_conn, ch) = channel().await;
+        for b in &bodies {
+            ch.basic_publish(
+                exchange.into(),
+                "client_flood.critical".into(),
+                Default::default(),
+                b.as_bytes(),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    });
+    (good, v)
+}
+
+#[test]
+fn alerts_on_a_terminal_prints_escaped_readable_lines() {
+    use common::amqp::{Cleanup, URI, broker_up, unique};
+    use std::io::Read;
+    if !broker_up() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let exchange = unique("hostile-tty");
+    let _c = Cleanup {
+        queues: vec![],
+        exchanges: vec![exchange.clone()],
+    };
+    // `script` runs the command on a pseudo-terminal; SIGINT after 8 s.
+    let cmd = format!("timeout -s INT 8 {BIN} alerts --exchange {exchange}");
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("alerts: listening") {
+        match out.read(&mut byte) {
+            Ok(1) => seen.push(byte[0]),
+            _ => panic!("alerts ended early: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    publish_hostile_bodies(&exchange);
+    let st = wait_bounded(&mut child, Duration::from_secs(30));
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    // 124: `timeout` stopped it (it exits 0 on SIGINT; timeout says 124).
+    assert_eq!(st.code(), Some(124), "{rest}");
+    assert!(
+        !rest.contains('\u{202e}') && !rest.contains('\u{7}') && !rest.contains("\u{1b}[2J"),
+        "{rest:?}"
+    );
+    let lines: Vec<&str> = rest
+        .lines()
+        .filter(|l| l.contains("client_flood"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{rest}");
+    assert!(
+        lines[0].contains("CRITICAL client_flood raised client=192.0.2.66"),
+        "{rest}"
+    );
+    for l in &lines[1..] {
+        assert!(
+            l.contains("client=\\u{202e}moc.live\\u{1b}[2J\\u{7}"),
+            "{l}"
+        );
+    }
+    assert!(
+        rest.contains("skipped messages that are not alerts: 1 report, 1 not JSON, 1 JSON that is not an alert"),
         "{rest}"
     );
 }
