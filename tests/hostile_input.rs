@@ -57,6 +57,21 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::proces
     }
 }
 
+/// Read `r` until `marker` has come (a readiness line); panic if it ends first.
+fn read_until(r: &mut impl std::io::Read, marker: &str) {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        match r.read(&mut byte) {
+            Ok(1) => seen.push(byte[0]),
+            _ => panic!(
+                "ended before {marker:?}: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+}
+
 // ------------------------------------------------------ 1: failed outputs ----
 
 #[test]
@@ -126,14 +141,7 @@ fn live_stops_as_soon_as_an_output_fails() {
         .unwrap();
     let mut err = child.stderr.take().unwrap();
     // Wait for the capture to be open.
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("live: capturing on lo") {
-        match std::io::Read::read(&mut err, &mut byte) {
-            Ok(1) => seen.push(byte[0]),
-            _ => panic!("live ended early: {}", String::from_utf8_lossy(&seen)),
-        }
-    }
+    read_until(&mut err, "live: capturing on lo");
     let collect = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut err, &mut rest);
@@ -687,14 +695,7 @@ fn alerts_on_a_terminal_prints_escaped_readable_lines() {
         .spawn()
         .unwrap();
     let mut out = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("alerts: listening") {
-        match out.read(&mut byte) {
-            Ok(1) => seen.push(byte[0]),
-            _ => panic!("alerts ended early: {}", String::from_utf8_lossy(&seen)),
-        }
-    }
+    read_until(&mut out, "alerts: listening");
     publish_hostile_bodies(&exchange);
     let st = wait_bounded(&mut child, Duration::from_secs(30));
     let mut rest = String::new();
