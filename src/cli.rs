@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser;
@@ -12,11 +13,47 @@ use clap::{Parser, Subcommand};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
+use dnsmonitor::sinks::watch::OutputWatch;
 use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
+use dnsmonitor::sources::PcapFiles;
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
+use dnsmonitor::sources::pcap_file::is_stream;
 use dnsmonitor::time::Clock;
 use dnsmonitor::time::rfc3339;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: a runtime failure (an output failed, a capture broke, a
+/// broker was lost).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status: a usage or configuration error, found before any input was
+/// read (clap uses 2 for its own usage errors too).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the run finished, but part of the input could not be read
+/// (a capture corrupt or cut short); the warnings name the file and where.
+pub const EXIT_PARTIAL_INPUT: i32 = 3;
+
+/// An error in what the user asked for (arguments, pipeline, URI): exit
+/// status [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// `Err(Usage(..))` from a formatted message.
+macro_rules! usage {
+    ($($t:tt)*) => { anyhow::Error::new(Usage(format!($($t)*))) };
+}
+
+/// The exit status for an error: [`EXIT_USAGE`] when a [`Usage`] error is
+/// anywhere in its chain, else [`EXIT_FAILURE`].
+pub fn exit_status(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<Usage>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,11 +157,21 @@ impl BrokerArgs {
     /// The URI, which this command cannot do without.
     fn required(&self) -> anyhow::Result<String> {
         self.uri()?.ok_or_else(|| {
-            anyhow::anyhow!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI")
+            usage!("no broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI")
         })
     }
 
+    /// The URI, checked (it parses; no `amqps://`): a bad one is a usage
+    /// error, shown without its password.
     fn uri(&self) -> anyhow::Result<Option<String>> {
+        let uri = self.given()?;
+        if let Some(u) = &uri {
+            dnsmonitor::sinks::amqp::check_uri(u).map_err(|e| usage!("{e}"))?;
+        }
+        Ok(uri)
+    }
+
+    fn given(&self) -> anyhow::Result<Option<String>> {
         // The file is the explicit choice: a unit file may also set the
         // environment variable (which clap reads into `amqp`).
         match &self.amqp_file {
@@ -132,7 +179,9 @@ impl BrokerArgs {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read {}", p.display()))?;
                 let line = text.lines().next().unwrap_or("").trim().to_string();
-                anyhow::ensure!(!line.is_empty(), "{} holds no AMQP URI", p.display());
+                if line.is_empty() {
+                    return Err(usage!("{} holds no AMQP URI", p.display()));
+                }
                 Ok(Some(line))
             }
             None => Ok(self.amqp.as_ref().map(|u| u.trim().to_string())),
@@ -154,13 +203,15 @@ pub struct AlertsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng), replayed in the order given.
+    /// Capture files (pcap or pcapng), replayed in the order given; `-` is
+    /// standard input (FIFOs and /dev/stdin work too, read once).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub common: PipelineArgs,
-    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`, ...
-    #[arg(long, default_value = "max")]
+    /// Replay pace: `max` (as fast as possible), `1x` (recorded pace), `10x`,
+    /// `0.5x`; factors from 0.001x to 1000000x.
+    #[arg(long, default_value = "max", value_parser = parse_speed)]
     pub speed: Speed,
     /// Keep serving /metrics after the replay ends, until SIGINT/SIGTERM.
     #[arg(long, requires = "metrics_listen")]
@@ -264,7 +315,7 @@ pub struct ConsumeArgs {
     pub prefetch: Option<u16>,
     /// Seconds after which a silent sensor stops holding windows open
     /// (default: `[source] idle_timeout_secs`, 10).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=dnsmonitor::config::MAX_TIMEOUT_SECS))]
     pub idle_timeout: Option<u64>,
     /// Dead-letter exchange for rejected (malformed) batches (default: `[source] dead_letter_exchange`).
     #[arg(long, value_name = "NAME")]
@@ -315,6 +366,22 @@ pub struct SynthArgs {
     pub truth: PathBuf,
 }
 
+/// Slowest and fastest `--speed` factors: slower than 1000 times the
+/// recorded pace is a stalled replay, not a replay.
+pub const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// `--speed`: a [`Speed`] with its factor within [`SPEED_FACTORS`].
+fn parse_speed(s: &str) -> Result<Speed, String> {
+    match s.parse::<Speed>()? {
+        Speed::Factor(f) if !SPEED_FACTORS.contains(&f) => Err(format!(
+            "speed `{s}` is out of range: use a factor from {}x to {}x, or `max`",
+            SPEED_FACTORS.start(),
+            SPEED_FACTORS.end()
+        )),
+        speed => Ok(speed),
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check { pipeline } => check(&pipeline),
@@ -328,7 +395,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::sinks::amqp::{consume_alerts_blocking_ready, human_line, redact};
+    use dnsmonitor::sinks::amqp::{
+        NotAlert, alert_line, clean, consume_alerts_blocking_ready, redact,
+    };
+    /// Messages that are not alerts warned about one by one (then counted).
+    const WARN_FIRST: u64 = 3;
     let uri = args.amqp.broker.required()?;
     let stop = install_stop_signals().context("signal handlers")?;
     let human = !args.json && std::io::stdout().is_terminal();
@@ -338,25 +409,47 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
         .exchange
         .clone()
         .unwrap_or_else(|| dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE.to_string());
+    let mut skipped: std::collections::BTreeMap<NotAlert, u64> = Default::default();
     consume_alerts_blocking_ready(
         &uri,
         &exchange,
         &args.bindings,
         stop,
         || eprintln!("alerts: listening on {} exchange {exchange}", redact(&uri)),
-        |line| {
-            let text = if human {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .map(|v| human_line(&v))
-                    .unwrap_or_else(|_| line.escape_debug().to_string())
-            } else {
-                line.to_string()
-            };
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+        |body| match alert_line(body, human) {
+            Ok(text) => {
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+            Err(why) => {
+                let n = skipped.entry(why).or_default();
+                *n += 1;
+                let odd = skipped.iter().filter(|(w, _)| **w != NotAlert::Report);
+                if why != NotAlert::Report && odd.map(|(_, n)| n).sum::<u64>() <= WARN_FIRST {
+                    let preview: String = body.chars().take(60).collect();
+                    // Not eprintln: a closed stderr must not stop the command.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: skipped a message that is not an alert ({}): {}",
+                        why.as_str(),
+                        clean(&preview)
+                    );
+                }
+            }
         },
     )?;
-    Ok(0)
+    if !skipped.is_empty() {
+        let list: Vec<_> = skipped
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.as_str()))
+            .collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "alerts: skipped messages that are not alerts: {}",
+            list.join(", ")
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 /// Alerts to JSON lines and, when configured, to RabbitMQ too.
@@ -421,11 +514,11 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     use dnsmonitor::synth::labelled::{self, SynthOptions};
     let unknown = labelled::unknown_scenarios(&args.scenarios);
     if !unknown.is_empty() {
-        anyhow::bail!(
+        return Err(usage!(
             "unknown scenario(s): {} (known: {})",
             unknown.join(", "),
             labelled::SCENARIOS.join(", ")
-        );
+        ));
     }
     let opts = SynthOptions {
         scenarios: args.scenarios.clone(),
@@ -457,12 +550,33 @@ fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Pl
         Some(p) => Plan::from_file(p, lists),
         None => Plan::default_plan(lists),
     };
-    plan.map_err(|e| anyhow::anyhow!("invalid pipeline:\n{e}"))
+    let plan = plan.map_err(|e| usage!("invalid pipeline:\n{e}"))?;
+    warn_blocklist(&plan);
+    Ok(plan)
+}
+
+/// Say which blocklist lines were rejected: the first few of each list
+/// (`file:line: why: "the line"`, escaped), then how many in all.
+fn warn_blocklist(plan: &Plan) {
+    let Some(b) = &plan.blocklist else { return };
+    let lists: Vec<_> = b.lists().iter().filter(|l| l.skipped > 0).collect();
+    if lists.is_empty() {
+        return;
+    }
+    for w in b.warnings() {
+        eprintln!("warning: blocklist {w}");
+    }
+    let skipped: usize = lists.iter().map(|l| l.skipped).sum();
+    eprintln!(
+        "warning: {skipped} blocklist line(s) rejected in {} list(s); their usable lines were loaded",
+        lists.len()
+    );
 }
 
 fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
     match Plan::from_file(pipeline, &[]) {
         Ok(plan) => {
+            warn_blocklist(&plan);
             let kinds: Vec<_> = plan.detectors.iter().map(|d| d.kind().as_str()).collect();
             println!(
                 "{}: ok: window {} s sliding every {} s, detectors: {}",
@@ -471,20 +585,28 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 plan.window.slide_us / 1_000_000,
                 kinds.join(", ")
             );
+            // Names from the file are printed escaped.
+            use dnsmonitor::sinks::escape::for_terminal;
             let so = &plan.source;
             if so.amqp {
                 println!(
                     "  source: amqp queue {} (prefetch {}, idle timeout {} s{})",
-                    so.queue,
+                    for_terminal(&so.queue),
                     so.prefetch,
                     so.idle_timeout_secs,
                     so.dead_letter_exchange
                         .as_ref()
-                        .map_or(String::new(), |d| format!(", dead-letter exchange {d}"))
+                        .map_or(String::new(), |d| format!(
+                            ", dead-letter exchange {}",
+                            for_terminal(d)
+                        ))
                 );
             }
             if plan.sink.amqp {
-                println!("  sink: amqp exchange {}", plan.sink.exchange);
+                println!(
+                    "  sink: amqp exchange {}",
+                    for_terminal(&plan.sink.exchange)
+                );
             }
             if let Some(b) = &plan.blocklist {
                 println!(
@@ -500,7 +622,7 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 eprintln!("error: {e}");
             }
             eprintln!("{}: {} error(s)", pipeline.display(), errors.0.len());
-            Ok(1)
+            Ok(EXIT_USAGE)
         }
     }
 }
@@ -510,29 +632,113 @@ struct Prepared {
     plan: Arc<Plan>,
     outputs: Outputs,
     metrics: Option<(Metrics, MetricsServer)>,
+    /// Set when an output fails (and by SIGINT/SIGTERM where installed):
+    /// the run's `RunOptions::stop`.
+    stop: Arc<AtomicBool>,
+    watch: OutputWatch,
 }
 
-fn prepare(c: &PipelineArgs, append: bool) -> anyhow::Result<Prepared> {
+/// The exit status of a finished run: an output that failed is an error (a
+/// reader that went away, `| head`, is not), then input that could only
+/// partly be read.
+fn run_status(watch: &OutputWatch, summary: &RunSummary) -> i32 {
+    if let Some(f) = watch.failure().filter(|f| !f.reader_gone()) {
+        eprintln!(
+            "error: the {} output failed ({}); the run stopped there",
+            f.output, f.message
+        );
+        return EXIT_FAILURE;
+    }
+    partial_input(&summary.broken_files)
+}
+
+/// Warn about inputs that could only partly be read (even with --quiet:
+/// the exit status alone does not say where): [`EXIT_PARTIAL_INPUT`] when
+/// there are any, else [`EXIT_OK`].
+fn partial_input(broken: &[(PathBuf, String)]) -> i32 {
+    for (p, msg) in broken {
+        eprintln!("warning: {} ended early: {msg}", p.display());
+    }
+    if broken.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL_INPUT
+    }
+}
+
+/// The identity of an output path, when it names a regular file (existing:
+/// device and inode, so links count; not yet created: its absolute path).
+/// `None` for `-` and for devices, FIFOs and terminals (`/dev/null` may
+/// take several outputs).
+fn file_identity(p: &std::path::Path) -> Option<(u64, u64, PathBuf)> {
+    use std::os::unix::fs::MetadataExt;
+    if p.as_os_str() == "-" {
+        return None;
+    }
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => Some((m.dev(), m.ino(), PathBuf::new())),
+        Ok(_) => None,
+        Err(_) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = std::fs::canonicalize(dir.unwrap_or(std::path::Path::new("."))).ok()?;
+            Some((0, 0, dir.join(p.file_name()?)))
+        }
+    }
+}
+
+/// Refuse two outputs that are the same file (they would truncate and
+/// interleave each other), or an output that is one of the `inputs`.
+fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    let outputs = [
+        ("--alerts", Some(&c.alerts)),
+        ("--events", c.events.as_ref()),
+        ("--reports", c.reports.as_ref()),
+    ];
+    let mut seen: Vec<(String, (u64, u64, PathBuf))> = inputs
+        .iter()
+        .filter_map(|p| Some((format!("input {}", p.display()), file_identity(p)?)))
+        .collect();
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        let Some(id) = file_identity(path) else {
+            continue;
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, s)| *s == id) {
+            return Err(usage!(
+                "{flag} {} is the same file as {other}: give each output a file of its own",
+                path.display()
+            ));
+        }
+        seen.push((format!("{flag} {}", path.display()), id));
+    }
+    Ok(())
+}
+
+fn prepare(c: &PipelineArgs, append: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Prepared> {
     let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
-    prepare_with(c, plan, append, true)
+    prepare_with(c, plan, append, true, stop)
 }
 
 /// Open the outputs of a loaded plan; `publish`: alerts may go to a broker.
+/// An output that fails later sets `stop`.
 fn prepare_with(
     c: &PipelineArgs,
     plan: Plan,
     append: bool,
     publish: bool,
+    stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Prepared> {
+    check_outputs(c, &[])?;
     let plan = Arc::new(plan);
+    let watch = OutputWatch::new(stop.clone());
     let open_output = |p: &PathBuf| open_output(p, append);
     let alerts = open_output(&c.alerts).context("alert output")?;
     let events = match &c.events {
-        Some(p) => Some(open_output(p).context("event output")?),
+        Some(p) => Some(watch.writer("event", open_output(p).context("event output")?)),
         None => None,
     };
     let reports = match &c.reports {
-        Some(p) => Some(open_output(p).context("report output")?),
+        Some(p) => Some(watch.writer("report", open_output(p).context("report output")?)),
         None => None,
     };
     let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
@@ -540,9 +746,9 @@ fn prepare_with(
     let mut reports = reports;
     let uri = c.amqp.uri()?;
     if plan.sink.amqp && publish && uri.is_none() {
-        anyhow::bail!(
+        return Err(usage!(
             "the pipeline's [sink] type = \"amqp\" needs a broker: give --amqp URI, --amqp-file PATH or DNSMONITOR_AMQP_URI"
-        );
+        ));
     }
     if let Some(uri) = uri.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
@@ -563,29 +769,45 @@ fn prepare_with(
     Ok(Prepared {
         plan,
         outputs: Outputs {
-            alerts: Box::new(Tee(sinks)),
+            alerts: watch.alerts(Box::new(Tee(sinks))),
             events,
             reports,
         },
         metrics,
+        stop,
+        watch,
     })
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
-    let p = prepare(c, false)?;
+    check_outputs(c, &args.files)?;
+    // Only a failed output stops a replay early (no signal handlers).
+    let p = prepare(c, false, Arc::new(AtomicBool::new(false)))?;
     let progress = !c.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
         progress,
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         ..RunOptions::default()
     };
-    let summary = dataflow::replay(p.plan, args.files.clone(), opts, p.outputs)?;
+    let input = if args.files.iter().any(|f| is_stream(f)) {
+        // Standard input or a FIFO can be read only once: one worker reads
+        // everything (like a live capture) instead of every worker reading
+        // every file.
+        Input::Single(Box::new(PcapFiles::open_single(&args.files)?))
+    } else {
+        // Fail before starting when a file cannot be opened.
+        PcapFiles::open(&args.files)?;
+        Input::Files(args.files.clone())
+    };
+    let summary = dataflow::run(p.plan, input, opts, p.outputs)?;
     if !c.quiet {
         print_summary("replay", &summary, c.workers);
     }
+    let status = run_status(&p.watch, &summary);
     if let Some((_, server)) = p.metrics {
         if args.metrics_linger {
             let stop = install_stop_signals().context("signal handlers")?;
@@ -599,27 +821,27 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         }
         server.stop();
     }
-    Ok(0)
+    Ok(status)
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
-    let p = prepare(c, true)?;
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare(c, true, stop)?;
     let filter = args
         .filter
         .clone()
         .unwrap_or_else(|| default_filter(&p.plan.packet.dns_ports));
     let opts = args.tuning.options(&args.interface, &filter);
     let cap = LiveCapture::open(&opts)?;
-    let stop = install_stop_signals().context("signal handlers")?;
     let source = LiveSource::new(cap);
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
     let run_opts = RunOptions {
         workers: c.workers as usize,
-        stop: Some(stop),
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         capture_drops: Some(drops),
         ..RunOptions::default()
@@ -628,6 +850,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     if !c.quiet {
         print_summary("live", &summary, c.workers);
     }
+    let status = run_status(&p.watch, &summary);
     if let Some((_, server)) = p.metrics {
         server.stop();
     }
@@ -635,9 +858,9 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     // a service manager should see it and restart.
     if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
         eprintln!("error: {msg}");
-        return Ok(1);
+        return Ok(EXIT_FAILURE);
     }
-    Ok(0)
+    Ok(status)
 }
 
 fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
@@ -650,11 +873,13 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         .queue
         .clone()
         .unwrap_or_else(|| plan.source.queue.clone());
-    anyhow::ensure!(
-        !queue.is_empty(),
-        "no queue: give --queue NAME or set [source] queue in the pipeline"
-    );
-    let p = prepare_with(c, plan, true, !args.no_alert_exchange)?;
+    if queue.is_empty() {
+        return Err(usage!(
+            "no queue: give --queue NAME or set [source] queue in the pipeline"
+        ));
+    }
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
     let mut bind = src.bind.clone();
     bind.extend(args.bindings.iter().cloned());
@@ -674,11 +899,10 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
-    let stop = install_stop_signals().context("signal handlers")?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
     let run_opts = RunOptions {
         workers: c.workers as usize,
-        stop: Some(stop),
+        stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
         ..RunOptions::default()
     };
@@ -716,7 +940,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
     use dnsmonitor::sinks::amqp::redact;
-    use dnsmonitor::sources::{FrameSource, PcapFiles};
+    use dnsmonitor::sources::{FrameSource, NoteBroken};
     let uri = args.broker.required()?;
     let target = match (&args.queue, &args.exchange, &args.routing_key) {
         (Some(q), _, _) => Target::Queue(q.clone()),
@@ -724,8 +948,13 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             name: e.clone(),
             routing_key: k.clone(),
         },
-        _ => anyhow::bail!("give --queue NAME, or --exchange NAME with --routing-key KEY"),
+        _ => {
+            return Err(usage!(
+                "give --queue NAME, or --exchange NAME with --routing-key KEY"
+            ));
+        }
     };
+    let mut broken = None;
     let (input, what): (Box<dyn FrameSource + Send>, String) = match &args.interface {
         Some(iface) => {
             let filter = args.filter.clone().unwrap_or_else(|| {
@@ -737,10 +966,14 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
                 format!("capturing on {iface} (filter: {filter})"),
             )
         }
-        None => (
-            Box::new(PcapFiles::open(&args.file)?),
-            format!("reading {} file(s)", args.file.len()),
-        ),
+        None => {
+            let (files, b) = NoteBroken::new(PcapFiles::open_single(&args.file)?);
+            broken = Some(b);
+            (
+                Box::new(files),
+                format!("reading {} file(s)", args.file.len()),
+            )
+        }
     };
     let stop = install_stop_signals().context("signal handlers")?;
     let server = serve_metrics(args.metrics_listen)?;
@@ -785,7 +1018,10 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(0)
+    let broken = broken.map_or_else(Vec::new, |b| {
+        std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
+    });
+    Ok(partial_input(&broken))
 }
 
 /// Start the /metrics server when an address is given.
@@ -895,8 +1131,5 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
                 let _ = writeln!(e, "  {n:>10}  {name}");
             }
         }
-    }
-    for (p, msg) in &s.broken_files {
-        let _ = writeln!(e, "warning: {} ended early: {msg}", p.display());
     }
 }

@@ -1,5 +1,6 @@
 //! The `dnsmonitor` binary: parse arguments, run, print errors with their
-//! causes, exit with a status (0 ok, 1 error, 2 usage).
+//! causes, exit with a status (`cli::EXIT_*`: 0 ok, 1 runtime failure,
+//! 2 usage or configuration error, 3 partial input).
 
 mod cli;
 
@@ -21,7 +22,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(1);
+            std::process::exit(cli::exit_status(&e));
         }
     }
 }

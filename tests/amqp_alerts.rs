@@ -351,7 +351,7 @@ fn pipeline_sink_publishes_to_its_exchange() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("[sink] type = \"amqp\" needs a broker"),
         "{err}"

@@ -70,6 +70,16 @@ pub enum BlocklistError {
     TooManyLists { path: PathBuf },
     #[error("lists too large at {} (at most 4 GiB of names and 2^31 entries)", path.display())]
     TooLarge { path: PathBuf },
+    /// A NUL byte: a binary file (compressed, UTF-16, a capture), not a list.
+    #[error("{}: not a text list: NUL byte at byte offset {offset} (binary, compressed or UTF-16 data?)", path.display())]
+    Binary { path: PathBuf, offset: usize },
+    /// Lines were there, none of them usable.
+    #[error("{}: no usable entry: all {skipped} lines rejected (first: {first})", path.display())]
+    NothingUsable {
+        path: PathBuf,
+        skipped: usize,
+        first: String,
+    },
 }
 
 /// Whether a list was loaded as a block list or an allow list.
@@ -226,8 +236,10 @@ impl BlocklistSet {
     }
 
     /// Load block lists and allow lists (list name = file stem). Formats are
-    /// detected per line; unusable lines are skipped and counted, only I/O
-    /// problems and duplicate list names are errors.
+    /// detected per line; unusable lines are skipped, counted and the first
+    /// few kept as [`warnings`](Self::warnings). Errors: I/O problems,
+    /// duplicate list names, binary data (a NUL byte), and a list with lines
+    /// of which none is usable.
     pub fn load(block: &[PathBuf], allow: &[PathBuf]) -> Result<Self, BlocklistError> {
         let mut b = BlocklistBuilder::new();
         for p in block {
@@ -418,6 +430,12 @@ impl BlocklistBuilder {
         kind: ListKind,
     ) -> Result<&ListInfo, BlocklistError> {
         self.check_name(name, path)?;
+        if let Some(offset) = data.iter().position(|&b| b == 0) {
+            return Err(BlocklistError::Binary {
+                path: path.to_path_buf(),
+                offset,
+            });
+        }
         let list = self.set.lists.len();
         if list >= u16::MAX as usize {
             return Err(BlocklistError::TooManyLists {
@@ -467,6 +485,13 @@ impl BlocklistBuilder {
                     path: path.to_path_buf(),
                 });
             }
+        }
+        if info.entries + info.duplicates == 0 && info.skipped > 0 {
+            return Err(BlocklistError::NothingUsable {
+                path: path.to_path_buf(),
+                skipped: info.skipped,
+                first: warnings.first().cloned().unwrap_or_default(),
+            });
         }
         if info.skipped > WARNINGS_PER_LIST {
             warnings.push(format!(

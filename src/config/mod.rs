@@ -25,6 +25,11 @@ pub const MAX_DNS_PORTS: usize = 16;
 pub const MAX_WINDOW_SECS: u64 = 86_400;
 /// Most panes per window (size / slide): bounds per-key state.
 pub const MAX_PANES: u64 = 3_600;
+/// Ceiling of the state-table sizes (`capture.max_fragment_datagrams`,
+/// `capture.max_tcp_flows`; the defaults are 4096 and 65 536).
+pub const MAX_TABLE_ENTRIES: usize = 1 << 24;
+/// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,15 +279,19 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keys and messages quote the file's text: escaped, so a key with
+        // ESC or U+202E in it cannot act on the terminal.
+        use crate::sinks::escape::for_terminal;
+        let file = for_terminal(&self.file);
         if self.line > 0 {
-            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+            write!(f, "{file}:{}:{}: ", self.line, self.column)?;
         } else {
-            write!(f, "{}: ", self.file)?;
+            write!(f, "{file}: ")?;
         }
         if !self.key.is_empty() {
-            write!(f, "key `{}`: ", self.key)?;
+            write!(f, "key `{}`: ", for_terminal(&self.key))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&for_terminal(&self.message))
     }
 }
 
@@ -496,16 +505,36 @@ impl Plan {
                 (&c.max_tcp_flows, "capture.max_tcp_flows"),
             ),
         ] {
-            if v == 0 {
-                errors.push(loc.error(key.0.span(), key.1, "must be at least 1"));
+            if v == 0 || v > MAX_TABLE_ENTRIES {
+                errors.push(loc.error(
+                    key.0.span(),
+                    key.1,
+                    format!("must be between 1 and {MAX_TABLE_ENTRIES}"),
+                ));
             }
         }
+        for (v, key) in [
+            (&c.fragment_timeout_secs, "capture.fragment_timeout_secs"),
+            (&c.tcp_flow_timeout_secs, "capture.tcp_flow_timeout_secs"),
+            (&spec.alerts.hold_secs, "alerts.hold_secs"),
+            (&spec.source.idle_timeout_secs, "source.idle_timeout_secs"),
+        ] {
+            if *v.get_ref() > MAX_TIMEOUT_SECS {
+                errors.push(loc.error(
+                    v.span(),
+                    key,
+                    format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
+                ));
+            }
+        }
+        // Bounded above, so these cannot overflow; clamped all the same.
+        let micros = |secs: u64| secs.min(MAX_TIMEOUT_SECS) as i64 * MICROS;
         let packet = PacketConfig {
             dns_ports: ports.clone(),
             max_fragment_datagrams: *c.max_fragment_datagrams.get_ref(),
-            fragment_timeout_us: *c.fragment_timeout_secs.get_ref() as i64 * MICROS,
+            fragment_timeout_us: micros(*c.fragment_timeout_secs.get_ref()),
             max_tcp_flows: *c.max_tcp_flows.get_ref(),
-            tcp_flow_timeout_us: *c.tcp_flow_timeout_secs.get_ref() as i64 * MICROS,
+            tcp_flow_timeout_us: micros(*c.tcp_flow_timeout_secs.get_ref()),
             ..PacketConfig::default()
         };
 
@@ -520,7 +549,7 @@ impl Plan {
             ));
         }
         let lifecycle = LifecyclePolicy {
-            hold_us: *a.hold_secs.get_ref() as i64 * MICROS,
+            hold_us: micros(*a.hold_secs.get_ref()),
             update_ratio: ratio,
         };
 

@@ -15,7 +15,12 @@
 //! dropped and counted (`dnsmonitor_amqp_publishes_total{outcome="dropped"}`).
 //!
 //! Credentials: the URI is used as given; every message and log shows it
-//! through [`redact`] (password replaced by `***`).
+//! through [`redact`] (password replaced by `***`, and everything that
+//! could be part of one when the URI does not parse), and lapin's own error
+//! texts pass through [`err_text`], which removes the URI and the secret.
+//!
+//! TLS: lapin is built without TLS, so [`check_uri`] refuses `amqps://`
+//! instead of letting it connect in clear.
 
 use std::collections::VecDeque;
 use std::io;
@@ -65,6 +70,14 @@ pub enum AmqpError {
     },
     #[error("cannot start the AMQP runtime: {0}")]
     Runtime(#[from] io::Error),
+    /// The URI does not parse (shown redacted).
+    #[error("invalid AMQP URI {uri}: {reason}")]
+    BadUri { uri: String, reason: String },
+    /// `amqps://`: this build has no TLS, and never downgrades to clear text.
+    #[error(
+        "AMQP URI {uri}: amqps:// (TLS) is not supported by this build; refusing rather than connecting without TLS (use amqp:// on a trusted network, or a TLS tunnel such as stunnel to the broker)"
+    )]
+    TlsUnsupported { uri: String },
 }
 
 impl AmqpError {
@@ -78,46 +91,96 @@ impl AmqpError {
     }
 }
 
-/// The URI with its password (if any) replaced by `***`.
+/// The URI with its password (if any) replaced by `***`. When the URI is
+/// ambiguous (a `/`, `?` or `#` in the password, no `@`), everything that
+/// could be a secret is hidden: all of the userinfo up to the last `@`, or
+/// the whole authority and path when there is no `@` and the authority is
+/// not a plain `host[:port]`.
 pub fn redact(uri: &str) -> String {
+    let (shown, _) = split_secret(uri);
+    shown
+}
+
+/// (`uri` as shown, the part of it hidden) — see [`redact`].
+fn split_secret(uri: &str) -> (String, Option<&str>) {
     let Some(scheme_end) = uri.find("://") else {
-        return uri.to_string();
+        // Not even a scheme: nothing of it is safe to show.
+        return ("***".into(), Some(uri).filter(|u| !u.is_empty()));
     };
     let auth_start = scheme_end + 3;
     let rest = &uri[auth_start..];
-    let auth_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..auth_len];
-    let Some(at) = authority.rfind('@') else {
-        return uri.to_string();
-    };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &uri[..auth_start],
-            &userinfo[..colon],
-            &uri[auth_start + at..]
-        ),
-        None => uri.to_string(),
+    let delimiters = ['/', '?', '#'];
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let host = &rest[at..];
+            match userinfo.split_once(':') {
+                // The usual `user:password@`: the user name is shown.
+                Some((user, password)) if !user.contains(delimiters) => (
+                    format!("{}{user}:***{host}", &uri[..auth_start]),
+                    Some(password).filter(|p| !p.is_empty()),
+                ),
+                // No password at all.
+                None if !userinfo.contains(delimiters) => (uri.to_string(), None),
+                _ => (
+                    format!("{}***{host}", &uri[..auth_start]),
+                    Some(userinfo).filter(|u| !u.is_empty()),
+                ),
+            }
+        }
+        None => {
+            let authority = &rest[..rest.find(delimiters).unwrap_or(rest.len())];
+            let plain_host = match authority.rsplit_once(':') {
+                Some((host, port)) => {
+                    !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit())
+                }
+                None => true,
+            };
+            if plain_host || authority.starts_with('[') {
+                (uri.to_string(), None)
+            } else {
+                (
+                    format!("{}***", &uri[..auth_start]),
+                    Some(rest).filter(|r| !r.is_empty()),
+                )
+            }
+        }
     }
 }
 
+/// A lapin error's text without the URI or its secret in it.
 pub(crate) fn err_text(e: &lapin::Error, uri: &str) -> String {
-    // lapin errors do not contain the URI today; redact defensively anyway.
-    let text = e.to_string();
-    if let Some(pw) = password_of(uri)
-        && !pw.is_empty()
-    {
-        return text.replace(pw, "***");
+    scrub(&e.to_string(), uri)
+}
+
+/// `text` with `uri` shown redacted and its secret replaced by `***`.
+fn scrub(text: &str, uri: &str) -> String {
+    let (shown, secret) = split_secret(uri);
+    let mut text = if uri.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(uri, &shown)
+    };
+    if let Some(secret) = secret {
+        text = text.replace(secret, "***");
     }
     text
 }
 
-fn password_of(uri: &str) -> Option<&str> {
-    let rest = &uri[uri.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    Some(&userinfo[userinfo.find(':')? + 1..])
+/// Check a broker URI before connecting: it must parse, and `amqps://` is
+/// refused (no TLS in this build; never a silent downgrade). Errors show
+/// the URI redacted.
+pub fn check_uri(uri: &str) -> Result<(), AmqpError> {
+    match uri.parse::<lapin::uri::AMQPUri>() {
+        Err(reason) => Err(AmqpError::BadUri {
+            uri: redact(uri),
+            reason: scrub(&reason, uri),
+        }),
+        Ok(u) if u.scheme == lapin::uri::AMQPScheme::AMQPS => {
+            Err(AmqpError::TlsUnsupported { uri: redact(uri) })
+        }
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Routing key of an alert: `<kind>.<severity>`, e.g. `client_flood.critical`.
@@ -212,6 +275,7 @@ pub struct AmqpAlertSink {
 /// Open a connection, failing after [`CONNECT_TIMEOUT`]; errors show the
 /// URI without its password.
 pub async fn connect(uri: &str) -> Result<Connection, AmqpError> {
+    check_uri(uri)?;
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
         Connection::connect(uri, ConnectionProperties::default()),
@@ -699,17 +763,49 @@ pub fn consume_alerts_blocking_ready(
     })
 }
 
-/// Control characters shown escaped (a message body is untrusted text).
-fn clean(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+pub use crate::sinks::escape::for_terminal as clean;
+use crate::sinks::escape::{acts_on_terminal, json_for_terminal};
+
+/// Why a message on the alert exchange was not printed as an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotAlert {
+    /// A `dnsmonitor.report/1` line (published on the same exchange).
+    Report,
+    /// Not JSON at all.
+    NotJson,
+    /// JSON, but not a `dnsmonitor.alert/1` object.
+    OtherJson,
+}
+
+impl NotAlert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotAlert::Report => "report",
+            NotAlert::NotJson => "not JSON",
+            NotAlert::OtherJson => "JSON that is not an alert",
+        }
+    }
+}
+
+/// One message body as `dnsmonitor alerts` prints it: a readable line
+/// (`human`, for a terminal) or the alert JSON on one line; either way
+/// nothing in it can act on a terminal or break the line. Anything that is
+/// not a `dnsmonitor.alert/1` object is refused, saying what it is.
+pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| NotAlert::NotJson)?;
+    match v.get("schema").and_then(|s| s.as_str()) {
+        Some(crate::alert::SCHEMA) => {}
+        Some(crate::reports::SCHEMA) => return Err(NotAlert::Report),
+        _ => return Err(NotAlert::OtherJson),
+    }
+    if human {
+        return Ok(human_line(&v));
+    }
+    // As published when already clean (byte for byte), else re-written.
+    if !body.contains(['\n', '\r']) && !body.chars().any(acts_on_terminal) {
+        return Ok(body.to_string());
+    }
+    Ok(json_for_terminal(&v.to_string()))
 }
 
 fn plain(v: &serde_json::Value) -> String {

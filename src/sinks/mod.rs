@@ -6,6 +6,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 pub mod amqp;
+pub mod escape;
+pub mod watch;
 
 use crate::alert::Alert;
 

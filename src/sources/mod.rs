@@ -6,8 +6,10 @@ pub mod live;
 pub mod live_source;
 pub mod pcap_batch;
 pub mod pcap_file;
+pub mod pcap_resync;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use pcap_file::{PcapFiles, RawPacket, SourceError};
@@ -92,7 +94,7 @@ impl FrameSource for PcapFiles {
     }
 
     fn shared(&self) -> bool {
-        true
+        PcapFiles::shared(self)
     }
 
     fn progress(&self) -> Option<(u64, u64)> {
@@ -101,5 +103,58 @@ impl FrameSource for PcapFiles {
 
     fn broken(&self) -> Vec<(PathBuf, String)> {
         self.broken.clone()
+    }
+}
+
+/// Inputs that ended early, shared with whoever handed the source away.
+pub type BrokenInputs = Arc<Mutex<Vec<(PathBuf, String)>>>;
+
+/// A source that keeps a copy of its [`broken`](FrameSource::broken) list
+/// where the caller can read it after handing the source away (the sensor
+/// consumes its input): updated whenever the source reports it is done.
+pub struct NoteBroken<S> {
+    inner: S,
+    broken: BrokenInputs,
+}
+
+impl<S: FrameSource> NoteBroken<S> {
+    pub fn new(inner: S) -> (Self, BrokenInputs) {
+        let broken = BrokenInputs::default();
+        let me = NoteBroken {
+            inner,
+            broken: broken.clone(),
+        };
+        (me, broken)
+    }
+}
+
+impl<S: FrameSource> FrameSource for NoteBroken<S> {
+    fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
+        let status = self.inner.read(max, wait, f);
+        if status == ReadStatus::Done {
+            *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = self.inner.broken();
+        }
+        status
+    }
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+    fn live(&self) -> bool {
+        self.inner.live()
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.inner.progress()
+    }
+    fn capture_counters(&mut self) -> Option<CaptureCounters> {
+        self.inner.capture_counters()
+    }
+    fn broken(&self) -> Vec<(PathBuf, String)> {
+        self.inner.broken()
+    }
+    fn watermark_us(&mut self) -> Option<i64> {
+        self.inner.watermark_us()
+    }
+    fn outputs_done(&mut self, below: Option<crate::window::Pane>) {
+        self.inner.outputs_done(below)
     }
 }

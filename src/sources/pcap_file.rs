@@ -1,17 +1,34 @@
 //! Offline replay: pcap and pcapng files (libpcap via the `pcap` crate),
 //! read one after the other in the order given. A file that cannot be
 //! opened is an error before anything starts (`PcapFiles::open` checks them
-//! all); a file that breaks part-way (truncated record) ends that file with
-//! a warning and the counter `truncated_files`, and replay goes on.
+//! all); a file that breaks part-way (corrupt or truncated record) is
+//! listed in `broken` with the record number and (classic pcap) the byte
+//! offset; a classic pcap file then goes on at the next plausible record
+//! (`pcap_resync`), any other file ends there; the next file is read
+//! either way.
+//!
+//! Streams (`-` for standard input, a FIFO, `/dev/stdin` on a pipe) can be
+//! read only once: [`PcapFiles::open_single`] opens them up front, exactly
+//! once, and the result is read by one worker (`shared() == false`) instead
+//! of every worker opening every file.
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::pcap_resync::{Layout, Resumed, find_next};
+
 #[derive(Debug, Error)]
 pub enum SourceError {
     #[error("cannot read capture {path}: {message}")]
     Open { path: PathBuf, message: String },
+}
+
+/// What reads the current file: libpcap, or (after a corrupt record in a
+/// classic pcap file) our own reader from the next good record on.
+enum Reader {
+    Pcap(pcap::Capture<pcap::Offline>),
+    Resumed(Resumed),
 }
 
 /// One captured frame, borrowed until the next call.
@@ -29,8 +46,12 @@ pub struct RawPacket<'a> {
 
 pub struct PcapFiles {
     paths: Vec<PathBuf>,
+    /// Captures already opened (streams, which cannot be opened twice).
+    opened: Vec<Option<pcap::Capture<pcap::Offline>>>,
+    /// Every worker reads the files (true), or one worker reads them all.
+    shared: bool,
     next_file: usize,
-    current: Option<(pcap::Capture<pcap::Offline>, i32)>,
+    current: Option<(Reader, i32)>,
     frame: u64,
     /// Bytes of records consumed (record headers + captured data), for progress.
     pub bytes_read: u64,
@@ -41,6 +62,45 @@ pub struct PcapFiles {
     /// Bytes of the current file accounted for (classic pcap layout).
     file_bytes: u64,
     total: u64,
+}
+
+/// `-` (standard input), or anything that is not a regular file (a FIFO, a
+/// character device, `/dev/stdin` on a pipe): it can be read only once.
+pub fn is_stream(path: &Path) -> bool {
+    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
+/// How a path is named in messages (`-` is standard input).
+pub fn shown(path: &Path) -> PathBuf {
+    if path.as_os_str() == "-" {
+        PathBuf::from("<stdin>")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Open a stream once (see [`is_stream`]) for libpcap to read sequentially.
+fn open_stream(path: &Path) -> Result<pcap::Capture<pcap::Offline>, SourceError> {
+    use std::os::fd::{AsFd, IntoRawFd};
+    let err = |message: String| SourceError::Open {
+        path: shown(path),
+        message,
+    };
+    let fd = if path.as_os_str() == "-" {
+        // A duplicate: libpcap closes what it is given.
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| err(e.to_string()))?
+            .into_raw_fd()
+    } else {
+        std::fs::File::open(path)
+            .map_err(|e| err(e.to_string()))?
+            .into_raw_fd()
+    };
+    // SAFETY: `fd` is an open descriptor that we own and hand over to
+    // libpcap, which closes it with the capture.
+    unsafe { pcap::Capture::from_raw_fd(fd) }.map_err(|e| err(e.to_string()))
 }
 
 /// Try to open a capture; the error names the file.
@@ -62,6 +122,30 @@ impl PcapFiles {
         Ok(Self::new(paths))
     }
 
+    /// Open captures for a single reader: streams (see [`is_stream`]) are
+    /// opened now, once (their header is read, so a stream that is not a
+    /// capture fails here); regular files are checked as by `open`.
+    pub fn open_single(paths: &[PathBuf]) -> Result<Self, SourceError> {
+        let mut opened = Vec::with_capacity(paths.len());
+        for p in paths {
+            if is_stream(p) {
+                opened.push(Some(open_stream(p)?));
+            } else {
+                check_readable(p)?;
+                opened.push(None);
+            }
+        }
+        let mut files = Self::new(paths);
+        files.opened = opened;
+        files.shared = false;
+        Ok(files)
+    }
+
+    /// Every worker reads these files (false: one worker reads everything).
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
+
     /// Prepare to read files already checked by `open` (each worker reads
     /// them all); a file that fails later ends early and is listed in
     /// `broken`.
@@ -73,6 +157,8 @@ impl PcapFiles {
             .sum();
         PcapFiles {
             paths: paths.to_vec(),
+            opened: Vec::new(),
+            shared: true,
             next_file: 0,
             current: None,
             frame: 0,
@@ -100,43 +186,58 @@ impl PcapFiles {
                 self.next_file += 1;
                 self.frame = 0;
                 self.file_bytes = 24;
-                match pcap::Capture::from_file(&path) {
+                let opened = self
+                    .opened
+                    .get_mut(self.next_file - 1)
+                    .and_then(Option::take);
+                match opened.map_or_else(|| pcap::Capture::from_file(&path), Ok) {
                     Ok(cap) => {
                         let lt = cap.get_datalink().0;
-                        self.current = Some((cap, lt));
+                        self.current = Some((Reader::Pcap(cap), lt));
                     }
                     Err(e) => {
-                        self.broken.push((path, e.to_string()));
+                        self.broken.push((shown(&path), e.to_string()));
                         continue;
                     }
                 }
             }
             let file = self.next_file - 1;
-            let (cap, lt) = self.current.as_mut()?;
+            let (reader, lt) = self.current.as_mut()?;
             let linktype = *lt;
-            match cap.next_packet() {
-                Ok(p) => {
-                    self.buf.clear();
-                    self.buf.extend_from_slice(p.data);
-                    let ts_us = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
-                    self.meta = (ts_us, p.header.len);
-                }
-                Err(pcap::Error::NoMorePackets) => {
+            let got = match reader {
+                Reader::Pcap(cap) => match cap.next_packet() {
+                    Ok(p) => {
+                        self.buf.clear();
+                        self.buf.extend_from_slice(p.data);
+                        let ts_us = record_time_us(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                        Ok(Some((ts_us, p.header.len)))
+                    }
+                    Err(pcap::Error::NoMorePackets) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                },
+                Reader::Resumed(r) => r.next(&mut self.buf),
+            };
+            match got {
+                Ok(Some(meta)) => self.meta = meta,
+                Ok(None) => {
                     // libpcap reports a record cut short at the end of a file as
                     // a clean end; classic pcap files are checked by size.
                     let path = &self.paths[file];
                     if let Some(extra) = trailing_bytes(path, self.file_bytes) {
                         self.broken.push((
                             path.clone(),
-                            format!("truncated: {extra} bytes after the last complete record (frame {})", self.frame),
+                            format!(
+                                "record {} at byte offset {}: truncated: {extra} bytes after the last complete record",
+                                self.frame + 1,
+                                self.file_bytes
+                            ),
                         ));
                     }
                     self.current = None;
                     continue;
                 }
                 Err(e) => {
-                    self.broken.push((self.paths[file].clone(), e.to_string()));
-                    self.current = None;
+                    self.record_failed(file, linktype, &e);
                     continue;
                 }
             }
@@ -155,19 +256,72 @@ impl PcapFiles {
     }
 }
 
-/// For a classic pcap file (not pcapng), the bytes left over after `used`
-/// bytes of header and complete records, when there are any.
+/// A record's time in µs since the epoch. The classic pcap header stores
+/// seconds as an unsigned 32-bit number (valid until 2106); libpcap hands
+/// them over as a C `long` after going through a signed 32-bit field on
+/// some paths, so a time past 2038 arrives negative: it is read back as
+/// the unsigned value it was written as.
+pub fn record_time_us(tv_sec: i64, tv_usec: i64) -> i64 {
+    let secs = if (i64::from(i32::MIN)..0).contains(&tv_sec) {
+        tv_sec + (1i64 << 32)
+    } else {
+        tv_sec
+    };
+    secs.saturating_mul(1_000_000).saturating_add(tv_usec)
+}
+
+impl PcapFiles {
+    /// The record after the last good one of file `file` could not be
+    /// read (`why`): say where, and in a classic pcap file go on at the
+    /// next plausible record when there is one within reach.
+    fn record_failed(&mut self, file: usize, linktype: i32, why: &str) {
+        let path = self.paths[file].clone();
+        let at = self.file_bytes;
+        let record = self.frame + 1;
+        // Offsets are exact for classic pcap (the only layout counted);
+        // pcapng and streams name the record only.
+        let Some(layout) = Layout::of_file(&path) else {
+            self.broken.push((
+                shown(&path),
+                format!("record {record}: {why}; the rest of the file was not read"),
+            ));
+            self.current = None;
+            return;
+        };
+        let near_sec = (self.frame > 0).then(|| self.meta.0.div_euclid(1_000_000));
+        let resumed = find_next(&path, layout, at, near_sec)
+            .ok()
+            .flatten()
+            .and_then(|to| Some((to, Resumed::open(&path, layout, to).ok()?)));
+        let head = format!("record {record} at byte offset {at}: {why}");
+        match resumed {
+            Some((to, r)) => {
+                self.broken.push((
+                    path,
+                    format!(
+                        "{head}; skipped {} bytes, went on at byte offset {to}",
+                        to - at
+                    ),
+                ));
+                self.bytes_read += to - at;
+                self.file_bytes = to;
+                self.current = Some((Reader::Resumed(r), linktype));
+            }
+            None => {
+                self.broken.push((
+                    path,
+                    format!("{head}; no good record after it, the rest of the file was not read"),
+                ));
+                self.current = None;
+            }
+        }
+    }
+}
+
+/// For a classic pcap file (not pcapng, not a stream), the bytes left over
+/// after `used` bytes of header and complete records, when there are any.
 fn trailing_bytes(path: &Path, used: u64) -> Option<u64> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .ok()?
-        .read_exact(&mut magic)
-        .ok()?;
-    let classic = matches!(
-        u32::from_le_bytes(magic),
-        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
-    );
+    Layout::of_file(path)?;
     let size = std::fs::metadata(path).ok()?.len();
-    (classic && size > used).then(|| size - used)
+    (size > used).then(|| size - used)
 }
