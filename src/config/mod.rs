@@ -31,7 +31,7 @@ pub const MAX_TABLE_ENTRIES: usize = 1 << 24;
 /// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct Spec {
 }
 
 /// `[sink]`: where alerts and reports go besides `--alerts`/`--reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SinkSpec {
     #[serde(rename = "type")]
@@ -82,7 +82,7 @@ pub struct SinkPlan {
 /// `[source]`: where `dnsmonitor consume` reads packets (the broker URI
 /// comes from `--amqp`, `--amqp-file` or `DNSMONITOR_AMQP_URI`, never from
 /// the pipeline file). `replay` and `live` ignore it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceSpec {
     #[serde(rename = "type")]
@@ -136,7 +136,7 @@ pub fn parse_binding(s: &str) -> Result<(String, String), String> {
 }
 
 /// `[reports]`: periodic top-k reports (`--reports`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportsSpec {
     pub interval_secs: toml::Spanned<u64>,
@@ -153,13 +153,13 @@ impl Default for ReportsSpec {
 }
 
 /// `[metrics]`: where `/metrics` is served (the CLI's `--metrics-listen` wins).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSpec {
     pub listen: Option<toml::Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureSpec {
     pub dns_ports: toml::Spanned<Vec<u16>>,
@@ -182,7 +182,7 @@ impl Default for CaptureSpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowToml {
     pub size_secs: toml::Spanned<u64>,
@@ -200,7 +200,7 @@ impl Default for WindowToml {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsSpec {
     pub hold_secs: toml::Spanned<u64>,
@@ -695,6 +695,39 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// pipelines/default.toml shows every key with its default: the file
+    /// and the defaults in code must say the same (a new key or a changed
+    /// default in one place only fails here).
+    #[test]
+    fn default_pipeline_equals_the_defaults_in_code() {
+        let shipped: Spec = toml::from_str(DEFAULT_PIPELINE).expect("default.toml parses");
+        let code: Spec = toml::from_str("").expect("empty pipeline parses");
+        let (shipped, code) = (
+            serde_json::to_value(&shipped).unwrap(),
+            serde_json::to_value(&code).unwrap(),
+        );
+        for (table, want) in code.as_object().unwrap() {
+            for (key, value) in want.as_object().into_iter().flatten() {
+                assert_eq!(
+                    shipped[table].get(key),
+                    Some(value),
+                    "pipelines/default.toml [{table}] {key}"
+                );
+            }
+        }
+        assert_eq!(shipped, code);
+        // Every key in the file is one the code knows (deny_unknown_fields),
+        // and the file mentions every detector table.
+        let text: toml::Table = toml::from_str(DEFAULT_PIPELINE).unwrap();
+        let det = text["detectors"].as_table().unwrap();
+        for name in code["detectors"].as_object().unwrap().keys() {
+            assert!(
+                det.contains_key(name),
+                "default.toml lacks [detectors.{name}]"
+            );
+        }
+    }
 
     fn errs(text: &str) -> Vec<String> {
         match Plan::from_str(text, "p.toml", Path::new("."), &[]) {

@@ -46,7 +46,7 @@ use crate::config::{ConfigError, Located};
 pub const AMPLIFYING_QTYPES: [u16; 4] = [255, 48, 46, 16];
 
 /// `[detectors.amplification]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmplificationSpec {
     #[serde(default = "yes")]

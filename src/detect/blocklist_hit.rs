@@ -15,7 +15,7 @@ use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowV
 use crate::blocklist::BlocklistSet;
 
 /// `[detectors.blocklist_hit]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlocklistHitSpec {
     #[serde(default = "yes")]

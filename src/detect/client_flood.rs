@@ -10,7 +10,7 @@ use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowV
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.client_flood]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFloodSpec {
     #[serde(default = "yes")]

@@ -25,7 +25,7 @@ pub const RCODE_SERVFAIL: u16 = 2;
 
 /// `[detectors.nxdomain_flood]` and `[detectors.servfail_flood]` in a
 /// pipeline file (same keys and defaults).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RcodeFloodSpec {
     #[serde(default = "yes")]

@@ -32,7 +32,7 @@ use crate::config::{ConfigError, Located};
 pub const MIN_VISIBLE_RESPONSES: u64 = 20;
 
 /// `[detectors.random_subdomain]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RandomSubdomainSpec {
     #[serde(default = "yes")]

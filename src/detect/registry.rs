@@ -23,7 +23,7 @@ use crate::blocklist::BlocklistSet;
 use crate::config::{ConfigError, Located};
 
 /// `[detectors]`: one optional table per detector kind.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorsSpec {
     #[serde(default)]

@@ -38,7 +38,7 @@ use crate::config::{ConfigError, Located};
 pub const MIN_MARGIN_SOURCES: f64 = 10.0;
 
 /// `[detectors.spoofed_flood]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpoofedFloodSpec {
     #[serde(default = "yes")]

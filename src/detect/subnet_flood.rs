@@ -24,7 +24,7 @@ use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowV
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.subnet_flood]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetFloodSpec {
     #[serde(default = "yes")]

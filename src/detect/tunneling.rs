@@ -62,7 +62,7 @@ pub const HIGH_ENTROPY_MILLI: u64 = 3500;
 pub const PAYLOAD_QTYPES: [u16; 5] = [16, 10, 5, 15, 65399];
 
 /// `[detectors.tunneling]` in a pipeline file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelingSpec {
     #[serde(default = "yes")]
