@@ -15,7 +15,7 @@ use crate::detect::{Key, Tally, TallySink};
 use crate::sketch::stable_hash;
 
 /// Entries held before an early flush.
-pub const MAX_MAP_ENTRIES: usize = 1 << 16;
+pub const MAX_MAP_ENTRIES: usize = 1 << 14;
 
 /// What crosses the exchange between map and reduce side.
 #[derive(Clone, Debug, Serialize, Deserialize)]
