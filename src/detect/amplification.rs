@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
 /// Question types whose answers are used for amplification.
@@ -146,12 +146,12 @@ impl Detector for Amplification {
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
         let size = u64::from(m.msg.size);
         if !m.msg.qr {
-            let t = sink.tally(Key::Victim(m.payload.src));
+            let t = sink.tally(KeyRef::Victim(m.payload.src));
             t.queries += 1;
             t.bytes += size;
             return;
         }
-        let t = sink.tally(Key::Victim(m.payload.dst));
+        let t = sink.tally(KeyRef::Victim(m.payload.dst));
         t.responses += 1;
         t.response_bytes += size;
         let q = m.msg.question.as_ref();

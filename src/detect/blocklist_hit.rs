@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::yes;
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::blocklist::BlocklistSet;
 
 /// `[detectors.blocklist_hit]` in a pipeline file.
@@ -65,7 +65,7 @@ impl Detector for BlocklistHit {
         let Some(hit) = self.set.lookup(&q.qname) else {
             return;
         };
-        let t = sink.tally(Key::ClientDomain(m.payload.src, hit.domain.into()));
+        let t = sink.tally(KeyRef::ClientDomain(m.payload.src, hit.domain));
         t.queries += 1;
         t.offer_qname(&q.qname);
         if t.note.as_deref().is_none_or(|n| hit.list < n) {

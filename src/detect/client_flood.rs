@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.client_flood]` in a pipeline file.
@@ -73,7 +73,7 @@ impl Detector for ClientFlood {
         if m.msg.qr {
             return;
         }
-        let t = sink.tally(Key::Client(m.payload.src));
+        let t = sink.tally(KeyRef::Client(m.payload.src));
         t.queries += 1;
         t.bytes += m.msg.size as u64;
         if let Some(q) = &m.msg.question {

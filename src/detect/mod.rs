@@ -141,17 +141,94 @@ impl Key {
 
     /// The subnet of `ip`: IPv4 masked to `v4_prefix` bits, IPv6 to `v6_prefix`.
     pub fn subnet_of(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> Key {
+        KeyRef::subnet_of(ip, v4_prefix, v6_prefix).to_key()
+    }
+}
+
+impl KeyRef<'static> {
+    /// See `Key::subnet_of`.
+    pub fn subnet_of(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> KeyRef<'static> {
         match ip {
             IpAddr::V4(a) => {
                 let p = v4_prefix.min(32);
                 let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
-                Key::Subnet(IpAddr::V4((u32::from(a) & mask).into()), p)
+                KeyRef::Subnet(IpAddr::V4((u32::from(a) & mask).into()), p)
             }
             IpAddr::V6(a) => {
                 let p = v6_prefix.min(128);
                 let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
-                Key::Subnet(IpAddr::V6((u128::from(a) & mask).into()), p)
+                KeyRef::Subnet(IpAddr::V6((u128::from(a) & mask).into()), p)
             }
+        }
+    }
+}
+
+/// A `Key` borrowed: what `observe` looks its tally up by, so finding an
+/// existing tally allocates nothing (a domain string is copied only for a
+/// new key). Hashes and compares like the `Key` it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyRef<'a> {
+    Client(IpAddr),
+    ClientDomain(IpAddr, &'a str),
+    Subnet(IpAddr, u8),
+    Domain(&'a str),
+    Victim(IpAddr),
+    Server(IpAddr),
+}
+
+impl KeyRef<'_> {
+    pub fn to_key(self) -> Key {
+        match self {
+            KeyRef::Client(a) => Key::Client(a),
+            KeyRef::ClientDomain(a, d) => Key::ClientDomain(a, d.into()),
+            KeyRef::Subnet(a, p) => Key::Subnet(a, p),
+            KeyRef::Domain(d) => Key::Domain(d.into()),
+            KeyRef::Victim(a) => Key::Victim(a),
+            KeyRef::Server(a) => Key::Server(a),
+        }
+    }
+}
+
+impl Key {
+    pub fn as_key_ref(&self) -> KeyRef<'_> {
+        match self {
+            Key::Client(a) => KeyRef::Client(*a),
+            Key::ClientDomain(a, d) => KeyRef::ClientDomain(*a, d),
+            Key::Subnet(a, p) => KeyRef::Subnet(*a, *p),
+            Key::Domain(d) => KeyRef::Domain(d),
+            Key::Victim(a) => KeyRef::Victim(*a),
+            Key::Server(a) => KeyRef::Server(*a),
+        }
+    }
+}
+
+/// A short string held inline (no allocation), on the heap when longer.
+pub enum ShortStr {
+    Inline { len: u8, buf: [u8; 255] },
+    Heap(Box<str>),
+}
+
+impl ShortStr {
+    pub fn new(s: &str) -> ShortStr {
+        if s.len() <= 255 {
+            let mut buf = [0u8; 255];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            ShortStr::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            ShortStr::Heap(s.into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole: always UTF-8.
+            ShortStr::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..*len as usize]).unwrap_or("")
+            }
+            ShortStr::Heap(s) => s,
         }
     }
 }
@@ -361,7 +438,7 @@ impl Samples {
 /// Where `observe` puts its counts: the map side's table for the message's
 /// pane.
 pub trait TallySink {
-    fn tally(&mut self, key: Key) -> &mut Tally;
+    fn tally(&mut self, key: KeyRef<'_>) -> &mut Tally;
 }
 
 /// A detector's verdict on one key for one window.
@@ -423,6 +500,8 @@ pub struct Observed<'a, 'b> {
     pub unsolicited: Option<bool>,
     /// Cache for `registered_labels`.
     pub(crate) registered: Cell<Option<Option<usize>>>,
+    /// Cache for `registered_domain_str`.
+    domain: std::cell::OnceCell<Option<ShortStr>>,
 }
 
 impl<'a, 'b> Observed<'a, 'b> {
@@ -436,6 +515,7 @@ impl<'a, 'b> Observed<'a, 'b> {
             msg,
             unsolicited,
             registered: Cell::new(None),
+            domain: std::cell::OnceCell::new(),
         }
     }
 
@@ -457,9 +537,20 @@ impl<'a, 'b> Observed<'a, 'b> {
 
     /// The registered domain as a lower-case presentation string.
     pub fn registered_domain(&self) -> Option<Box<str>> {
-        let n = self.registered_labels()?;
-        let q = self.msg.question.as_ref()?;
-        Some(q.qname.suffix(n).to_lowercase_string().into_boxed_str())
+        self.registered_domain_str().map(Into::into)
+    }
+
+    /// The same, borrowed: computed once per message, without allocating
+    /// (unless the escaped name is longer than 255 bytes).
+    pub fn registered_domain_str(&self) -> Option<&str> {
+        self.domain
+            .get_or_init(|| {
+                let n = self.registered_labels()?;
+                let q = self.msg.question.as_ref()?;
+                Some(q.qname.suffix(n).lowercase_presentation())
+            })
+            .as_ref()
+            .map(ShortStr::as_str)
     }
 }
 

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use super::{
+    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
+};
 use crate::config::{ConfigError, Located};
 
 /// Response code 3.
@@ -139,7 +141,7 @@ impl<const RCODE: u16> Detector for RcodeFlood<RCODE> {
         if !m.msg.qr {
             return;
         }
-        let t = sink.tally(Key::Client(m.payload.dst));
+        let t = sink.tally(KeyRef::Client(m.payload.dst));
         t.responses += 1;
         if m.msg.rcode == RCODE {
             if RCODE == RCODE_NXDOMAIN {

@@ -24,7 +24,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use super::{
+    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
+};
 use crate::config::{ConfigError, Located};
 
 /// Responses in the window from which the failure ratio is trusted;
@@ -139,13 +141,18 @@ impl Detector for RandomSubdomain {
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
         let Some(q) = &m.msg.question else { return };
-        let Some(domain) = m.registered_domain() else {
+        let Some(domain) = m.registered_domain_str() else {
             return;
         };
-        if !self.ignore_domains.is_empty() && self.ignore_domains.binary_search(&domain).is_ok() {
+        if !self.ignore_domains.is_empty()
+            && self
+                .ignore_domains
+                .binary_search_by(|d| (**d).cmp(domain))
+                .is_ok()
+        {
             return;
         }
-        let t = sink.tally(Key::Domain(domain));
+        let t = sink.tally(KeyRef::Domain(domain));
         if m.msg.qr {
             t.responses += 1;
             match m.msg.rcode {

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.rate_anomaly]` in a pipeline file.
@@ -102,7 +102,7 @@ impl Detector for RateAnomaly {
         if m.msg.qr {
             return;
         }
-        let t = sink.tally(Key::Server(m.payload.dst));
+        let t = sink.tally(KeyRef::Server(m.payload.dst));
         t.queries += 1;
         if let Some(q) = &m.msg.question {
             t.offer_qname(&q.qname);

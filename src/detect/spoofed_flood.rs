@@ -31,7 +31,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use super::{
+    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
+};
 use crate::config::{ConfigError, Located};
 
 /// Smallest margin above a warm baseline, in sources.
@@ -158,7 +160,7 @@ impl Detector for SpoofedFlood {
         if m.msg.qr {
             return;
         }
-        let t = sink.tally(Key::Server(m.payload.dst));
+        let t = sink.tally(KeyRef::Server(m.payload.dst));
         t.queries += 1;
         t.distinct_mut()
             .insert(crate::sketch::stable_hash(&m.payload.src));

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.subnet_flood]` in a pipeline file.
@@ -127,7 +127,7 @@ impl Detector for SubnetFlood {
             return;
         }
         let src = m.payload.src;
-        let t = sink.tally(Key::subnet_of(src, self.v4_prefix, self.v6_prefix));
+        let t = sink.tally(KeyRef::subnet_of(src, self.v4_prefix, self.v6_prefix));
         t.queries += 1;
         t.bytes += m.msg.size as u64;
         t.distinct_mut().insert(crate::sketch::stable_hash(&src));

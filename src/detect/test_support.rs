@@ -18,8 +18,8 @@ use crate::synth::FrameBuilder;
 pub struct Sink(pub HashMap<Key, Tally>);
 
 impl TallySink for Sink {
-    fn tally(&mut self, key: Key) -> &mut Tally {
-        self.0.entry(key).or_default()
+    fn tally(&mut self, key: crate::detect::KeyRef<'_>) -> &mut Tally {
+        self.0.entry(key.to_key()).or_default()
     }
 }
 

@@ -44,7 +44,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, Tally, TallySink, WindowView};
+use super::{
+    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
+};
 use crate::config::{ConfigError, Located};
 use crate::dns::QName;
 
@@ -284,12 +286,16 @@ impl Detector for Tunneling {
             long,
             entropy_milli: sub_label_entropy(&q.qname, k),
         };
-        let domain: Box<str> = if k == 0 {
-            ".".into()
+        // `k` is 0 or the registered domain's labels (`key_labels`).
+        let domain = if k == 0 {
+            "."
         } else {
-            q.qname.suffix(k).to_lowercase_string().into_boxed_str()
+            match m.registered_domain_str() {
+                Some(d) => d,
+                None => return,
+            }
         };
-        let t = sink.tally(Key::ClientDomain(m.payload.src, domain));
+        let t = sink.tally(KeyRef::ClientDomain(m.payload.src, domain));
         t.queries += 1;
         t.label_bytes += s.label_bytes;
         t.long_labels += s.long as u64;

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
-use super::{Detector, Finding, Key, Kind, Observed, Severity, TallySink, WindowView};
+use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
 /// `[detectors.unsolicited_response]` in a pipeline file.
@@ -108,10 +108,10 @@ impl Detector for UnsolicitedResponse {
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
         if !m.msg.qr {
-            sink.tally(Key::Victim(m.payload.src)).queries += 1;
+            sink.tally(KeyRef::Victim(m.payload.src)).queries += 1;
             return;
         }
-        let t = sink.tally(Key::Victim(m.payload.dst));
+        let t = sink.tally(KeyRef::Victim(m.payload.dst));
         t.responses += 1;
         if m.unsolicited == Some(true) {
             t.unsolicited += 1;

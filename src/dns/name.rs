@@ -194,25 +194,24 @@ impl QName {
         s
     }
 
+    /// The lower-case presentation form, held inline when it fits.
+    pub fn lowercase_presentation(&self) -> crate::detect::ShortStr {
+        let mut w = StackBuf {
+            buf: [0; 1024],
+            len: 0,
+        };
+        use fmt::Write as _;
+        // At most 255 bytes, each escaped to 4: fits.
+        let _ = write!(w, "{self}");
+        w.buf[..w.len].make_ascii_lowercase();
+        // Presentation form is ASCII.
+        crate::detect::ShortStr::new(std::str::from_utf8(&w.buf[..w.len]).unwrap_or(""))
+    }
+
     /// Order of the presentation form against `other` (byte order, as `str`
     /// compares), without allocating.
     pub fn cmp_presentation(&self, other: &str) -> std::cmp::Ordering {
-        struct Stack {
-            buf: [u8; 1024],
-            len: usize,
-        }
-        impl fmt::Write for Stack {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                let end = self.len + s.len();
-                if end > self.buf.len() {
-                    return Err(fmt::Error);
-                }
-                self.buf[self.len..end].copy_from_slice(s.as_bytes());
-                self.len = end;
-                Ok(())
-            }
-        }
-        let mut w = Stack {
+        let mut w = StackBuf {
             buf: [0; 1024],
             len: 0,
         };
@@ -263,6 +262,25 @@ pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
 
 /// Write one label in RFC 1035 presentation form: `.` and `\` escaped with a
 /// backslash, bytes outside printable ASCII (and space, `"`) as `\DDD`.
+/// A presentation form written on the stack (255 bytes escaped to at most 4
+/// each fit in 1024).
+struct StackBuf {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// A byte written as itself in presentation form.
 #[inline]
 fn is_plain(b: u8) -> bool {

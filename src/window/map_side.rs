@@ -6,12 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use serde::{Deserialize, Serialize};
 
 use super::Pane;
-use crate::detect::{Key, Tally, TallySink};
+use crate::detect::{Key, KeyRef, Tally, TallySink};
 use crate::sketch::stable_hash;
 
 /// Entries held before an early flush.
@@ -37,12 +40,18 @@ impl Shuffle {
     }
 }
 
+/// One pane's tallies, looked up by a borrowed key (`KeyRef`), so that an
+/// existing tally is found without building a `Key`.
+type Table = HashTable<(u16, Key, Tally)>;
+
 #[derive(Default)]
 pub struct MapTables {
-    panes: BTreeMap<Pane, HashMap<(u16, Key), Tally>>,
+    panes: BTreeMap<Pane, Table>,
     entries: usize,
     /// Emptied tables, reused with their capacity (no regrowth every pane).
-    spare: Vec<HashMap<(u16, Key), Tally>>,
+    spare: Vec<Table>,
+    /// Seeded per process: keys are attacker-chosen.
+    hasher: foldhash::fast::RandomState,
 }
 
 /// Emptied tables kept for reuse.
@@ -50,18 +59,28 @@ const SPARE_TABLES: usize = 1;
 
 /// `TallySink` for one (pane, detector).
 pub struct PaneSink<'a> {
-    table: &'a mut HashMap<(u16, Key), Tally>,
+    table: &'a mut Table,
     det: u16,
     entries: &'a mut usize,
+    hasher: &'a foldhash::fast::RandomState,
 }
 
 impl TallySink for PaneSink<'_> {
-    fn tally(&mut self, key: Key) -> &mut Tally {
-        let entries = &mut *self.entries;
-        self.table.entry((self.det, key)).or_insert_with(|| {
-            *entries += 1;
-            Tally::default()
-        })
+    fn tally(&mut self, key: KeyRef<'_>) -> &mut Tally {
+        let (det, hasher) = (self.det, self.hasher);
+        let hash = hasher.hash_one((det, key));
+        let entry = self.table.entry(
+            hash,
+            |(d, k, _)| *d == det && k.as_key_ref() == key,
+            |(d, k, _)| hasher.hash_one((*d, k.as_key_ref())),
+        );
+        match entry {
+            Entry::Occupied(o) => &mut o.into_mut().2,
+            Entry::Vacant(v) => {
+                *self.entries += 1;
+                &mut v.insert((det, key.to_key(), Tally::default())).into_mut().2
+            }
+        }
     }
 }
 
@@ -75,6 +94,7 @@ impl MapTables {
                 .or_insert_with(|| spare.pop().unwrap_or_default()),
             det,
             entries: &mut self.entries,
+            hasher: &self.hasher,
         }
     }
 
@@ -95,7 +115,7 @@ impl MapTables {
             // Order is irrelevant: the reduce side merges commutatively.
             let v: Vec<Shuffle> = table
                 .drain()
-                .map(|((det, key), tally)| Shuffle::Tally { det, key, tally })
+                .map(|(det, key, tally)| Shuffle::Tally { det, key, tally })
                 .collect();
             out.push((pane, v));
             if self.spare.len() < SPARE_TABLES {
