@@ -26,8 +26,25 @@ impl BuildHasher for FixedState {
     }
 }
 
+/// Distinct items held exactly before the sketch is built: most keys of a
+/// flood (a spoofed source's /24, a bot's names in one pane) see one or two,
+/// and need no sketch (allocation, hashing) for that.
+pub const SMALL: usize = 4;
+
+type Hll = HyperLogLogPlus<u64, FixedState>;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Distinct(HyperLogLogPlus<u64, FixedState>);
+pub struct Distinct(Repr);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Repr {
+    /// Up to `SMALL` distinct item hashes, in insertion order.
+    Small {
+        len: u8,
+        items: [u64; SMALL],
+    },
+    Sketch(Box<Hll>),
+}
 
 impl Default for Distinct {
     fn default() -> Self {
@@ -35,26 +52,83 @@ impl Default for Distinct {
     }
 }
 
+fn new_hll() -> Hll {
+    // PRECISION is within the crate's bounds [4, 18]: cannot fail.
+    HyperLogLogPlus::new(PRECISION, FixedState).expect("valid HLL precision")
+}
+
 impl Distinct {
     pub fn new() -> Self {
-        // PRECISION is within the crate's bounds [4, 18]: cannot fail.
-        Distinct(HyperLogLogPlus::new(PRECISION, FixedState).expect("valid HLL precision"))
+        Distinct(Repr::Small {
+            len: 0,
+            items: [0; SMALL],
+        })
     }
 
     /// Add an item by its (already computed) 64-bit hash.
     pub fn insert(&mut self, item_hash: u64) {
-        self.0.insert(&item_hash);
+        match &mut self.0 {
+            Repr::Small { len, items } => {
+                let n = *len as usize;
+                if items[..n].contains(&item_hash) {
+                    return;
+                }
+                if n < SMALL {
+                    items[n] = item_hash;
+                    *len += 1;
+                    return;
+                }
+                // The same inserts, in the same order, as if the sketch
+                // had been there from the start.
+                let mut h = new_hll();
+                for i in items.iter() {
+                    h.insert(i);
+                }
+                h.insert(&item_hash);
+                self.0 = Repr::Sketch(Box::new(h));
+            }
+            Repr::Sketch(h) => h.insert(&item_hash),
+        }
     }
 
     /// Merge another sketch (same precision and hasher by construction).
     pub fn merge(&mut self, other: &Distinct) {
-        // Same precision by construction: cannot fail.
-        let _ = self.0.merge(&other.0);
+        match &other.0 {
+            Repr::Small { len, items } => {
+                for i in &items[..*len as usize] {
+                    self.insert(*i);
+                }
+            }
+            Repr::Sketch(o) => match &mut self.0 {
+                Repr::Sketch(h) => {
+                    // Same precision by construction: cannot fail.
+                    let _ = h.merge(o);
+                }
+                Repr::Small { len, items } => {
+                    let mut h = o.clone();
+                    for i in &items[..*len as usize] {
+                        h.insert(i);
+                    }
+                    self.0 = Repr::Sketch(h);
+                }
+            },
+        }
     }
 
-    /// Estimated number of distinct items.
+    /// Estimated number of distinct items (a small set is estimated by the
+    /// sketch it would be, so the number never depends on the form).
     pub fn count(&mut self) -> f64 {
-        self.0.count()
+        match &mut self.0 {
+            Repr::Small { len: 0, .. } => new_hll().count(),
+            Repr::Small { len, items } => {
+                let mut h = new_hll();
+                for i in &items[..*len as usize] {
+                    h.insert(i);
+                }
+                h.count()
+            }
+            Repr::Sketch(h) => h.count(),
+        }
     }
 }
 
@@ -84,5 +158,33 @@ mod tests {
             small.insert(i * 7919);
         }
         assert!((small.count() - 100.0).abs() <= 2.0, "{}", small.count());
+    }
+
+    /// The small form counts, merges and grows exactly as the sketch would.
+    #[test]
+    fn small_sets_count_like_the_sketch() {
+        let h = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x55;
+        for n in 0..12u64 {
+            let mut d = Distinct::new();
+            let mut raw = new_hll();
+            for i in 0..n {
+                d.insert(h(i));
+                d.insert(h(i));
+                raw.insert(&h(i));
+            }
+            assert_eq!(d.count(), raw.count(), "{n} items");
+            // Small into small, small into sketch, sketch into small.
+            let mut big = Distinct::new();
+            for i in 100..120 {
+                big.insert(h(i));
+                raw.insert(&h(i));
+            }
+            let mut a = d.clone();
+            a.merge(&big);
+            let mut b = big.clone();
+            b.merge(&d);
+            assert_eq!(a.count(), raw.count());
+            assert_eq!(b.count(), raw.count());
+        }
     }
 }
