@@ -404,10 +404,10 @@ pub fn run(
                     } else {
                         new_pane
                     };
-                    for (pane, batch) in ingest.tables.drain(below) {
+                    ingest.tables.drain_each(below, |pane, records| {
                         let c = cs.delayed(&pane.max(cap_pane));
-                        shuffle_out.session(&c).give_iterator(batch.into_iter());
-                    }
+                        shuffle_out.session(&c).give_iterator(records);
+                    });
                     // Report intervals that end before the new watermark pane.
                     if let Some(r) = ingest.reports.as_mut() {
                         let below = new_pane

@@ -103,25 +103,30 @@ impl MapTables {
     }
 
     /// Take every pane below `below` (all panes when `None`), oldest first.
-    pub fn drain(&mut self, below: Option<Pane>) -> Vec<(Pane, Vec<Shuffle>)> {
+    /// Hand every pane below `below` (all when `None`), oldest first, to
+    /// `send` as records, without collecting them first.
+    pub fn drain_each(
+        &mut self,
+        below: Option<Pane>,
+        mut send: impl FnMut(Pane, &mut dyn Iterator<Item = Shuffle>),
+    ) {
         let keep = match below {
             Some(b) => self.panes.split_off(&b),
             None => BTreeMap::new(),
         };
         let taken = std::mem::replace(&mut self.panes, keep);
-        let mut out = Vec::with_capacity(taken.len());
         for (pane, mut table) in taken {
             self.entries -= table.len();
             // Order is irrelevant: the reduce side merges commutatively.
-            let v: Vec<Shuffle> = table
-                .drain()
-                .map(|(det, key, tally)| Shuffle::Tally { det, key, tally })
-                .collect();
-            out.push((pane, v));
+            send(
+                pane,
+                &mut table
+                    .drain()
+                    .map(|(det, key, tally)| Shuffle::Tally { det, key, tally }),
+            );
             if self.spare.len() < SPARE_TABLES {
                 self.spare.push(table);
             }
         }
-        out
     }
 }
