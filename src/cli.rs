@@ -150,8 +150,10 @@ impl PipelineArgs {
             Some(f) => f == AlertFormat::Human,
             None => self.alerts.is_none() && to_terminal,
         };
-        if human {
-            Box::new(HumanAlerts::new(out, to_terminal && colour_wanted()))
+        if human && to_terminal {
+            Box::new(HumanAlerts::for_terminal(out, colour_wanted()))
+        } else if human {
+            Box::new(HumanAlerts::new(out, false))
         } else {
             Box::new(JsonLinesAlerts::new(out))
         }

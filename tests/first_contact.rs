@@ -128,6 +128,22 @@ fn replay_on_a_terminal_prints_aligned_coloured_lines() {
 }
 
 #[test]
+fn alert_lines_do_not_continue_the_progress_bar() {
+    let flood = capture("loopback-flood.pcap");
+    // With the progress bar (no --quiet), paced so it is drawn.
+    let screen = on_terminal(&format!("{BIN} replay {} --speed 20x", flood.display()));
+    let mut alerts = 0;
+    for line in screen.lines().filter(|l| l.contains("client=")) {
+        // What stays on the screen: the text after the last line erase.
+        let shown = line.rsplit("\r\u{1b}[2K").next().unwrap();
+        let shown = common::strip_colour(shown);
+        assert!(shown.starts_with("2026-11-25T"), "{line:?}");
+        alerts += 1;
+    }
+    assert!(alerts >= 3, "{screen}");
+}
+
+#[test]
 fn alerts_dash_and_format_json_keep_json_lines_on_a_terminal() {
     let flood = capture("loopback-flood.pcap");
     for extra in ["--alerts -", "--format json"] {
@@ -271,6 +287,26 @@ fn sigint_to_a_background_replay_stops_it_cleanly() {
 fn timeout_sigint_and_sigterm_stop_a_replay_cleanly() {
     replay_stopped_by("INT", false);
     replay_stopped_by("TERM", false);
+}
+
+#[test]
+fn a_second_signal_later_than_a_second_exits_at_once() {
+    let flood = capture("loopback-flood.pcap");
+    // At 1x the stop waits for the batch being paced (seconds): a user
+    // who insists is obeyed.
+    let script = format!(
+        "{BIN} replay {} --speed 1x --alerts /dev/null & pid=$!; \
+         sleep 2; kill -INT $pid; sleep 1.5; kill -INT $pid; wait $pid",
+        flood.display()
+    );
+    let t0 = Clock.now();
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(Clock.now().saturating_duration_since(t0) < Duration::from_secs(8));
 }
 
 // ------------------------------------------- 7: files out of time order ----

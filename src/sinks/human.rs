@@ -124,20 +124,45 @@ pub fn human_line(v: &Value, colour: bool) -> String {
     line
 }
 
-/// Alerts as readable lines ([`human_line`]), for a terminal.
+/// Carriage return and "erase line": the start of a terminal line whatever
+/// was drawn on it (the progress bar on stderr shares the screen).
+const CLEAR_LINE: &[u8] = b"\r\x1b[2K";
+
+/// Alerts as readable lines ([`human_line`]).
 pub struct HumanAlerts {
     out: Box<dyn Write + Send>,
     colour: bool,
+    /// Writing to a terminal: each batch starts on a cleared line, so an
+    /// alert does not continue the progress bar's line (the bar redraws
+    /// itself below it on its next tick).
+    terminal: bool,
 }
 
 impl HumanAlerts {
+    /// Plain lines (`colour` false) for a file or pipe.
     pub fn new(out: Box<dyn Write + Send>, colour: bool) -> Self {
-        HumanAlerts { out, colour }
+        HumanAlerts {
+            out,
+            colour,
+            terminal: false,
+        }
+    }
+
+    /// For a terminal: each batch of lines starts on a cleared line.
+    pub fn for_terminal(out: Box<dyn Write + Send>, colour: bool) -> Self {
+        HumanAlerts {
+            out,
+            colour,
+            terminal: true,
+        }
     }
 }
 
 impl AlertSink for HumanAlerts {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        if self.terminal && !alerts.is_empty() {
+            self.out.write_all(CLEAR_LINE)?;
+        }
         for a in alerts {
             let v: Value = serde_json::from_str(&a.to_json_line()).map_err(io::Error::other)?;
             writeln!(self.out, "{}", human_line(&v, self.colour))?;

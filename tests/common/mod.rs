@@ -138,14 +138,16 @@ pub fn cannot_run_with(reason: &str, required: bool, log: &Path) {
     }
 }
 
-/// `s` without SGR colour sequences (`ESC [ ... m`).
+/// `s` without terminal control sequences (`ESC [ ... final byte`: colours,
+/// line erase).
 pub fn strip_colour(s: &str) -> String {
     let mut out = String::new();
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
         if c == '\u{1b}' && it.peek() == Some(&'[') {
+            it.next();
             for d in it.by_ref() {
-                if d == 'm' {
+                if ('@'..='~').contains(&d) {
                     break;
                 }
             }
