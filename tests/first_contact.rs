@@ -34,6 +34,26 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Runs a shell script; its output and how long it took.
+fn sh(script: &str) -> (Output, Duration) {
+    let t0 = Clock.now();
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out, Clock.now().saturating_duration_since(t0))
+}
+
+/// Every non-empty line of `text` starts with `prefix` (and there is one).
+fn every_line_starts_with(text: &str, prefix: &str) {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no lines");
+    for l in lines {
+        assert!(l.starts_with(prefix), "{l}");
+    }
+}
+
 /// Runs `cmd` (a shell command line) on a pseudo-terminal; its output.
 fn on_terminal(cmd: &str) -> String {
     let out = Command::new("script")
@@ -148,14 +168,7 @@ fn alerts_dash_and_format_json_keep_json_lines_on_a_terminal() {
     let flood = capture("loopback-flood.pcap");
     for extra in ["--alerts -", "--format json"] {
         let screen = on_terminal(&format!("{BIN} replay {} --quiet {extra}", flood.display()));
-        let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert!(!lines.is_empty(), "{extra}: {screen}");
-        for l in lines {
-            assert!(
-                l.starts_with("{\"schema\":\"dnsmonitor.alert/1\""),
-                "{extra}: {l}"
-            );
-        }
+        every_line_starts_with(&screen, "{\"schema\":\"dnsmonitor.alert/1\"");
     }
 }
 
@@ -254,13 +267,7 @@ fn replay_stopped_by(signal: &str, background: bool) {
         // The replay's own exit status, not timeout's 124.
         format!("exec timeout --preserve-status -s {signal} 3 {replay}")
     };
-    let t0 = Clock.now();
-    let out = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let took = Clock.now().saturating_duration_since(t0);
+    let (out, took) = sh(&script);
     let stderr = text(&out.stderr);
     // Stopped early: the whole replay takes 35 s; the stop waits at most
     // for the batch of packets being paced.
@@ -299,14 +306,9 @@ fn a_second_signal_later_than_a_second_exits_at_once() {
          sleep 2; kill -INT $pid; sleep 1.5; kill -INT $pid; wait $pid",
         flood.display()
     );
-    let t0 = Clock.now();
-    let out = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let (out, took) = sh(&script);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    assert!(Clock.now().saturating_duration_since(t0) < Duration::from_secs(8));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
 }
 
 // ------------------------------------------- 7: files out of time order ----
@@ -464,15 +466,10 @@ fn event_lines_carry_their_schema_first() {
         "--alerts",
         "/dev/null",
     ]);
-    let stdout = text(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert!(!lines.is_empty());
-    for l in lines {
-        assert!(
-            l.starts_with("{\"schema\":\"dnsmonitor.event/1\",\"frame\":"),
-            "{l}"
-        );
-    }
+    every_line_starts_with(
+        &text(&out.stdout),
+        "{\"schema\":\"dnsmonitor.event/1\",\"frame\":",
+    );
 }
 
 #[test]
