@@ -17,7 +17,8 @@ step() {
 }
 
 SKIP=${DNSMONITOR_SKIP_SERVICES:-0}
-SKIPPED_LOG=target/tmp/skipped-tests.log
+# where tests/common notes skipped tests (CARGO_TARGET_TMPDIR)
+SKIPPED_LOG=${CARGO_TARGET_DIR:-target}/tmp/skipped-tests.log
 
 step scripts/install-deps.sh
 if [[ $SKIP == 1 ]]; then
@@ -30,17 +31,24 @@ else
     export DNSMONITOR_REQUIRE_SERVICES=1
 fi
 step cargo build --all-targets
-mkdir -p target/tmp
+mkdir -p "$(dirname "$SKIPPED_LOG")"
 rm -f "$SKIPPED_LOG"
+# Said at the end, whether the run passed or failed.
+report_skipped() {
+    if [[ -s $SKIPPED_LOG ]]; then
+        echo
+        echo "==> $(wc -l <"$SKIPPED_LOG") test(s) were SKIPPED (DNSMONITOR_SKIP_SERVICES=1), by reason:"
+        cut -f2 "$SKIPPED_LOG" | sort | uniq -c | sed 's/^/    /'
+        echo "    (each test and its reason: $SKIPPED_LOG)"
+    elif [[ -e $SKIPPED_LOG || $SKIP == 1 ]]; then
+        echo
+        echo "==> no test was skipped"
+    fi
+}
+trap report_skipped EXIT
 # benches are compiled by --all-targets, not run
 step cargo test --all-targets
 step cargo clippy --all-targets -- -D warnings
 step cargo fmt --check
 echo
-if [[ -s $SKIPPED_LOG ]]; then
-    echo "==> all steps passed, but $(wc -l <"$SKIPPED_LOG") test(s) were SKIPPED (DNSMONITOR_SKIP_SERVICES=1):"
-    cut -f2 "$SKIPPED_LOG" | sort | uniq -c | sed 's/^/    /'
-    echo "    (each test and reason: $SKIPPED_LOG)"
-else
-    echo "==> all steps passed; no test was skipped"
-fi
+echo "==> all steps passed"

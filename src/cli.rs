@@ -268,7 +268,7 @@ pub struct LiveArgs {
     /// Interface to capture on (`ip link` lists them; `any` for all).
     #[arg(long, short = 'i')]
     pub interface: String,
-    /// BPF filter (default: UDP and TCP on the pipeline's DNS ports).
+    /// BPF filter (default: UDP and TCP on the pipeline's DNS ports, and IP fragments).
     #[arg(long)]
     pub filter: Option<String>,
     #[command(flatten)]

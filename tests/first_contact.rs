@@ -34,10 +34,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Runs a shell script; its output and how long it took.
+/// Runs a bash script; its output and how long it took.
 fn sh(script: &str) -> (Output, Duration) {
     let t0 = Clock.now();
-    let out = Command::new("sh")
+    let out = Command::new("bash")
         .args(["-c", script])
         .stdin(Stdio::null())
         .output()
@@ -241,6 +241,25 @@ fn the_test_command_requires_services_unless_told_to_skip() {
     let script = std::fs::read_to_string(repo().join("scripts/test.sh")).unwrap();
     assert!(script.contains("export DNSMONITOR_REQUIRE_SERVICES=1"));
     assert!(script.contains("DNSMONITOR_SKIP_SERVICES"));
+    // Its end-of-run report, on a log as the tests write it.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("skipped-tests.log");
+    for reason in ["not root", "no RabbitMQ on 127.0.0.1:5672"] {
+        common::cannot_run_with(reason, false, &log);
+    }
+    common::cannot_run_with("not root", false, &log);
+    let (out, _) = sh(&format!(
+        "eval \"$(sed -n '/^report_skipped()/,/^}}/p' {})\"; SKIPPED_LOG={} SKIP=1 report_skipped",
+        repo().join("scripts/test.sh").display(),
+        log.display()
+    ));
+    let report = text(&out.stdout);
+    assert!(report.contains("3 test(s) were SKIPPED"), "{report}");
+    assert!(report.contains("      2 not root\n"), "{report}");
+    assert!(
+        report.contains("      1 no RabbitMQ on 127.0.0.1:5672\n"),
+        "{report}"
+    );
     let services = std::fs::read_to_string(repo().join("scripts/services.sh")).unwrap();
     assert!(services.contains("STRICT=${DNSMONITOR_SERVICES_STRICT:-1}"));
     assert!(!services.contains("No test uses RabbitMQ"));
@@ -259,7 +278,7 @@ fn replay_stopped_by(signal: &str, background: bool) {
         flood.display(),
         alerts.display()
     );
-    // `sh -c 'cmd &'`: a non-interactive shell starts background jobs with
+    // `bash -c 'cmd &'`: a non-interactive shell starts background jobs with
     // SIGINT ignored, as a user's `cmd &` in a script.
     let script = if background {
         format!("{replay} & pid=$!; sleep 3; kill -{signal} $pid; wait $pid")
