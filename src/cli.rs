@@ -586,7 +586,8 @@ fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Pl
     // pipeline's `detectors.blocklist_hit.lists`.
     for l in lists {
         if let Err(e) = std::fs::File::open(l) {
-            return Err(usage!("--blocklist {}: cannot read: {e}", l.display()));
+            let shown = dnsmonitor::sinks::escape::for_terminal(&l.display().to_string());
+            return Err(usage!("--blocklist {shown}: cannot read: {e}"));
         }
     }
     let plan = match pipeline {
