@@ -776,8 +776,14 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!stop_requested());
         signal_hook::low_level::raise(signal_hook::consts::SIGTERM).unwrap();
+        // The signal thread sets the flag: soon, not at once.
+        let deadline = Clock.now() + Duration::from_secs(5);
+        while !a.load(Ordering::SeqCst) && Clock.now() < deadline {
+            Clock.sleep(Duration::from_millis(10));
+        }
         assert!(a.load(Ordering::SeqCst));
         assert!(stop_requested());
-        // A second signal would now exit the process: never send one here.
+        // A second signal a second later would exit the process: never
+        // send one here.
     }
 }
