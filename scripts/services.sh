@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests use are up on loopback:
-#   RabbitMQ  127.0.0.1:5672 (guest/guest, vhost %2f)
+#   RabbitMQ  127.0.0.1:5672 (guest/guest, vhost %2f; RabbitMQ's own
+#             RABBITMQ_NODE_PORT moves it, and where this script looks)
 #   ZooKeeper 127.0.0.1:2181 (own test config under target/zookeeper)
 # Starts what is missing and waits (bounded) until it is ready. Idempotent.
 set -euo pipefail
@@ -29,8 +30,9 @@ port_open() { # host port
 }
 
 # ---------------------------------------------------------------- RabbitMQ
-if port_open 127.0.0.1 5672; then
-    echo "services: RabbitMQ already answers on 127.0.0.1:5672"
+AMQP_PORT=${RABBITMQ_NODE_PORT:-5672}
+if port_open 127.0.0.1 "$AMQP_PORT"; then
+    echo "services: RabbitMQ already answers on 127.0.0.1:$AMQP_PORT"
 else
     echo "services: starting RabbitMQ (rabbitmq-server -detached)"
     rabbitmq-server -detached || problem "rabbitmq-server -detached failed"
@@ -48,13 +50,13 @@ else
         problem "RabbitMQ did not start (see /var/log/rabbitmq/)"
     fi
     for _ in $(seq 1 100); do # at most ~10 s more
-        port_open 127.0.0.1 5672 && break
+        port_open 127.0.0.1 "$AMQP_PORT" && break
         sleep 0.1
     done
-    if port_open 127.0.0.1 5672; then
-        echo "services: RabbitMQ ready on 127.0.0.1:5672"
+    if port_open 127.0.0.1 "$AMQP_PORT"; then
+        echo "services: RabbitMQ ready on 127.0.0.1:$AMQP_PORT"
     else
-        problem "RabbitMQ started but 127.0.0.1:5672 does not accept"
+        problem "RabbitMQ started but 127.0.0.1:$AMQP_PORT does not accept"
     fi
 fi
 

@@ -265,6 +265,29 @@ fn the_test_command_requires_services_unless_told_to_skip() {
     assert!(!services.contains("No test uses RabbitMQ"));
 }
 
+#[test]
+fn services_fail_when_rabbitmq_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // A rabbitmq-server that cannot start, on a port where nothing answers.
+    std::fs::write(
+        dir.path().join("rabbitmq-server"),
+        "#!/bin/sh\necho 'stub: cannot start' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let (out, took) = sh(&format!(
+        "chmod +x {d}/rabbitmq-server; PATH={d}:$PATH RABBITMQ_NODE_PORT=1 {}",
+        repo().join("scripts/services.sh").display(),
+        d = dir.path().display()
+    ));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rabbitmq-server -detached failed"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
 // ------------------------------------------------- 6: replay signals ----
 
 /// A paced replay (70 s of capture at 2x) stopped by `signal` after 3 s: it
