@@ -148,6 +148,44 @@ fn replay_on_a_terminal_prints_aligned_coloured_lines() {
 }
 
 #[test]
+fn hostile_query_names_reach_the_terminal_escaped() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("hostile.pcap");
+    // 400 q/s for 12 s from one client, for a name with ESC [2J and a
+    // right-to-left override (U+202E as UTF-8) in its first label.
+    let mut w = PcapWriter::create(&pcap).unwrap();
+    let mut fb = FrameBuilder::new();
+    let (client, server) = (
+        "192.0.2.66:40000".parse().unwrap(),
+        "192.0.2.53:53".parse().unwrap(),
+    );
+    for i in 0..4800u32 {
+        let ts = 1_700_000_000_000_000 + i64::from(i) * 2_500;
+        let frame = fb.query(
+            client,
+            server,
+            i as u16,
+            "x\\027[2J\\226\\128\\174moc.test",
+            1,
+            false,
+        );
+        w.write_frame(ts, frame).unwrap();
+    }
+    w.into_inner().unwrap();
+    let screen = on_terminal(&format!("{BIN} replay {} --quiet", pcap.display()));
+    assert!(
+        !screen.contains("\u{1b}[2J") && !screen.contains('\u{202e}'),
+        "{screen:?}"
+    );
+    let plain = common::strip_colour(&screen);
+    assert!(
+        plain.contains("samples=x\\027[2J\\226\\128\\174moc.test"),
+        "{plain}"
+    );
+}
+
+#[test]
 fn alert_lines_do_not_continue_the_progress_bar() {
     let flood = capture("loopback-flood.pcap");
     // With the progress bar (no --quiet), paced so it is drawn.
