@@ -7,5 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --build-only >&2
-cargo build --release --quiet
-exec target/release/dnsmonitor replay captures/loopback-flood.pcap "$@"
+BIN=${CARGO_TARGET_DIR:-target}/release/dnsmonitor
+if [[ -x $BIN ]]; then
+    echo "demo: building dnsmonitor (release) if the sources changed..." >&2
+else
+    # A cold release build takes minutes: say so, and let cargo show its
+    # progress (on stderr, so stdout stays the alerts).
+    echo "demo: building dnsmonitor (release) for the first time: this takes about 6 to 7 minutes on 2 cores; cargo's progress follows" >&2
+fi
+cargo build --release >&2
+echo "demo: replaying captures/loopback-flood.pcap" >&2
+exec "$BIN" replay captures/loopback-flood.pcap "$@"

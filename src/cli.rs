@@ -96,9 +96,16 @@ pub struct PipelineArgs {
     /// Add a blocklist file (any supported format); repeatable.
     #[arg(long = "blocklist", short = 'b')]
     pub blocklists: Vec<PathBuf>,
-    /// Where alerts go: a file, or `-` for standard output.
-    #[arg(long, default_value = "-")]
-    pub alerts: PathBuf,
+    /// Where alerts go: a file, or `-` for standard output (JSON lines).
+    /// Without it alerts go to standard output: readable lines on a
+    /// terminal, JSON lines otherwise.
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
+    /// Alert format: `json` (JSON lines, `dnsmonitor.alert/1`) or `human`
+    /// (aligned readable lines) [default: human on a terminal without
+    /// --alerts, else json].
+    #[arg(long, value_enum)]
+    pub format: Option<AlertFormat>,
     /// Write one JSON line per DNS message to a file, or `-` for standard output.
     #[arg(long)]
     pub events: Option<PathBuf>,
@@ -116,6 +123,41 @@ pub struct PipelineArgs {
     /// No progress bar and no summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// How alerts are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertFormat {
+    /// JSON lines, the `dnsmonitor.alert/1` schema.
+    Json,
+    /// Aligned readable lines, escaped (coloured on a terminal).
+    Human,
+}
+
+impl PipelineArgs {
+    /// The alert output: `--alerts`, else standard output.
+    fn alerts_path(&self) -> &std::path::Path {
+        self.alerts.as_deref().unwrap_or(std::path::Path::new("-"))
+    }
+
+    /// The alert sink over `out`: readable lines when asked (`--format
+    /// human`) or when nobody asked and standard output is a terminal;
+    /// coloured only on a terminal (and without `NO_COLOR`).
+    fn alert_sink(&self, out: Box<dyn Write + Send>) -> Box<dyn AlertSink> {
+        use dnsmonitor::sinks::human::{HumanAlerts, colour_wanted};
+        let to_terminal = self.alerts_path().as_os_str() == "-" && std::io::stdout().is_terminal();
+        let human = match self.format {
+            Some(f) => f == AlertFormat::Human,
+            None => self.alerts.is_none() && to_terminal,
+        };
+        if human && to_terminal {
+            Box::new(HumanAlerts::for_terminal(out, colour_wanted()))
+        } else if human {
+            Box::new(HumanAlerts::new(out, false))
+        } else {
+            Box::new(JsonLinesAlerts::new(out))
+        }
+    }
 }
 
 /// Where alerts are also published (RabbitMQ topic exchange).
@@ -192,7 +234,10 @@ impl BrokerArgs {
 #[derive(clap::Args, Debug)]
 pub struct AlertsArgs {
     #[command(flatten)]
-    pub amqp: AmqpArgs,
+    pub broker: BrokerArgs,
+    /// Topic exchange the alerts are published to.
+    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
+    pub exchange: String,
     /// Binding pattern (`client_flood.*`, `*.critical`, `#`); repeatable.
     #[arg(long = "bind")]
     pub bindings: Vec<String>,
@@ -223,7 +268,7 @@ pub struct LiveArgs {
     /// Interface to capture on (`ip link` lists them; `any` for all).
     #[arg(long, short = 'i')]
     pub interface: String,
-    /// BPF filter (default: UDP and TCP on the pipeline's DNS ports).
+    /// BPF filter (default: UDP and TCP on the pipeline's DNS ports, and IP fragments).
     #[arg(long)]
     pub filter: Option<String>,
     #[command(flatten)]
@@ -338,7 +383,7 @@ pub struct SynthArgs {
     /// Scenario(s): benign, client_flood, subnet_flood, nxdomain_flood, servfail_flood,
     /// random_subdomain, amplification, unsolicited_response, spoofed_flood, rate_anomaly,
     /// tunneling, blocklist_hit, mixed. Repeatable.
-    #[arg(long = "scenario", required = true)]
+    #[arg(long = "scenario", required = true, num_args = 1..)]
     pub scenarios: Vec<String>,
     /// Random seed: the same seed gives the same capture.
     #[arg(long, default_value_t = 1)]
@@ -346,8 +391,8 @@ pub struct SynthArgs {
     /// Capture length in seconds of event time.
     #[arg(long, default_value_t = 120)]
     pub duration: u32,
-    /// Multiply every traffic rate by this.
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiply every traffic rate by this (a positive number).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub rate_scale: f64,
     /// Benign IPv4 clients sharing the background rate (300 to 250000).
     #[arg(long, default_value_t = 300)]
@@ -356,7 +401,7 @@ pub struct SynthArgs {
     #[arg(long)]
     pub attack_secs: Option<u32>,
     /// Rate scale of one attack instead of --rate-scale: KIND=X. Repeatable.
-    #[arg(long = "intensity", value_name = "KIND=X", value_parser = parse_intensity)]
+    #[arg(long = "intensity", value_name = "KIND=X", value_parser = parse_intensity, allow_hyphen_values = true)]
     pub intensity: Vec<(String, f64)>,
     /// The capture to write (classic pcap).
     #[arg(long)]
@@ -396,19 +441,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sinks::amqp::{
-        NotAlert, alert_line, clean, consume_alerts_blocking_ready, redact,
+        NotAlert, alert_line_coloured, clean, consume_alerts_blocking_ready, redact,
     };
     /// Messages that are not alerts warned about one by one (then counted).
     const WARN_FIRST: u64 = 3;
-    let uri = args.amqp.broker.required()?;
+    let uri = args.broker.required()?;
     let stop = install_stop_signals().context("signal handlers")?;
     let human = !args.json && std::io::stdout().is_terminal();
+    let colour = human && dnsmonitor::sinks::human::colour_wanted();
     let mut out = std::io::stdout().lock();
-    let exchange = args
-        .amqp
-        .exchange
-        .clone()
-        .unwrap_or_else(|| dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE.to_string());
+    let exchange = args.exchange.clone();
     let mut skipped: std::collections::BTreeMap<NotAlert, u64> = Default::default();
     consume_alerts_blocking_ready(
         &uri,
@@ -416,7 +458,7 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
         &args.bindings,
         stop,
         || eprintln!("alerts: listening on {} exchange {exchange}", redact(&uri)),
-        |body| match alert_line(body, human) {
+        |body| match alert_line_coloured(body, human, colour) {
             Ok(text) => {
                 let _ = writeln!(out, "{text}");
                 let _ = out.flush();
@@ -512,14 +554,6 @@ fn parse_intensity(s: &str) -> Result<(String, f64), String> {
 
 fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     use dnsmonitor::synth::labelled::{self, SynthOptions};
-    let unknown = labelled::unknown_scenarios(&args.scenarios);
-    if !unknown.is_empty() {
-        return Err(usage!(
-            "unknown scenario(s): {} (known: {})",
-            unknown.join(", "),
-            labelled::SCENARIOS.join(", ")
-        ));
-    }
     let opts = SynthOptions {
         scenarios: args.scenarios.clone(),
         seed: args.seed,
@@ -530,6 +564,8 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
         attack_secs: args.attack_secs,
         intensity: args.intensity.clone(),
     };
+    // Bad options are usage errors, found before any file is created.
+    labelled::validate(&opts).map_err(|m| usage!("{m}"))?;
     let (truth, frames) = labelled::generate_file(&opts, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let text = serde_json::to_string_pretty(&truth)?;
@@ -546,6 +582,14 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
 }
 
 fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Plan> {
+    // A list given on the command line is blamed on the flag, not on the
+    // pipeline's `detectors.blocklist_hit.lists`.
+    for l in lists {
+        if let Err(e) = std::fs::File::open(l) {
+            let shown = dnsmonitor::sinks::escape::for_terminal(&l.display().to_string());
+            return Err(usage!("--blocklist {shown}: cannot read: {e}"));
+        }
+    }
     let plan = match pipeline {
         Some(p) => Plan::from_file(p, lists),
         None => Plan::default_plan(lists),
@@ -690,7 +734,7 @@ fn file_identity(p: &std::path::Path) -> Option<(u64, u64, PathBuf)> {
 /// interleave each other), or an output that is one of the `inputs`.
 fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
     let outputs = [
-        ("--alerts", Some(&c.alerts)),
+        ("--alerts", c.alerts.as_ref()),
         ("--events", c.events.as_ref()),
         ("--reports", c.reports.as_ref()),
     ];
@@ -732,7 +776,7 @@ fn prepare_with(
     let plan = Arc::new(plan);
     let watch = OutputWatch::new(stop.clone());
     let open_output = |p: &PathBuf| open_output(p, append);
-    let alerts = open_output(&c.alerts).context("alert output")?;
+    let alerts = dnsmonitor::sinks::open_output(c.alerts_path(), append).context("alert output")?;
     let events = match &c.events {
         Some(p) => Some(watch.writer("event", open_output(p).context("event output")?)),
         None => None,
@@ -742,7 +786,7 @@ fn prepare_with(
         None => None,
     };
     let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
-    let mut sinks: Vec<Box<dyn AlertSink>> = vec![Box::new(JsonLinesAlerts::new(alerts))];
+    let mut sinks: Vec<Box<dyn AlertSink>> = vec![c.alert_sink(alerts)];
     let mut reports = reports;
     let uri = c.amqp.uri()?;
     if plan.sink.amqp && publish && uri.is_none() {
@@ -782,8 +826,12 @@ fn prepare_with(
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     check_outputs(c, &args.files)?;
-    // Only a failed output stops a replay early (no signal handlers).
-    let p = prepare(c, false, Arc::new(AtomicBool::new(false)))?;
+    // SIGINT/SIGTERM stop it as they stop `live`: the windows up to the
+    // last packet read close, outputs are flushed, the summary is printed
+    // and the exit status is 0 (a second signal exits at once). A failed
+    // output sets the same flag.
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare(c, false, stop)?;
     let progress = !c.quiet && std::io::stderr().is_terminal();
     let opts = RunOptions {
         workers: c.workers as usize,
@@ -801,7 +849,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     } else {
         // Fail before starting when a file cannot be opened.
         PcapFiles::open(&args.files)?;
-        Input::Files(args.files.clone())
+        Input::Files(files_in_time_order(&args.files, c.quiet))
     };
     let summary = dataflow::run(p.plan, input, opts, p.outputs)?;
     if !c.quiet {
@@ -810,7 +858,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let status = run_status(&p.watch, &summary);
     if let Some((_, server)) = p.metrics {
         if args.metrics_linger {
-            let stop = install_stop_signals().context("signal handlers")?;
+            let stop = p.stop.clone();
             eprintln!(
                 "metrics: still serving on http://{}/metrics until SIGINT/SIGTERM",
                 server.local_addr()
@@ -822,6 +870,24 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         server.stop();
     }
     Ok(status)
+}
+
+/// Capture files ordered by their first packet's time (event time must
+/// not go backwards between files, or the later file's packets are late and
+/// lost to detection); says so when that is not the order given.
+fn files_in_time_order(files: &[PathBuf], quiet: bool) -> Vec<PathBuf> {
+    let sorted = dnsmonitor::sources::pcap_file::in_time_order(files);
+    if !quiet && sorted != files {
+        let names: Vec<String> = sorted
+            .iter()
+            .map(|p| dnsmonitor::sinks::escape::for_terminal(&p.display().to_string()))
+            .collect();
+        eprintln!(
+            "replay: reading the files in the time order of their first packet: {}",
+            names.join(", ")
+        );
+    }
+    sorted
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<i32> {
@@ -1061,13 +1127,14 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
     }
     let _ = writeln!(
         e,
-        "dns messages: {} ({} queries, {} responses; {} udp, {} tcp); not dns: {} packets",
+        "dns messages: {} ({} queries, {} responses; {} udp, {} tcp); not dns: {} packets; tcp without dns payload: {} packets",
         s.dns_messages,
         s.queries,
         s.responses,
         s.packet.udp_messages,
         s.packet.tcp_messages,
-        s.packet.not_dns
+        s.packet.not_dns,
+        s.packet.tcp_control
     );
     let mut errs: Vec<(String, u64)> = s
         .packet

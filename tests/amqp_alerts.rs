@@ -14,8 +14,9 @@ use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::AlertSink;
 use dnsmonitor::sinks::amqp::{
-    AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, human_line, redact,
+    AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, redact,
 };
+use dnsmonitor::sinks::human::human_line;
 
 #[test]
 fn sink_publishes_routed_persistent_alerts() {
@@ -150,7 +151,7 @@ fn consumer_receives_in_order_for_a_binding() {
     consumer.join().unwrap().unwrap();
     assert_eq!(got, want);
     let v: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
-    let h = human_line(&v);
+    let h = human_line(&v, false);
     assert!(
         h.contains("CRITICAL") && h.contains("client_flood") && h.contains("client=192.0.2.1"),
         "{h}"
@@ -203,20 +204,19 @@ fn unreachable_broker_fails_fast_without_password() {
 fn human_line_has_the_key_fields() {
     let a = test_alert(Kind::ClientFlood, Severity::Critical, State::Raised, 66, 0);
     let v: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
-    let h = human_line(&v);
+    let h = human_line(&v, false);
     assert!(h.starts_with("2025-"), "{h}");
     for part in [
         "CRITICAL",
         "client_flood",
         "raised",
         "client=192.0.2.66",
-        "observed=316.2 queries/s",
-        "threshold=300",
+        "316.2 queries/s (threshold 300)",
     ] {
         assert!(h.contains(part), "{part} missing in {h}");
     }
     let evil = serde_json::json!({"kind": "x\u{1b}[2J", "key": {"qname": "a\nb"}});
-    let h = human_line(&evil);
+    let h = human_line(&evil, false);
     assert!(!h.contains('\u{1b}') && !h.contains('\n'), "{h}");
 }
 

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use dnsmonitor::blocklist::{BlocklistSet, ListInfo};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+mod common;
 
 fn path(rel: &str) -> PathBuf {
-    let p = Path::new(DATA).join(rel);
+    let p = common::shared(rel);
     assert!(p.exists(), "shared data file missing: {}", p.display());
     p
 }

@@ -39,7 +39,7 @@ use dnsmonitor::dns::event::write_event;
 use dnsmonitor::dns::{DecodeError, DnsMessage, QName, decode};
 use dnsmonitor::packet::{PacketConfig, PacketDecoder, Payload, Transport};
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/captures");
+mod common;
 
 /// Below this the test would be close to vacuous.
 const MIN_COMPARED: usize = 10_000;
@@ -744,7 +744,8 @@ fn run_capture(path: &Path, rel: &str, t: &mut Tally) -> bool {
 
 #[test]
 fn decode_agrees_with_tshark() {
-    let root = Path::new(CAPTURES);
+    let dir = common::shared("captures");
+    let root = dir.as_path();
     assert!(root.is_dir(), "captures not found at {}", root.display());
     let mut files = Vec::new();
     captures(root, &mut files);

@@ -55,7 +55,7 @@ fn missing_prerequisite() -> Option<String> {
 macro_rules! require_prerequisites {
     () => {
         if let Some(why) = missing_prerequisite() {
-            eprintln!("skipped: {why}");
+            common::cannot_run(&why);
             return;
         }
     };

@@ -10,7 +10,12 @@ use std::collections::HashMap;
 
 use dnsmonitor::packet::{PacketConfig, PacketDecoder, PacketError, PacketStats, Transport};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+mod common;
+
+/// The shared test data folder (fails naming it when missing).
+fn data() -> String {
+    common::shared_data().display().to_string()
+}
 
 const DNS_PORT: u16 = 53;
 const MDNS_PORT: u16 = 5353;
@@ -138,7 +143,7 @@ struct Row {
 }
 
 fn summary() -> Vec<Row> {
-    let path = format!("{DATA}/captures-summary.tsv");
+    let path = format!("{}/captures-summary.tsv", data());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
@@ -246,7 +251,7 @@ struct Decoded {
 /// Decodes a capture with `workers` decoders, frames routed by
 /// `shard_key % workers` (1 = a single decoder).
 fn decode_capture(capture: &str, ports: &[u16], workers: usize) -> Decoded {
-    let path = format!("{DATA}/captures/{capture}");
+    let path = format!("{}/captures/{capture}", data());
     let mut cap = pcap::Capture::from_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let linktype = cap.get_datalink().0;
     let cfg = PacketConfig {
@@ -294,7 +299,7 @@ fn decode_row(row: &Row) -> Decoded {
 /// tshark's messages for a capture, from `<capture>.tshark-dns.tsv`.
 fn tshark_messages(capture: &str) -> Vec<MsgKey> {
     let stem = capture.rsplit_once('.').map(|(s, _)| s).unwrap_or(capture);
-    let path = format!("{DATA}/captures/{stem}.tshark-dns.tsv");
+    let path = format!("{}/captures/{stem}.tshark-dns.tsv", data());
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
     };
@@ -493,7 +498,7 @@ fn mutated_real_frames_never_panic() {
     // 96 bytes (headers) or cut short, through one decoder per capture.
     let mut rng = Rng(0x0123_4567_89ab_cdef);
     for r in summary() {
-        let path = format!("{DATA}/captures/{}", r.capture);
+        let path = format!("{}/captures/{}", data(), r.capture);
         let mut cap = pcap::Capture::from_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let linktype = cap.get_datalink().0;
         let mut d = PacketDecoder::new(PacketConfig {

@@ -398,6 +398,52 @@ fn key_path_at(text: &str, offset: usize) -> String {
     }
 }
 
+/// Schema errors (unknown key, wrong type) reported by `check` at most.
+pub const MAX_SCHEMA_ERRORS: usize = 100;
+
+/// Deserialize the pipeline, collecting every schema error instead of the
+/// first: after an error at a place in the file, its line is blanked (byte
+/// for byte, so spans stay true) and the text deserialized again, as long
+/// as it is still valid TOML and the line was not a table header (blanking
+/// one would move its keys into the table above). The spec of the text with
+/// the bad lines blanked comes back when one was reached, so the checks of
+/// the values can run too.
+fn spec_collecting_errors(loc: &Located<'_>) -> (Option<Spec>, Vec<ConfigError>) {
+    let mut text = loc.text.to_string();
+    let mut errors = Vec::new();
+    while errors.len() < MAX_SCHEMA_ERRORS {
+        let e = match toml::from_str::<Spec>(&text) {
+            Ok(spec) => return (Some(spec), errors),
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or(0..0);
+        let mut err = loc.error(span.clone(), "", e.message().to_string());
+        if span == (0..0) {
+            err.line = 0;
+            errors.push(err);
+            break;
+        }
+        errors.push(err);
+        let start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[span.end..]
+            .find('\n')
+            .map_or(text.len(), |i| span.end + i);
+        let line = &text[start..end];
+        if line.trim_start().starts_with('[') || line.trim().is_empty() {
+            break;
+        }
+        let blank: String = line
+            .bytes()
+            .map(|b| if b == b'\n' { '\n' } else { ' ' })
+            .collect();
+        text.replace_range(start..end, &blank);
+        if text.parse::<toml::Table>().is_err() {
+            break;
+        }
+    }
+    (None, errors)
+}
+
 impl Plan {
     /// Load and validate a pipeline file; `extra_lists` are `--blocklist`s.
     pub fn from_file(path: &Path, extra_lists: &[PathBuf]) -> Result<Plan, ConfigErrors> {
@@ -434,15 +480,10 @@ impl Plan {
         extra_lists: &[PathBuf],
     ) -> Result<Plan, ConfigErrors> {
         let loc = Located { file, text };
-        let spec: Spec = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let mut err = loc.error(span.clone(), "", e.message().to_string());
-            if span == (0..0) {
-                err.line = 0;
-            }
-            ConfigErrors(vec![err])
-        })?;
-        let mut errors = Vec::new();
+        let (spec, mut errors) = spec_collecting_errors(&loc);
+        let Some(spec) = spec else {
+            return Err(ConfigErrors(errors));
+        };
 
         // [window]
         let w = &spec.window;
@@ -674,6 +715,8 @@ impl Plan {
         }
 
         if !errors.is_empty() {
+            // In file order; problems with no place in the file last.
+            errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
             return Err(ConfigErrors(errors));
         }
         Ok(Plan {

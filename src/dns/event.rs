@@ -4,7 +4,7 @@
 //! version. Owns JSON string escaping and the RFC 3339 timestamp rendering
 //! (civil date from the packet's own timestamp; never reads a clock).
 //!
-//! Fields, in order: `frame`, `ts`, `src`, `sport`, `dst`, `dport`,
+//! Fields, in order: `schema` (always [`SCHEMA`]), `frame`, `ts`, `src`, `sport`, `dst`, `dport`,
 //! `transport`, `id`, `qr`, `opcode`, `rcode`, `flags` {`aa`,`tc`,`rd`,`ra`,
 //! `ad`,`cd`}, `qname`, `qtype`, `qclass` (the three `null` without a
 //! question), `qdcount`, `ancount`, `nscount`, `arcount`, `size`, `edns`
@@ -17,12 +17,18 @@ use std::io::Write as _;
 use super::decode::DnsMessage;
 use crate::packet::Payload;
 
+/// The `schema` field of every event line: tells events from alerts and
+/// reports sharing one stream. A breaking change gets a new name.
+pub const SCHEMA: &str = "dnsmonitor.event/1";
+
 /// Append one JSON object and a `'\n'` to `out`.
 ///
 /// `frame` is the 1-based packet number in the capture. Allocation-free
 /// except for the answer records (rendered only when `ancount > 0`).
 pub fn write_event(out: &mut Vec<u8>, frame: u64, p: &Payload<'_>, m: &DnsMessage<'_>) {
-    out.extend_from_slice(b"{\"frame\":");
+    out.extend_from_slice(b"{\"schema\":\"");
+    out.extend_from_slice(SCHEMA.as_bytes());
+    out.extend_from_slice(b"\",\"frame\":");
     write_uint(out, frame);
     out.extend_from_slice(b",\"ts\":\"");
     write_rfc3339_us(out, p.ts_us);
@@ -282,7 +288,7 @@ mod tests {
         let p = payload(&data, 1_704_164_645_123_456);
         let (out, _) = line(7, &p);
         let expected = concat!(
-            r#"{"frame":7,"ts":"2024-01-02T03:04:05.123456Z","src":"192.0.2.1","sport":53000,"#,
+            r#"{"schema":"dnsmonitor.event/1","frame":7,"ts":"2024-01-02T03:04:05.123456Z","src":"192.0.2.1","sport":53000,"#,
             r#""dst":"2001:db8::53","dport":53,"transport":"udp","id":43981,"qr":false,"opcode":0,"rcode":0,"#,
             r#""flags":{"aa":false,"tc":false,"rd":true,"ra":false,"ad":false,"cd":false},"#,
             r#""qname":"www.example.com","qtype":1,"qclass":1,"qdcount":1,"ancount":0,"nscount":0,"arcount":1,"#,
@@ -320,7 +326,7 @@ mod tests {
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         // serde_json's default map is sorted; check the set, order is checked
         // by exact_line_for_a_query.
-        assert_eq!(keys.len(), 22);
+        assert_eq!(keys.len(), 23);
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!
 //! Counting: every frame counts in `frames`; a frame then ends as messages
 //! delivered, `not_dns`, one error, or nothing (a fragment or TCP segment
-//! that only fed reassembly, a TCP ACK). A reassembled datagram that turns
+//! that only fed reassembly, a TCP ACK). TCP segments on a DNS port with no
+//! payload (SYN, ACK, FIN, RST) also count in `tcp_control`. A reassembled datagram that turns
 //! out not to be DNS counts `not_dns` on its completing fragment.
 
 use std::net::IpAddr;
@@ -101,6 +102,9 @@ pub struct PacketStats {
     pub tcp_messages: u64,
     /// DNS messages delivered from UDP.
     pub udp_messages: u64,
+    /// TCP segments on a DNS port that carry no payload (SYN, bare ACK,
+    /// FIN, RST): the connection control around DNS over TCP.
+    pub tcp_control: u64,
 }
 
 impl PacketStats {
@@ -117,6 +121,7 @@ impl PacketStats {
         self.tcp_flows_expired += other.tcp_flows_expired;
         self.tcp_messages += other.tcp_messages;
         self.udp_messages += other.udp_messages;
+        self.tcp_control += other.tcp_control;
     }
 
     pub fn errors_total(&self) -> u64 {
@@ -354,6 +359,9 @@ impl PacketDecoder {
                 if payload.len() < declared_len {
                     self.tcp.reset(&key);
                     return Err(PacketError::TruncatedTcp);
+                }
+                if h.data.is_empty() {
+                    self.stats.tcp_control += 1;
                 }
                 let mut n = 0u64;
                 let result =

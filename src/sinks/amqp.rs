@@ -792,6 +792,11 @@ impl NotAlert {
 /// nothing in it can act on a terminal or break the line. Anything that is
 /// not a `dnsmonitor.alert/1` object is refused, saying what it is.
 pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
+    alert_line_coloured(body, human, false)
+}
+
+/// [`alert_line`], the readable form coloured when `colour`.
+pub fn alert_line_coloured(body: &str, human: bool, colour: bool) -> Result<String, NotAlert> {
     let v: serde_json::Value = serde_json::from_str(body).map_err(|_| NotAlert::NotJson)?;
     match v.get("schema").and_then(|s| s.as_str()) {
         Some(crate::alert::SCHEMA) => {}
@@ -799,44 +804,11 @@ pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
         _ => return Err(NotAlert::OtherJson),
     }
     if human {
-        return Ok(human_line(&v));
+        return Ok(crate::sinks::human::human_line(&v, colour));
     }
     // As published when already clean (byte for byte), else re-written.
     if !body.contains(['\n', '\r']) && !body.chars().any(acts_on_terminal) {
         return Ok(body.to_string());
     }
     Ok(json_for_terminal(&v.to_string()))
-}
-
-fn plain(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => clean(s),
-        serde_json::Value::Null => "-".into(),
-        other => clean(&other.to_string()),
-    }
-}
-
-/// One readable line for a terminal, e.g.
-/// `2026-11-25T18:01:15Z CRITICAL client_flood updated client=127.0.0.66 observed=316.2 queries/s threshold=300`.
-pub fn human_line(v: &serde_json::Value) -> String {
-    let f = |k: &str| plain(v.get(k).unwrap_or(&serde_json::Value::Null));
-    let mut line = format!(
-        "{} {:<8} {} {}",
-        f("event_time"),
-        f("severity").to_uppercase(),
-        f("kind"),
-        f("state")
-    );
-    if let Some(key) = v.get("key").and_then(|k| k.as_object()) {
-        for (k, val) in key {
-            line.push_str(&format!(" {}={}", clean(k), plain(val)));
-        }
-    }
-    line.push_str(&format!(
-        " observed={} {} threshold={}",
-        f("observed"),
-        f("unit"),
-        f("threshold")
-    ));
-    line
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 pub mod amqp;
 pub mod escape;
+pub mod human;
 pub mod watch;
 
 use crate::alert::Alert;

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::time::Clock;
+
 /// Defaults of [`LiveOptions`].
 pub const DEFAULT_SNAPLEN: i32 = 65535;
 /// 16 MiB: about 4 s of a 10 k packet/s DNS stream at full snaplen frames
@@ -380,10 +382,17 @@ const FRAGMENTS_FILTER: &str = "(ip[6:2] & 0x1fff != 0) or ip6[6] == 44";
 
 static STOP: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
 
-/// SIGINT/SIGTERM set a shared flag (signal-hook's `flag::register`),
-/// installed once: later calls return the same flag. A second SIGINT or
-/// SIGTERM while the flag is already set exits at once (status 130 or 143),
-/// so a stuck shutdown can still be interrupted.
+/// A second SIGINT/SIGTERM sooner than this after the first is the same
+/// stop sent twice, not a request to exit at once: `timeout` signals the
+/// command and then its whole process group, so the command gets it twice.
+pub const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
+
+/// SIGINT/SIGTERM set a shared flag, installed once: later calls return the
+/// same flag. Signals are taken by a thread (signal-hook's iterator), so
+/// they work also where the shell started the process with SIGINT ignored
+/// (a background job). A further SIGINT or SIGTERM at least
+/// [`SECOND_SIGNAL_AFTER`] after the first exits at once (status 130 or
+/// 143), so a stuck shutdown can still be interrupted.
 pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut guard = STOP.lock().unwrap_or_else(|p| p.into_inner());
@@ -391,12 +400,26 @@ pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
         return Ok(flag.clone());
     }
     let flag = Arc::new(AtomicBool::new(false));
-    for (sig, status) in [(SIGINT, 130), (SIGTERM, 143)] {
-        // Registered first, so it sees the flag as it was before this
-        // signal: exits only on the second one.
-        signal_hook::flag::register_conditional_shutdown(sig, status, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let stop = flag.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let clock = Clock;
+            let mut first = None;
+            for sig in signals.forever() {
+                match first {
+                    None => {
+                        first = Some(clock.now());
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    Some(t) if clock.now().saturating_duration_since(t) >= SECOND_SIGNAL_AFTER => {
+                        std::process::exit(128 + sig);
+                    }
+                    Some(_) => {}
+                }
+            }
+        })?;
     *guard = Some(flag.clone());
     Ok(flag)
 }
@@ -753,8 +776,14 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!stop_requested());
         signal_hook::low_level::raise(signal_hook::consts::SIGTERM).unwrap();
+        // The signal thread sets the flag: soon, not at once.
+        let deadline = Clock.now() + Duration::from_secs(5);
+        while !a.load(Ordering::SeqCst) && Clock.now() < deadline {
+            Clock.sleep(Duration::from_millis(10));
+        }
         assert!(a.load(Ordering::SeqCst));
         assert!(stop_requested());
-        // A second signal would now exit the process: never send one here.
+        // A second signal a second later would exit the process: never
+        // send one here.
     }
 }

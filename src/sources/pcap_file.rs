@@ -113,6 +113,28 @@ pub fn check_readable(path: &Path) -> Result<(), SourceError> {
         })
 }
 
+/// The time of the first record of a capture file; `None` when it has none
+/// or cannot be read.
+pub fn first_time_us(path: &Path) -> Option<i64> {
+    let mut cap = pcap::Capture::from_file(path).ok()?;
+    let p = cap.next_packet().ok()?;
+    Some(record_time_us(p.header.ts.tv_sec, p.header.ts.tv_usec))
+}
+
+/// Regular capture files in the order of their first record's time, so a
+/// later file given first does not make an earlier one late (and lost to
+/// detection). The sort is stable: files starting at the same time keep
+/// the order given; files without a readable record go first (they add no
+/// packets to be late). Streams cannot be peeked at: do not pass them.
+pub fn in_time_order(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut keyed: Vec<(Option<i64>, PathBuf)> = paths
+        .iter()
+        .map(|p| (first_time_us(p), p.clone()))
+        .collect();
+    keyed.sort_by_key(|(t, _)| *t);
+    keyed.into_iter().map(|(_, p)| p).collect()
+}
+
 impl PcapFiles {
     /// Check that every file opens, then prepare to read them in order.
     pub fn open(paths: &[PathBuf]) -> Result<Self, SourceError> {

@@ -224,51 +224,65 @@ pub fn unknown_scenarios(names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Check the options without writing anything: an unknown scenario, a zero
+/// duration or attack length, a rate scale or intensity that is not a
+/// positive finite number, a client count out of range, an intensity for an
+/// unknown attack. The message says which and why.
+pub fn validate(opts: &SynthOptions) -> Result<(), String> {
+    let unknown = unknown_scenarios(&opts.scenarios);
+    if !unknown.is_empty() {
+        let unknown: Vec<String> = unknown
+            .iter()
+            .map(|n| n.escape_debug().to_string())
+            .collect();
+        return Err(format!(
+            "unknown scenario(s) {} (known: {})",
+            unknown.join(", "),
+            SCENARIOS.join(", ")
+        ));
+    }
+    if opts.duration_s == 0 {
+        return Err("duration must be at least 1 s".into());
+    }
+    if !(opts.rate_scale.is_finite() && opts.rate_scale > 0.0) {
+        return Err(format!(
+            "rate scale must be a positive number, not {}",
+            opts.rate_scale
+        ));
+    }
+    if !(MIN_CLIENTS..=MAX_CLIENTS).contains(&opts.clients) {
+        return Err(format!(
+            "clients must be between {MIN_CLIENTS} and {MAX_CLIENTS}, not {}",
+            opts.clients
+        ));
+    }
+    if opts.attack_secs == Some(0) {
+        return Err("attack length must be at least 1 s".into());
+    }
+    for (name, f) in &opts.intensity {
+        if Attack::from_name(name).is_none() {
+            return Err(format!(
+                "intensity for unknown attack `{}` (known: {})",
+                name.escape_debug(),
+                ATTACKS.map(|a| a.name()).join(", ")
+            ));
+        }
+        if !(f.is_finite() && *f > 0.0) {
+            return Err(format!(
+                "intensity of {} must be a positive number, not {f}",
+                name.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Write the capture to `out` (classic pcap, Ethernet; wrap files in a
 /// `BufWriter`) and return its truth and the number of frames written.
 /// Errors: `InvalidInput` for an unknown scenario, a zero duration or a
 /// rate scale that is not a positive finite number; write errors.
 pub fn generate<W: Write>(opts: &SynthOptions, out: W) -> io::Result<(Truth, u64)> {
-    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
-    let unknown = unknown_scenarios(&opts.scenarios);
-    if !unknown.is_empty() {
-        return Err(bad(format!(
-            "unknown scenario(s) {} (known: {})",
-            unknown.join(", "),
-            SCENARIOS.join(", ")
-        )));
-    }
-    if opts.duration_s == 0 {
-        return Err(bad("duration must be at least 1 s".into()));
-    }
-    if !(opts.rate_scale.is_finite() && opts.rate_scale > 0.0) {
-        return Err(bad(format!(
-            "rate scale must be a positive number, not {}",
-            opts.rate_scale
-        )));
-    }
-    if !(MIN_CLIENTS..=MAX_CLIENTS).contains(&opts.clients) {
-        return Err(bad(format!(
-            "clients must be between {MIN_CLIENTS} and {MAX_CLIENTS}, not {}",
-            opts.clients
-        )));
-    }
-    if opts.attack_secs == Some(0) {
-        return Err(bad("attack length must be at least 1 s".into()));
-    }
-    for (name, f) in &opts.intensity {
-        if Attack::from_name(name).is_none() {
-            return Err(bad(format!(
-                "intensity for unknown attack `{name}` (known: {})",
-                ATTACKS.map(|a| a.name()).join(", ")
-            )));
-        }
-        if !(f.is_finite() && *f > 0.0) {
-            return Err(bad(format!(
-                "intensity of {name} must be a positive number, not {f}"
-            )));
-        }
-    }
+    validate(opts).map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
     let plan = Plan::new(opts);
     let mut g = Gen {
         rng: Rng::new(opts.seed),
@@ -301,6 +315,8 @@ pub fn generate<W: Write>(opts: &SynthOptions, out: W) -> io::Result<(Truth, u64
 
 /// Convenience: [`generate`] into a file (buffered).
 pub fn generate_file(opts: &SynthOptions, path: &std::path::Path) -> io::Result<(Truth, u64)> {
+    // Nothing is created for options that cannot be generated.
+    validate(opts).map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
     let f = std::fs::File::create(path)?;
     generate(opts, io::BufWriter::with_capacity(1 << 16, f))
 }

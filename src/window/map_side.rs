@@ -21,6 +21,8 @@ use crate::sketch::stable_hash;
 pub const MAX_MAP_ENTRIES: usize = 1 << 14;
 
 /// What crosses the exchange between map and reduce side.
+// Tallies go by value in batches; boxing them would allocate per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Shuffle {
     /// A partial tally of detector `det` for `key` (the timely time is its pane).

@@ -19,14 +19,14 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 pub const URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// True when a broker answers; otherwise prints SKIPPED.
+/// True when a broker answers; otherwise [`super::cannot_run`] (SKIPPED, or
+/// a failure under `scripts/test.sh`).
 pub fn broker_up() -> bool {
     let addr: SocketAddr = "127.0.0.1:5672".parse().unwrap();
     if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
         true
     } else {
-        println!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
-        eprintln!("SKIPPED: no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
+        super::cannot_run("no RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh)");
         false
     }
 }
@@ -462,7 +462,7 @@ pub fn can_restart() -> bool {
         return false;
     }
     if !rabbitmqctl(&["status"]) {
-        println!("SKIPPED: rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
+        super::cannot_run("rabbitmqctl cannot reach the broker (needs its Erlang cookie)");
         return false;
     }
     true

@@ -69,8 +69,91 @@ pub fn alerts_json(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A file of the shared test data (`../shared/data`, see [`shared_data`]).
 pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel)
+    shared_data().join(rel)
+}
+
+/// The shared test data: real captures and public blocklists with their
+/// summaries, kept out of the repository in `../shared/data` beside the
+/// clone (README, "Test data"). A test that needs it fails naming the folder
+/// when it is missing, instead of a bare "No such file".
+pub fn shared_data() -> PathBuf {
+    shared_data_at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+/// [`shared_data`] looked for at `dir`.
+pub fn shared_data_at(dir: &Path) -> PathBuf {
+    assert!(
+        dir.is_dir(),
+        "test data missing: no folder {}: the tests and benches read real captures and blocklists \
+         from ../shared/data beside the repository (see README.md, \"Test data\")",
+        dir.display()
+    );
+    dir.to_path_buf()
+}
+
+/// The environment variable with which a developer lets tests that need a
+/// service (RabbitMQ) or a privilege (root for live capture) skip when it
+/// is missing. `scripts/test.sh` (and so CI) sets
+/// [`REQUIRE_SERVICES`] unless it is given.
+pub const SKIP_SERVICES: &str = "DNSMONITOR_SKIP_SERVICES";
+/// Set by `scripts/test.sh`: a missing service or privilege fails the test.
+pub const REQUIRE_SERVICES: &str = "DNSMONITOR_REQUIRE_SERVICES";
+
+/// Where skipped tests are noted, one `test<TAB>reason` line each, for
+/// `scripts/test.sh` to count.
+pub fn skipped_log() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.log")
+}
+
+/// A test cannot run here (`reason`: no broker, not root). Fails it when
+/// the services are required ([`REQUIRE_SERVICES`], set by
+/// `scripts/test.sh`); otherwise prints `SKIPPED: reason` and notes it in
+/// [`skipped_log`]. The caller returns after this.
+pub fn cannot_run(reason: &str) {
+    let required = std::env::var_os(REQUIRE_SERVICES).is_some_and(|v| v == "1");
+    cannot_run_with(reason, required, &skipped_log());
+}
+
+/// [`cannot_run`] with the policy and the log given.
+pub fn cannot_run_with(reason: &str, required: bool, log: &Path) {
+    assert!(
+        !required,
+        "{reason}: the test command runs every broker and live-capture test \
+         ({SKIP_SERVICES}=1 lets them skip)"
+    );
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unknown test")
+        .to_string();
+    println!("SKIPPED: {reason}");
+    eprintln!("SKIPPED: {reason}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "{test}\t{reason}");
+    }
+}
+
+/// `s` without terminal control sequences (`ESC [ ... final byte`: colours,
+/// line erase).
+pub fn strip_colour(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' && it.peek() == Some(&'[') {
+            it.next();
+            for d in it.by_ref() {
+                if ('@'..='~').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
