@@ -203,6 +203,8 @@ impl Key {
 }
 
 /// A short string held inline (no allocation), on the heap when longer.
+/// Lives on the stack for one message; the size is the point.
+#[allow(clippy::large_enum_variant)]
 pub enum ShortStr {
     Inline { len: u8, buf: [u8; 255] },
     Heap(Box<str>),
