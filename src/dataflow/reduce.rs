@@ -188,15 +188,19 @@ fn runs_by_pane(
     spec: WindowSpec,
     held: Pane,
 ) -> Vec<(Pane, std::ops::Range<usize>)> {
-    let pane_of = |a: &Alert| spec.pane_of(a.event_time_us - 1).max(held);
+    runs_by(alerts, |a| spec.pane_of(a.event_time_us - 1).max(held))
+}
+
+/// Consecutive runs of `items` with the same `pane_of`, in order.
+fn runs_by<T>(items: &[T], pane_of: impl Fn(&T) -> Pane) -> Vec<(Pane, std::ops::Range<usize>)> {
     let mut runs = Vec::new();
     let mut i = 0;
-    while i < alerts.len() {
-        let pane = pane_of(&alerts[i]);
-        let j = alerts[i..]
+    while i < items.len() {
+        let pane = pane_of(&items[i]);
+        let j = items[i..]
             .iter()
             .position(|a| pane_of(a) != pane)
-            .map_or(alerts.len(), |k| i + k);
+            .map_or(items.len(), |k| i + k);
         runs.push((pane, i..j));
         i = j;
     }
@@ -213,5 +217,13 @@ mod tests {
         assert_eq!(complete_through(Some(0), Some(9)), None);
         assert_eq!(complete_through(None, Some(9)), Some(9));
         assert_eq!(complete_through(None, None), None);
+    }
+
+    #[test]
+    fn runs_split_where_the_pane_changes() {
+        let panes: [Pane; 6] = [3, 3, 4, 4, 4, 3];
+        let runs = runs_by(&panes, |p| *p);
+        assert_eq!(runs, [(3, 0..2), (4, 2..5), (3, 5..6)]);
+        assert!(runs_by(&[] as &[Pane], |p| *p).is_empty());
     }
 }

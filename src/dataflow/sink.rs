@@ -250,6 +250,75 @@ impl SinkPart for ReportWriter {
 mod tests {
     use super::*;
 
+    /// An output whose bytes the test can read.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(file: u32, frame: u64) -> EventLine {
+        EventLine {
+            file,
+            frame,
+            line: format!("{file}:{frame}\n").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn events_are_stashed_by_time_and_written_in_frame_order() {
+        let out = Shared::default();
+        let written = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let mut w = EventWriter {
+            out: Some(Box::new(out.clone())),
+            index: 0,
+            enabled: true,
+            summary: Arc::new(Mutex::new(RunSummary::default())),
+            written: written.clone(),
+        };
+        let mut pending = BTreeMap::new();
+        w.stash(&mut pending, Some(2), &mut vec![line(0, 9), line(0, 3)]);
+        w.stash(&mut pending, Some(2), &mut vec![line(0, 5)]);
+        w.stash(&mut pending, Some(4), &mut vec![line(0, 1)]);
+        // No capability, no time: dropped.
+        w.stash(&mut pending, None, &mut vec![line(0, 0)]);
+        assert_eq!(w.complete_below(Some(3)), Some(3));
+        for (k, v) in take_below(&mut pending, w.complete_below(Some(3))) {
+            w.write(k, v);
+        }
+        w.after(Some(3));
+        assert_eq!(
+            String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
+            "0:3\n0:5\n0:9\n"
+        );
+        assert_eq!(written[WRITTEN_EVENTS].load(Ordering::Acquire), 3);
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [4]);
+        w.after(None);
+        assert_eq!(written[WRITTEN_EVENTS].load(Ordering::Acquire), u64::MAX);
+    }
+
+    #[test]
+    fn reports_are_complete_once_the_frontier_passed_the_interval() {
+        let plan = Arc::new(Plan::default_plan(&[]).expect("default plan"));
+        let w = ReportWriter {
+            out: None,
+            plan: plan.clone(),
+            summary: Arc::new(Mutex::new(RunSummary::default())),
+        };
+        let per = (plan.report_interval_us / plan.window.slide_us) as u64;
+        assert_eq!(w.complete_below(Some(0)), Some(0));
+        assert_eq!(w.complete_below(Some(per - 1)), Some(0));
+        assert_eq!(w.complete_below(Some(per)), Some(1));
+        assert_eq!(w.complete_below(None), None);
+    }
+
     #[test]
     fn take_below_takes_what_the_frontier_passed() {
         let mut m: BTreeMap<u64, &str> = [(1, "a"), (3, "b"), (5, "c")].into();
