@@ -1,0 +1,387 @@
+//! The source operator: one per worker. Each activation reads a batch of
+//! frames (`SOURCE_BATCH`), paces them (`--speed`), lets `Ingest` decode
+//! this worker's shard, then moves the watermark and ships what it leaves
+//! behind on three outputs:
+//!
+//! - map-side tallies (`Shuffle`), exchanged by key hash to the reduce side;
+//! - event lines, for the event log on worker 0;
+//! - top-k report parts, for the report sink on worker 0.
+//!
+//! All three capabilities stand at the watermark pane. At the end of input
+//! the source sends `Shuffle::End` with the last pane to every reduce
+//! worker, adds its counts to the summary and drops its capabilities.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::{Scope, Stream};
+use timely::scheduling::Activator;
+
+use super::rules::{self, Pacer, Watermark};
+use super::sink::{WRITTEN_ALERTS, WRITTEN_EVENTS};
+use super::{EventLine, LIVE_POLL, RunSummary, SOURCE_BATCH, Speed};
+use crate::config::Plan;
+use crate::ingest::{Ingest, Published};
+use crate::metrics::Metrics;
+use crate::packet::PacketDecoder;
+use crate::reports::{self, ReportPart};
+use crate::sources::{CaptureCounters, FrameSource, ReadStatus};
+use crate::time::Clock;
+use crate::window::Pane;
+use crate::window::map_side::Shuffle;
+
+type Output<D> = OutputBuilder<Pane, CapacityContainerBuilder<Vec<D>>>;
+
+/// What `run` gives every worker's source.
+pub(crate) struct SourceSetup {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) index: usize,
+    pub(crate) peers: usize,
+    /// `None` on workers that read nothing (a single input, not worker 0).
+    pub(crate) input: Option<Box<dyn FrameSource>>,
+    pub(crate) events: bool,
+    pub(crate) reports: bool,
+    pub(crate) speed: Speed,
+    pub(crate) progress: bool,
+    pub(crate) stop: Option<Arc<AtomicBool>>,
+    pub(crate) metrics: Option<Metrics>,
+    pub(crate) summary: Arc<Mutex<RunSummary>>,
+    /// How far the alert and event sinks wrote (`sink::WRITTEN_*`).
+    pub(crate) written: Arc<[AtomicU64; 2]>,
+}
+
+/// The three output streams of the source.
+pub(crate) struct SourceStreams<'s> {
+    pub(crate) shuffle: Stream<'s, Pane, Vec<Shuffle>>,
+    pub(crate) events: Stream<'s, Pane, Vec<EventLine>>,
+    pub(crate) reports: Stream<'s, Pane, Vec<ReportPart>>,
+}
+
+/// Build this worker's source operator.
+pub(crate) fn source<'s>(scope: Scope<'s, Pane>, setup: SourceSetup) -> SourceStreams<'s> {
+    let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address.clone());
+    let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
+    let (out_events, events) = builder.new_output::<Vec<EventLine>>();
+    let (out_reports, reports) = builder.new_output::<Vec<ReportPart>>();
+    let outputs = Outputs {
+        shuffle: OutputBuilder::from(out_shuffle),
+        events: OutputBuilder::from(out_events),
+        reports: OutputBuilder::from(out_reports),
+    };
+    builder.build(move |mut caps| {
+        let reports = caps.pop();
+        let events = caps.pop();
+        let shuffle = caps.pop();
+        let caps = match (shuffle, events, reports) {
+            (Some(shuffle), Some(events), Some(reports)) => Some(Caps {
+                shuffle,
+                events,
+                reports,
+            }),
+            _ => None,
+        };
+        let mut source = Source::new(setup, activator, outputs, caps);
+        move |_frontiers| source.step()
+    });
+    SourceStreams {
+        shuffle,
+        events,
+        reports,
+    }
+}
+
+struct Outputs {
+    shuffle: Output<Shuffle>,
+    events: Output<EventLine>,
+    reports: Output<ReportPart>,
+}
+
+/// One capability per output, all at the watermark pane.
+struct Caps {
+    shuffle: Capability<Pane>,
+    events: Capability<Pane>,
+    reports: Capability<Pane>,
+}
+
+/// The source operator's state.
+pub(crate) struct Source {
+    index: usize,
+    peers: usize,
+    /// Dropped at the end of input.
+    input: Option<Box<dyn FrameSource>>,
+    /// Every worker reads every frame and decodes its shard.
+    shared: bool,
+    live: bool,
+    ingest: Ingest,
+    watermark: Watermark,
+    interval_us: i64,
+    pacer: Option<Pacer>,
+    bar: Option<indicatif::ProgressBar>,
+    clock: Clock,
+    published: Published,
+    capture_published: CaptureCounters,
+    stop: Option<Arc<AtomicBool>>,
+    metrics: Option<Metrics>,
+    summary: Arc<Mutex<RunSummary>>,
+    written: Arc<[AtomicU64; 2]>,
+    activator: Activator,
+    outputs: Outputs,
+    /// `None` once the input ended.
+    caps: Option<Caps>,
+}
+
+impl Source {
+    fn new(setup: SourceSetup, activator: Activator, outputs: Outputs, caps: Option<Caps>) -> Self {
+        let input = setup.input;
+        let mut ingest = Ingest::new(setup.plan.clone(), setup.events);
+        if setup.reports {
+            ingest = ingest.with_reports();
+        }
+        let shared = input.as_ref().is_some_and(|s| s.shared());
+        let live = input.as_ref().is_some_and(|s| s.live());
+        let total = input.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
+        let bar = (setup.progress && setup.index == 0 && !live).then(|| progress_bar(total));
+        Source {
+            index: setup.index,
+            peers: setup.peers,
+            input,
+            shared,
+            live,
+            ingest,
+            watermark: Watermark {
+                spec: setup.plan.window,
+                live,
+            },
+            interval_us: setup.plan.report_interval_us,
+            pacer: Pacer::new(setup.speed),
+            bar,
+            clock: Clock,
+            published: Published::default(),
+            capture_published: CaptureCounters::default(),
+            stop: setup.stop,
+            metrics: setup.metrics,
+            summary: setup.summary,
+            written: setup.written,
+            activator,
+            outputs,
+            caps,
+        }
+    }
+
+    /// One activation: read a batch, move the watermark, ship what it left.
+    fn step(&mut self) {
+        let Some(caps) = self.caps.take() else { return };
+        let cap_pane = *caps.shuffle.time();
+        let stopping = self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed));
+        self.settle_input();
+        let status = self.read_batch(cap_pane, stopping);
+        if let (Some(b), Some((done, total))) =
+            (&self.bar, self.input.as_ref().and_then(|s| s.progress()))
+        {
+            b.set_position(done.min(total));
+        }
+        let done = status == ReadStatus::Done;
+        self.publish_metrics(cap_pane);
+        let complete_us = self.complete_us();
+        let next_pane = self.watermark.next_pane(done, complete_us, cap_pane);
+        self.ship(&caps, cap_pane, next_pane);
+        match next_pane {
+            Some(p) => {
+                let mut caps = caps;
+                if p > cap_pane {
+                    caps.shuffle.downgrade(&p);
+                    caps.events.downgrade(&p);
+                    caps.reports.downgrade(&p);
+                }
+                self.activator.activate();
+                self.caps = Some(caps);
+            }
+            None => {
+                // End of input: tell every reduce worker the last pane.
+                let last_pane = self.watermark.last_pane(complete_us, cap_pane);
+                let ends = (0..self.peers as u64).map(|target| Shuffle::End { target, last_pane });
+                self.outputs
+                    .shuffle
+                    .activate()
+                    .session(&caps.shuffle)
+                    .give_iterator(ends);
+                if let Some(b) = &self.bar {
+                    b.finish_and_clear();
+                }
+                self.add_to_summary();
+                drop(caps);
+                self.input = None;
+            }
+        }
+    }
+
+    /// Tell the input how far the sinks have written, so it can settle
+    /// (acknowledge) what lies below.
+    fn settle_input(&mut self) {
+        if let Some(src) = self.input.as_mut() {
+            let w = self.written[WRITTEN_ALERTS]
+                .load(Ordering::Acquire)
+                .min(self.written[WRITTEN_EVENTS].load(Ordering::Acquire));
+            src.outputs_done((w != u64::MAX).then_some(w));
+        }
+    }
+
+    /// Read up to `SOURCE_BATCH` frames; this worker decodes its shard.
+    fn read_batch(&mut self, cap_pane: Pane, stopping: bool) -> ReadStatus {
+        let Some(src) = self.input.as_mut() else {
+            return ReadStatus::Done;
+        };
+        let (ingest, pacer, clock) = (&mut self.ingest, &mut self.pacer, &self.clock);
+        let (shared, peers, index) = (self.shared, self.peers, self.index);
+        // On stop, drain what the kernel already holds without waiting,
+        // then finish.
+        let wait = if stopping { Duration::ZERO } else { LIVE_POLL };
+        let st = src.read(SOURCE_BATCH, wait, &mut |raw| {
+            let ts = raw.ts_us;
+            ingest.saw_frame(ts, raw.data.len());
+            if let Some(p) = pacer.as_mut()
+                && let Some(d) = p.wait(ts, clock.now())
+            {
+                clock.sleep(d);
+            }
+            if shared
+                && peers > 1
+                && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
+            {
+                return;
+            }
+            ingest.process(
+                raw.file as u32,
+                raw.frame,
+                raw.linktype,
+                ts,
+                raw.data,
+                cap_pane,
+            );
+        });
+        rules::read_status(st, stopping, src.live())
+    }
+
+    /// Counters, once per activation (never per packet).
+    fn publish_metrics(&mut self, cap_pane: Pane) {
+        // Live: the kernel counters, read once per activation, feed the
+        // metrics and (through the source) alert evidence.
+        if self.live
+            && let Some(cc) = self.input.as_mut().and_then(|s| s.capture_counters())
+            && let Some(m) = &self.metrics
+        {
+            m.add_capture(cc, &mut self.capture_published);
+        }
+        let Some(m) = &self.metrics else { return };
+        let reader = self.index == 0 || !self.shared;
+        self.ingest.publish(&mut self.published, m, reader);
+        if self.index == 0 {
+            let spec = self.watermark.spec;
+            m.watermark.set(spec.end_us(cap_pane) as f64 / 1e6);
+            let max_ts = self.ingest.counters.max_ts_us;
+            if self.live && max_ts != i64::MIN {
+                m.event_time_lag
+                    .set((self.clock.unix_micros() - max_ts) as f64 / 1e6);
+            }
+        }
+    }
+
+    /// Event time known to be complete (before lateness).
+    fn complete_us(&mut self) -> i64 {
+        let max_ts = self.ingest.counters.max_ts_us;
+        let now_us = if self.live {
+            self.clock.unix_micros()
+        } else {
+            0
+        };
+        let source_us = self.input.as_mut().and_then(|s| s.watermark_us());
+        self.watermark.complete_us(max_ts, now_us, source_us)
+    }
+
+    /// Send event lines, the tallies of panes the capabilities are about to
+    /// leave (`next_pane`; everything at the end or when the tables are
+    /// full) and the report intervals that end before it.
+    fn ship(&mut self, caps: &Caps, cap_pane: Pane, next_pane: Option<Pane>) {
+        let ingest = &mut self.ingest;
+        if !ingest.event_buf.is_empty() {
+            self.outputs
+                .events
+                .activate()
+                .session(&caps.events)
+                .give_iterator(ingest.event_buf.drain(..));
+        }
+        let below = rules::ship_tallies_below(ingest.tables.entries(), next_pane);
+        let mut shuffle_out = self.outputs.shuffle.activate();
+        ingest.tables.drain_each(below, |pane, records| {
+            let c = caps.shuffle.delayed(&pane.max(cap_pane));
+            shuffle_out.session(&c).give_iterator(records);
+        });
+        drop(shuffle_out);
+        if let Some(r) = ingest.reports.as_mut() {
+            let slide_us = self.watermark.spec.slide_us;
+            let below =
+                next_pane.map(|p| reports::first_open_interval(p, self.interval_us, slide_us));
+            let mut reports_out = self.outputs.reports.activate();
+            for part in r.drain(below) {
+                let last = reports::last_pane(part.interval, self.interval_us, slide_us);
+                let c = caps.reports.delayed(&last.max(cap_pane));
+                reports_out.session(&c).give(part);
+            }
+        }
+    }
+
+    /// At the end of input: add this worker's counts to the run summary
+    /// (frame counts of shared input once, from worker 0).
+    fn add_to_summary(&mut self) {
+        let c = &self.ingest.counters;
+        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        if self.index == 0 || !self.shared {
+            s.frames += c.frames;
+            s.first_ts_us = match (s.first_ts_us, c.first_ts_us) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if c.max_ts_us != i64::MIN {
+                s.last_ts_us = Some(s.last_ts_us.map_or(c.max_ts_us, |m| m.max(c.max_ts_us)));
+            }
+        }
+        if let Some(src) = self.input.as_mut() {
+            if self.index == 0 {
+                s.broken_files = src.broken();
+            }
+            if let Some(cc) = src.capture_counters() {
+                s.capture = Some(cc);
+            }
+        }
+        s.packet.merge(self.ingest.packet_stats());
+        s.dns_messages += c.dns_messages;
+        s.queries += c.queries;
+        s.responses += c.responses;
+        s.late_messages += c.late;
+        for (k, v) in &c.decode_errors {
+            *s.decode_errors.entry(*k).or_default() += v;
+        }
+        s.top_names.merge(&c.top);
+        s.top_clients.merge(&c.top_clients);
+        s.top_domains.merge(&c.top_domains);
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
