@@ -89,7 +89,7 @@ pub struct KeyedWindows {
 pub const MAX_COLD_ENTRIES: usize = 1 << 18;
 
 /// Emptied cold tables kept for reuse.
-const SPARE_TABLES: usize = 1;
+const SPARE_TABLES: usize = 4;
 
 /// Most (detector, key) entries one reduce worker holds. Past it, tallies
 /// for new keys are refused and counted (`refused_keys`): a flood of
