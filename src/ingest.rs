@@ -54,8 +54,8 @@ pub struct IngestCounters {
     /// Newest capture timestamp believed (`i64::MIN` before the first
     /// frame); see `TIME_JUMP_US`.
     pub max_ts_us: i64,
-    /// Frames in a row far ahead of `max_ts_us` (count, earliest of them).
-    jump: Option<(u32, i64)>,
+    /// Frames in a row far ahead of `max_ts_us` (count, earliest, latest).
+    jump: Option<(u32, i64, i64)>,
     /// Forward time jumps accepted.
     pub time_jumps: u64,
 }
@@ -130,7 +130,10 @@ impl Ingest {
         c.frames += 1;
         c.bytes += len as u64;
         c.first_ts_us.get_or_insert(ts_us);
-        if c.max_ts_us == i64::MIN || ts_us <= c.max_ts_us.saturating_add(TIME_JUMP_US) {
+        // The first frames are a jump from nothing: believed once
+        // `JUMP_CONFIRM` of them agree, so a bogus first timestamp cannot
+        // set event time either (see `settle_time` for shorter inputs).
+        if c.max_ts_us != i64::MIN && ts_us <= c.max_ts_us.saturating_add(TIME_JUMP_US) {
             c.max_ts_us = c.max_ts_us.max(ts_us);
             c.jump = None;
             return;
@@ -138,13 +141,28 @@ impl Ingest {
         // A jump far ahead: believe it only once `JUMP_CONFIRM` frames in a
         // row agree, so one frame with a bogus timestamp cannot make every
         // later frame late (and blind the detectors).
-        let (n, lo) = c.jump.map_or((0, ts_us), |(n, lo)| (n, lo.min(ts_us)));
+        let (n, lo, hi) = c.jump.map_or((0, ts_us, ts_us), |(n, lo, hi)| {
+            (n, lo.min(ts_us), hi.max(ts_us))
+        });
         if n + 1 >= JUMP_CONFIRM {
+            if c.max_ts_us != i64::MIN {
+                c.time_jumps += 1;
+            }
             c.max_ts_us = lo;
             c.jump = None;
-            c.time_jumps += 1;
         } else {
-            c.jump = Some((n + 1, lo));
+            c.jump = Some((n + 1, lo, hi));
+        }
+    }
+
+    /// End of input: a time still waiting for agreeing frames (an input of
+    /// fewer than `JUMP_CONFIRM` frames) is believed now.
+    pub fn settle_time(&mut self) {
+        let c = &mut self.counters;
+        if let Some((_, _, hi)) = c.jump.take()
+            && c.max_ts_us == i64::MIN
+        {
+            c.max_ts_us = hi;
         }
     }
 

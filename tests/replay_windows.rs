@@ -272,7 +272,8 @@ fn packets_older_than_the_allowed_lateness_are_counted_not_detected() {
 fn one_frame_with_a_bogus_future_timestamp_does_not_blind_detection() {
     use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, bogus: bool| {
+    // `bogus_at`: the frame index before which the bogus frame goes.
+    let write = |name: &str, bogus_at: Option<i64>| {
         let p = dir.path().join(name);
         let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
         let mut fb = FrameBuilder::new();
@@ -284,34 +285,70 @@ fn one_frame_with_a_bogus_future_timestamp_does_not_blind_detection() {
         // 400 q/s for 30 s from one client.
         for i in 0..12_000i64 {
             let ts = t0 + i * 2_500;
-            w.write_frame(ts, fb.query(c, srv, i as u16, "a.example", qtype::A, false))
-                .unwrap();
-            if bogus && i == 2_000 {
+            if bogus_at == Some(i) {
                 // Ten years ahead (a broken clock, a crafted record).
                 let far = ts + 10 * 365 * 86_400 * MICROS;
                 w.write_frame(far, fb.query(c, srv, 1, "b.example", qtype::A, false))
                     .unwrap();
             }
+            w.write_frame(ts, fb.query(c, srv, i as u16, "a.example", qtype::A, false))
+                .unwrap();
         }
         w.into_inner().unwrap();
         p
     };
-    let clean = write("clean.pcap", false);
-    let bogus = write("bogus.pcap", true);
+    let clean = write("clean.pcap", None);
     let a = replay(
         &[clean],
         plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
         1,
         false,
     );
-    let b = replay(
-        &[bogus],
+    assert!(a.alerts.contains("\"state\":\"raised\""));
+    // Mid-capture, and as the very first frame (nothing to compare it
+    // with yet: it used to set event time ten years ahead).
+    for (name, at) in [("mid.pcap", 2_000), ("first.pcap", 0)] {
+        let bogus = write(name, Some(at));
+        let b = replay(
+            &[bogus],
+            plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
+            1,
+            false,
+        );
+        assert_eq!(a.alerts, b.alerts, "{name}");
+        assert_eq!(b.summary.late_messages, 0, "{name}");
+        assert_eq!(b.summary.last_ts_us, a.summary.last_ts_us, "{name}");
+    }
+}
+
+#[test]
+fn an_input_shorter_than_the_time_check_still_has_its_time() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("three.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
+    let mut fb = FrameBuilder::new();
+    let (c, srv) = (
+        "10.66.0.9:4000".parse().unwrap(),
+        "192.0.2.53:53".parse().unwrap(),
+    );
+    let t0 = 1_700_000_000 * MICROS;
+    for i in 0..3i64 {
+        w.write_frame(
+            t0 + i * MICROS,
+            fb.query(c, srv, i as u16, "a.example", qtype::A, false),
+        )
+        .unwrap();
+    }
+    w.into_inner().unwrap();
+    let run = replay(
+        &[p],
         plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
         1,
-        false,
+        true,
     );
-    assert!(a.alerts.contains("\"state\":\"raised\""));
-    assert_eq!(a.alerts, b.alerts);
-    assert_eq!(b.summary.late_messages, 0);
-    assert_eq!(b.summary.last_ts_us, a.summary.last_ts_us);
+    assert_eq!(run.summary.dns_messages, 3);
+    assert_eq!(run.summary.late_messages, 0);
+    assert_eq!(run.summary.first_ts_us, Some(t0));
+    assert_eq!(run.summary.last_ts_us, Some(t0 + 2 * MICROS));
 }

@@ -191,6 +191,9 @@ impl Source {
             b.set_position(done.min(total));
         }
         let done = status == ReadStatus::Done;
+        if done {
+            self.ingest.settle_time();
+        }
         self.publish_metrics(cap_pane);
         let complete_us = self.complete_us();
         let next_pane = self.watermark.next_pane(done, complete_us, cap_pane);
