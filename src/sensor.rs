@@ -279,6 +279,17 @@ impl Publisher {
             Confirmation::Nack(_) => return Err("the broker nacked a batch".into()),
             Confirmation::Ack(returned) => {
                 if returned.is_some() {
+                    if let Target::Queue(q) = &self.opts.target {
+                        // Straight to a queue this sensor declared: a return
+                        // means the queue is not there right now (a broker
+                        // still recovering its queues after a restart, a
+                        // deleted queue). Never drop the batch: reconnect
+                        // (declaring the queue again) and send it again.
+                        return Err(format!(
+                            "queue {} returned a batch as unroutable",
+                            q.escape_debug()
+                        ));
+                    }
                     self.summary.unroutable += 1;
                     if !self.warned_unroutable {
                         self.warned_unroutable = true;

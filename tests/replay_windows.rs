@@ -224,35 +224,16 @@ fn benign_traffic_raises_nothing_over_several_seeds() {
 
 #[test]
 fn packets_older_than_the_allowed_lateness_are_counted_not_detected() {
-    use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("late.pcap");
-    let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
-    let mut fb = FrameBuilder::new();
-    let (c, srv) = (
-        "10.0.0.9:4000".parse().unwrap(),
-        "192.0.2.53:53".parse().unwrap(),
-    );
     let t0 = 1_700_000_000 * MICROS;
     // 5000 frames spread over 50 s, then one frame 30 s in the past.
-    for i in 0..5000i64 {
-        w.write_frame(
-            t0 + i * 10_000,
-            fb.query(c, srv, i as u16, "a.example", qtype::A, false),
-        )
-        .unwrap();
-    }
-    w.write_frame(
-        t0 + 20 * MICROS,
-        fb.query(c, srv, 1, "late.example", qtype::A, false),
-    )
-    .unwrap();
-    w.write_frame(
-        t0 + 50 * MICROS,
-        fb.query(c, srv, 2, "b.example", qtype::A, false),
-    )
-    .unwrap();
-    w.into_inner().unwrap();
+    let mut frames: Vec<(i64, &str)> = (0..5000i64)
+        .map(|i| (t0 + i * 10_000, "a.example"))
+        .collect();
+    frames.push((t0 + 20 * MICROS, "late.example"));
+    frames.push((t0 + 50 * MICROS, "b.example"));
+    write_queries(&p, &frames);
     let run = replay(
         &[p],
         plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
@@ -321,26 +302,35 @@ fn one_frame_with_a_bogus_future_timestamp_does_not_blind_detection() {
     }
 }
 
-#[test]
-fn an_input_shorter_than_the_time_check_still_has_its_time() {
+/// A capture of one query (`name`) per timestamp from 10.0.0.9 to 192.0.2.53.
+fn write_queries(p: &std::path::Path, frames: &[(i64, &str)]) {
     use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype};
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("three.pcap");
-    let mut w = PcapWriter::new(std::fs::File::create(&p).unwrap()).unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(p).unwrap()).unwrap();
     let mut fb = FrameBuilder::new();
     let (c, srv) = (
-        "10.66.0.9:4000".parse().unwrap(),
+        "10.0.0.9:4000".parse().unwrap(),
         "192.0.2.53:53".parse().unwrap(),
     );
-    let t0 = 1_700_000_000 * MICROS;
-    for i in 0..3i64 {
-        w.write_frame(
-            t0 + i * MICROS,
-            fb.query(c, srv, i as u16, "a.example", qtype::A, false),
-        )
-        .unwrap();
+    for (i, (ts, name)) in frames.iter().enumerate() {
+        w.write_frame(*ts, fb.query(c, srv, i as u16, name, qtype::A, false))
+            .unwrap();
     }
     w.into_inner().unwrap();
+}
+
+#[test]
+fn an_input_shorter_than_the_time_check_still_has_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("three.pcap");
+    let t0 = 1_700_000_000 * MICROS;
+    write_queries(
+        &p,
+        &[
+            (t0, "a.example"),
+            (t0 + MICROS, "a.example"),
+            (t0 + 2 * MICROS, "a.example"),
+        ],
+    );
     let run = replay(
         &[p],
         plan(DEFAULT_PIPELINE, &PathBuf::from("."), &[]),
