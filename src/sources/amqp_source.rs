@@ -166,9 +166,60 @@ pub struct AmqpSource {
 struct SensorState {
     newest_ts: i64,
     last_seen: Instant,
-    /// Highest seq processed per run of the sensor (a few recent runs).
-    runs: VecDeque<(String, u64)>,
+    /// The seqs processed per run of the sensor (a few recent runs).
+    runs: VecDeque<(String, SeqTracker)>,
     eos: bool,
+}
+
+/// Most seqs remembered above a gap before the gap is given up as lost.
+pub const MAX_SEQ_AHEAD: usize = 4096;
+
+/// Which batches of one sensor run were processed: everything up to `done`,
+/// and the seqs above a gap. A batch lost in a broker restart and sent again
+/// can reach the queue after later ones (those were persisted, it was not):
+/// it fills its gap instead of passing for a duplicate.
+#[derive(Debug)]
+pub struct SeqTracker {
+    done: u64,
+    ahead: std::collections::BTreeSet<u64>,
+}
+
+impl SeqTracker {
+    /// Start at the first seq seen (a consumer may join a run midway).
+    pub fn new(first: u64) -> SeqTracker {
+        SeqTracker {
+            done: first,
+            ahead: Default::default(),
+        }
+    }
+
+    /// Record `seq`: false when it was processed before. `lost` gets the
+    /// batches given up as lost (gaps older than `MAX_SEQ_AHEAD` seqs).
+    pub fn see(&mut self, seq: u64, lost: &mut u64) -> bool {
+        if seq <= self.done || !self.ahead.insert(seq) {
+            return false;
+        }
+        while self.ahead.remove(&(self.done + 1)) {
+            self.done += 1;
+        }
+        while self.ahead.len() > MAX_SEQ_AHEAD {
+            let next = *self.ahead.first().expect("non-empty");
+            *lost += next - self.done - 1;
+            self.done = next - 1;
+            while self.ahead.remove(&(self.done + 1)) {
+                self.done += 1;
+            }
+        }
+        true
+    }
+
+    /// Batches still missing below the newest seq seen.
+    pub fn gaps(&self) -> u64 {
+        match self.ahead.last() {
+            Some(top) => top - self.done - self.ahead.len() as u64,
+            None => 0,
+        }
+    }
 }
 
 /// Declare what the input needs and start consuming.
@@ -544,33 +595,41 @@ impl AmqpSource {
             st.eos = true;
         }
         if let Some(seq) = inc.seq {
-            match st.runs.iter_mut().find(|(r, _)| *r == inc.run) {
-                Some((_, last)) if seq <= *last => {
-                    // Processed before (redelivered after a reconnect): ack it
-                    // with everything processed so far.
-                    self.shared.counters.lock().unwrap().duplicates += 1;
-                    self.shared.count("duplicate", 1);
-                    let p = self.max_pending_pane;
-                    self.book.lock().unwrap().pending.push_back((inc.acker, p));
-                    return 0;
-                }
-                Some((_, last)) => {
-                    if seq > *last + 1 {
-                        let gap = seq - *last - 1;
-                        tracing::warn!(
-                            "sensor \"{}\": {gap} batch(es) missing before seq {seq} (lost before reaching the queue)",
-                            inc.sensor.escape_debug()
-                        );
-                        self.shared.counters.lock().unwrap().missing += gap;
+            let mut lost = 0;
+            let run = st.runs.iter_mut().find(|(r, _)| *r == inc.run);
+            let new = match run {
+                Some((_, t)) => {
+                    let new = t.see(seq, &mut lost);
+                    if inc.eos {
+                        // Everything the sensor sent came before its
+                        // end-of-stream batch: what is still missing is lost.
+                        lost += t.gaps();
                     }
-                    *last = seq;
+                    new
                 }
                 None => {
-                    st.runs.push_back((inc.run.clone(), seq));
+                    st.runs.push_back((inc.run.clone(), SeqTracker::new(seq)));
                     if st.runs.len() > 4 {
                         st.runs.pop_front();
                     }
+                    true
                 }
+            };
+            if lost > 0 {
+                tracing::warn!(
+                    "sensor \"{}\": {lost} batch(es) missing before seq {seq} (lost before reaching the queue)",
+                    inc.sensor.escape_debug()
+                );
+                self.shared.counters.lock().unwrap().missing += lost;
+            }
+            if !new {
+                // Processed before (redelivered after a reconnect): ack it
+                // with everything processed so far.
+                self.shared.counters.lock().unwrap().duplicates += 1;
+                self.shared.count("duplicate", 1);
+                let p = self.max_pending_pane;
+                self.book.lock().unwrap().pending.push_back((inc.acker, p));
+                return 0;
             }
         }
         if let Some(t) = batch.max_ts_us {
@@ -725,5 +784,35 @@ impl FrameSource for AmqpSource {
             }
         }
         book.pending = keep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resent_batch_behind_later_ones_fills_its_gap() {
+        let mut t = SeqTracker::new(1);
+        let mut lost = 0;
+        let seen: Vec<bool> = [2, 4, 5, 3, 3, 5, 6]
+            .iter()
+            .map(|s| t.see(*s, &mut lost))
+            .collect();
+        assert_eq!(seen, [true, true, true, true, false, false, true]);
+        assert_eq!((t.done, t.gaps(), lost), (6, 0, 0));
+        // A gap that never fills is reported (at end of stream).
+        assert!(t.see(9, &mut lost));
+        assert_eq!(t.gaps(), 2);
+        // One older than MAX_SEQ_AHEAD seqs is given up.
+        for s in 10..10 + MAX_SEQ_AHEAD as u64 {
+            assert!(t.see(s, &mut lost));
+        }
+        assert_eq!(lost, 2);
+        assert_eq!(t.gaps(), 0);
+        assert!(
+            !t.see(8, &mut lost),
+            "given up: a late copy is not processed twice"
+        );
     }
 }
