@@ -299,38 +299,56 @@ impl Tally {
         }
     }
 
+    /// The plain counters, in one fixed order (see `counters_mut`).
+    pub fn counters(&self) -> [u64; 13] {
+        [
+            self.queries,
+            self.responses,
+            self.nxdomain,
+            self.servfail,
+            self.bytes,
+            self.response_bytes,
+            self.amplifying,
+            self.large,
+            self.unsolicited,
+            self.long_labels,
+            self.label_bytes,
+            self.entropy_milli,
+            self.txt_null,
+        ]
+    }
+
+    /// The plain counters, in the order of `counters`.
+    pub fn counters_mut(&mut self) -> [&mut u64; 13] {
+        [
+            &mut self.queries,
+            &mut self.responses,
+            &mut self.nxdomain,
+            &mut self.servfail,
+            &mut self.bytes,
+            &mut self.response_bytes,
+            &mut self.amplifying,
+            &mut self.large,
+            &mut self.unsolicited,
+            &mut self.long_labels,
+            &mut self.label_bytes,
+            &mut self.entropy_milli,
+            &mut self.txt_null,
+        ]
+    }
+
     /// Add only the counters (not samples, note or sketch) of `other`.
     pub fn add_counts(&mut self, o: &Tally) {
-        self.queries += o.queries;
-        self.responses += o.responses;
-        self.nxdomain += o.nxdomain;
-        self.servfail += o.servfail;
-        self.bytes += o.bytes;
-        self.response_bytes += o.response_bytes;
-        self.amplifying += o.amplifying;
-        self.large += o.large;
-        self.unsolicited += o.unsolicited;
-        self.long_labels += o.long_labels;
-        self.label_bytes += o.label_bytes;
-        self.entropy_milli += o.entropy_milli;
-        self.txt_null += o.txt_null;
+        for (mine, theirs) in self.counters_mut().into_iter().zip(o.counters()) {
+            *mine += theirs;
+        }
     }
 
     /// Remove counters added with `add_counts`.
     pub fn sub_counts(&mut self, o: &Tally) {
-        self.queries -= o.queries;
-        self.responses -= o.responses;
-        self.nxdomain -= o.nxdomain;
-        self.servfail -= o.servfail;
-        self.bytes -= o.bytes;
-        self.response_bytes -= o.response_bytes;
-        self.amplifying -= o.amplifying;
-        self.large -= o.large;
-        self.unsolicited -= o.unsolicited;
-        self.long_labels -= o.long_labels;
-        self.label_bytes -= o.label_bytes;
-        self.entropy_milli -= o.entropy_milli;
-        self.txt_null -= o.txt_null;
+        for (mine, theirs) in self.counters_mut().into_iter().zip(o.counters()) {
+            *mine -= theirs;
+        }
     }
 
     /// The distinct-count sketch, created on first use.

@@ -17,42 +17,6 @@ pub struct ColdTally {
     pub may_fire: bool,
 }
 
-fn counters(t: &Tally) -> [u64; 13] {
-    [
-        t.queries,
-        t.responses,
-        t.nxdomain,
-        t.servfail,
-        t.bytes,
-        t.response_bytes,
-        t.amplifying,
-        t.large,
-        t.unsolicited,
-        t.long_labels,
-        t.label_bytes,
-        t.entropy_milli,
-        t.txt_null,
-    ]
-}
-
-fn set_counters(t: &mut Tally, c: [u64; 13]) {
-    [
-        t.queries,
-        t.responses,
-        t.nxdomain,
-        t.servfail,
-        t.bytes,
-        t.response_bytes,
-        t.amplifying,
-        t.large,
-        t.unsolicited,
-        t.long_labels,
-        t.label_bytes,
-        t.entropy_milli,
-        t.txt_null,
-    ] = c;
-}
-
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -102,7 +66,7 @@ impl Reader<'_> {
 impl ColdTally {
     pub fn pack(t: Tally, may_fire: bool) -> ColdTally {
         let mut out = Vec::with_capacity(40);
-        let c = counters(&t);
+        let c = t.counters();
         let mask = c
             .iter()
             .enumerate()
@@ -133,14 +97,12 @@ impl ColdTally {
     pub fn unpack(self) -> Tally {
         let mut r = Reader(&self.data);
         let mask = u16::from_le_bytes([r.byte(), r.byte()]);
-        let mut c = [0u64; 13];
-        for (i, v) in c.iter_mut().enumerate() {
+        let mut t = Tally::default();
+        for (i, v) in t.counters_mut().into_iter().enumerate() {
             if mask & (1 << i) != 0 {
                 *v = r.varint();
             }
         }
-        let mut t = Tally::default();
-        set_counters(&mut t, c);
         let n = r.byte();
         let mut samples = Samples::default();
         for _ in 0..n {
