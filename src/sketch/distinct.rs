@@ -119,7 +119,6 @@ impl Distinct {
     /// sketch it would be, so the number never depends on the form).
     pub fn count(&mut self) -> f64 {
         match &mut self.0 {
-            Repr::Small { len: 0, .. } => new_hll().count(),
             Repr::Small { len, items } => {
                 let mut h = new_hll();
                 for i in &items[..*len as usize] {

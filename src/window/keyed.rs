@@ -136,7 +136,7 @@ impl KeyedWindows {
             return;
         }
         let spare = &mut self.spare;
-        let slide_secs = self.spec.slide_us as f64 / crate::time::MICROS as f64;
+        let slide_secs = self.spec.slide_secs_f64();
         let (panes, full) = (self.spec.panes, self.cold_entries >= MAX_COLD_ENTRIES);
         let detector = &self.detectors[det as usize];
         let table = self

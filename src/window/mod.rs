@@ -42,6 +42,10 @@ impl WindowSpec {
         self.slide_us * self.panes as i64
     }
 
+    pub fn slide_secs_f64(&self) -> f64 {
+        self.slide_us as f64 / MICROS as f64
+    }
+
     pub fn size_secs_f64(&self) -> f64 {
         self.size_us() as f64 / MICROS as f64
     }
