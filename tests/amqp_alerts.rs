@@ -1,5 +1,6 @@
 //! AMQP alert sink and consumer against a real RabbitMQ on 127.0.0.1:5672.
-//! Without a broker the broker tests print SKIPPED and return.
+//! Without a broker they fail in the test command (scripts/test.sh);
+//! elsewhere they print SKIPPED and return (`common::cannot_run`).
 
 mod common;
 

@@ -300,6 +300,12 @@ mod tests {
             .output()
             .is_err()
         {
+            // The test command installs tshark and requires every tool
+            // (DNSMONITOR_REQUIRE_SERVICES=1, as tests/common::cannot_run).
+            assert!(
+                std::env::var_os("DNSMONITOR_REQUIRE_SERVICES").is_none_or(|v| v != "1"),
+                "tshark not installed (scripts/install-deps.sh installs it)"
+            );
             println!("SKIPPED: tshark not installed (scripts/install-deps.sh installs it)");
             return;
         }
