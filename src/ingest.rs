@@ -269,9 +269,7 @@ fn offer_domain(t: &mut TopK, obs: &Observed<'_, '_>) {
 
 /// Count a client address.
 fn offer_client(t: &mut TopK, ip: std::net::IpAddr) {
-    t.offer(crate::sketch::stable_hash(&ip), 1, || {
-        ip.to_string().into_boxed_str()
-    });
+    t.offer_ip(crate::sketch::stable_hash(&ip), 1, ip);
 }
 
 /// The values last added to the metrics, so each publish adds only the

@@ -272,7 +272,7 @@ pub struct Tally {
     /// Queries for TXT, NULL and similar payload-carrying types.
     pub txt_null: u64,
     /// Distinct items (names or sources), when the detector counts them.
-    pub distinct: Option<Box<Distinct>>,
+    pub distinct: Option<Distinct>,
     /// Up to `MAX_SAMPLES` distinct query names with the smallest name hash:
     /// `(hash, escaped presentation form)`, sorted.
     pub samples: Samples,
@@ -358,9 +358,7 @@ impl Tally {
 
     /// Estimated distinct items (0 without a sketch).
     pub fn distinct_count(&self) -> f64 {
-        self.distinct
-            .as_ref()
-            .map_or(0.0, |d| (**d).clone().count())
+        self.distinct.as_ref().map_or(0.0, |d| d.clone().count())
     }
 
     /// Keep the name if its hash is among the `MAX_SAMPLES` smallest
@@ -420,6 +418,16 @@ impl Samples {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Append `(hash, name)` known to sort after every item held (as
+    /// `iter` gave them); ignored when full.
+    pub(crate) fn push_sorted(&mut self, hash: u64, name: Box<str>) {
+        let n = self.len as usize;
+        if n < MAX_SAMPLES {
+            self.items[n] = (hash, name);
+            self.len += 1;
+        }
     }
 
     /// Offer `(hash, name)`: `cmp(stored)` orders the offered name against

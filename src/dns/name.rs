@@ -200,9 +200,8 @@ impl QName {
             buf: [0; 1024],
             len: 0,
         };
-        use fmt::Write as _;
         // At most 255 bytes, each escaped to 4: fits.
-        let _ = write!(w, "{self}");
+        let _ = self.write_presentation(&mut w);
         w.buf[..w.len].make_ascii_lowercase();
         // Presentation form is ASCII.
         crate::detect::ShortStr::new(std::str::from_utf8(&w.buf[..w.len]).unwrap_or(""))
@@ -216,8 +215,7 @@ impl QName {
             len: 0,
         };
         // At most 255 bytes, each escaped to 4: fits.
-        use fmt::Write as _;
-        let _ = write!(w, "{self}");
+        let _ = self.write_presentation(&mut w);
         w.buf[..w.len].cmp(other.as_bytes())
     }
 
@@ -228,20 +226,36 @@ impl QName {
         if self.is_root() {
             return ".".to_string();
         }
-        let mut s = String::with_capacity(self.wire_len());
+        // Exact for plain names (wire form: a length byte per label and the
+        // root byte; presentation: a dot between labels), so boxing the
+        // result does not reallocate.
+        let mut s = String::with_capacity(self.wire_len().saturating_sub(2));
+        // Writing to a String cannot fail.
+        let _ = self.write_labels(&mut s);
+        s
+    }
+
+    /// The presentation form (as `Display` writes it) to `w`.
+    pub fn write_presentation<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
+        if self.is_root() {
+            return w.write_str(".");
+        }
+        self.write_labels(w)
+    }
+
+    /// The labels, dot-separated and escaped: plain labels are written
+    /// whole, only the rest byte by byte.
+    fn write_labels<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
         for (i, label) in self.labels().enumerate() {
             if i > 0 {
-                s.push('.');
+                w.write_str(".")?;
             }
             match std::str::from_utf8(label) {
-                Ok(plain) if label.iter().all(|&b| is_plain(b)) => s.push_str(plain),
-                _ => {
-                    // Writing to a String cannot fail.
-                    let _ = write_label_escaped(&mut s, label);
-                }
+                Ok(plain) if label.iter().all(|&b| is_plain(b)) => w.write_str(plain)?,
+                _ => write_label_escaped(w, label)?,
             }
         }
-        s
+        Ok(())
     }
 }
 
@@ -307,13 +321,7 @@ impl fmt::Display for QName {
         if self.is_root() {
             return f.write_str(".");
         }
-        for (i, label) in self.labels().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            write_label_escaped(f, label)?;
-        }
-        Ok(())
+        self.write_labels(f)
     }
 }
 

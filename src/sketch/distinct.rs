@@ -91,6 +91,24 @@ impl Distinct {
         }
     }
 
+    /// The items of a small set (in insertion order), `None` once a sketch.
+    pub fn small_items(&self) -> Option<&[u64]> {
+        match &self.0 {
+            Repr::Small { len, items } => Some(&items[..*len as usize]),
+            Repr::Sketch(_) => None,
+        }
+    }
+
+    /// A small set of these items (at most `SMALL`; the rest are inserted
+    /// as usual), as `small_items` gave them.
+    pub fn from_small(hashes: &[u64]) -> Distinct {
+        let mut d = Distinct::new();
+        for h in hashes {
+            d.insert(*h);
+        }
+        d
+    }
+
     /// Merge another sketch (same precision and hasher by construction).
     pub fn merge(&mut self, other: &Distinct) {
         match &other.0 {

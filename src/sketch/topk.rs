@@ -3,12 +3,33 @@
 //! guaranteed to be kept, and each kept count under-estimates the true count
 //! by at most N / (capacity + 1) (N = total offered). Mergeable.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
+
 use foldhash::{HashMap, HashMapExt};
+
+/// What a counter is about. An address is kept as one and rendered only
+/// when the table is read: a spoofed flood offers a new address per packet,
+/// and formatting each into a string would cost more than the counting.
+#[derive(Clone, Debug)]
+enum Label {
+    Ip(IpAddr),
+    Text(Box<str>),
+}
+
+impl Label {
+    fn render(&self) -> Cow<'_, str> {
+        match self {
+            Label::Ip(ip) => Cow::Owned(ip.to_string()),
+            Label::Text(s) => Cow::Borrowed(s),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct TopK {
     capacity: usize,
-    counts: HashMap<u64, (u64, Box<str>)>,
+    counts: HashMap<u64, (u64, Label)>,
     total: u64,
     /// Decrement rounds (each removes at least one counter).
     pub evictions: u64,
@@ -27,6 +48,15 @@ impl TopK {
     /// Count one occurrence of the item with hash `h`; `name` is called only
     /// when a new counter is created.
     pub fn offer(&mut self, h: u64, n: u64, name: impl FnOnce() -> Box<str>) {
+        self.offer_label(h, n, || Label::Text(name()));
+    }
+
+    /// Count one occurrence of address `ip` (hash `h`).
+    pub fn offer_ip(&mut self, h: u64, n: u64, ip: IpAddr) {
+        self.offer_label(h, n, || Label::Ip(ip));
+    }
+
+    fn offer_label(&mut self, h: u64, n: u64, name: impl FnOnce() -> Label) {
         self.total += n;
         if let Some(c) = self.counts.get_mut(&h) {
             c.0 += n;
@@ -53,7 +83,7 @@ impl TopK {
         let mut items: Vec<_> = other.counts.iter().collect();
         items.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
         for (h, (n, name)) in items {
-            self.offer(*h, *n, || name.clone());
+            self.offer_label(*h, *n, || name.clone());
         }
         self.total += other.total - other.counts.values().map(|c| c.0).sum::<u64>();
     }
@@ -67,16 +97,20 @@ impl TopK {
         let mut v: Vec<_> = self
             .counts
             .iter()
-            .map(|(h, (c, s))| (*h, *c, s.clone()))
+            .map(|(h, (c, s))| (*h, *c, s.render().into()))
             .collect();
         v.sort();
         v
     }
 
     /// The `n` largest counters, biggest first (ties by name).
-    pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
-        let mut v: Vec<_> = self.counts.values().map(|(c, s)| (&**s, *c)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    pub fn top(&self, n: usize) -> Vec<(Cow<'_, str>, u64)> {
+        let mut v: Vec<_> = self
+            .counts
+            .values()
+            .map(|(c, s)| (s.render(), *c))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
     }

@@ -3,15 +3,18 @@
 //! yet (see `keyed`): under a spoofed flood that is nearly every key, each
 //! with a query or two, so a full `Tally` (over 200 bytes, mostly zeros)
 //! would spend memory on nothing. Packed: a bit mask of the non-zero
-//! counters and their LEB128 values, then the samples and the note; the
-//! distinct-count sketch stays boxed as it is. Lossless: `unpack(pack(t))`
-//! equals `t`.
+//! counters and their LEB128 values, then the samples, the note and a small
+//! distinct set; a distinct-count sketch stays boxed as it is. Lossless:
+//! `unpack(pack(t))` equals `t`.
 
-use crate::detect::{Samples, Tally};
+use std::cell::RefCell;
+
+use crate::detect::Tally;
 use crate::sketch::distinct::Distinct;
 
 pub struct ColdTally {
     data: Box<[u8]>,
+    /// A distinct sketch past the small form (the small form is in `data`).
     distinct: Option<Box<Distinct>>,
     /// The detector's `pane_may_fire` on the (merged) tally.
     pub may_fire: bool,
@@ -57,6 +60,12 @@ impl Reader<'_> {
         self.0 = b;
         a
     }
+    fn u64(&mut self) -> u64 {
+        let mut h = [0u8; 8];
+        let b = self.bytes(8);
+        h[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(h)
+    }
     fn string(&mut self) -> Box<str> {
         let n = self.varint() as usize;
         String::from_utf8_lossy(self.bytes(n)).into()
@@ -65,33 +74,61 @@ impl Reader<'_> {
 
 impl ColdTally {
     pub fn pack(t: Tally, may_fire: bool) -> ColdTally {
-        let mut out = Vec::with_capacity(40);
-        let c = t.counters();
-        let mask = c
-            .iter()
-            .enumerate()
-            .fold(0u16, |m, (i, v)| if *v != 0 { m | 1 << i } else { m });
-        out.extend_from_slice(&mask.to_le_bytes());
-        for v in c.iter().filter(|v| **v != 0) {
-            put_varint(&mut out, *v);
+        thread_local! {
+            /// Packing scratch: the packed form is copied out in one exact
+            /// allocation.
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        out.push(t.samples.len() as u8);
-        for (h, s) in t.samples.iter() {
-            out.extend_from_slice(&h.to_le_bytes());
-            put_str(&mut out, s);
-        }
-        match &t.note {
-            Some(n) => {
-                out.push(1);
-                put_str(&mut out, n);
+        SCRATCH.with_borrow_mut(|out| {
+            out.clear();
+            let c = t.counters();
+            let mask = c
+                .iter()
+                .enumerate()
+                .fold(0u16, |m, (i, v)| if *v != 0 { m | 1 << i } else { m });
+            out.extend_from_slice(&mask.to_le_bytes());
+            for v in c.iter().filter(|v| **v != 0) {
+                put_varint(out, *v);
             }
-            None => out.push(0),
-        }
-        ColdTally {
-            data: out.into_boxed_slice(),
-            distinct: t.distinct,
-            may_fire,
-        }
+            out.push(t.samples.len() as u8);
+            for (h, s) in t.samples.iter() {
+                out.extend_from_slice(&h.to_le_bytes());
+                put_str(out, s);
+            }
+            match &t.note {
+                Some(n) => {
+                    out.push(1);
+                    put_str(out, n);
+                }
+                None => out.push(0),
+            }
+            // Distinct: 0 none, 1 boxed sketch, 2 + count + hashes small set.
+            let distinct = match &t.distinct {
+                None => {
+                    out.push(0);
+                    None
+                }
+                Some(d) => match d.small_items() {
+                    Some(items) => {
+                        out.push(2);
+                        out.push(items.len() as u8);
+                        for h in items {
+                            out.extend_from_slice(&h.to_le_bytes());
+                        }
+                        None
+                    }
+                    None => {
+                        out.push(1);
+                        t.distinct.map(Box::new)
+                    }
+                },
+            };
+            ColdTally {
+                data: Box::from(&out[..]),
+                distinct,
+                may_fire,
+            }
+        })
     }
 
     pub fn unpack(self) -> Tally {
@@ -104,22 +141,26 @@ impl ColdTally {
             }
         }
         let n = r.byte();
-        let mut samples = Samples::default();
         for _ in 0..n {
-            let mut h = [0u8; 8];
-            h.copy_from_slice(r.bytes(8));
-            let s = r.string();
-            samples.offer(
-                u64::from_le_bytes(h),
-                |stored| (*s).cmp(stored),
-                || s.clone(),
-            );
+            let h = r.u64();
+            // Packed from `Samples::iter`: already sorted.
+            t.samples.push_sorted(h, r.string());
         }
-        t.samples = samples;
         if r.byte() == 1 {
             t.note = Some(r.string());
         }
-        t.distinct = self.distinct;
+        t.distinct = match r.byte() {
+            1 => self.distinct.map(|d| *d),
+            2 => {
+                let n = usize::from(r.byte());
+                let mut items = [0u64; crate::sketch::distinct::SMALL];
+                for item in items.iter_mut().take(n) {
+                    *item = r.u64();
+                }
+                Some(Distinct::from_small(&items[..n.min(items.len())]))
+            }
+            _ => None,
+        };
         t
     }
 }
@@ -146,6 +187,17 @@ mod tests {
         assert!(c.may_fire);
         let u = c.unpack();
         assert_eq!(format!("{u:?}"), format!("{t:?}"));
+        // A distinct set past the small form travels boxed.
+        let mut big = Tally::default();
+        for i in 0..100u64 {
+            big.distinct_mut()
+                .insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        let before = big.distinct_count();
+        assert_eq!(
+            ColdTally::pack(big, false).unpack().distinct_count(),
+            before
+        );
         let empty = ColdTally::pack(Tally::default(), false).unpack();
         assert_eq!(format!("{empty:?}"), format!("{:?}", Tally::default()));
     }
