@@ -223,24 +223,33 @@ impl QName {
     /// allocation: labels of plain characters are copied whole, only the
     /// rest goes through the escaping writer. Hot path (sample names).
     pub fn to_presentation(&self) -> String {
-        if self.is_root() {
-            return ".".to_string();
-        }
-        // Exact for plain names (wire form: a length byte per label and the
-        // root byte; presentation: a dot between labels), so boxing the
-        // result does not reallocate.
-        let mut s = String::with_capacity(self.wire_len().saturating_sub(2));
-        // Writing to a String cannot fail.
-        let _ = self.write_labels(&mut s);
-        s
+        let mut w = StackBuf {
+            buf: [0; 1024],
+            len: 0,
+        };
+        // At most 255 bytes, each escaped to 4: fits.
+        let _ = self.write_presentation(&mut w);
+        // One exact allocation; the presentation form is ASCII.
+        String::from_utf8_lossy(&w.buf[..w.len]).into_owned()
     }
 
-    /// The presentation form (as `Display` writes it) to `w`.
-    pub fn write_presentation<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
+    /// The presentation form (as `Display` writes it) to `w`: plain labels
+    /// are copied as bytes, only the rest goes through the escaping writer.
+    fn write_presentation(&self, w: &mut StackBuf) -> fmt::Result {
         if self.is_root() {
-            return w.write_str(".");
+            return w.push(b".");
         }
-        self.write_labels(w)
+        for (i, label) in self.labels().enumerate() {
+            if i > 0 {
+                w.push(b".")?;
+            }
+            if label.iter().all(|&b| is_plain(b)) {
+                w.push(label)?;
+            } else {
+                write_label_escaped(w, label)?;
+            }
+        }
+        Ok(())
     }
 
     /// The labels, dot-separated and escaped: plain labels are written
@@ -283,15 +292,21 @@ struct StackBuf {
     len: usize,
 }
 
-impl fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
+impl StackBuf {
+    fn push(&mut self, b: &[u8]) -> fmt::Result {
+        let end = self.len + b.len();
         if end > self.buf.len() {
             return Err(fmt::Error);
         }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.buf[self.len..end].copy_from_slice(b);
         self.len = end;
         Ok(())
+    }
+}
+
+impl fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes())
     }
 }
 
