@@ -233,6 +233,7 @@ fn to_qname(name: &ParsedName<&[u8]>) -> Result<QName, DecodeError> {
             }
         })?;
     }
+    out.seal();
     Ok(out)
 }
 

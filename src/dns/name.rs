@@ -21,6 +21,9 @@ pub struct QName {
     len: u8,
     starts: [u8; MAX_LABELS],
     count: u8,
+    /// `hash()`, once `seal` computed it (cleared by `push_label`): the
+    /// decoder seals every question name, and each detector asks for it.
+    hash: Option<u64>,
 }
 
 /// Error pushing a label that would break a wire bound.
@@ -44,6 +47,7 @@ impl QName {
             len: 0,
             starts: [0; MAX_LABELS],
             count: 0,
+            hash: None,
         }
     }
 
@@ -65,6 +69,7 @@ impl QName {
         if start + 1 + label.len() + 1 > MAX_NAME_LEN || self.count as usize >= MAX_LABELS {
             return Err(NameError::NameTooLong);
         }
+        self.hash = None;
         self.buf[start] = label.len() as u8;
         self.buf[start + 1..start + 1 + label.len()].copy_from_slice(label);
         self.starts[self.count as usize] = start as u8;
@@ -150,7 +155,13 @@ impl QName {
 
     /// Case-insensitive hash of the whole name.
     pub fn hash(&self) -> u64 {
-        self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step)
+        self.hash
+            .unwrap_or_else(|| self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step))
+    }
+
+    /// Compute `hash()` once for the name as it is now.
+    pub fn seal(&mut self) {
+        self.hash = Some(self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step));
     }
 
     /// Case-insensitive hashes of every suffix, shortest first:
@@ -196,46 +207,49 @@ impl QName {
 
     /// The lower-case presentation form, held inline when it fits.
     pub fn lowercase_presentation(&self) -> crate::detect::ShortStr {
-        let mut w = StackBuf {
-            buf: [0; 1024],
-            len: 0,
-        };
-        // At most 255 bytes, each escaped to 4: fits.
-        let _ = self.write_presentation(&mut w);
-        w.buf[..w.len].make_ascii_lowercase();
-        // Presentation form is ASCII.
-        crate::detect::ShortStr::new(std::str::from_utf8(&w.buf[..w.len]).unwrap_or(""))
+        self.with_presentation(|p| {
+            p.make_ascii_lowercase();
+            // Presentation form is ASCII.
+            crate::detect::ShortStr::new(std::str::from_utf8(p).unwrap_or(""))
+        })
     }
 
     /// Order of the presentation form against `other` (byte order, as `str`
     /// compares), without allocating.
     pub fn cmp_presentation(&self, other: &str) -> std::cmp::Ordering {
-        let mut w = StackBuf {
-            buf: [0; 1024],
-            len: 0,
-        };
-        // At most 255 bytes, each escaped to 4: fits.
-        let _ = self.write_presentation(&mut w);
-        w.buf[..w.len].cmp(other.as_bytes())
+        self.with_presentation(|p| (*p).cmp(other.as_bytes()))
     }
 
     /// The presentation form (as `Display` writes it), built in one
     /// allocation: labels of plain characters are copied whole, only the
     /// rest goes through the escaping writer. Hot path (sample names).
     pub fn to_presentation(&self) -> String {
-        let mut w = StackBuf {
-            buf: [0; 1024],
-            len: 0,
-        };
-        // At most 255 bytes, each escaped to 4: fits.
-        let _ = self.write_presentation(&mut w);
         // One exact allocation; the presentation form is ASCII.
-        String::from_utf8_lossy(&w.buf[..w.len]).into_owned()
+        self.with_presentation(|p| match std::str::from_utf8(p) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(p).into_owned(),
+        })
+    }
+
+    /// Run `f` on the presentation form, rendered into a per-thread buffer
+    /// (no allocation, no zeroing per name).
+    fn with_presentation<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(Vec::with_capacity(1024));
+        }
+        BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            let mut w = PresBuf(buf);
+            // Writing to a Vec cannot fail.
+            let _ = self.write_presentation(&mut w);
+            f(buf)
+        })
     }
 
     /// The presentation form (as `Display` writes it) to `w`: plain labels
     /// are copied as bytes, only the rest goes through the escaping writer.
-    fn write_presentation(&self, w: &mut StackBuf) -> fmt::Result {
+    fn write_presentation(&self, w: &mut PresBuf<'_>) -> fmt::Result {
         if self.is_root() {
             return w.push(b".");
         }
@@ -283,28 +297,17 @@ pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
     h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
-/// Write one label in RFC 1035 presentation form: `.` and `\` escaped with a
-/// backslash, bytes outside printable ASCII (and space, `"`) as `\DDD`.
-/// A presentation form written on the stack (255 bytes escaped to at most 4
-/// each fit in 1024).
-struct StackBuf {
-    buf: [u8; 1024],
-    len: usize,
-}
+/// Where a presentation form is rendered: a reused buffer.
+struct PresBuf<'a>(&'a mut Vec<u8>);
 
-impl StackBuf {
+impl PresBuf<'_> {
     fn push(&mut self, b: &[u8]) -> fmt::Result {
-        let end = self.len + b.len();
-        if end > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(b);
-        self.len = end;
+        self.0.extend_from_slice(b);
         Ok(())
     }
 }
 
-impl fmt::Write for StackBuf {
+impl fmt::Write for PresBuf<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.push(s.as_bytes())
     }
@@ -316,6 +319,8 @@ fn is_plain(b: u8) -> bool {
     matches!(b, 0x21..=0x7e) && !matches!(b, b'.' | b'\\' | b'"')
 }
 
+/// Write one label in RFC 1035 presentation form: `.` and `\` escaped with a
+/// backslash, bytes outside printable ASCII (and space, `"`) as `\DDD`.
 pub fn write_label_escaped<W: fmt::Write>(out: &mut W, label: &[u8]) -> fmt::Result {
     for &b in label {
         match b {
