@@ -18,4 +18,5 @@ pub mod sketch;
 pub mod sources;
 pub mod synth;
 pub mod time;
+pub mod tui;
 pub mod window;
