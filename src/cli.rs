@@ -804,6 +804,7 @@ fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
         ("--events", c.events.as_ref()),
         ("--reports", c.reports.as_ref()),
     ];
+    // Before any output is opened: nothing is written for a usage error.
     if c.tui
         && let Some((flag, _)) = outputs
             .iter()
@@ -812,6 +813,9 @@ fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
         return Err(usage!(
             "{flag} - cannot go to standard output with --tui (the screen is there): give it a file"
         ));
+    }
+    if c.tui && !std::io::stdout().is_terminal() {
+        return Err(usage!("{}", dnsmonitor::tui::ScreenError::NotATerminal));
     }
     let mut seen: Vec<(String, (u64, u64, PathBuf))> = inputs
         .iter()
