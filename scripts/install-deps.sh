@@ -23,6 +23,7 @@ PKGS=(
     "rabbitmq-server:rabbitmq-server"
     "zookeeper:-"
     "prometheus:promtool"
+    "tmux:tmux"
 )
 
 # `--build-only`: just what building and running dnsmonitor needs.

@@ -123,6 +123,11 @@ pub struct PipelineArgs {
     /// No progress bar and no summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Full-screen live view: rates, RCODE mix, open alerts, top tables;
+    /// `q` quits (closes the windows, flushes, prints the summary). Alerts
+    /// then go to the screen (and to --alerts FILE when given).
+    #[arg(long)]
+    pub tui: bool,
 }
 
 /// How alerts are written.
@@ -676,10 +681,71 @@ struct Prepared {
     plan: Arc<Plan>,
     outputs: Outputs,
     metrics: Option<(Metrics, MetricsServer)>,
+    /// Metrics for the screen when none are served (`--tui`).
+    screen_metrics: Option<Metrics>,
+    /// The live screen (`--tui`), once started.
+    screen: Option<dnsmonitor::tui::Screen>,
+    tui: bool,
     /// Set when an output fails (and by SIGINT/SIGTERM where installed):
     /// the run's `RunOptions::stop`.
     stop: Arc<AtomicBool>,
     watch: OutputWatch,
+}
+
+impl Prepared {
+    /// The metrics the run counts into: the served ones, else the screen's.
+    fn run_metrics(&self) -> Option<Metrics> {
+        self.metrics
+            .as_ref()
+            .map(|(m, _)| m.clone())
+            .or_else(|| self.screen_metrics.clone())
+    }
+
+    /// `--tui`: take over the terminal; the screen gets a copy of every
+    /// alert state and report line. `title` is escaped here.
+    fn start_screen(&mut self, title: &str) -> anyhow::Result<()> {
+        use dnsmonitor::tui::{Screen, ScreenError};
+        if !self.tui {
+            return Ok(());
+        }
+        let m = self.run_metrics().unwrap_or_default();
+        let title = dnsmonitor::sinks::escape::for_terminal(title);
+        let (screen, alerts, reports) =
+            Screen::start(title, m, self.stop.clone()).map_err(|e| match e {
+                ScreenError::NotATerminal => usage!("{e}"),
+                e => anyhow::Error::new(e),
+            })?;
+        let o = &mut self.outputs;
+        let before = std::mem::replace(&mut o.alerts, Box::new(Tee(Vec::new())));
+        o.alerts = Box::new(Tee(vec![before, Box::new(alerts)]));
+        o.reports = Some(match o.reports.take() {
+            Some(r) => Box::new(TeeWriter(vec![r, Box::new(reports)])),
+            None => Box::new(reports),
+        });
+        self.screen = Some(screen);
+        Ok(())
+    }
+
+    /// The outputs, for the run (once).
+    fn take_outputs(&mut self) -> Outputs {
+        std::mem::replace(
+            &mut self.outputs,
+            Outputs {
+                alerts: Box::new(Tee(Vec::new())),
+                events: None,
+                reports: None,
+            },
+        )
+    }
+
+    /// The run is over: let the screen show it and give the terminal back
+    /// (after the operator quits, when the input ended by itself).
+    fn finish_screen(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.screen.take() {
+            s.finish().context("restoring the terminal")?;
+        }
+        Ok(())
+    }
 }
 
 /// The exit status of a finished run: an output that failed is an error (a
@@ -738,6 +804,19 @@ fn check_outputs(c: &PipelineArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
         ("--events", c.events.as_ref()),
         ("--reports", c.reports.as_ref()),
     ];
+    // Before any output is opened: nothing is written for a usage error.
+    if c.tui
+        && let Some((flag, _)) = outputs
+            .iter()
+            .find(|(_, p)| p.is_some_and(|p| p.as_os_str() == "-"))
+    {
+        return Err(usage!(
+            "{flag} - cannot go to standard output with --tui (the screen is there): give it a file"
+        ));
+    }
+    if c.tui && !std::io::stdout().is_terminal() {
+        return Err(usage!("{}", dnsmonitor::tui::ScreenError::NotATerminal));
+    }
     let mut seen: Vec<(String, (u64, u64, PathBuf))> = inputs
         .iter()
         .filter_map(|p| Some((format!("input {}", p.display()), file_identity(p)?)))
@@ -776,7 +855,12 @@ fn prepare_with(
     let plan = Arc::new(plan);
     let watch = OutputWatch::new(stop.clone());
     let open_output = |p: &PathBuf| open_output(p, append);
-    let alerts = dnsmonitor::sinks::open_output(c.alerts_path(), append).context("alert output")?;
+    // With --tui alerts go to the screen, and to a file only when named.
+    let alerts = if c.tui && c.alerts.is_none() {
+        None
+    } else {
+        Some(dnsmonitor::sinks::open_output(c.alerts_path(), append).context("alert output")?)
+    };
     let events = match &c.events {
         Some(p) => Some(watch.writer("event", open_output(p).context("event output")?)),
         None => None,
@@ -786,7 +870,8 @@ fn prepare_with(
         None => None,
     };
     let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
-    let mut sinks: Vec<Box<dyn AlertSink>> = vec![c.alert_sink(alerts)];
+    let screen_metrics = (c.tui && metrics.is_none()).then(Metrics::new);
+    let mut sinks: Vec<Box<dyn AlertSink>> = alerts.map(|a| c.alert_sink(a)).into_iter().collect();
     let mut reports = reports;
     let uri = c.amqp.uri()?;
     if plan.sink.amqp && publish && uri.is_none() {
@@ -818,6 +903,9 @@ fn prepare_with(
             reports,
         },
         metrics,
+        screen_metrics,
+        screen: None,
+        tui: c.tui,
         stop,
         watch,
     })
@@ -831,14 +919,14 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     // and the exit status is 0 (a second signal exits at once). A failed
     // output sets the same flag.
     let stop = install_stop_signals().context("signal handlers")?;
-    let p = prepare(c, false, stop)?;
-    let progress = !c.quiet && std::io::stderr().is_terminal();
+    let mut p = prepare(c, false, stop)?;
+    let progress = !c.quiet && !c.tui && std::io::stderr().is_terminal();
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
         progress,
         stop: Some(p.stop.clone()),
-        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        metrics: p.run_metrics(),
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -851,7 +939,15 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         PcapFiles::open(&args.files)?;
         Input::Files(files_in_time_order(&args.files, c.quiet))
     };
-    let summary = dataflow::run(p.plan, input, opts, p.outputs)?;
+    let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+    let pace = match args.speed {
+        Speed::Max => String::new(),
+        Speed::Factor(f) => format!(" at {f}x"),
+    };
+    p.start_screen(&format!("replay {}{pace}", names.join(" ")))?;
+    let summary = dataflow::run(p.plan.clone(), input, opts, p.take_outputs());
+    p.finish_screen()?;
+    let summary = summary?;
     if !c.quiet {
         print_summary("replay", &summary, c.workers);
     }
@@ -894,7 +990,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
     let stop = install_stop_signals().context("signal handlers")?;
-    let p = prepare(c, true, stop)?;
+    let mut p = prepare(c, true, stop)?;
     let filter = args
         .filter
         .clone()
@@ -908,11 +1004,15 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
-        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        metrics: p.run_metrics(),
         capture_drops: Some(drops),
         ..RunOptions::default()
     };
-    let summary = dataflow::run(p.plan, Input::Single(Box::new(source)), run_opts, p.outputs)?;
+    p.start_screen(&format!("live on {}", args.interface))?;
+    let input = Input::Single(Box::new(source));
+    let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
+    p.finish_screen()?;
+    let summary = summary?;
     if !c.quiet {
         print_summary("live", &summary, c.workers);
     }
@@ -945,7 +1045,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         ));
     }
     let stop = install_stop_signals().context("signal handlers")?;
-    let p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
+    let mut p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
     let mut bind = src.bind.clone();
     bind.extend(args.bindings.iter().cloned());
@@ -969,10 +1069,14 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
-        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        metrics: p.run_metrics(),
         ..RunOptions::default()
     };
-    let summary = dataflow::run(p.plan, Input::Single(Box::new(source)), run_opts, p.outputs)?;
+    p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
+    let input = Input::Single(Box::new(source));
+    let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
+    p.finish_screen()?;
+    let summary = summary?;
     // Ack only what reached every output; otherwise leave it to a rerun.
     let n = if summary.output_closed {
         eprintln!(

@@ -44,6 +44,8 @@ pub struct IngestCounters {
     pub dns_messages: u64,
     pub queries: u64,
     pub responses: u64,
+    /// Responses by RCODE (`metrics::rcode_slot`).
+    pub rcodes: [u64; crate::metrics::RCODES.len()],
     pub decode_errors: BTreeMap<DecodeError, u64>,
     pub late: u64,
     /// Top query names, clients and registered domains (summary).
@@ -68,6 +70,7 @@ impl Default for IngestCounters {
             dns_messages: 0,
             queries: 0,
             responses: 0,
+            rcodes: [0; crate::metrics::RCODES.len()],
             decode_errors: BTreeMap::new(),
             late: 0,
             top: TopK::new(TOP_NAMES_CAPACITY),
@@ -208,6 +211,7 @@ impl Ingest {
             }
             if msg.qr {
                 counters.responses += 1;
+                counters.rcodes[crate::metrics::rcode_slot(msg.rcode)] += 1;
             } else {
                 counters.queries += 1;
                 if let Some(q) = &msg.question {
@@ -280,6 +284,7 @@ pub struct Published {
     bytes: u64,
     queries: u64,
     responses: u64,
+    rcodes: [u64; crate::metrics::RCODES.len()],
     late: u64,
     decode_errors: BTreeMap<DecodeError, u64>,
     packet: PacketStats,
@@ -304,6 +309,13 @@ impl Ingest {
         m.dns_messages
             .with_label_values(&["response"])
             .inc_by(c.responses - last.responses);
+        for (i, rcode) in crate::metrics::RCODES.iter().enumerate() {
+            if c.rcodes[i] > last.rcodes[i] {
+                m.dns_responses
+                    .with_label_values(&[rcode])
+                    .inc_by(c.rcodes[i] - last.rcodes[i]);
+            }
+        }
         m.late_messages.inc_by(c.late - last.late);
         for (e, n) in &c.decode_errors {
             let before = last.decode_errors.get(e).copied().unwrap_or(0);
@@ -333,6 +345,7 @@ impl Ingest {
             .inc_by(c.top.evictions - last.top_evictions);
         last.queries = c.queries;
         last.responses = c.responses;
+        last.rcodes = c.rcodes;
         last.late = c.late;
         last.decode_errors = c.decode_errors.clone();
         last.packet = p.clone();

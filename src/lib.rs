@@ -18,6 +18,7 @@ pub mod sketch;
 pub mod sources;
 pub mod synth;
 pub mod time;
+pub mod tui;
 pub mod window;
 
 /// mimalloc instead of glibc malloc, for every binary, test and bench that

@@ -328,14 +328,15 @@ fn services_fail_when_rabbitmq_does_not_start() {
 
 // ------------------------------------------------- 6: replay signals ----
 
-/// A paced replay (70 s of capture at 2x) stopped by `signal` after 3 s: it
-/// closes the windows, writes the alerts, prints the summary, exits 0.
+/// A paced replay (70 s of capture at 10x) stopped by `signal` after 3 s
+/// (30 s into the capture): it closes the windows, writes the alerts,
+/// prints the summary, exits 0.
 fn replay_stopped_by(signal: &str, background: bool) {
     let dir = tempfile::tempdir().unwrap();
     let alerts = dir.path().join("alerts.jsonl");
     let flood = capture("loopback-flood.pcap");
     let replay = format!(
-        "{BIN} replay {} --speed 2x --alerts {}",
+        "{BIN} replay {} --speed 10x --alerts {}",
         flood.display(),
         alerts.display()
     );
@@ -349,15 +350,15 @@ fn replay_stopped_by(signal: &str, background: bool) {
     };
     let (out, took) = sh(&script);
     let stderr = text(&out.stderr);
-    // Stopped early: the whole replay takes 35 s; the stop waits at most
-    // for the batch of packets being paced.
-    assert!(took < Duration::from_secs(25), "{signal}: took {took:?}");
+    // Stopped early: the whole replay takes 7 s; a paced replay holds no
+    // batch back, so the stop is prompt.
+    assert!(took < Duration::from_secs(5), "{signal}: took {took:?}");
     assert_eq!(out.status.code(), Some(0), "{signal}: {stderr}");
     assert!(
         stderr.contains("--- dnsmonitor replay summary ---"),
         "{stderr}"
     );
-    // The flood starts in the first seconds: its alert was written.
+    // The flood starts 10 s into the capture: its alert was written.
     let written = std::fs::read_to_string(&alerts).unwrap();
     assert!(
         written.contains("\"state\":\"raised\""),
@@ -379,12 +380,18 @@ fn timeout_sigint_and_sigterm_stop_a_replay_cleanly() {
 #[test]
 fn a_second_signal_later_than_a_second_exits_at_once() {
     let flood = capture("loopback-flood.pcap");
-    // At 1x the stop waits for the batch being paced (seconds): a user
-    // who insists is obeyed.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events");
+    // A run stuck writing to a reader that never reads (event lines to a
+    // full pipe, from the flood 1 s in at 10x) cannot finish its stop: a
+    // user who insists is obeyed.
     let script = format!(
-        "{BIN} replay {} --speed 1x --alerts /dev/null & pid=$!; \
-         sleep 2; kill -INT $pid; sleep 1.5; kill -INT $pid; wait $pid",
-        flood.display()
+        "mkfifo {fifo}; sleep 30 < {fifo} & reader=$!; \
+         {BIN} replay {} --speed 10x --alerts /dev/null --events - > {fifo} & pid=$!; \
+         sleep 2; kill -INT $pid; sleep 1.5; kill -INT $pid; wait $pid; rc=$?; \
+         kill $reader; exit $rc",
+        flood.display(),
+        fifo = fifo.display()
     );
     let (out, took) = sh(&script);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));

@@ -1,12 +1,21 @@
 //! The source's rules of time, as plain types: `--speed` pacing, the
 //! watermark (how far event time is known to be complete, and the pane the
-//! source's capabilities move to), when the map side flushes, and when a
-//! read ends the input. No timely and no clock here: callers pass the
-//! time in, so all of it is tested alone.
+//! source's capabilities move to), the pane below which a message is late,
+//! when the map side flushes, and when a read ends the input. No timely and
+//! no clock here: callers pass the time in, so all of it is tested alone.
+//!
+//! Why lateness is decided per frame (`LateBound`): the source's
+//! capabilities move once per activation, and an activation's batch ends
+//! where the pace says (a paced replay hands frames on as they fall due).
+//! If lateness followed the capability, the batch boundaries, hence the
+//! pace, would decide which messages are late, and so the alerts. Deciding
+//! it from the newest frame read so far makes it a function of the input
+//! alone: the same at any `--speed`, batch size and worker count.
 
 use std::time::{Duration, Instant};
 
 use super::{IDLE_AFTER_US, Speed};
+use crate::ingest::TIME_JUMP_US;
 use crate::sources::ReadStatus;
 use crate::window::map_side::MAX_MAP_ENTRIES;
 use crate::window::{Pane, WindowSpec};
@@ -40,6 +49,66 @@ impl Pacer {
         let due = Duration::from_micros(((ts_us - t0).max(0) as f64 / self.factor) as u64);
         let elapsed = now.saturating_duration_since(w0);
         (due > elapsed).then(|| due - elapsed)
+    }
+
+    /// The event time the pace has reached at wall time `now` (`None`
+    /// before the first frame).
+    pub(crate) fn event_now(&self, now: Instant) -> Option<i64> {
+        let (t0, w0) = self.origin?;
+        let run = now.saturating_duration_since(w0).as_micros() as f64 * self.factor;
+        Some(t0.saturating_add(run.min(i64::MAX as f64) as i64))
+    }
+
+    /// While the next frame (`held_ts_us`) is not due yet, event time is
+    /// complete up to where the pace stands (`now`), as a live capture's
+    /// silent wire follows the clock: windows close in (paced) real time.
+    /// Never past the held frame, and only when that frame is sure to move
+    /// the newest packet time (`max_ts_us`) at least as far (it is within
+    /// `TIME_JUMP_US` of it): so no later frame can find itself below the
+    /// capabilities, and lateness stays a function of the input alone.
+    pub(crate) fn idle_complete_us(
+        &self,
+        now: Instant,
+        held_ts_us: i64,
+        max_ts_us: i64,
+    ) -> Option<i64> {
+        if max_ts_us == i64::MIN || held_ts_us > max_ts_us.saturating_add(TIME_JUMP_US) {
+            return None;
+        }
+        Some(self.event_now(now)?.min(held_ts_us))
+    }
+}
+
+/// The pane below which a message is late: the watermark pane of the
+/// newest frame read so far (see the module comment), never below the
+/// capabilities' pane. Kept incrementally: one comparison per frame.
+#[derive(Debug)]
+pub(crate) struct LateBound {
+    spec: WindowSpec,
+    pane: Pane,
+    /// The newest-frame time at which `pane` moves on.
+    next_us: i64,
+}
+
+impl LateBound {
+    pub(crate) fn new(spec: WindowSpec) -> Self {
+        LateBound {
+            spec,
+            pane: 0,
+            next_us: i64::MIN,
+        }
+    }
+
+    /// The late bound once the newest frame read is `max_ts_us` (`i64::MIN`
+    /// before event time is known), with the capabilities at `cap_pane`.
+    pub(crate) fn min_pane(&mut self, max_ts_us: i64, cap_pane: Pane) -> Pane {
+        if max_ts_us != i64::MIN && max_ts_us >= self.next_us {
+            self.pane = self.spec.watermark_pane(max_ts_us);
+            self.next_us = (self.pane as i64 + 1)
+                .saturating_mul(self.spec.slide_us)
+                .saturating_add(self.spec.lateness_us);
+        }
+        self.pane.max(cap_pane)
     }
 }
 
@@ -135,6 +204,51 @@ mod tests {
         // Late for its slot, or older than the origin: no wait.
         assert_eq!(p.wait(14 * MICROS, w0 + Duration::from_secs(3)), None);
         assert_eq!(p.wait(5 * MICROS, w0), None);
+    }
+
+    #[test]
+    fn the_pace_tells_event_time_between_frames() {
+        let w0 = Clock.now();
+        let mut p = Pacer::new(Speed::Factor(10.0)).expect("paced");
+        assert_eq!(p.event_now(w0), None);
+        assert_eq!(p.wait(100 * MICROS, w0), None);
+        let later = w0 + Duration::from_millis(300);
+        // 0.3 s at 10x: 3 s of event time.
+        assert_eq!(p.event_now(later), Some(103 * MICROS));
+        // Waiting for a frame at 110 s: complete up to the pace...
+        assert_eq!(
+            p.idle_complete_us(later, 110 * MICROS, 100 * MICROS),
+            Some(103 * MICROS)
+        );
+        // ...never past the frame...
+        assert_eq!(
+            p.idle_complete_us(later, 101 * MICROS, 100 * MICROS),
+            Some(101 * MICROS)
+        );
+        // ...and not when the frame would not be believed (a jump far
+        // ahead) or event time is not known yet.
+        let far = 100 * MICROS + TIME_JUMP_US + 1;
+        assert_eq!(p.idle_complete_us(later, far, 100 * MICROS), None);
+        assert_eq!(p.idle_complete_us(later, 101 * MICROS, i64::MIN), None);
+    }
+
+    #[test]
+    fn late_bound_follows_the_newest_frame_whatever_the_batches() {
+        // 10 s panes, 5 s lateness.
+        let spec = WindowSpec::new(60, 10, 5);
+        let mut b = LateBound::new(spec);
+        assert_eq!(b.min_pane(i64::MIN, 0), 0);
+        assert_eq!(b.min_pane(i64::MIN, 2), 2);
+        assert_eq!(b.min_pane(100 * MICROS, 0), 9);
+        assert_eq!(b.min_pane(104 * MICROS, 0), 9);
+        assert_eq!(b.min_pane(105 * MICROS, 0), 10);
+        // The capabilities' pane is a floor.
+        assert_eq!(b.min_pane(105 * MICROS, 12), 12);
+        // It equals the watermark pane of every newest time, step by step.
+        let mut b = LateBound::new(spec);
+        for t in (0..400).map(|s| s * MICROS / 2) {
+            assert_eq!(b.min_pane(t, 0), spec.watermark_pane(t), "{t}");
+        }
     }
 
     #[test]

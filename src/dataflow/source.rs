@@ -1,7 +1,6 @@
 //! The source operator: one per worker. Each activation reads a batch of
-//! frames (`SOURCE_BATCH`), paces them (`--speed`), lets `Ingest` decode
-//! this worker's shard, then moves the watermark and ships what it leaves
-//! behind on three outputs:
+//! frames (`SOURCE_BATCH`), lets `Ingest` decode this worker's shard, then
+//! moves the watermark and ships what it leaves behind on three outputs:
 //!
 //! - map-side tallies (`Shuffle`), exchanged by key hash to the reduce side;
 //! - event lines, for the event log on worker 0;
@@ -10,6 +9,14 @@
 //! All three capabilities stand at the watermark pane. At the end of input
 //! the source sends `Shuffle::End` with the last pane to every reduce
 //! worker, adds its counts to the summary and drops its capabilities.
+//!
+//! Paced replay (`--speed`): a frame is handed on when its time comes. The
+//! activation ends at the first frame not yet due (kept in `held`) or once
+//! the watermark moved, and the operator asks to be woken when the frame
+//! falls due (at most `LIVE_POLL` later); meanwhile the watermark follows
+//! the pace (`Pacer::idle_complete_us`). So windows close, and alerts are
+//! written, in (paced) real time, as with a live capture; which messages
+//! are late does not depend on it (`rules::LateBound`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +29,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::{Scope, Stream};
 use timely::scheduling::Activator;
 
-use super::rules::{self, Pacer, Watermark};
+use super::rules::{self, LateBound, Pacer, Watermark};
 use super::sink::{WRITTEN_ALERTS, WRITTEN_EVENTS};
 use super::{EventLine, LIVE_POLL, RunSummary, SOURCE_BATCH, Speed};
 use crate::config::Plan;
@@ -30,7 +37,7 @@ use crate::ingest::{Ingest, Published};
 use crate::metrics::Metrics;
 use crate::packet::PacketDecoder;
 use crate::reports::{self, ReportPart};
-use crate::sources::{CaptureCounters, FrameSource, ReadStatus};
+use crate::sources::{CaptureCounters, FrameSource, RawPacket, ReadStatus};
 use crate::time::Clock;
 use crate::window::Pane;
 use crate::window::map_side::Shuffle;
@@ -122,7 +129,14 @@ pub(crate) struct Source {
     ingest: Ingest,
     watermark: Watermark,
     interval_us: i64,
+    /// Lateness from the newest frame (`None`: from the capabilities, for
+    /// live input and sources that keep their own watermark).
+    late: Option<LateBound>,
     pacer: Option<Pacer>,
+    /// Paced replay: the next frame, read before it was due.
+    held: Option<HeldFrame>,
+    /// Paced replay: wake the operator after this long (the held frame).
+    wake: Option<Duration>,
     bar: Option<indicatif::ProgressBar>,
     clock: Clock,
     published: Published,
@@ -146,6 +160,7 @@ impl Source {
         }
         let shared = input.as_ref().is_some_and(|s| s.shared());
         let live = input.as_ref().is_some_and(|s| s.live());
+        let own_watermark = input.as_ref().is_some_and(|s| s.own_watermark());
         let total = input.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
         let bar = (setup.progress && setup.index == 0 && !live).then(|| progress_bar(total));
         Source {
@@ -160,7 +175,10 @@ impl Source {
                 live,
             },
             interval_us: setup.plan.report_interval_us,
+            late: (!live && !own_watermark).then(|| LateBound::new(setup.plan.window)),
             pacer: Pacer::new(setup.speed),
+            held: None,
+            wake: None,
             bar,
             clock: Clock,
             published: Published::default(),
@@ -206,7 +224,10 @@ impl Source {
                     caps.events.downgrade(&p);
                     caps.reports.downgrade(&p);
                 }
-                self.activator.activate();
+                match self.wake.take() {
+                    Some(d) => self.activator.activate_after(d),
+                    None => self.activator.activate(),
+                }
                 self.caps = Some(caps);
             }
             None => {
@@ -241,38 +262,98 @@ impl Source {
 
     /// Read up to `SOURCE_BATCH` frames; this worker decodes its shard.
     fn read_batch(&mut self, cap_pane: Pane, stopping: bool) -> ReadStatus {
+        if self.pacer.is_some() {
+            return self.read_paced(cap_pane, stopping);
+        }
         let Some(src) = self.input.as_mut() else {
             return ReadStatus::Done;
         };
-        let (ingest, pacer, clock) = (&mut self.ingest, &mut self.pacer, &self.clock);
-        let (shared, peers, index) = (self.shared, self.peers, self.index);
+        let mut frames = Frames {
+            ingest: &mut self.ingest,
+            late: &mut self.late,
+            shared: self.shared,
+            peers: self.peers,
+            index: self.index,
+            cap_pane,
+        };
         // On stop, drain what the kernel already holds without waiting,
         // then finish.
         let wait = if stopping { Duration::ZERO } else { LIVE_POLL };
-        let st = src.read(SOURCE_BATCH, wait, &mut |raw| {
-            let ts = raw.ts_us;
-            ingest.saw_frame(ts, raw.data.len());
-            if let Some(p) = pacer.as_mut()
-                && let Some(d) = p.wait(ts, clock.now())
-            {
-                clock.sleep(d);
-            }
-            if shared
-                && peers > 1
-                && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
-            {
-                return;
-            }
-            ingest.process(
-                raw.file as u32,
-                raw.frame,
-                raw.linktype,
-                ts,
-                raw.data,
-                cap_pane,
-            );
-        });
+        let st = src.read(SOURCE_BATCH, wait, &mut |raw| frames.hand_on(raw));
         rules::read_status(st, stopping, src.live())
+    }
+
+    /// Paced replay: hand frames on as they fall due, up to `SOURCE_BATCH`;
+    /// end the batch at the first frame not yet due (it is held, and
+    /// `wake` set) or once the late bound moved, so the capabilities follow
+    /// the pace. A stop ends the input at once.
+    fn read_paced(&mut self, cap_pane: Pane, stopping: bool) -> ReadStatus {
+        self.wake = None;
+        if stopping {
+            self.held = None;
+            return ReadStatus::Done;
+        }
+        let clock = self.clock;
+        let Source {
+            input,
+            pacer,
+            held,
+            wake,
+            ..
+        } = self;
+        let (Some(src), Some(pacer)) = (input.as_mut(), pacer.as_mut()) else {
+            return ReadStatus::Done;
+        };
+        let mut frames = Frames {
+            ingest: &mut self.ingest,
+            late: &mut self.late,
+            shared: self.shared,
+            peers: self.peers,
+            index: self.index,
+            cap_pane,
+        };
+        let start_bound = frames.bound();
+        let mut n = 0;
+        while n < SOURCE_BATCH {
+            if let Some(h) = held.as_mut().filter(|h| h.waiting()) {
+                match pacer.wait(h.ts_us, clock.now()) {
+                    Some(d) if d >= INLINE_WAIT => {
+                        *wake = Some(d.min(LIVE_POLL));
+                        return ReadStatus::Frames(n);
+                    }
+                    Some(d) => clock.sleep(d),
+                    None => {}
+                }
+                frames.hand_on(h.raw());
+                h.ts_us = i64::MIN;
+                n += 1;
+                if frames.bound() > start_bound {
+                    break;
+                }
+            }
+            let mut got = None;
+            let st = src.read(1, Duration::ZERO, &mut |raw| {
+                if pacer.wait(raw.ts_us, clock.now()).is_none() {
+                    frames.hand_on(raw);
+                    got = Some(true);
+                } else {
+                    held.get_or_insert_with(HeldFrame::default).keep(&raw);
+                    got = Some(false);
+                }
+            });
+            match got {
+                None if st == ReadStatus::Done => return ReadStatus::Done,
+                None => break,
+                Some(true) => {
+                    n += 1;
+                    if frames.bound() > start_bound {
+                        break;
+                    }
+                }
+                Some(false) => {}
+            }
+        }
+        ReadStatus::Frames(n)
     }
 
     /// Counters, once per activation (never per packet).
@@ -301,7 +382,13 @@ impl Source {
 
     /// Event time known to be complete (before lateness).
     fn complete_us(&mut self) -> i64 {
-        let max_ts = self.ingest.counters.max_ts_us;
+        let mut max_ts = self.ingest.counters.max_ts_us;
+        // Paced replay waiting for its next frame: event time follows the pace.
+        if let (Some(p), Some(h)) = (&self.pacer, self.held.as_ref().filter(|h| h.waiting()))
+            && let Some(t) = p.idle_complete_us(self.clock.now(), h.ts_us, max_ts)
+        {
+            max_ts = max_ts.max(t);
+        }
         let now_us = if self.live {
             self.clock.unix_micros()
         } else {
@@ -377,6 +464,92 @@ impl Source {
         s.top_names.merge(&c.top);
         s.top_clients.merge(&c.top_clients);
         s.top_domains.merge(&c.top_domains);
+    }
+}
+
+/// A paced wait shorter than this is slept inside the activation; a longer
+/// one ends the batch and wakes the operator later.
+const INLINE_WAIT: Duration = Duration::from_millis(1);
+
+/// Hands frames to `Ingest`: counts every frame, decodes this worker's
+/// shard, with lateness from the newest frame (`LateBound`) where it
+/// applies.
+struct Frames<'a> {
+    ingest: &'a mut Ingest,
+    late: &'a mut Option<LateBound>,
+    shared: bool,
+    peers: usize,
+    index: usize,
+    cap_pane: Pane,
+}
+
+impl Frames<'_> {
+    fn hand_on(&mut self, raw: RawPacket<'_>) {
+        let ts = raw.ts_us;
+        self.ingest.saw_frame(ts, raw.data.len());
+        let min_pane = self.bound();
+        if self.shared
+            && self.peers > 1
+            && PacketDecoder::shard_key(raw.linktype, raw.data) % self.peers as u64
+                != self.index as u64
+        {
+            return;
+        }
+        self.ingest.process(
+            raw.file as u32,
+            raw.frame,
+            raw.linktype,
+            ts,
+            raw.data,
+            min_pane,
+        );
+    }
+
+    /// The pane below which a message is late now.
+    fn bound(&mut self) -> Pane {
+        match self.late.as_mut() {
+            Some(b) => b.min_pane(self.ingest.counters.max_ts_us, self.cap_pane),
+            None => self.cap_pane,
+        }
+    }
+}
+
+/// A frame read before it was due (paced replay); `ts_us == i64::MIN` once
+/// handed on (the buffer is kept for the next one).
+#[derive(Default)]
+struct HeldFrame {
+    file: usize,
+    frame: u64,
+    linktype: i32,
+    ts_us: i64,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+impl HeldFrame {
+    fn keep(&mut self, raw: &RawPacket<'_>) {
+        self.file = raw.file;
+        self.frame = raw.frame;
+        self.linktype = raw.linktype;
+        self.ts_us = raw.ts_us;
+        self.orig_len = raw.orig_len;
+        self.data.clear();
+        self.data.extend_from_slice(raw.data);
+    }
+
+    fn waiting(&self) -> bool {
+        self.ts_us != i64::MIN
+    }
+
+    fn raw(&self) -> RawPacket<'_> {
+        RawPacket {
+            file: self.file,
+            frame: self.frame,
+            linktype: self.linktype,
+            ts_us: self.ts_us,
+            orig_len: self.orig_len,
+            data: &self.data,
+        }
     }
 }
 

@@ -27,6 +27,16 @@ use crate::packet::PacketError;
 
 /// Values of the `qr` label of `dnsmonitor_dns_messages_total`.
 pub const QR: [&str; 2] = ["query", "response"];
+/// Values of the `rcode` label of `dnsmonitor_dns_responses_total`: the
+/// header RCODEs 0 to 5 by name, every other value as `other`.
+pub const RCODES: [&str; 7] = [
+    "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused", "other",
+];
+
+/// Index into [`RCODES`] of a response's RCODE.
+pub fn rcode_slot(rcode: u16) -> usize {
+    usize::from(rcode).min(RCODES.len() - 1)
+}
 /// Values of the `layer` label of `dnsmonitor_parse_errors_total`; `packet`
 /// goes with the [`PacketError`] reasons, `dns` with the [`DecodeError`] ones.
 pub const LAYERS: [&str; 2] = ["packet", "dns"];
@@ -88,6 +98,7 @@ pub enum MetricName {
     Packets,
     PacketBytes,
     DnsMessages,
+    DnsResponses,
     ParseErrors,
     LateMessages,
     Alerts,
@@ -114,10 +125,11 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 17] = [
+    pub const ALL: [MetricName; 18] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
+        MetricName::DnsResponses,
         MetricName::ParseErrors,
         MetricName::LateMessages,
         MetricName::Alerts,
@@ -159,6 +171,12 @@ impl MetricName {
                 Counter,
                 &["qr"],
                 "DNS messages decoded, by direction (query or response).",
+            ),
+            MetricName::DnsResponses => (
+                "dnsmonitor_dns_responses_total",
+                Counter,
+                &["rcode"],
+                "DNS responses decoded, by header RCODE (noerror .. refused, other).",
             ),
             MetricName::ParseErrors => (
                 "dnsmonitor_parse_errors_total",
@@ -272,6 +290,8 @@ pub struct Metrics {
     pub bytes: IntCounter,
     /// `dnsmonitor_dns_messages_total{qr}`: values [`QR`].
     pub dns_messages: IntCounterVec,
+    /// `dnsmonitor_dns_responses_total{rcode}`: values [`RCODES`].
+    pub dns_responses: IntCounterVec,
     /// `dnsmonitor_parse_errors_total{layer, reason}`: `packet` with
     /// `PacketError::as_str()`, `dns` with `DecodeError::as_str()`.
     pub parse_errors: IntCounterVec,
@@ -399,6 +419,7 @@ impl Metrics {
             packets: r.counter(MetricName::Packets),
             bytes: r.counter(MetricName::PacketBytes),
             dns_messages: r.counter_vec(MetricName::DnsMessages),
+            dns_responses: r.counter_vec(MetricName::DnsResponses),
             parse_errors: r.counter_vec(MetricName::ParseErrors),
             late_messages: r.counter(MetricName::LateMessages),
             alerts: r.counter_vec(MetricName::Alerts),
@@ -419,6 +440,9 @@ impl Metrics {
 
         for qr in QR {
             m.dns_messages.with_label_values(&[qr]);
+        }
+        for rcode in RCODES {
+            m.dns_responses.with_label_values(&[rcode]);
         }
         for reason in packet_reasons {
             m.parse_errors.with_label_values(&["packet", reason]);

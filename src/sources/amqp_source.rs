@@ -740,6 +740,10 @@ impl FrameSource for AmqpSource {
         false
     }
 
+    fn own_watermark(&self) -> bool {
+        true
+    }
+
     fn watermark_us(&mut self) -> Option<i64> {
         let now = Clock.now();
         let since = *self.shared.connected_since.lock().unwrap();

@@ -63,6 +63,11 @@ pub trait FrameSource {
     fn watermark_us(&mut self) -> Option<i64> {
         None
     }
+    /// True when [`watermark_us`](FrameSource::watermark_us) speaks for the
+    /// input: lateness then follows it, not the newest frame read.
+    fn own_watermark(&self) -> bool {
+        false
+    }
     /// The sinks have written everything of panes below `below` (`None`:
     /// everything, the run is over). Sources that acknowledge their input
     /// do it here.
@@ -153,6 +158,9 @@ impl<S: FrameSource> FrameSource for NoteBroken<S> {
     }
     fn watermark_us(&mut self) -> Option<i64> {
         self.inner.watermark_us()
+    }
+    fn own_watermark(&self) -> bool {
+        self.inner.own_watermark()
     }
     fn outputs_done(&mut self, below: Option<crate::window::Pane>) {
         self.inner.outputs_done(below)
