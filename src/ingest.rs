@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Plan;
 use crate::detect::Observed;
 use crate::dns::{self, DecodeError};
-use crate::packet::{PacketDecoder, PacketStats};
+use crate::packet::{PacketDecoder, PacketStats, Payload};
 use crate::sketch::topk::TopK;
 use crate::window::Pane;
 use crate::window::map_side::MapTables;
@@ -58,6 +58,8 @@ pub struct IngestCounters {
     jump: Option<(u32, i64, i64)>,
     /// Forward time jumps accepted.
     pub time_jumps: u64,
+    /// dnstap messages by type and errors by reason (see `dnstap::process`).
+    pub dnstap: crate::dnstap::DnstapCounters,
 }
 
 impl Default for IngestCounters {
@@ -77,6 +79,7 @@ impl Default for IngestCounters {
             max_ts_us: i64::MIN,
             jump: None,
             time_jumps: 0,
+            dnstap: Default::default(),
         }
     }
 }
@@ -181,6 +184,30 @@ impl Ingest {
         data: &[u8],
         min_pane: Pane,
     ) {
+        if linktype == crate::dnstap::LINKTYPE_DNSTAP {
+            return crate::dnstap::process(self, file, frame, data, min_pane);
+        }
+        let (decoder, mut to) = self.split();
+        decoder.decode(linktype, ts_us, data, |payload| {
+            to.payload(file, frame, payload, min_pane)
+        });
+    }
+
+    /// Entry point for a DNS message that arrives without a packet around
+    /// it (dnstap): its bytes, addresses, ports, transport and time, treated
+    /// exactly like a payload the packet decoder produced.
+    pub fn process_payload(
+        &mut self,
+        file: u32,
+        frame: u64,
+        payload: &Payload<'_>,
+        min_pane: Pane,
+    ) {
+        self.split().1.payload(file, frame, payload, min_pane);
+    }
+
+    /// The packet decoder, and everything a decoded payload updates.
+    fn split(&mut self) -> (&mut PacketDecoder, PayloadTo<'_>) {
         let Ingest {
             plan,
             decoder,
@@ -192,8 +219,48 @@ impl Ingest {
             tracker,
             reports,
         } = self;
+        let to = PayloadTo {
+            plan,
+            tables,
+            counters,
+            events: *events,
+            event_buf,
+            line,
+            tracker,
+            reports,
+        };
+        (decoder, to)
+    }
+}
+
+/// The parts of `Ingest` one DNS payload updates (all but the decoder).
+struct PayloadTo<'a> {
+    plan: &'a Plan,
+    tables: &'a mut MapTables,
+    counters: &'a mut IngestCounters,
+    events: bool,
+    event_buf: &'a mut Vec<EventLine>,
+    line: &'a mut Vec<u8>,
+    tracker: &'a mut Option<QueryTracker>,
+    reports: &'a mut Option<crate::reports::ReportTables>,
+}
+
+impl PayloadTo<'_> {
+    /// Decode one DNS payload and let the detectors observe it. Messages in
+    /// panes below `min_pane` are late: logged, counted, not observed.
+    fn payload(&mut self, file: u32, frame: u64, payload: &Payload<'_>, min_pane: Pane) {
+        let PayloadTo {
+            plan,
+            tables,
+            counters,
+            events,
+            event_buf,
+            line,
+            tracker,
+            reports,
+        } = self;
         let spec = plan.window;
-        decoder.decode(linktype, ts_us, data, |payload| {
+        {
             let msg = match dns::decode(payload.data) {
                 Ok(m) => m,
                 Err(e) => {
@@ -247,7 +314,7 @@ impl Ingest {
             if !msg.qr {
                 offer_domain(&mut counters.top_domains, &obs);
             }
-        });
+        }
     }
 }
 
@@ -286,6 +353,7 @@ pub struct Published {
     decode_errors: BTreeMap<DecodeError, u64>,
     packet: PacketStats,
     top_evictions: u64,
+    dnstap: crate::dnstap::DnstapCounters,
 }
 
 impl Ingest {
@@ -339,6 +407,7 @@ impl Ingest {
         last.decode_errors = c.decode_errors.clone();
         last.packet = p.clone();
         last.top_evictions = c.top.evictions;
+        crate::dnstap::publish(&c.dnstap, &mut last.dnstap, m);
     }
 }
 

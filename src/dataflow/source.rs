@@ -259,7 +259,7 @@ impl Source {
             }
             if shared
                 && peers > 1
-                && PacketDecoder::shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
+                && shard_key(raw.linktype, raw.data) % peers as u64 != index as u64
             {
                 return;
             }
@@ -374,9 +374,20 @@ impl Source {
         for (k, v) in &c.decode_errors {
             *s.decode_errors.entry(*k).or_default() += v;
         }
+        s.dnstap.merge(&c.dnstap);
         s.top_names.merge(&c.top);
         s.top_clients.merge(&c.top_clients);
         s.top_domains.merge(&c.top_domains);
+    }
+}
+
+/// The worker that decodes a frame of shared input: dnstap frames by
+/// their own address pair, packets by `PacketDecoder::shard_key`.
+fn shard_key(linktype: i32, data: &[u8]) -> u64 {
+    if linktype == crate::dnstap::LINKTYPE_DNSTAP {
+        crate::dnstap::shard_key(data)
+    } else {
+        PacketDecoder::shard_key(linktype, data)
     }
 }
 
