@@ -23,6 +23,12 @@ PKGS=(
     "rabbitmq-server:rabbitmq-server"
     "zookeeper:-"
     "prometheus:promtool"
+    # dnstap tests: resolvers that emit dnstap, and tools that read it
+    "unbound:unbound"
+    "dnsdist:dnsdist"
+    "fstrm-bin:fstrm_capture"
+    "dnstap-ldns:dnstap-ldns"
+    "golang-github-dnstap-golang-dnstap-cli:dnstap"
 )
 
 # `--build-only`: just what building and running dnsmonitor needs.
