@@ -306,7 +306,7 @@ impl CaptureTuning {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["interface", "file"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["interface", "file", "dnstap"])))]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["queue", "exchange"])))]
 pub struct SensorArgs {
     /// Capture on this interface (`any` for all).
@@ -320,6 +320,13 @@ pub struct SensorArgs {
     /// Read these capture files (pcap or pcapng) instead, in order.
     #[arg(long, num_args = 1.., value_name = "CAPTURE")]
     pub file: Vec<PathBuf>,
+    /// Receive dnstap from resolvers instead (`unix:PATH` or
+    /// `tcp:HOST:PORT`, repeatable) and forward it as dnstap batches.
+    #[arg(long, value_name = "ADDR")]
+    pub dnstap: Vec<dnsmonitor::dnstap::listen::ListenAddr>,
+    /// Mode of --dnstap unix socket files (octal).
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_socket_mode)]
+    pub socket_mode: u32,
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// Publish to this durable queue (through the default exchange).
@@ -1035,6 +1042,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
                 format!("capturing on {iface} (filter: {filter})"),
             )
         }
+        None if !args.dnstap.is_empty() => sensor_dnstap_input(&args)?,
         None => {
             let (files, b) = NoteBroken::new(PcapFiles::open_single(&args.file)?);
             broken = Some(b);
@@ -1265,6 +1273,22 @@ fn parse_socket_mode(s: &str) -> Result<u32, String> {
     }
 }
 
+/// `sensor --dnstap`: the listener as the sensor's input.
+fn sensor_dnstap_input(
+    args: &SensorArgs,
+) -> anyhow::Result<(Box<dyn dnsmonitor::sources::FrameSource + Send>, String)> {
+    use dnsmonitor::dnstap::listen::{DEFAULT_IDLE_TIMEOUT, DnstapListener, ListenOptions};
+    let (listener, _) = DnstapListener::bind(ListenOptions {
+        listen: args.dnstap.clone(),
+        socket_mode: args.socket_mode,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        metrics: None,
+        stop: Some(install_stop_signals().context("signal handlers")?),
+    })?;
+    let what = format!("dnstap: listening on {}", listener.bound.join(", "));
+    Ok((Box::new(listener), what))
+}
+
 fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
     use dnsmonitor::dnstap::listen::{DnstapListener, ListenOptions, with_listener};
     let c = &args.common;
@@ -1277,6 +1301,7 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
         socket_mode: args.socket_mode,
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        stop: Some(p.stop.clone()),
     })?;
     eprintln!("dnstap: listening on {}", listener.bound.join(", "));
     let run_opts = RunOptions {

@@ -5,6 +5,7 @@
 //! - `fstrm_replay` (libfstrm, a real bidirectional sender) streams the
 //!   file into `dnsmonitor dnstap`, and that live run's event log and
 //!   alerts must equal the replay's.
+//!
 //! Loopback only; tools missing fail the test under the test command.
 
 use std::path::Path;

@@ -97,6 +97,9 @@ pub struct ListenOptions {
     pub socket_mode: u32,
     pub idle_timeout: Duration,
     pub metrics: Option<Metrics>,
+    /// Set by SIGINT/SIGTERM: stop taking frames, hand over what was
+    /// received, then end the input.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A failure to start listening (before the run starts).
@@ -179,6 +182,7 @@ pub struct DnstapListener {
     closed_newest: Option<i64>,
     idle_timeout: Duration,
     frame: u64,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Socket files to remove at the end.
     socket_files: Vec<PathBuf>,
     /// The addresses actually bound (a TCP port 0 resolved).
@@ -298,6 +302,7 @@ impl DnstapListener {
                 closed_newest: None,
                 idle_timeout: opts.idle_timeout,
                 frame: 0,
+                stop: opts.stop.clone(),
                 socket_files,
                 bound,
             },
@@ -588,6 +593,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 impl FrameSource for DnstapListener {
     fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
         let mut n = 0;
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            // No more frames come in (`close` refuses new sends); what
+            // was received goes out first, then the input ends.
+            self.rx.close();
+            while n < max {
+                match self.rx.try_recv() {
+                    Ok(b) => n += self.take(b, f),
+                    Err(_) => break,
+                }
+            }
+            return if n == 0 {
+                ReadStatus::Done
+            } else {
+                ReadStatus::Frames(n)
+            };
+        }
         // Wait for the first batch at most `wait`, then take what is there.
         if let Ok(b) = self.rx.try_recv() {
             n += self.take(b, f);
@@ -612,6 +637,16 @@ impl FrameSource for DnstapListener {
 
     fn shared(&self) -> bool {
         false
+    }
+
+    /// Event time follows the clock while every sender is silent, and the
+    /// input drains on stop instead of ending at once.
+    fn live(&self) -> bool {
+        true
+    }
+
+    fn stops_itself(&self) -> bool {
+        self.stop.is_some()
     }
 
     fn watermark_us(&mut self) -> Option<i64> {
