@@ -96,6 +96,9 @@ pub struct Ingest {
     tracker: Option<QueryTracker>,
     /// Top-k tables per reporting interval (`--reports`).
     pub reports: Option<crate::reports::ReportTables>,
+    /// The event log's `source` of the frames now processed, when it is
+    /// not `pcap`/`dnstap` (a sensor's id; see `set_source`).
+    source: Option<Box<str>>,
 }
 
 impl Ingest {
@@ -114,6 +117,7 @@ impl Ingest {
             line: Vec::with_capacity(1024),
             tracker: None,
             reports: None,
+            source: None,
         };
         if track {
             ingest.tracker = Some(QueryTracker::default());
@@ -187,7 +191,7 @@ impl Ingest {
         if linktype == crate::dnstap::LINKTYPE_DNSTAP {
             return crate::dnstap::process(self, file, frame, data, min_pane);
         }
-        let (decoder, mut to) = self.split();
+        let (decoder, mut to) = self.split("pcap");
         decoder.decode(linktype, ts_us, data, |payload| {
             to.payload(file, frame, payload, min_pane)
         });
@@ -203,11 +207,22 @@ impl Ingest {
         payload: &Payload<'_>,
         min_pane: Pane,
     ) {
-        self.split().1.payload(file, frame, payload, min_pane);
+        self.split("dnstap")
+            .1
+            .payload(file, frame, payload, min_pane);
+    }
+
+    /// Who sent the frames processed from now on (`RawPacket::source`):
+    /// `None` for this process's own input (`pcap` or `dnstap` in the
+    /// event log). Copied only when it changes.
+    pub fn set_source(&mut self, source: Option<&str>) {
+        if self.source.as_deref() != source {
+            self.source = source.map(Into::into);
+        }
     }
 
     /// The packet decoder, and everything a decoded payload updates.
-    fn split(&mut self) -> (&mut PacketDecoder, PayloadTo<'_>) {
+    fn split(&mut self, input: &'static str) -> (&mut PacketDecoder, PayloadTo<'_>) {
         let Ingest {
             plan,
             decoder,
@@ -218,8 +233,10 @@ impl Ingest {
             line,
             tracker,
             reports,
+            source,
         } = self;
         let to = PayloadTo {
+            source: source.as_deref().unwrap_or(input),
             plan,
             tables,
             counters,
@@ -235,6 +252,8 @@ impl Ingest {
 
 /// The parts of `Ingest` one DNS payload updates (all but the decoder).
 struct PayloadTo<'a> {
+    /// The event log's `source` field.
+    source: &'a str,
     plan: &'a Plan,
     tables: &'a mut MapTables,
     counters: &'a mut IngestCounters,
@@ -250,6 +269,7 @@ impl PayloadTo<'_> {
     /// panes below `min_pane` are late: logged, counted, not observed.
     fn payload(&mut self, file: u32, frame: u64, payload: &Payload<'_>, min_pane: Pane) {
         let PayloadTo {
+            source,
             plan,
             tables,
             counters,
@@ -284,6 +304,12 @@ impl PayloadTo<'_> {
             if *events {
                 line.clear();
                 dns::event::write_event(line, frame, payload, &msg);
+                // Additive field, last: pcap, dnstap or the sensor's id
+                // (in place of the closing "}\n").
+                line.truncate(line.len().saturating_sub(2));
+                line.extend_from_slice(b",\"source\":");
+                dns::event::write_json_str(line, source);
+                line.extend_from_slice(b"}\n");
                 event_buf.push(EventLine {
                     file,
                     frame,

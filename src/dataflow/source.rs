@@ -263,6 +263,7 @@ impl Source {
             {
                 return;
             }
+            ingest.set_source(raw.source);
             ingest.process(
                 raw.file as u32,
                 raw.frame,

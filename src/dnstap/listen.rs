@@ -332,6 +332,7 @@ impl DnstapListener {
                 ts_us: *ts,
                 orig_len: data.len() as u32,
                 data,
+                source: None,
             });
             start = *end;
         }

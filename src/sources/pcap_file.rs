@@ -45,6 +45,9 @@ pub struct RawPacket<'a> {
     /// Length on the wire (may exceed `data.len()` when snapped).
     pub orig_len: u32,
     pub data: &'a [u8],
+    /// Who sent the frame, when it is not this process's own input: the
+    /// sensor id (`consume`); the event log's `source` field.
+    pub source: Option<&'a str>,
 }
 
 pub struct PcapFiles {
@@ -309,6 +312,7 @@ impl PcapFiles {
                 ts_us: self.meta.0,
                 orig_len: self.meta.1,
                 data: &self.buf,
+                source: None,
             });
         }
     }
