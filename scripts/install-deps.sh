@@ -24,6 +24,12 @@ PKGS=(
     "zookeeper:-"
     "prometheus:promtool"
     "tmux:tmux"
+    # dnstap tests: resolvers that emit dnstap, and tools that read it
+    "unbound:unbound"
+    "dnsdist:dnsdist"
+    "fstrm-bin:fstrm_capture"
+    "dnstap-ldns:dnstap-ldns"
+    "golang-github-dnstap-golang-dnstap-cli:dnstap"
 )
 
 # `--build-only`: just what building and running dnsmonitor needs.

@@ -80,6 +80,8 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Print alerts published to a RabbitMQ exchange as they arrive.
     Alerts(AlertsArgs),
+    /// Receive dnstap (Frame Streams) from resolvers on unix/TCP sockets.
+    Dnstap(DnstapArgs),
     /// Validate a pipeline file (and the blocklists it names).
     Check {
         /// The pipeline TOML file.
@@ -309,7 +311,7 @@ impl CaptureTuning {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["interface", "file"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["interface", "file", "dnstap"])))]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["queue", "exchange"])))]
 pub struct SensorArgs {
     /// Capture on this interface (`any` for all).
@@ -323,6 +325,13 @@ pub struct SensorArgs {
     /// Read these capture files (pcap or pcapng) instead, in order.
     #[arg(long, num_args = 1.., value_name = "CAPTURE")]
     pub file: Vec<PathBuf>,
+    /// Receive dnstap from resolvers instead (`unix:PATH` or
+    /// `tcp:HOST:PORT`, repeatable) and forward it as dnstap batches.
+    #[arg(long, value_name = "ADDR")]
+    pub dnstap: Vec<dnsmonitor::dnstap::listen::ListenAddr>,
+    /// Mode of --dnstap unix socket files (octal).
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_socket_mode)]
+    pub socket_mode: u32,
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// Publish to this durable queue (through the default exchange).
@@ -441,6 +450,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Alerts(args) => alerts(args),
         Command::Consume(args) => consume(args),
         Command::Sensor(args) => sensor(args),
+        Command::Dnstap(args) => dnstap(args),
     }
 }
 
@@ -1136,6 +1146,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
                 format!("capturing on {iface} (filter: {filter})"),
             )
         }
+        None if !args.dnstap.is_empty() => sensor_dnstap_input(&args)?,
         None => {
             let (files, b) = NoteBroken::new(PcapFiles::open_single(&args.file)?);
             broken = Some(b);
@@ -1240,6 +1251,34 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         s.packet.not_dns,
         s.packet.tcp_control
     );
+    let d = &s.dnstap;
+    if !d.is_empty() {
+        let types: Vec<_> = d
+            .nonzero_messages()
+            .iter()
+            .map(|(t, n)| format!("{t}={n}"))
+            .collect();
+        let _ = writeln!(
+            e,
+            "dnstap: {} frames ({} bytes), {} connections ({} closed for errors); messages: {}",
+            d.frames,
+            d.bytes,
+            d.connections,
+            d.connections_rejected,
+            if types.is_empty() {
+                "none".to_string()
+            } else {
+                types.join(" ")
+            }
+        );
+        if d.upstream_servfail + d.no_server_address > 0 {
+            let _ = writeln!(
+                e,
+                "dnstap: {} upstream SERVFAIL answers, {} messages without a server address",
+                d.upstream_servfail, d.no_server_address
+            );
+        }
+    }
     let mut errs: Vec<(String, u64)> = s
         .packet
         .nonzero_errors()
@@ -1250,6 +1289,11 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         s.decode_errors
             .iter()
             .map(|(r, n)| (format!("dns/{}", r.as_str()), *n)),
+    );
+    errs.extend(
+        d.nonzero_errors()
+            .into_iter()
+            .map(|(r, n)| (format!("dnstap/{r}"), n)),
     );
     if errs.is_empty() {
         let _ = writeln!(e, "parse errors: none");
@@ -1303,4 +1347,86 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- dnstap ----
+// The `dnstap` command (issue 14): its arguments and its run, kept in one
+// block.
+
+#[derive(clap::Args, Debug)]
+pub struct DnstapArgs {
+    /// Where resolvers connect: `unix:PATH` or `tcp:HOST:PORT`; repeatable.
+    #[arg(long = "listen", required = true, value_name = "ADDR")]
+    pub listen: Vec<dnsmonitor::dnstap::listen::ListenAddr>,
+    /// Mode of unix socket files (octal).
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_socket_mode)]
+    pub socket_mode: u32,
+    /// Seconds after which a silent connection stops holding windows open.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=dnsmonitor::config::MAX_TIMEOUT_SECS))]
+    pub idle_timeout: u64,
+    #[command(flatten)]
+    pub common: PipelineArgs,
+}
+
+fn parse_socket_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!(
+            "invalid socket mode `{s}`: give octal permission bits (0660)"
+        )),
+    }
+}
+
+/// `sensor --dnstap`: the listener as the sensor's input.
+fn sensor_dnstap_input(
+    args: &SensorArgs,
+) -> anyhow::Result<(Box<dyn dnsmonitor::sources::FrameSource + Send>, String)> {
+    use dnsmonitor::dnstap::listen::{DEFAULT_IDLE_TIMEOUT, DnstapListener, ListenOptions};
+    let (listener, _) = DnstapListener::bind(ListenOptions {
+        listen: args.dnstap.clone(),
+        socket_mode: args.socket_mode,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        metrics: None,
+        stop: Some(install_stop_signals().context("signal handlers")?),
+    })?;
+    let what = format!("dnstap: listening on {}", listener.bound.join(", "));
+    Ok((Box::new(listener), what))
+}
+
+fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
+    use dnsmonitor::dnstap::listen::{DnstapListener, ListenOptions, with_listener};
+    let c = &args.common;
+    // Like `live`: a restarted service appends; SIGINT/SIGTERM close the
+    // windows, flush and exit 0.
+    let stop = install_stop_signals().context("signal handlers")?;
+    let p = prepare(c, true, stop)?;
+    let (listener, counters) = DnstapListener::bind(ListenOptions {
+        listen: args.listen.clone(),
+        socket_mode: args.socket_mode,
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        stop: Some(p.stop.clone()),
+    })?;
+    eprintln!("dnstap: listening on {}", listener.bound.join(", "));
+    let run_opts = RunOptions {
+        workers: c.workers as usize,
+        stop: Some(p.stop.clone()),
+        metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        ..RunOptions::default()
+    };
+    let mut summary = dataflow::run(
+        p.plan,
+        Input::Single(Box::new(listener)),
+        run_opts,
+        p.outputs,
+    )?;
+    summary.dnstap = with_listener(std::mem::take(&mut summary.dnstap), &counters);
+    if !c.quiet {
+        print_summary("dnstap", &summary, c.workers);
+    }
+    let status = run_status(&p.watch, &summary);
+    if let Some((_, server)) = p.metrics {
+        server.stop();
+    }
+    Ok(status)
 }

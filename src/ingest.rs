@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Plan;
 use crate::detect::Observed;
 use crate::dns::{self, DecodeError};
-use crate::packet::{PacketDecoder, PacketStats};
+use crate::packet::{PacketDecoder, PacketStats, Payload};
 use crate::sketch::topk::TopK;
 use crate::window::Pane;
 use crate::window::map_side::MapTables;
@@ -60,6 +60,8 @@ pub struct IngestCounters {
     jump: Option<(u32, i64, i64)>,
     /// Forward time jumps accepted.
     pub time_jumps: u64,
+    /// dnstap messages by type and errors by reason (see `dnstap::process`).
+    pub dnstap: crate::dnstap::DnstapCounters,
 }
 
 impl Default for IngestCounters {
@@ -80,6 +82,7 @@ impl Default for IngestCounters {
             max_ts_us: i64::MIN,
             jump: None,
             time_jumps: 0,
+            dnstap: Default::default(),
         }
     }
 }
@@ -96,6 +99,9 @@ pub struct Ingest {
     tracker: Option<QueryTracker>,
     /// Top-k tables per reporting interval (`--reports`).
     pub reports: Option<crate::reports::ReportTables>,
+    /// The event log's `source` of the frames now processed, when it is
+    /// not `pcap`/`dnstap` (a sensor's id; see `set_source`).
+    source: Option<Box<str>>,
 }
 
 impl Ingest {
@@ -114,6 +120,7 @@ impl Ingest {
             line: Vec::with_capacity(1024),
             tracker: None,
             reports: None,
+            source: None,
         };
         if track {
             ingest.tracker = Some(QueryTracker::default());
@@ -184,6 +191,41 @@ impl Ingest {
         data: &[u8],
         min_pane: Pane,
     ) {
+        if linktype == crate::dnstap::LINKTYPE_DNSTAP {
+            return crate::dnstap::process(self, file, frame, data, min_pane);
+        }
+        let (decoder, mut to) = self.split("pcap");
+        decoder.decode(linktype, ts_us, data, |payload| {
+            to.payload(file, frame, payload, min_pane)
+        });
+    }
+
+    /// Entry point for a DNS message that arrives without a packet around
+    /// it (dnstap): its bytes, addresses, ports, transport and time, treated
+    /// exactly like a payload the packet decoder produced.
+    pub fn process_payload(
+        &mut self,
+        file: u32,
+        frame: u64,
+        payload: &Payload<'_>,
+        min_pane: Pane,
+    ) {
+        self.split("dnstap")
+            .1
+            .payload(file, frame, payload, min_pane);
+    }
+
+    /// Who sent the frames processed from now on (`RawPacket::source`):
+    /// `None` for this process's own input (`pcap` or `dnstap` in the
+    /// event log). Copied only when it changes.
+    pub fn set_source(&mut self, source: Option<&str>) {
+        if self.source.as_deref() != source {
+            self.source = source.map(Into::into);
+        }
+    }
+
+    /// The packet decoder, and everything a decoded payload updates.
+    fn split(&mut self, input: &'static str) -> (&mut PacketDecoder, PayloadTo<'_>) {
         let Ingest {
             plan,
             decoder,
@@ -194,9 +236,54 @@ impl Ingest {
             line,
             tracker,
             reports,
+            source,
+        } = self;
+        let to = PayloadTo {
+            source: source.as_deref().unwrap_or(input),
+            plan,
+            tables,
+            counters,
+            events: *events,
+            event_buf,
+            line,
+            tracker,
+            reports,
+        };
+        (decoder, to)
+    }
+}
+
+/// The parts of `Ingest` one DNS payload updates (all but the decoder).
+struct PayloadTo<'a> {
+    /// The event log's `source` field.
+    source: &'a str,
+    plan: &'a Plan,
+    tables: &'a mut MapTables,
+    counters: &'a mut IngestCounters,
+    events: bool,
+    event_buf: &'a mut Vec<EventLine>,
+    line: &'a mut Vec<u8>,
+    tracker: &'a mut Option<QueryTracker>,
+    reports: &'a mut Option<crate::reports::ReportTables>,
+}
+
+impl PayloadTo<'_> {
+    /// Decode one DNS payload and let the detectors observe it. Messages in
+    /// panes below `min_pane` are late: logged, counted, not observed.
+    fn payload(&mut self, file: u32, frame: u64, payload: &Payload<'_>, min_pane: Pane) {
+        let PayloadTo {
+            source,
+            plan,
+            tables,
+            counters,
+            events,
+            event_buf,
+            line,
+            tracker,
+            reports,
         } = self;
         let spec = plan.window;
-        decoder.decode(linktype, ts_us, data, |payload| {
+        {
             let msg = match dns::decode(payload.data) {
                 Ok(m) => m,
                 Err(e) => {
@@ -221,6 +308,12 @@ impl Ingest {
             if *events {
                 line.clear();
                 dns::event::write_event(line, frame, payload, &msg);
+                // Additive field, last: pcap, dnstap or the sensor's id
+                // (in place of the closing "}\n").
+                line.truncate(line.len().saturating_sub(2));
+                line.extend_from_slice(b",\"source\":");
+                dns::event::write_json_str(line, source);
+                line.extend_from_slice(b"}\n");
                 event_buf.push(EventLine {
                     file,
                     frame,
@@ -251,7 +344,7 @@ impl Ingest {
             if !msg.qr {
                 offer_domain(&mut counters.top_domains, &obs);
             }
-        });
+        }
     }
 }
 
@@ -289,6 +382,7 @@ pub struct Published {
     decode_errors: BTreeMap<DecodeError, u64>,
     packet: PacketStats,
     top_evictions: u64,
+    dnstap: crate::dnstap::DnstapCounters,
 }
 
 impl Ingest {
@@ -350,6 +444,7 @@ impl Ingest {
         last.decode_errors = c.decode_errors.clone();
         last.packet = p.clone();
         last.top_evictions = c.top.evictions;
+        crate::dnstap::publish(&c.dnstap, &mut last.dnstap, m);
     }
 }
 

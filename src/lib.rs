@@ -8,6 +8,7 @@ pub mod config;
 pub mod dataflow;
 pub mod detect;
 pub mod dns;
+pub mod dnstap;
 pub mod ingest;
 pub mod metrics;
 pub mod packet;

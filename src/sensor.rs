@@ -25,7 +25,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind, Pu
 use crate::metrics::Metrics;
 use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::sources::pcap_batch::{
-    BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
+    BatchWriter, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
 };
 use crate::sources::{CaptureCounters, FrameSource, ReadStatus};
 use crate::time::Clock;
@@ -100,6 +100,8 @@ pub fn default_sensor_id() -> String {
 
 struct Msg {
     seq: u64,
+    /// `CONTENT_TYPE` or `DNSTAP_CONTENT_TYPE`.
+    content_type: &'static str,
     packets: u64,
     eos: bool,
     body: Vec<u8>,
@@ -207,7 +209,7 @@ impl Publisher {
         }
         BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type(CONTENT_TYPE.into())
+            .with_content_type(m.content_type.into())
             .with_message_id(format!("{}:{}:{}", self.opts.sensor_id, self.run_id, m.seq).into())
             .with_app_id("dnsmonitor-sensor".into())
             .with_timestamp((Clock.unix_micros() / 1_000_000).max(0) as u64)
@@ -364,11 +366,18 @@ impl Publisher {
         }
     }
 
-    async fn send(&mut self, body: Vec<u8>, packets: u64, eos: bool) -> Result<(), SensorError> {
+    async fn send(
+        &mut self,
+        body: Vec<u8>,
+        content_type: &'static str,
+        packets: u64,
+        eos: bool,
+    ) -> Result<(), SensorError> {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.inflight.push_back(Msg {
             seq,
+            content_type,
             packets,
             eos,
             body,
@@ -422,7 +431,7 @@ pub fn run(
     let mut last_linktype = 1;
     loop {
         let (mut frames, mut bytes) = (0u64, 0u64);
-        let status = if stop.load(Ordering::Relaxed) {
+        let status = if stop.load(Ordering::Relaxed) && !input.stops_itself() {
             ReadStatus::Done
         } else {
             input.read(batch_packets, READ_WAIT, &mut |raw| {
@@ -463,8 +472,8 @@ pub fn run(
             full.extend(open_batch.take().map(|b| b.0));
         }
         for b in full.drain(..) {
-            let n = b.packets();
-            rt.block_on(p.send(b.into_bytes(), n, false))?;
+            let (n, ct) = (b.packets(), b.content_type());
+            rt.block_on(p.send(b.into_bytes(), ct, n, false))?;
         }
         // Count the confirms that came in meanwhile (a quiet wire sends
         // nothing that would).
@@ -475,9 +484,11 @@ pub fn run(
             break;
         }
     }
-    let eos = BatchWriter::new(last_linktype, MAX_RECORD).into_bytes();
+    let eos = BatchWriter::new(last_linktype, MAX_RECORD);
+    let ct = eos.content_type();
+    let eos = eos.into_bytes();
     rt.block_on(async {
-        p.send(eos, 0, true).await?;
+        p.send(eos, ct, 0, true).await?;
         p.settle(0).await
     })?;
     if let Some((conn, _)) = p.link.take() {

@@ -130,6 +130,7 @@ impl FrameSource for Trickle {
                 ts_us: *ts_us,
                 orig_len: *orig_len,
                 data,
+                source: None,
             });
         }
         self.next += n;

@@ -149,6 +149,9 @@ pub struct RunSummary {
     pub output_closed: bool,
     /// Kernel counters at the end, for live captures.
     pub capture: Option<CaptureCounters>,
+    /// dnstap frames, messages by type and errors by reason (message side;
+    /// the listener's connection counts are added by the caller).
+    pub dnstap: crate::dnstap::DnstapCounters,
 }
 
 impl Default for RunSummary {
@@ -172,6 +175,7 @@ impl Default for RunSummary {
             elapsed: Duration::ZERO,
             output_closed: false,
             capture: None,
+            dnstap: Default::default(),
         }
     }
 }

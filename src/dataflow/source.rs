@@ -461,6 +461,7 @@ impl Source {
         for (k, v) in &c.decode_errors {
             *s.decode_errors.entry(*k).or_default() += v;
         }
+        s.dnstap.merge(&c.dnstap);
         s.top_names.merge(&c.top);
         s.top_clients.merge(&c.top_clients);
         s.top_domains.merge(&c.top_domains);
@@ -490,11 +491,11 @@ impl Frames<'_> {
         let min_pane = self.bound();
         if self.shared
             && self.peers > 1
-            && PacketDecoder::shard_key(raw.linktype, raw.data) % self.peers as u64
-                != self.index as u64
+            && shard_key(raw.linktype, raw.data) % self.peers as u64 != self.index as u64
         {
             return;
         }
+        self.ingest.set_source(raw.source);
         self.ingest.process(
             raw.file as u32,
             raw.frame,
@@ -524,6 +525,7 @@ struct HeldFrame {
     ts_us: i64,
     orig_len: u32,
     data: Vec<u8>,
+    source: Option<String>,
 }
 
 impl HeldFrame {
@@ -535,6 +537,7 @@ impl HeldFrame {
         self.orig_len = raw.orig_len;
         self.data.clear();
         self.data.extend_from_slice(raw.data);
+        self.source = raw.source.map(str::to_owned);
     }
 
     fn waiting(&self) -> bool {
@@ -549,7 +552,18 @@ impl HeldFrame {
             ts_us: self.ts_us,
             orig_len: self.orig_len,
             data: &self.data,
+            source: self.source.as_deref(),
         }
+    }
+}
+
+/// The worker that decodes a frame of shared input: dnstap frames by
+/// their own address pair, packets by `PacketDecoder::shard_key`.
+fn shard_key(linktype: i32, data: &[u8]) -> u64 {
+    if linktype == crate::dnstap::LINKTYPE_DNSTAP {
+        crate::dnstap::shard_key(data)
+    } else {
+        PacketDecoder::shard_key(linktype, data)
     }
 }
 

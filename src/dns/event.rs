@@ -9,7 +9,8 @@
 //! `ad`,`cd`}, `qname`, `qtype`, `qclass` (the three `null` without a
 //! question), `qdcount`, `ancount`, `nscount`, `arcount`, `size`, `edns`
 //! (`null` or {`udp_size`,`version`,`do`}), `answers`
-//! ([{`name`,`type`,`ttl`,`data`}]).
+//! ([{`name`,`type`,`ttl`,`data`}]). The ingest appends `source` (pcap,
+//! dnstap or a sensor id) after `answers`.
 
 use std::fmt;
 use std::io::Write as _;

@@ -113,6 +113,11 @@ pub enum MetricName {
     AmqpPublishes,
     QueueDepth,
     BuildInfo,
+    DnstapFrames,
+    DnstapBytes,
+    DnstapConnections,
+    DnstapMessages,
+    DnstapErrors,
 }
 
 /// One row of the metric table.
@@ -125,7 +130,7 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 18] = [
+    pub const ALL: [MetricName; 23] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
@@ -144,6 +149,11 @@ impl MetricName {
         MetricName::AmqpPublishes,
         MetricName::QueueDepth,
         MetricName::BuildInfo,
+        MetricName::DnstapFrames,
+        MetricName::DnstapBytes,
+        MetricName::DnstapConnections,
+        MetricName::DnstapMessages,
+        MetricName::DnstapErrors,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -262,6 +272,36 @@ impl MetricName {
                 &["version"],
                 "Always 1; the version label is the dnsmonitor version.",
             ),
+            MetricName::DnstapFrames => (
+                "dnsmonitor_dnstap_frames_total",
+                Counter,
+                &[],
+                "dnstap data frames received (sockets) or read (files).",
+            ),
+            MetricName::DnstapBytes => (
+                "dnsmonitor_dnstap_bytes_total",
+                Counter,
+                &[],
+                "Bytes of dnstap data frames (payload, without framing).",
+            ),
+            MetricName::DnstapConnections => (
+                "dnsmonitor_dnstap_connections_total",
+                Counter,
+                &[],
+                "dnstap sender connections accepted.",
+            ),
+            MetricName::DnstapMessages => (
+                "dnsmonitor_dnstap_messages_total",
+                Counter,
+                &["type"],
+                "dnstap messages decoded, by message type (client_query, resolver_response, ...).",
+            ),
+            MetricName::DnstapErrors => (
+                "dnsmonitor_dnstap_errors_total",
+                Counter,
+                &["reason"],
+                "dnstap connections, frames or messages rejected, by reason.",
+            ),
         };
         MetricSpec {
             name,
@@ -321,6 +361,16 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     /// `dnsmonitor_build_info{version}` = 1
     pub build_info: IntGaugeVec,
+    /// `dnsmonitor_dnstap_frames_total`
+    pub dnstap_frames: IntCounter,
+    /// `dnsmonitor_dnstap_bytes_total`
+    pub dnstap_bytes: IntCounter,
+    /// `dnsmonitor_dnstap_connections_total`
+    pub dnstap_connections: IntCounter,
+    /// `dnsmonitor_dnstap_messages_total{type}`: `dnstap::MessageType::as_str()`.
+    pub dnstap_messages: IntCounterVec,
+    /// `dnsmonitor_dnstap_errors_total{reason}`: `dnstap::DnstapError::as_str()`.
+    pub dnstap_errors: IntCounterVec,
     /// Every family name registered, sorted.
     names: std::sync::Arc<[String]>,
 }
@@ -434,6 +484,11 @@ impl Metrics {
             amqp_publishes: r.counter_vec(MetricName::AmqpPublishes),
             queue_depth: r.int_gauge(MetricName::QueueDepth),
             build_info: r.gauge_vec(MetricName::BuildInfo),
+            dnstap_frames: r.counter(MetricName::DnstapFrames),
+            dnstap_bytes: r.counter(MetricName::DnstapBytes),
+            dnstap_connections: r.counter(MetricName::DnstapConnections),
+            dnstap_messages: r.counter_vec(MetricName::DnstapMessages),
+            dnstap_errors: r.counter_vec(MetricName::DnstapErrors),
             registry: r.registry.clone(),
             names: r.finish(),
         };
@@ -470,6 +525,12 @@ impl Metrics {
         }
         for o in AMQP_PUBLISH_OUTCOMES {
             m.amqp_publishes.with_label_values(&[o]);
+        }
+        for t in crate::dnstap::MessageType::ALL {
+            m.dnstap_messages.with_label_values(&[t.as_str()]);
+        }
+        for e in crate::dnstap::DnstapError::ALL {
+            m.dnstap_errors.with_label_values(&[e.as_str()]);
         }
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])

@@ -647,6 +647,7 @@ impl AmqpSource {
                 ts_us: r.ts_us,
                 orig_len: r.orig_len,
                 data: r.data,
+                source: Some(&inc.sensor),
             });
         }
         let done = batch

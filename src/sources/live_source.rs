@@ -65,6 +65,7 @@ impl FrameSource for LiveSource {
                 ts_us,
                 orig_len,
                 data,
+                source: None,
             });
         });
         match res {

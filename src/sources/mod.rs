@@ -45,6 +45,12 @@ pub trait FrameSource {
     fn live(&self) -> bool {
         false
     }
+    /// The input watches the stop flag itself: on stop it hands over what
+    /// it already received and then reports `Done` (the dnstap listener),
+    /// so a reader keeps reading until then.
+    fn stops_itself(&self) -> bool {
+        false
+    }
     /// (bytes done, bytes total) for a progress bar, when known.
     fn progress(&self) -> Option<(u64, u64)> {
         None
@@ -146,6 +152,9 @@ impl<S: FrameSource> FrameSource for NoteBroken<S> {
     }
     fn live(&self) -> bool {
         self.inner.live()
+    }
+    fn stops_itself(&self) -> bool {
+        self.inner.stops_itself()
     }
     fn progress(&self) -> Option<(u64, u64)> {
         self.inner.progress()

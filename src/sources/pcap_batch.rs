@@ -4,6 +4,15 @@
 //! [`CONTENT_TYPE`]. Any program that writes pcap can produce it; see the
 //! README ("Packet batches") for the message headers that go with it.
 //!
+//! A second kind of batch carries dnstap (content type
+//! [`DNSTAP_CONTENT_TYPE`]): one unidirectional Frame Streams stream in
+//! memory — START with the content type `protobuf:dnstap.Dnstap`, data
+//! frames, STOP — exactly what `fstrm_capture` writes to a file. Its frames
+//! come out as records of link type `dnstap::LINKTYPE_DNSTAP`, timed by
+//! their messages. [`PcapBatch::parse`] tells the two apart by the first
+//! bytes (a Frame Streams stream starts with a zero escape, a pcap file
+//! with its magic number).
+//!
 //! [`BatchWriter`] builds one (little-endian, microsecond timestamps);
 //! [`PcapBatch::parse`] checks a whole body before anything is used (both
 //! byte orders, microsecond and nanosecond magic), so a malformed message is
@@ -13,6 +22,8 @@ use thiserror::Error;
 
 /// AMQP content type of a batch.
 pub const CONTENT_TYPE: &str = "application/vnd.tcpdump.pcap";
+/// AMQP content type of a dnstap batch (a Frame Streams stream).
+pub const DNSTAP_CONTENT_TYPE: &str = "application/vnd.dnstap.fstrm";
 /// Largest record a batch may hold (libpcap's maximum snapshot length).
 pub const MAX_RECORD: u32 = 262_144;
 /// Size of the pcap global header.
@@ -59,6 +70,12 @@ pub enum BatchError {
         what: &'static str,
         limit: usize,
     },
+    #[error("dnstap frame {frame} at byte {offset}: {error}")]
+    Dnstap {
+        frame: u64,
+        offset: usize,
+        error: crate::dnstap::DnstapError,
+    },
 }
 
 impl BatchError {
@@ -70,6 +87,7 @@ impl BatchError {
             BatchError::Version(..) => "version",
             BatchError::RecordHeader { .. } => "record_header",
             BatchError::RecordLength { .. } => "record_length",
+            BatchError::Dnstap { .. } => "dnstap",
         }
     }
 }
@@ -86,6 +104,8 @@ pub struct PcapBatch<'a> {
     pub packets: u64,
     /// Newest record timestamp (µs), if any.
     pub max_ts_us: Option<i64>,
+    /// A dnstap batch: each frame's (time, start, end) in `records`.
+    dnstap: Option<Vec<(i64, usize, usize)>>,
 }
 
 /// One record of a batch.
@@ -117,6 +137,9 @@ fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {
 impl<'a> PcapBatch<'a> {
     /// Check the whole body: header, then every record's bounds.
     pub fn parse(body: &'a [u8]) -> Result<Self, BatchError> {
+        if body.starts_with(&[0; 4]) {
+            return Self::parse_dnstap(body);
+        }
         if body.len() < GLOBAL_HEADER {
             return Err(BatchError::Short(body.len()));
         }
@@ -150,6 +173,7 @@ impl<'a> PcapBatch<'a> {
             records: &body[GLOBAL_HEADER..],
             packets: 0,
             max_ts_us: None,
+            dnstap: None,
         };
         let mut at = 0usize;
         let recs = batch.records;
@@ -191,6 +215,73 @@ impl<'a> PcapBatch<'a> {
         Ok(batch)
     }
 
+    /// A dnstap batch: START, data frames, STOP, each length bounded; a
+    /// frame without a time takes the previous frame's (the ingest counts
+    /// it as malformed).
+    fn parse_dnstap(body: &'a [u8]) -> Result<Self, BatchError> {
+        use crate::dnstap::DnstapError;
+        use crate::dnstap::frames::{self, ControlType, Frame};
+        let mut list: Vec<(i64, usize, usize)> = Vec::new();
+        let (mut at, mut started, mut stopped) = (0usize, false, false);
+        let mut max_ts_us: Option<i64> = None;
+        let err = |frame: usize, offset: usize, error| BatchError::Dnstap {
+            frame: frame as u64 + 1,
+            offset,
+            error,
+        };
+        while at < body.len() {
+            let rest = &body[at..];
+            match frames::parse(rest).map_err(|e| err(list.len(), at, e))? {
+                None => return Err(err(list.len(), at, DnstapError::Truncated)),
+                Some((Frame::Control(c), n)) => {
+                    match c.kind {
+                        ControlType::Start if !started => {
+                            if !c.offers_dnstap() {
+                                return Err(err(list.len(), at, DnstapError::WrongContentType));
+                            }
+                            started = true;
+                        }
+                        ControlType::Stop if started && !stopped => stopped = true,
+                        _ => return Err(err(list.len(), at, DnstapError::UnexpectedControl)),
+                    }
+                    at += n;
+                }
+                Some((Frame::Data(d), n)) => {
+                    if !started || stopped {
+                        return Err(err(list.len(), at, DnstapError::UnexpectedControl));
+                    }
+                    let prev = list.last().map_or(0, |f| f.0);
+                    let ts = crate::dnstap::message::frame_time_us(d).unwrap_or(prev);
+                    max_ts_us = Some(max_ts_us.map_or(ts, |m| m.max(ts)));
+                    list.push((ts, at + 4, at + n));
+                    at += n;
+                }
+            }
+        }
+        if !stopped {
+            return Err(err(list.len(), at, DnstapError::Truncated));
+        }
+        Ok(PcapBatch {
+            linktype: crate::dnstap::LINKTYPE_DNSTAP,
+            snaplen: frames::MAX_FRAME_BYTES as u32,
+            big_endian: false,
+            nanos: false,
+            records: body,
+            packets: list.len() as u64,
+            max_ts_us,
+            dnstap: Some(list),
+        })
+    }
+
+    /// The content type this batch was built with.
+    pub fn content_type(&self) -> &'static str {
+        if self.dnstap.is_some() {
+            DNSTAP_CONTENT_TYPE
+        } else {
+            CONTENT_TYPE
+        }
+    }
+
     fn ts_at(&self, at: usize) -> i64 {
         let secs = u32_at(self.records, at, self.big_endian) as i64;
         let frac = u32_at(self.records, at + 4, self.big_endian) as i64;
@@ -204,10 +295,24 @@ impl<'a> PcapBatch<'a> {
 
     /// The records from byte `offset` of the record area (0 = the first),
     /// each with the offset of the record after it (to resume there).
+    /// (dnstap batches: the offset is a frame index.)
     pub fn records_from(&self, offset: usize) -> impl Iterator<Item = (usize, Record<'a>)> + '_ {
         let recs = self.records;
         let mut at = offset;
         std::iter::from_fn(move || {
+            if let Some(list) = &self.dnstap {
+                let &(ts_us, start, end) = list.get(at)?;
+                at += 1;
+                let data = &recs[start..end];
+                return Some((
+                    at,
+                    Record {
+                        ts_us,
+                        orig_len: data.len() as u32,
+                        data,
+                    },
+                ));
+            }
             if at >= recs.len() {
                 return None;
             }
@@ -234,11 +339,27 @@ pub struct BatchWriter {
     buf: Vec<u8>,
     linktype: i32,
     packets: u64,
+    /// A dnstap batch (Frame Streams body).
+    dnstap: bool,
 }
 
 impl BatchWriter {
     /// An empty batch (global header only) for frames of `linktype`.
     pub fn new(linktype: i32, snaplen: u32) -> Self {
+        use crate::dnstap::frames;
+        if linktype == crate::dnstap::LINKTYPE_DNSTAP {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            buf.extend_from_slice(&frames::control(
+                frames::ControlType::Start,
+                Some(frames::CONTENT_TYPE),
+            ));
+            return BatchWriter {
+                buf,
+                linktype,
+                packets: 0,
+                dnstap: true,
+            };
+        }
         let mut buf = Vec::with_capacity(64 * 1024);
         buf.extend_from_slice(&MAGIC_US.to_le_bytes());
         buf.extend_from_slice(&2u16.to_le_bytes());
@@ -251,6 +372,16 @@ impl BatchWriter {
             buf,
             linktype,
             packets: 0,
+            dnstap: false,
+        }
+    }
+
+    /// The AMQP content type of this batch.
+    pub fn content_type(&self) -> &'static str {
+        if self.dnstap {
+            DNSTAP_CONTENT_TYPE
+        } else {
+            CONTENT_TYPE
         }
     }
 
@@ -275,6 +406,18 @@ impl BatchWriter {
 
     /// Append one frame (cut to [`MAX_RECORD`] bytes).
     pub fn push(&mut self, ts_us: i64, data: &[u8], orig_len: u32) {
+        if self.dnstap {
+            // The time is inside the message; frames over the bound never
+            // come out of the dnstap readers, and are dropped here too.
+            if data.is_empty() || data.len() > crate::dnstap::frames::MAX_FRAME_BYTES {
+                return;
+            }
+            self.buf
+                .extend_from_slice(&(data.len() as u32).to_be_bytes());
+            self.buf.extend_from_slice(data);
+            self.packets += 1;
+            return;
+        }
         let data = &data[..data.len().min(MAX_RECORD as usize)];
         let ts = ts_us.max(0);
         self.buf
@@ -290,7 +433,13 @@ impl BatchWriter {
     }
 
     /// The finished body.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        if self.dnstap {
+            self.buf.extend_from_slice(&crate::dnstap::frames::control(
+                crate::dnstap::frames::ControlType::Stop,
+                None,
+            ));
+        }
         self.buf
     }
 }
@@ -384,5 +533,34 @@ mod tests {
             PcapBatch::parse(&body).unwrap_err(),
             BatchError::Version(3, 4)
         );
+    }
+
+    #[test]
+    fn dnstap_batches_round_trip_and_are_checked() {
+        use crate::dnstap::message::{MessageType, tests::client_frame};
+        let lt = crate::dnstap::LINKTYPE_DNSTAP;
+        let mut w = BatchWriter::new(lt, MAX_RECORD);
+        assert_eq!(w.content_type(), DNSTAP_CONTENT_TYPE);
+        let f1 = client_frame(MessageType::ClientQuery, &[1; 12], 100);
+        let f2 = client_frame(MessageType::ClientResponse, &[2; 12], 101);
+        w.push(0, &f1, 0);
+        w.push(0, &f2, 0);
+        let body = w.into_bytes();
+        let b = PcapBatch::parse(&body).unwrap();
+        assert_eq!((b.linktype, b.packets), (lt, 2));
+        assert_eq!(b.content_type(), DNSTAP_CONTENT_TYPE);
+        assert_eq!(b.max_ts_us, Some(101_000_007));
+        let recs: Vec<_> = b.records().collect();
+        assert_eq!(recs[0].data, &f1[..]);
+        assert_eq!(recs[1].data, &f2[..]);
+        assert_eq!(recs[0].ts_us, 100_000_005);
+        // without STOP: truncated; cut inside a frame: truncated
+        let e = PcapBatch::parse(&body[..body.len() - 12]).unwrap_err();
+        assert_eq!(e.reason(), "dnstap");
+        let e = PcapBatch::parse(&body[..body.len() - 20]).unwrap_err();
+        assert!(e.to_string().contains("dnstap frame 2"), "{e}");
+        // an empty (end-of-stream) dnstap batch parses
+        let eos = BatchWriter::new(lt, MAX_RECORD).into_bytes();
+        assert_eq!(PcapBatch::parse(&eos).unwrap().packets, 0);
     }
 }

@@ -29,6 +29,9 @@ pub enum SourceError {
 enum Reader {
     Pcap(pcap::Capture<pcap::Offline>),
     Resumed(Resumed),
+    /// A dnstap (Frame Streams) file, recognised by its content: its
+    /// frames go out with link type `dnstap::LINKTYPE_DNSTAP`.
+    Dnstap(crate::dnstap::file::DnstapFile),
 }
 
 /// One captured frame, borrowed until the next call.
@@ -42,6 +45,9 @@ pub struct RawPacket<'a> {
     /// Length on the wire (may exceed `data.len()` when snapped).
     pub orig_len: u32,
     pub data: &'a [u8],
+    /// Who sent the frame, when it is not this process's own input: the
+    /// sensor id (`consume`); the event log's `source` field.
+    pub source: Option<&'a str>,
 }
 
 pub struct PcapFiles {
@@ -103,8 +109,16 @@ fn open_stream(path: &Path) -> Result<pcap::Capture<pcap::Offline>, SourceError>
     unsafe { pcap::Capture::from_raw_fd(fd) }.map_err(|e| err(e.to_string()))
 }
 
-/// Try to open a capture; the error names the file.
+/// Try to open a capture (pcap, pcapng or dnstap); the error names the file.
 pub fn check_readable(path: &Path) -> Result<(), SourceError> {
+    if crate::dnstap::file::sniff(path) {
+        return crate::dnstap::file::DnstapFile::open(path)
+            .map(|_| ())
+            .map_err(|message| SourceError::Open {
+                path: path.to_path_buf(),
+                message,
+            });
+    }
     pcap::Capture::from_file(path)
         .map(|_| ())
         .map_err(|e| SourceError::Open {
@@ -116,6 +130,9 @@ pub fn check_readable(path: &Path) -> Result<(), SourceError> {
 /// The time of the first record of a capture file; `None` when it has none
 /// or cannot be read.
 pub fn first_time_us(path: &Path) -> Option<i64> {
+    if crate::dnstap::file::sniff(path) {
+        return crate::dnstap::file::first_time_us(path);
+    }
     let mut cap = pcap::Capture::from_file(path).ok()?;
     let p = cap.next_packet().ok()?;
     Some(record_time_us(p.header.ts.tv_sec, p.header.ts.tv_usec))
@@ -212,6 +229,16 @@ impl PcapFiles {
                     .opened
                     .get_mut(self.next_file - 1)
                     .and_then(Option::take);
+                if opened.is_none() && crate::dnstap::file::sniff(&path) {
+                    match crate::dnstap::file::DnstapFile::open(&path) {
+                        Ok(f) => {
+                            let lt = crate::dnstap::LINKTYPE_DNSTAP;
+                            self.current = Some((Reader::Dnstap(f), lt));
+                        }
+                        Err(e) => self.broken.push((shown(&path), e)),
+                    }
+                    continue;
+                }
                 match opened.map_or_else(|| pcap::Capture::from_file(&path), Ok) {
                     Ok(cap) => {
                         let lt = cap.get_datalink().0;
@@ -238,6 +265,18 @@ impl PcapFiles {
                     Err(e) => Err(e.to_string()),
                 },
                 Reader::Resumed(r) => r.next(&mut self.buf),
+                Reader::Dnstap(f) => match f.next_frame() {
+                    Ok(Some(d)) => {
+                        self.buf.clear();
+                        self.buf.extend_from_slice(d);
+                        // A frame without a time keeps the previous one
+                        // (the ingest counts it as malformed).
+                        let ts_us = crate::dnstap::message::frame_time_us(d).unwrap_or(self.meta.0);
+                        Ok(Some((ts_us, d.len() as u32)))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                },
             };
             match got {
                 Ok(Some(meta)) => self.meta = meta,
@@ -273,6 +312,7 @@ impl PcapFiles {
                 ts_us: self.meta.0,
                 orig_len: self.meta.1,
                 data: &self.buf,
+                source: None,
             });
         }
     }
