@@ -996,6 +996,12 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
             n.reconnects,
             n.prefetch
         );
+        if n.time_rejected > 0 {
+            eprintln!(
+                "queue: {} of the rejected batches were dated far ahead of their sensor and the clock (see README: event time in consume)",
+                n.time_rejected
+            );
+        }
     }
     if let Some((_, server)) = p.metrics {
         server.stop();
