@@ -1159,15 +1159,20 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         let list: Vec<_> = errs.iter().map(|(r, n)| format!("{r}={n}")).collect();
         let _ = writeln!(e, "parse errors: {}", list.join(" "));
     }
-    if s.packet.fragments_reassembled + s.packet.fragment_evictions + s.packet.tcp_flow_evictions
+    let p = &s.packet;
+    if p.fragments_reassembled
+        + p.fragment_evictions
+        + p.tcp_flow_evictions
+        + p.tcp_budget_evictions
         > 0
     {
         let _ = writeln!(
             e,
-            "reassembly: {} datagrams from fragments, {} fragment evictions, {} tcp flow evictions",
-            s.packet.fragments_reassembled,
-            s.packet.fragment_evictions,
-            s.packet.tcp_flow_evictions
+            "reassembly: {} datagrams from fragments, {} fragment evictions, {} tcp flow evictions, {} tcp byte-budget evictions",
+            p.fragments_reassembled,
+            p.fragment_evictions,
+            p.tcp_flow_evictions,
+            p.tcp_budget_evictions
         );
     }
     if s.late_messages > 0 {

@@ -869,3 +869,80 @@ fn limits_without_a_ceiling_are_refused_with_the_key() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Many TCP flows, each holding the start of a large DNS message that never
+/// completes (about 10 KB apiece, 4 MB in all), against a 1 MiB total
+/// budget (`capture.max_tcp_total_bytes`): the least recently active flows
+/// are evicted and counted, and a flow that arrives afterwards still
+/// delivers its query. Before, the only bound was 65 536 flows of 128 KiB.
+#[test]
+fn tcp_flows_holding_partial_messages_stay_under_the_byte_budget() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter, tcp_flags};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("partial.pcap");
+    let mut w = PcapWriter::create(&pcap).unwrap();
+    let mut fb = FrameBuilder::new();
+    let server: std::net::SocketAddr = "127.0.0.1:53".parse().unwrap();
+    let t0 = 1_700_000_000_000_000;
+    // A message announced as 60 000 bytes, 10 000 of them sent.
+    let mut start = vec![0xea, 0x60];
+    start.extend_from_slice(&[0x41; 9998]);
+    let flows = 400u32;
+    for i in 0..flows {
+        let client = format!("127.0.{}.{}:{}", 1 + i / 250, 1 + i % 250, 40000 + i)
+            .parse()
+            .unwrap();
+        let f = fb.tcp_segment(
+            client,
+            server,
+            1,
+            1,
+            tcp_flags::PSH | tcp_flags::ACK,
+            &start,
+        );
+        w.write_frame(t0 + i64::from(i) * 1000, f).unwrap();
+    }
+    let q = dns_query(7);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    let client = "127.0.9.9:50000".parse().unwrap();
+    let f = fb.tcp_segment(
+        client,
+        server,
+        1,
+        1,
+        tcp_flags::PSH | tcp_flags::ACK,
+        &framed,
+    );
+    w.write_frame(t0 + 1_000_000, f).unwrap();
+    drop(w);
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, "[capture]\nmax_tcp_total_bytes = 1048576\n").unwrap();
+    let o = bin()
+        .arg("replay")
+        .arg(&pcap)
+        .arg("--pipeline")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dns messages: 1 ("), "{err}");
+    let evicted: u64 = err
+        .split(" tcp byte-budget evictions")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte-budget count: {err}"));
+    // 104 flows of 10 000 bytes fit in 1 MiB; every other one was evicted.
+    assert_eq!(evicted, u64::from(flows) - 104, "{err}");
+
+    // The budget has a floor (one flow's buffer) and a ceiling.
+    for v in ["0", "1000", "18446744073709551615"] {
+        std::fs::write(&p, format!("[capture]\nmax_tcp_total_bytes = {v}\n")).unwrap();
+        let o = bin().arg("check").arg(&p).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{v}: {err}");
+        assert!(err.contains("key `capture.max_tcp_total_bytes`"), "{err}");
+    }
+}
