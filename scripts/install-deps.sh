@@ -23,6 +23,8 @@ PKGS=(
     "rabbitmq-server:rabbitmq-server"
     "zookeeper:-"
     "prometheus:promtool"
+    "systemd:systemd-analyze"
+    "adduser:adduser"
 )
 
 # `--build-only`: just what building and running dnsmonitor needs.

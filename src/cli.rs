@@ -85,6 +85,12 @@ pub enum Command {
         /// The pipeline TOML file.
         pipeline: PathBuf,
     },
+    /// Write the man pages and shell completions into DIR (packaging).
+    #[command(hide = true)]
+    Assets {
+        /// Output directory (created): man/*.1, completions/{bash,zsh,fish}.
+        dir: PathBuf,
+    },
 }
 
 /// Options shared by every command that runs the pipeline.
@@ -177,6 +183,9 @@ impl AmqpArgs {
     }
 }
 
+/// Name of the systemd credential holding the AMQP URI.
+pub const AMQP_CREDENTIAL: &str = "dnsmonitor-amqp-uri";
+
 /// The RabbitMQ broker: from the flag, a file or the environment.
 #[derive(clap::Args, Debug)]
 pub struct BrokerArgs {
@@ -226,8 +235,28 @@ impl BrokerArgs {
                 }
                 Ok(Some(line))
             }
-            None => Ok(self.amqp.as_ref().map(|u| u.trim().to_string())),
+            None => match &self.amqp {
+                Some(u) => Ok(Some(u.trim().to_string())),
+                None => Self::credential(),
+            },
         }
+    }
+
+    /// Under systemd, the URI may come as a credential
+    /// (`LoadCredential=dnsmonitor-amqp-uri`, see deploy/systemd): read
+    /// from `$CREDENTIALS_DIRECTORY`, never from argv or the environment.
+    fn credential() -> anyhow::Result<Option<String>> {
+        let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+            return Ok(None);
+        };
+        let p = std::path::Path::new(&dir).join(AMQP_CREDENTIAL);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read credential {}", p.display()))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        Ok((!line.is_empty()).then_some(line))
     }
 }
 
@@ -436,6 +465,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Alerts(args) => alerts(args),
         Command::Consume(args) => consume(args),
         Command::Sensor(args) => sensor(args),
+        Command::Assets { dir } => crate::assets::write(&dir).map(|()| EXIT_OK),
     }
 }
 
