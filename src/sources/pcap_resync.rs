@@ -291,7 +291,7 @@ impl NgLayout {
             return None;
         }
         let len = self.u32_at(b, 4)?;
-        if len < 12 || len % 4 != 0 || len > MAX_NG_BLOCK_LEN {
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_NG_BLOCK_LEN {
             return None;
         }
         let len = len as usize;
@@ -399,7 +399,7 @@ fn read_block(
         layout.big_endian = head[8..12] == [0x1A, 0x2B, 0x3C, 0x4D];
     }
     let len = layout.u32_at(&head, 4).unwrap_or(0);
-    if len < 12 || len % 4 != 0 || len > MAX_NG_BLOCK_LEN || (len as usize) < got {
+    if len < 12 || !len.is_multiple_of(4) || len > MAX_NG_BLOCK_LEN || (len as usize) < got {
         return Err(format!("implausible block length {len}"));
     }
     buf.clear();
