@@ -30,6 +30,8 @@ PKGS=(
     "fstrm-bin:fstrm_capture"
     "dnstap-ldns:dnstap-ldns"
     "golang-github-dnstap-golang-dnstap-cli:dnstap"
+    "systemd:systemd-analyze"
+    "adduser:adduser"
 )
 
 # `--build-only`: just what building and running dnsmonitor needs.

@@ -87,6 +87,12 @@ pub enum Command {
         /// The pipeline TOML file.
         pipeline: PathBuf,
     },
+    /// Write the man pages and shell completions into DIR (packaging).
+    #[command(hide = true)]
+    Assets {
+        /// Output directory (created): man/*.1, completions/{bash,zsh,fish}.
+        dir: PathBuf,
+    },
 }
 
 /// Options shared by every command that runs the pipeline.
@@ -184,6 +190,9 @@ impl AmqpArgs {
     }
 }
 
+/// Name of the systemd credential holding the AMQP URI.
+pub const AMQP_CREDENTIAL: &str = "dnsmonitor-amqp-uri";
+
 /// The RabbitMQ broker: from the flag, a file or the environment.
 #[derive(clap::Args, Debug)]
 pub struct BrokerArgs {
@@ -233,8 +242,28 @@ impl BrokerArgs {
                 }
                 Ok(Some(line))
             }
-            None => Ok(self.amqp.as_ref().map(|u| u.trim().to_string())),
+            None => match &self.amqp {
+                Some(u) => Ok(Some(u.trim().to_string())),
+                None => Self::credential(),
+            },
         }
+    }
+
+    /// Under systemd, the URI may come as a credential
+    /// (`LoadCredential=dnsmonitor-amqp-uri`, see deploy/systemd): read
+    /// from `$CREDENTIALS_DIRECTORY`, never from argv or the environment.
+    fn credential() -> anyhow::Result<Option<String>> {
+        let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+            return Ok(None);
+        };
+        let p = std::path::Path::new(&dir).join(AMQP_CREDENTIAL);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read credential {}", p.display()))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        Ok((!line.is_empty()).then_some(line))
     }
 }
 
@@ -451,6 +480,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Consume(args) => consume(args),
         Command::Sensor(args) => sensor(args),
         Command::Dnstap(args) => dnstap(args),
+        Command::Assets { dir } => crate::assets::write(&dir).map(|()| EXIT_OK),
     }
 }
 
@@ -1110,6 +1140,12 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
             n.reconnects,
             n.prefetch
         );
+        if n.time_rejected > 0 {
+            eprintln!(
+                "queue: {} of the rejected batches were dated far ahead of their sensor and the clock (see README: event time in consume)",
+                n.time_rejected
+            );
+        }
     }
     if let Some((_, server)) = p.metrics {
         server.stop();
@@ -1301,15 +1337,20 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         let list: Vec<_> = errs.iter().map(|(r, n)| format!("{r}={n}")).collect();
         let _ = writeln!(e, "parse errors: {}", list.join(" "));
     }
-    if s.packet.fragments_reassembled + s.packet.fragment_evictions + s.packet.tcp_flow_evictions
+    let p = &s.packet;
+    if p.fragments_reassembled
+        + p.fragment_evictions
+        + p.tcp_flow_evictions
+        + p.tcp_budget_evictions
         > 0
     {
         let _ = writeln!(
             e,
-            "reassembly: {} datagrams from fragments, {} fragment evictions, {} tcp flow evictions",
-            s.packet.fragments_reassembled,
-            s.packet.fragment_evictions,
-            s.packet.tcp_flow_evictions
+            "reassembly: {} datagrams from fragments, {} fragment evictions, {} tcp flow evictions, {} tcp byte-budget evictions",
+            p.fragments_reassembled,
+            p.fragment_evictions,
+            p.tcp_flow_evictions,
+            p.tcp_budget_evictions
         );
     }
     if s.late_messages > 0 {

@@ -435,6 +435,9 @@ impl Ingest {
             .with_label_values(&["tcp_flows"])
             .inc_by(p.tcp_flow_evictions - last.packet.tcp_flow_evictions);
         m.state_evictions
+            .with_label_values(&["tcp_bytes"])
+            .inc_by(p.tcp_budget_evictions - last.packet.tcp_budget_evictions);
+        m.state_evictions
             .with_label_values(&["top_names"])
             .inc_by(c.top.evictions - last.top_evictions);
         last.queries = c.queries;

@@ -2,6 +2,7 @@
 //! causes, exit with a status (`cli::EXIT_*`: 0 ok, 1 runtime failure,
 //! 2 usage or configuration error, 3 partial input).
 
+mod assets;
 mod cli;
 
 use clap::Parser;

@@ -869,3 +869,181 @@ fn limits_without_a_ceiling_are_refused_with_the_key() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Many TCP flows, each holding the start of a large DNS message that never
+/// completes (about 10 KB apiece, 4 MB in all), against a 1 MiB total
+/// budget (`capture.max_tcp_total_bytes`): the least recently active flows
+/// are evicted and counted, and a flow that arrives afterwards still
+/// delivers its query. Before, the only bound was 65 536 flows of 128 KiB.
+#[test]
+fn tcp_flows_holding_partial_messages_stay_under_the_byte_budget() {
+    use dnsmonitor::synth::{FrameBuilder, PcapWriter, tcp_flags};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("partial.pcap");
+    let mut w = PcapWriter::create(&pcap).unwrap();
+    let mut fb = FrameBuilder::new();
+    let server: std::net::SocketAddr = "127.0.0.1:53".parse().unwrap();
+    let t0 = 1_700_000_000_000_000;
+    // A message announced as 60 000 bytes, 10 000 of them sent.
+    let mut start = vec![0xea, 0x60];
+    start.extend_from_slice(&[0x41; 9998]);
+    let flows = 400u32;
+    for i in 0..flows {
+        let client = format!("127.0.{}.{}:{}", 1 + i / 250, 1 + i % 250, 40000 + i)
+            .parse()
+            .unwrap();
+        let f = fb.tcp_segment(
+            client,
+            server,
+            1,
+            1,
+            tcp_flags::PSH | tcp_flags::ACK,
+            &start,
+        );
+        w.write_frame(t0 + i64::from(i) * 1000, f).unwrap();
+    }
+    let q = dns_query(7);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    let client = "127.0.9.9:50000".parse().unwrap();
+    let f = fb.tcp_segment(
+        client,
+        server,
+        1,
+        1,
+        tcp_flags::PSH | tcp_flags::ACK,
+        &framed,
+    );
+    w.write_frame(t0 + 1_000_000, f).unwrap();
+    drop(w);
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, "[capture]\nmax_tcp_total_bytes = 1048576\n").unwrap();
+    let o = bin()
+        .arg("replay")
+        .arg(&pcap)
+        .arg("--pipeline")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dns messages: 1 ("), "{err}");
+    let evicted: u64 = err
+        .split(" tcp byte-budget evictions")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte-budget count: {err}"));
+    // 104 flows of 10 000 bytes fit in 1 MiB; every other one was evicted.
+    assert_eq!(evicted, u64::from(flows) - 104, "{err}");
+
+    // The budget has a floor (one flow's buffer) and a ceiling.
+    for v in ["0", "1000", "18446744073709551615"] {
+        std::fs::write(&p, format!("[capture]\nmax_tcp_total_bytes = {v}\n")).unwrap();
+        let o = bin().arg("check").arg(&p).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{v}: {err}");
+        assert!(err.contains("key `capture.max_tcp_total_bytes`"), "{err}");
+    }
+}
+
+/// The flood capture rewritten as pcapng (section, interface, one enhanced
+/// packet block per frame) and the offset of each packet block.
+fn flood_as_pcapng() -> (Vec<u8>, Vec<usize>) {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let len = (12 + body.len().next_multiple_of(4)) as u32;
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + body.len().next_multiple_of(4) - body.len(), 0);
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut out, 0x0A0D_0D0A, &shb);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0, 0]);
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    block(&mut out, 1, &idb);
+    let mut offsets = vec![];
+    for (_, ts, data, orig) in common::amqp::frames(&flood()) {
+        offsets.push(out.len());
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((ts as u64 >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&orig.to_le_bytes());
+        epb.extend_from_slice(&data);
+        block(&mut out, 6, &epb);
+    }
+    (out, offsets)
+}
+
+/// pcapng goes on after a corrupt block too (it used to drop the rest of
+/// the file): a packet block claiming 4 GB, then a run of garbage over
+/// three blocks. The bad block is named with its record number and byte
+/// offset, reading goes on at the next good block, the flood's alerts are
+/// those of the clean file, and the exit code is 3.
+#[test]
+fn pcapng_goes_on_after_a_corrupt_block() {
+    let (clean, offsets) = flood_as_pcapng();
+    assert_eq!(offsets.len(), 18_498);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("clean.pcapng");
+    std::fs::write(&good, &clean).unwrap();
+    let o = bin().arg("replay").arg(&good).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let states = |o: &Output| -> Vec<String> {
+        common::alerts_json(&stdout(o))
+            .iter()
+            .map(|a| format!("{} {} {}", a["kind"], a["state"], a["event_time"]))
+            .collect()
+    };
+    let expected = states(&o);
+    assert_eq!(expected.len(), 7);
+
+    let bad = dir.path().join("corrupt.pcapng");
+    let mut bytes = clean.clone();
+    let at = offsets[100];
+    bytes[at + 4..at + 8].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = bin().arg("replay").arg(&bad).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} ended early: record 101 at byte offset {at}:",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("went on at byte offset {}", offsets[101])),
+        "{err}"
+    );
+    assert!(err.contains("packets: 18497 read"), "{err}");
+    assert_eq!(states(&o), expected);
+
+    // Garbage over blocks 200..=202, then a second corrupt block later on
+    // (found by our own reader after the first resync).
+    let mut garbled = clean.clone();
+    garbled[offsets[199] + 5..offsets[202] + 3].fill(0xff);
+    let later = offsets[5000];
+    garbled[later + 4..later + 8].copy_from_slice(&7u32.to_le_bytes());
+    std::fs::write(&bad, &garbled).unwrap();
+    let o = bin().arg("replay").arg(&bad).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("went on at byte offset {}", offsets[203])),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("byte offset {later}: "))
+            && err.contains(&format!("went on at byte offset {}", offsets[5001])),
+        "{err}"
+    );
+    assert!(err.contains("packets: 18493 read"), "{err}");
+}

@@ -332,7 +332,13 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("where", s(&["kernel", "interface"])),
         (
             "table",
-            s(&["fragments", "tcp_flows", "top_names", "window_keys"]),
+            s(&[
+                "fragments",
+                "tcp_flows",
+                "tcp_bytes",
+                "top_names",
+                "window_keys",
+            ]),
         ),
         (
             "outcome",

@@ -28,6 +28,8 @@ pub const MAX_PANES: u64 = 3_600;
 /// Ceiling of the state-table sizes (`capture.max_fragment_datagrams`,
 /// `capture.max_tcp_flows`; the defaults are 4096 and 65 536).
 pub const MAX_TABLE_ENTRIES: usize = 1 << 24;
+/// Ceiling of `capture.max_tcp_total_bytes` (64 GiB).
+pub const MAX_TCP_TOTAL_BYTES: usize = 64 << 30;
 /// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
@@ -167,6 +169,7 @@ pub struct CaptureSpec {
     pub fragment_timeout_secs: toml::Spanned<u64>,
     pub max_tcp_flows: toml::Spanned<usize>,
     pub tcp_flow_timeout_secs: toml::Spanned<u64>,
+    pub max_tcp_total_bytes: toml::Spanned<usize>,
 }
 
 impl Default for CaptureSpec {
@@ -178,6 +181,7 @@ impl Default for CaptureSpec {
             fragment_timeout_secs: unspanned((d.fragment_timeout_us / MICROS) as u64),
             max_tcp_flows: unspanned(d.max_tcp_flows),
             tcp_flow_timeout_secs: unspanned((d.tcp_flow_timeout_us / MICROS) as u64),
+            max_tcp_total_bytes: unspanned(d.max_tcp_total_bytes),
         }
     }
 }
@@ -554,6 +558,15 @@ impl Plan {
                 ));
             }
         }
+        let total = *c.max_tcp_total_bytes.get_ref();
+        let one_flow = PacketConfig::DEFAULT_MAX_TCP_BUFFER_BYTES;
+        if !(one_flow..=MAX_TCP_TOTAL_BYTES).contains(&total) {
+            errors.push(loc.error(
+                c.max_tcp_total_bytes.span(),
+                "capture.max_tcp_total_bytes",
+                format!("must be between {one_flow} (one flow's buffer) and {MAX_TCP_TOTAL_BYTES}"),
+            ));
+        }
         for (v, key) in [
             (&c.fragment_timeout_secs, "capture.fragment_timeout_secs"),
             (&c.tcp_flow_timeout_secs, "capture.tcp_flow_timeout_secs"),
@@ -576,6 +589,7 @@ impl Plan {
             fragment_timeout_us: micros(*c.fragment_timeout_secs.get_ref()),
             max_tcp_flows: *c.max_tcp_flows.get_ref(),
             tcp_flow_timeout_us: micros(*c.tcp_flow_timeout_secs.get_ref()),
+            max_tcp_total_bytes: total.clamp(one_flow, MAX_TCP_TOTAL_BYTES),
             ..PacketConfig::default()
         };
 

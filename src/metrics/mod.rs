@@ -44,7 +44,13 @@ pub const LAYERS: [&str; 2] = ["packet", "dns"];
 /// is pcap's `ps_drop` (buffer full), `interface` its `ps_ifdrop`.
 pub const CAPTURE_DROP_WHERE: [&str; 2] = ["kernel", "interface"];
 /// Values of the `table` label of `dnsmonitor_state_evictions_total`.
-pub const EVICTION_TABLES: [&str; 4] = ["fragments", "tcp_flows", "top_names", "window_keys"];
+pub const EVICTION_TABLES: [&str; 5] = [
+    "fragments",
+    "tcp_flows",
+    "tcp_bytes",
+    "top_names",
+    "window_keys",
+];
 /// Values of the `outcome` label of `dnsmonitor_amqp_deliveries_total`.
 pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "rejected", "duplicate"];
 /// Values of the `outcome` label of `dnsmonitor_amqp_publishes_total`.

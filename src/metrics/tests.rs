@@ -130,7 +130,13 @@ fn label_sets_are_the_closed_ones() {
         set("dnsmonitor_state_evictions_total"),
         one(
             "table",
-            &["fragments", "tcp_flows", "top_names", "window_keys"]
+            &[
+                "fragments",
+                "tcp_flows",
+                "tcp_bytes",
+                "top_names",
+                "window_keys"
+            ]
         )
     );
     assert_eq!(

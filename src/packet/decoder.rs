@@ -53,6 +53,9 @@ pub struct PacketConfig {
     pub tcp_flow_timeout_us: i64,
     /// Buffered + out-of-order bytes per TCP flow direction.
     pub max_tcp_buffer_bytes: usize,
+    /// Buffered + out-of-order bytes of all TCP flows together; the least
+    /// recently active flows are evicted past it.
+    pub max_tcp_total_bytes: usize,
 }
 
 impl PacketConfig {
@@ -64,6 +67,9 @@ impl PacketConfig {
     /// One largest message with its prefix (65537 bytes), plus as much
     /// again for out-of-order segments.
     pub const DEFAULT_MAX_TCP_BUFFER_BYTES: usize = 2 * MAX_DNS_TCP_FRAME;
+    /// 256 MiB: 4096 flows each holding a whole 64 KiB message in progress
+    /// (a flow in normal DNS-over-TCP use holds well under 1 KiB).
+    pub const DEFAULT_MAX_TCP_TOTAL_BYTES: usize = 256 << 20;
 }
 
 impl Default for PacketConfig {
@@ -75,6 +81,7 @@ impl Default for PacketConfig {
             max_tcp_flows: Self::DEFAULT_MAX_TCP_FLOWS,
             tcp_flow_timeout_us: Self::DEFAULT_TCP_FLOW_TIMEOUT_US,
             max_tcp_buffer_bytes: Self::DEFAULT_MAX_TCP_BUFFER_BYTES,
+            max_tcp_total_bytes: Self::DEFAULT_MAX_TCP_TOTAL_BYTES,
         }
     }
 }
@@ -96,6 +103,8 @@ pub struct PacketStats {
     pub fragments_expired: u64,
     /// TCP flows evicted because the flow table was full.
     pub tcp_flow_evictions: u64,
+    /// TCP flows evicted to keep all flows under `max_tcp_total_bytes`.
+    pub tcp_budget_evictions: u64,
     /// TCP flows dropped by the idle timeout.
     pub tcp_flows_expired: u64,
     /// DNS messages delivered from TCP.
@@ -118,6 +127,7 @@ impl PacketStats {
         self.fragment_evictions += other.fragment_evictions;
         self.fragments_expired += other.fragments_expired;
         self.tcp_flow_evictions += other.tcp_flow_evictions;
+        self.tcp_budget_evictions += other.tcp_budget_evictions;
         self.tcp_flows_expired += other.tcp_flows_expired;
         self.tcp_messages += other.tcp_messages;
         self.udp_messages += other.udp_messages;
@@ -188,7 +198,8 @@ impl PacketDecoder {
                 cfg.max_tcp_flows,
                 cfg.max_tcp_buffer_bytes,
                 cfg.tcp_flow_timeout_us,
-            ),
+            )
+            .with_total_budget(cfg.max_tcp_total_bytes),
             cfg,
             ports,
             stats: PacketStats::default(),
@@ -244,6 +255,7 @@ impl PacketDecoder {
         }
         self.stats.fragment_evictions = self.frags.evictions();
         self.stats.tcp_flow_evictions = self.tcp.evictions();
+        self.stats.tcp_budget_evictions = self.tcp.budget_evictions();
     }
 
     fn decode_frame<F: FnMut(&Payload<'_>)>(

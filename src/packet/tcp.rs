@@ -24,7 +24,11 @@
 //!   `max_buffer_bytes` of buffered plus stashed bytes per flow, and a
 //!   stash or gap beyond that: `TcpStream`, and the flow is dropped (the
 //!   next data segment starts it anew). Idle flows expire after
-//!   `timeout_us`.
+//!   `timeout_us`. All flows together hold at most `max_total_bytes`
+//!   (buffer capacity plus stashed bytes): past it the least recently
+//!   active flows are evicted until the total fits (counted apart,
+//!   [`TcpReassembler::budget_evictions`]), so many flows each holding a
+//!   partial message cannot add up to gigabytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -168,6 +172,12 @@ fn frame_messages(b: &[u8], ts_us: i64, emit: &mut Emit<'_>) -> usize {
 }
 
 impl Flow {
+    /// Bytes this flow holds against the total budget: its buffer's
+    /// capacity (what it costs, not just what it uses) and the stash.
+    fn held(&self) -> usize {
+        self.buf.capacity().saturating_add(self.stash_bytes)
+    }
+
     fn new(next_seq: u32, age: (i64, u64)) -> Self {
         Flow {
             next_seq,
@@ -362,8 +372,12 @@ pub struct TcpReassembler {
     next_seq: u64,
     max_flows: usize,
     max_buffer_bytes: usize,
+    max_total_bytes: usize,
+    /// Sum of `Flow::held` over all flows.
+    held_bytes: usize,
     timeout_us: i64,
     evictions: u64,
+    budget_evictions: u64,
     expired: u64,
 }
 
@@ -375,10 +389,29 @@ impl TcpReassembler {
             next_seq: 0,
             max_flows,
             max_buffer_bytes,
+            max_total_bytes: usize::MAX,
+            held_bytes: 0,
             timeout_us,
             evictions: 0,
+            budget_evictions: 0,
             expired: 0,
         }
+    }
+
+    /// Bound the bytes all flows hold together (see the module documentation).
+    pub fn with_total_budget(mut self, max_total_bytes: usize) -> Self {
+        self.max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Bytes all flows hold (buffer capacity plus stashed segments).
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Flows evicted to keep the total under `max_total_bytes`.
+    pub fn budget_evictions(&self) -> u64 {
+        self.budget_evictions
     }
 
     /// Flows (directions) held.
@@ -405,7 +438,38 @@ impl TcpReassembler {
     pub fn reset(&mut self, key: &FlowKey) {
         if let Some(f) = self.flows.remove(key) {
             self.by_age.remove(&f.age);
+            self.held_bytes = self.held_bytes.saturating_sub(f.held());
         }
+    }
+
+    /// Removes the least recently active flow (`None` when there is none).
+    fn evict_oldest(&mut self) -> Option<FlowKey> {
+        let (_, oldest) = self.by_age.pop_first()?;
+        if let Some(f) = self.flows.remove(&oldest) {
+            self.held_bytes = self.held_bytes.saturating_sub(f.held());
+        }
+        Some(oldest)
+    }
+
+    /// Re-counts one flow's bytes after it changed (`before`: its bytes
+    /// before), then evicts the least recently active flows while the total
+    /// is over budget.
+    fn account(&mut self, key: &FlowKey, before: usize) {
+        let after = self.flows.get(key).map_or(0, Flow::held);
+        self.held_bytes = self.held_bytes.saturating_sub(before).saturating_add(after);
+        while self.held_bytes > self.max_total_bytes {
+            if self.evict_oldest().is_none() {
+                break;
+            }
+            self.budget_evictions += 1;
+        }
+        // The fuzz targets (built with `--cfg fuzzing`) check the count.
+        #[cfg(fuzzing)]
+        assert_eq!(
+            self.held_bytes,
+            self.flows.values().map(Flow::held).sum::<usize>(),
+            "TCP byte count drifted"
+        );
     }
 
     /// Feeds one segment of direction `key`, captured at `ts_us`; `emit`
@@ -438,8 +502,11 @@ impl TcpReassembler {
         if flags & TCP_ACK != 0
             && let Some(rev) = self.flows.get_mut(&rkey)
         {
+            let before = rev.held();
             reverse_result = rev.note_peer_ack(ack, max_buffer, &mut |t, m| emit(&rkey, t, m));
-            if reverse_result.is_err() || (rev.fin && rev.stash.is_empty()) {
+            let drop = reverse_result.is_err() || (rev.fin && rev.stash.is_empty());
+            self.account(&rkey, before);
+            if drop {
                 self.reset(&rkey);
             }
         }
@@ -466,6 +533,7 @@ impl TcpReassembler {
         let Some(flow) = self.flows.get_mut(&key) else {
             return reverse_result;
         };
+        let before = flow.held();
         let result = flow.push(data_seq, data, ts_us, max_buffer, &mut |t, m| {
             emit(&key, t, m)
         });
@@ -473,6 +541,7 @@ impl TcpReassembler {
             flow.fin = true;
         }
         let done = flow.fin && flow.stash.is_empty();
+        self.account(&key, before);
         if result.is_err() || done {
             self.reset(&key);
         }
@@ -484,10 +553,9 @@ impl TcpReassembler {
             return Err(PacketError::TcpStream);
         }
         while self.flows.len() >= self.max_flows {
-            let Some((_, oldest)) = self.by_age.pop_first() else {
+            if self.evict_oldest().is_none() {
                 break;
-            };
-            self.flows.remove(&oldest);
+            }
             self.evictions += 1;
         }
         let age = (ts_us, self.next_seq);
@@ -515,7 +583,9 @@ impl TcpReassembler {
                 break;
             }
             let key = entry.remove();
-            self.flows.remove(&key);
+            if let Some(f) = self.flows.remove(&key) {
+                self.held_bytes = self.held_bytes.saturating_sub(f.held());
+            }
             self.expired += 1;
         }
     }
@@ -561,6 +631,66 @@ mod tests {
             self.r
                 .segment(k, seq, 0, flags, data, 0, |_, _, m| got.push(m.to_vec()))
         }
+    }
+
+    /// Many flows each holding a partial message stay under the total
+    /// budget: the least recently active are evicted (counted apart from
+    /// table-full evictions), the count of held bytes stays exact, and a
+    /// flow that is still active completes its message.
+    #[test]
+    fn total_budget_evicts_the_least_recently_active_flows() {
+        let budget = 128 * 1024;
+        let mut r =
+            TcpReassembler::new(1000, 2 * MAX_DNS_TCP_FRAME, 60_000_000).with_total_budget(budget);
+        let mut got = Vec::new();
+        // Each flow announces a 60 000-byte message and sends 10 000 bytes.
+        let mut start = vec![0xea, 0x60];
+        start.extend_from_slice(&[7; 9998]);
+        for sport in 1000..1100u16 {
+            r.segment(key(sport), 1, 0, 0, &start, i64::from(sport), |_, _, m| {
+                got.push(m.len())
+            })
+            .unwrap();
+            assert!(r.held_bytes() <= budget, "{} held", r.held_bytes());
+            let sum: usize = r.flows.values().map(Flow::held).sum();
+            assert_eq!(r.held_bytes(), sum);
+        }
+        assert_eq!(r.evictions(), 0, "the flow table never filled");
+        // 13 flows of 10 000 bytes fit in 128 KiB; each of the others was
+        // evicted once.
+        assert_eq!(r.len(), 13);
+        assert_eq!(r.budget_evictions(), 100 - 13);
+        // The newest flow is still there and completes its message.
+        let rest = vec![7u8; 50_002];
+        r.segment(key(1099), 10_001, 0, 0, &rest, 2000, |_, _, m| {
+            got.push(m.len())
+        })
+        .unwrap();
+        assert_eq!(got, [60_000]);
+        // Closing and expiring everything brings the count back to zero.
+        r.expire(i64::MAX);
+        assert_eq!((r.len(), r.held_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn held_bytes_follow_stash_reset_and_fin() {
+        let mut r = TcpReassembler::new(8, 2 * MAX_DNS_TCP_FRAME, 60_000_000);
+        let noop = |_: &FlowKey, _: i64, _: &[u8]| {};
+        // After the SYN, a segment past a gap: stashed.
+        r.segment(key(1), 0, 0, TCP_SYN, &[], 0, noop).unwrap();
+        r.segment(key(1), 101, 0, TCP_ACK, &[1; 300], 0, noop)
+            .unwrap();
+        assert!(r.held_bytes() >= 300);
+        // RST frees it.
+        r.segment(key(1), 0, 0, TCP_RST, &[], 1, noop).unwrap();
+        assert_eq!(r.held_bytes(), 0);
+        // A partial message, then its end with FIN: freed.
+        r.segment(key(2), 1, 0, 0, &[0, 10, 1, 2, 3], 2, noop)
+            .unwrap();
+        assert!(r.held_bytes() >= 3);
+        r.segment(key(2), 6, 0, TCP_FIN, &[4, 5, 6, 7, 8, 9, 10], 3, noop)
+            .unwrap();
+        assert_eq!((r.len(), r.held_bytes()), (0, 0));
     }
 
     #[test]

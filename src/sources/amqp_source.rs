@@ -38,6 +38,7 @@ use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
 
 use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
 use super::{FrameSource, RawPacket, ReadStatus};
+use crate::ingest::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::metrics::Metrics;
 use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::time::Clock;
@@ -84,6 +85,9 @@ pub struct IngestCounters {
     pub duplicates: u64,
     /// Batches missing from a sensor's sequence (lost before the queue).
     pub missing: u64,
+    /// Of `rejected`: batches dated far ahead whose time jump no later
+    /// batch confirmed (`TimeVerdict`).
+    pub time_rejected: u64,
     pub reconnects: u64,
     pub sensors: u64,
     /// The prefetch at the end (it grows when too small for the window).
@@ -169,6 +173,49 @@ struct SensorState {
     /// The seqs processed per run of the sensor (a few recent runs).
     runs: VecDeque<(String, SeqTracker)>,
     eos: bool,
+    /// Batches dated far ahead, waiting for `JUMP_CONFIRM` in a row
+    /// (`TimeVerdict`).
+    held: Vec<Incoming>,
+}
+
+/// What to do with a sensor's batch, by its newest timestamp. Event time is
+/// believed per sensor, never on the word of one batch: a batch dated more
+/// than `TIME_JUMP_US` ahead of both the sensor's time and the wall clock
+/// (a sensor replaying an old capture is behind the clock, never ahead) is
+/// held until `JUMP_CONFIRM` batches in a row agree. A batch back in time
+/// refutes the held ones (they are rejected), as does the sensor's end of
+/// stream. The same rule as `Ingest::saw_frame` for files, counted in
+/// batches, with the clock as a witness so the first batch needs no wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeVerdict {
+    /// Process it (its time is plausible).
+    Take,
+    /// Hold it back: far ahead, not confirmed yet.
+    Hold,
+    /// Far ahead, and the `JUMP_CONFIRM`th in a row: process the held ones and this.
+    Confirm,
+    /// Plausible, but batches are held: reject those, process this.
+    Refute,
+}
+
+impl TimeVerdict {
+    /// `newest_us`: the sensor's believed time (`i64::MIN` for none yet);
+    /// `batch_us`: the batch's newest timestamp; `now_us`: the wall clock;
+    /// `held`: batches held so far.
+    pub fn of(newest_us: i64, batch_us: i64, now_us: i64, held: usize) -> TimeVerdict {
+        let reference = newest_us.max(now_us);
+        if batch_us <= reference.saturating_add(TIME_JUMP_US) {
+            if held > 0 {
+                TimeVerdict::Refute
+            } else {
+                TimeVerdict::Take
+            }
+        } else if held + 1 >= JUMP_CONFIRM as usize {
+            TimeVerdict::Confirm
+        } else {
+            TimeVerdict::Hold
+        }
+    }
 }
 
 /// Most seqs remembered above a gap before the gap is given up as lost.
@@ -552,13 +599,14 @@ fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<Shared>, acker: Acker
 }
 
 impl AmqpSource {
-    /// One delivery: check it, drop it if already processed, else hand its
-    /// frames over and book it for acknowledgement. Returns frames given.
+    /// One delivery: check it, drop it if already processed, hold it if
+    /// its time is not believed yet (`TimeVerdict`), else hand its frames
+    /// over and book it for acknowledgement. Returns frames given.
     fn take(&mut self, inc: Incoming, f: &mut dyn FnMut(RawPacket<'_>)) -> usize {
         let now = Clock.now();
         self.shared.counters.lock().unwrap().deliveries += 1;
-        let batch = match PcapBatch::parse(&inc.body) {
-            Ok(b) => b,
+        let max_ts_us = match PcapBatch::parse(&inc.body) {
+            Ok(b) => b.max_ts_us,
             Err(e) => {
                 tracing::warn!(
                     "rejecting malformed batch (delivery tag {}, sensor \"{}\", seq {}): {e}",
@@ -566,16 +614,7 @@ impl AmqpSource {
                     inc.sensor.escape_debug(),
                     inc.seq.map_or("-".to_string(), |s| s.to_string())
                 );
-                self.shared.counters.lock().unwrap().rejected += 1;
-                self.shared.count("rejected", 1);
-                let s = self.shared.clone();
-                let acker = inc.acker;
-                settle_later(&self.handle, &self.shared, async move {
-                    let opts = BasicRejectOptions { requeue: false };
-                    if let Err(e) = acker.reject(opts).await {
-                        tracing::warn!("reject failed: {}", err_text(&e, &s.uri));
-                    }
-                });
+                self.reject(inc.acker);
                 return 0;
             }
         };
@@ -584,12 +623,16 @@ impl AmqpSource {
         } else {
             inc.sensor.clone()
         };
-        let st = self.sensors.entry(key).or_insert_with(|| SensorState {
-            newest_ts: i64::MIN,
-            last_seen: now,
-            runs: VecDeque::new(),
-            eos: false,
-        });
+        let st = self
+            .sensors
+            .entry(key.clone())
+            .or_insert_with(|| SensorState {
+                newest_ts: i64::MIN,
+                last_seen: now,
+                runs: VecDeque::new(),
+                eos: false,
+                held: Vec::new(),
+            });
         st.last_seen = now;
         if inc.eos {
             st.eos = true;
@@ -632,7 +675,53 @@ impl AmqpSource {
                 return 0;
             }
         }
-        if let Some(t) = batch.max_ts_us {
+        let verdict = max_ts_us.map_or(TimeVerdict::Take, |t| {
+            TimeVerdict::of(st.newest_ts, t, Clock.unix_micros(), st.held.len())
+        });
+        let eos = st.eos;
+        let mut n = 0;
+        match verdict {
+            TimeVerdict::Take => n += self.feed(&key, inc, f),
+            TimeVerdict::Hold => st.held.push(inc),
+            TimeVerdict::Confirm => {
+                let held = std::mem::take(&mut st.held);
+                tracing::warn!(
+                    "sensor \"{}\": event time jumps ahead to {} ({JUMP_CONFIRM} batches in a row agree)",
+                    inc.sensor.escape_debug(),
+                    crate::time::rfc3339(max_ts_us.unwrap_or(0))
+                );
+                for h in held {
+                    n += self.feed(&key, h, f);
+                }
+                n += self.feed(&key, inc, f);
+            }
+            TimeVerdict::Refute => {
+                let held = std::mem::take(&mut st.held);
+                self.refute(held, "its next batch is back in time");
+                n += self.feed(&key, inc, f);
+            }
+        }
+        if eos && let Some(st) = self.sensors.get_mut(&key) {
+            let held = std::mem::take(&mut st.held);
+            self.refute(
+                held,
+                "the sensor ended its stream before any later batch agreed",
+            );
+        }
+        let mut c = self.shared.counters.lock().unwrap();
+        c.packets += n as u64;
+        c.sensors = self.sensors.len() as u64;
+        n
+    }
+
+    /// Hand a batch's frames over, move its sensor's time and book it for
+    /// acknowledgement. Returns frames given.
+    fn feed(&mut self, key: &str, inc: Incoming, f: &mut dyn FnMut(RawPacket<'_>)) -> usize {
+        // Parsed once already (`take`): cannot fail now.
+        let Ok(batch) = PcapBatch::parse(&inc.body) else {
+            return 0;
+        };
+        if let (Some(t), Some(st)) = (batch.max_ts_us, self.sensors.get_mut(key)) {
             st.newest_ts = st.newest_ts.max(t);
         }
         let linktype = batch.linktype;
@@ -661,10 +750,39 @@ impl AmqpSource {
             .unwrap()
             .pending
             .push_back((inc.acker, done));
-        let mut c = self.shared.counters.lock().unwrap();
-        c.packets += n as u64;
-        c.sensors = self.sensors.len() as u64;
         n
+    }
+
+    /// Batches held for a time jump that did not come: rejected (to the
+    /// dead-letter exchange when there is one), counted, logged.
+    fn refute(&mut self, held: Vec<Incoming>, why: &str) {
+        for h in held {
+            let ts = PcapBatch::parse(&h.body)
+                .ok()
+                .and_then(|b| b.max_ts_us)
+                .unwrap_or(0);
+            tracing::warn!(
+                "rejecting batch dated {} from sensor \"{}\" (seq {}): far ahead of the sensor's time and the clock, and {why}",
+                crate::time::rfc3339(ts),
+                h.sensor.escape_debug(),
+                h.seq.map_or("-".to_string(), |s| s.to_string())
+            );
+            self.shared.counters.lock().unwrap().time_rejected += 1;
+            self.reject(h.acker);
+        }
+    }
+
+    /// Reject a delivery without requeue (dead-lettered when configured).
+    fn reject(&self, acker: Acker) {
+        self.shared.counters.lock().unwrap().rejected += 1;
+        self.shared.count("rejected", 1);
+        let s = self.shared.clone();
+        settle_later(&self.handle, &self.shared, async move {
+            let opts = BasicRejectOptions { requeue: false };
+            if let Err(e) = acker.reject(opts).await {
+                tracing::warn!("reject failed: {}", err_text(&e, &s.uri));
+            }
+        });
     }
 
     fn all_eos(&self) -> bool {
@@ -795,6 +913,30 @@ impl FrameSource for AmqpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::MICROS;
+
+    #[test]
+    fn one_batch_far_ahead_is_held_and_refuted_by_the_next() {
+        let now = 1_800_000_000 * MICROS;
+        let y2037 = 2_120_000_000 * MICROS;
+        use TimeVerdict::*;
+        // Behind the clock (a replay), at the clock, a little ahead: taken.
+        assert_eq!(TimeVerdict::of(i64::MIN, 1_000 * MICROS, now, 0), Take);
+        assert_eq!(TimeVerdict::of(i64::MIN, now, now, 0), Take);
+        assert_eq!(TimeVerdict::of(now, now + TIME_JUMP_US, now, 0), Take);
+        // A first batch dated 2037 is held, not believed.
+        assert_eq!(TimeVerdict::of(i64::MIN, y2037, now, 0), Hold);
+        // A sensor far behind the clock may catch up with it at once.
+        assert_eq!(TimeVerdict::of(1_000 * MICROS, now, now, 0), Take);
+        // Held: the next plausible batch refutes, JUMP_CONFIRM in a row confirm.
+        assert_eq!(TimeVerdict::of(now, now, now, 1), Refute);
+        let n = JUMP_CONFIRM as usize;
+        assert_eq!(TimeVerdict::of(now, y2037, now, n - 2), Hold);
+        assert_eq!(TimeVerdict::of(now, y2037, now, n - 1), Confirm);
+        // Once believed, the sensor's own time is the reference.
+        assert_eq!(TimeVerdict::of(y2037, y2037 + MICROS, now, 0), Take);
+        assert_eq!(TimeVerdict::of(i64::MAX, i64::MAX, i64::MAX, 0), Take);
+    }
 
     #[test]
     fn a_resent_batch_behind_later_ones_fills_its_gap() {

@@ -3,9 +3,8 @@
 //! opened is an error before anything starts (`PcapFiles::open` checks them
 //! all); a file that breaks part-way (corrupt or truncated record) is
 //! listed in `broken` with the record number and (classic pcap) the byte
-//! offset; a classic pcap file then goes on at the next plausible record
-//! (`pcap_resync`), any other file ends there; the next file is read
-//! either way.
+//! offset; a pcap or pcapng file then goes on at the next plausible record
+//! (`pcap_resync`), a stream ends there; the next file is read either way.
 //!
 //! Streams (`-` for standard input, a FIFO, `/dev/stdin` on a pipe) can be
 //! read only once: [`PcapFiles::open_single`] opens them up front, exactly
@@ -16,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::pcap_resync::{Layout, Resumed, find_next};
+use super::pcap_resync::{
+    Layout, NgResumed, Resumed, find_next, is_pcapng, ng_find_next, ng_first_bad_block,
+};
 
 #[derive(Debug, Error)]
 pub enum SourceError {
@@ -32,6 +33,7 @@ enum Reader {
     /// A dnstap (Frame Streams) file, recognised by its content: its
     /// frames go out with link type `dnstap::LINKTYPE_DNSTAP`.
     Dnstap(crate::dnstap::file::DnstapFile),
+    NgResumed(NgResumed),
 }
 
 /// One captured frame, borrowed until the next call.
@@ -277,6 +279,7 @@ impl PcapFiles {
                     Ok(None) => Ok(None),
                     Err(e) => Err(e.to_string()),
                 },
+                Reader::NgResumed(r) => r.next(&mut self.buf),
             };
             match got {
                 Ok(Some(meta)) => self.meta = meta,
@@ -338,6 +341,10 @@ impl PcapFiles {
     /// next plausible record when there is one within reach.
     fn record_failed(&mut self, file: usize, linktype: i32, why: &str) {
         let path = self.paths[file].clone();
+        if is_pcapng(&path) {
+            self.ng_record_failed(path, linktype, why);
+            return;
+        }
         let at = self.file_bytes;
         let record = self.frame + 1;
         // Offsets are exact for classic pcap (the only layout counted);
@@ -376,6 +383,53 @@ impl PcapFiles {
                 ));
                 self.current = None;
             }
+        }
+    }
+}
+
+impl PcapFiles {
+    /// `record_failed` for a pcapng file: find the bad block (walking the
+    /// blocks from the start while libpcap was reading, else where our own
+    /// reader stopped) and go on at the next plausible block after it.
+    fn ng_record_failed(&mut self, path: PathBuf, linktype: i32, why: &str) {
+        let record = self.frame + 1;
+        let last_us = self.meta.0;
+        let near_sec = (self.frame > 0).then(|| last_us.div_euclid(1_000_000));
+        let found = match self.current.take() {
+            Some((Reader::NgResumed(r), _)) => Some((r.offset, r.layout().clone())),
+            _ => ng_first_bad_block(&path)
+                .ok()
+                .flatten()
+                .map(|(at, layout, _)| (at, layout)),
+        };
+        let Some((at, layout)) = found else {
+            self.broken.push((
+                shown(&path),
+                format!("record {record}: {why}; the rest of the file was not read"),
+            ));
+            return;
+        };
+        let head = format!("record {record} at byte offset {at}: {why}");
+        let resumed = ng_find_next(&path, &layout, at, near_sec)
+            .ok()
+            .flatten()
+            .and_then(|to| Some((to, NgResumed::open(&path, layout, to, last_us).ok()?)));
+        match resumed {
+            Some((to, r)) => {
+                self.broken.push((
+                    path,
+                    format!(
+                        "{head}; skipped {} bytes, went on at byte offset {to}",
+                        to - at
+                    ),
+                ));
+                self.bytes_read += to - at;
+                self.current = Some((Reader::NgResumed(r), linktype));
+            }
+            None => self.broken.push((
+                path,
+                format!("{head}; no good record after it, the rest of the file was not read"),
+            )),
         }
     }
 }
