@@ -307,8 +307,26 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut reasons: BTreeSet<String> =
         PacketError::ALL.iter().map(|e| e.as_str().into()).collect();
     reasons.extend(DecodeError::ALL.iter().map(|e| e.as_str().to_string()));
+    reasons.extend(
+        dnsmonitor::dnstap::DnstapError::ALL
+            .iter()
+            .map(|e| e.as_str().to_string()),
+    );
     BTreeMap::from([
         ("qr", s(&["query", "response"])),
+        (
+            "rcode",
+            s(&[
+                "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused", "other",
+            ]),
+        ),
+        (
+            "type",
+            dnsmonitor::dnstap::MessageType::ALL
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+        ),
         ("layer", s(&["packet", "dns"])),
         ("reason", reasons),
         (
