@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod amqp;
+pub mod proc;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
