@@ -155,13 +155,16 @@ impl QName {
 
     /// Case-insensitive hash of the whole name.
     pub fn hash(&self) -> u64 {
-        self.hash
-            .unwrap_or_else(|| self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step))
+        self.hash.unwrap_or_else(|| self.compute_hash())
     }
 
     /// Compute `hash()` once for the name as it is now.
     pub fn seal(&mut self) {
-        self.hash = Some(self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step));
+        self.hash = Some(self.compute_hash());
+    }
+
+    fn compute_hash(&self) -> u64 {
+        self.labels().rev().fold(SUFFIX_SEED, suffix_hash_step)
     }
 
     /// Case-insensitive hashes of every suffix, shortest first:
