@@ -1,15 +1,18 @@
 //! End-to-end throughput through RabbitMQ (broker on 127.0.0.1:5672, or
 //! `DNSMONITOR_AMQP_URI`).
 //!
-//! `cargo bench --bench amqp` takes the bench capture (benches/common,
-//! BENCH_QPS / BENCH_SECS, default here 20 s ≈ 640 k packets) and measures,
-//! as packets/s on this machine:
+//! `cargo bench --bench amqp` takes the hostile 100 s of the bad-day
+//! capture (benches/common `bad_day_slice`: the spoofed flood and water
+//! torture at once; or BENCH_AMQP_CAPTURE) and measures, as packets/s on
+//! this machine:
 //!   1. `sensor` alone: file → batches → queue, every batch confirmed;
-//!   2. `consume` alone from that full queue (default pipeline, and
-//!      client_flood + blocklist_hit only), acking as windows close;
-//!   3. one sensor and one consumer at the same time (the real deployment),
-//!      wall clock from the first packet read to the consumer's exit;
-//!   4. `replay` of the same file, for comparison.
+//!   2. `consume` alone from that full queue (client_flood + blocklist_hit
+//!      only; the default pipeline at 1 and 2 workers), acking as windows
+//!      close;
+//!   3. `replay` of the same file at 1 and 2 workers, and the ratio
+//!      consume / replay;
+//!   4. one sensor and one consumer at the same time (the real deployment),
+//!      wall clock from the first packet read to the consumer's exit.
 //!
 //! Batch size: BENCH_BATCH (default 1000 packets).
 
@@ -27,7 +30,7 @@ use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
 use dnsmonitor::time::Clock;
 
 mod common;
-use common::{Sink, TWO_DETECTORS, capture, env_u64, peak_rss_kib, reset_peak_rss};
+use common::{Sink, TWO_DETECTORS, bad_day_slice, env_u64, peak_rss_kib, reset_peak_rss};
 
 fn uri() -> String {
     std::env::var("DNSMONITOR_AMQP_URI")
@@ -120,6 +123,21 @@ fn timed(f: impl FnOnce() -> u64) -> (u64, f64) {
     (n, t.elapsed().as_secs_f64())
 }
 
+fn replay(path: &Path, workers: usize) -> u64 {
+    dataflow::replay(
+        plan(None),
+        vec![path.to_path_buf()],
+        RunOptions {
+            speed: Speed::Max,
+            workers,
+            ..RunOptions::default()
+        },
+        outputs(),
+    )
+    .unwrap()
+    .frames
+}
+
 fn main() {
     let broker = std::net::TcpStream::connect_timeout(
         &"127.0.0.1:5672".parse().unwrap(),
@@ -130,11 +148,10 @@ fn main() {
         println!("amqp bench: needs `cargo bench --bench amqp` and a broker on 127.0.0.1:5672");
         return;
     }
-    // SAFETY: set before any thread starts.
-    if std::env::var("BENCH_SECS").is_err() {
-        unsafe { std::env::set_var("BENCH_SECS", "20") };
-    }
-    let path = capture();
+    let path = match std::env::var_os("BENCH_AMQP_CAPTURE") {
+        Some(p) => p.into(),
+        None => bad_day_slice(),
+    };
     let batch = env_u64("BENCH_BATCH", 1000) as usize;
     println!(
         "capture: {} ({} MB), batches of {batch} packets",
@@ -146,46 +163,50 @@ fn main() {
     report("sensor alone (file -> queue, confirmed)", n, s);
     let (n, s) = timed(|| consume(&q, Some(TWO_DETECTORS), 1));
     report("consume alone, client_flood + blocklist_hit", n, s);
-    let (n, s) = timed(|| sensor(&path, &q, batch));
-    let _ = (n, s);
-    let (n, s) = timed(|| consume(&q, None, 1));
-    report("consume alone, default pipeline (11 detectors)", n, s);
-    for (name, pipeline, workers) in [
-        (
-            "sensor + consume together, client_flood + blocklist_hit",
-            Some(TWO_DETECTORS),
-            1,
-        ),
-        ("sensor + consume together, default pipeline", None, 1),
-        (
-            "sensor + consume together, default pipeline, 2 workers",
-            None,
-            2,
-        ),
-    ] {
-        let (n, s) = timed(|| {
-            let qq = q.clone();
-            let p = path.clone();
-            let t = std::thread::spawn(move || sensor(&p, &qq, batch));
-            let n = consume(&q, pipeline, workers);
-            assert_eq!(t.join().unwrap(), n);
-            n
-        });
-        report(name, n, s);
+    // consume from a full queue against replay of the same file, per
+    // worker count: the reader forwards frames to the workers of their
+    // shard (the target: consume at 80 % of replay or more).
+    let mut rates = Vec::new();
+    for workers in [1, 2] {
+        timed(|| sensor(&path, &q, batch));
+        let (n, s) = timed(|| consume(&q, None, workers));
+        report(
+            &format!("consume alone, default pipeline, {workers} worker(s)"),
+            n,
+            s,
+        );
+        let c = n as f64 / s;
+        let (n, s) = timed(|| replay(&path, workers));
+        report(
+            &format!("replay of the file, default pipeline, {workers} worker(s)"),
+            n,
+            s,
+        );
+        rates.push((workers, c, n as f64 / s));
+    }
+    for (workers, c, r) in &rates {
+        println!(
+            "consume / replay, {workers} worker(s): {:.2} ({:.0} / {:.0} packets/s)",
+            c / r,
+            c,
+            r
+        );
+    }
+    if let [(_, c1, _), (_, c2, _)] = rates[..] {
+        println!("consume, 2 workers / 1 worker: {:.2}x", c2 / c1);
     }
     let (n, s) = timed(|| {
-        dataflow::replay(
-            plan(None),
-            vec![path.clone()],
-            RunOptions {
-                speed: Speed::Max,
-                ..RunOptions::default()
-            },
-            outputs(),
-        )
-        .unwrap()
-        .frames
+        let qq = q.clone();
+        let p = path.clone();
+        let t = std::thread::spawn(move || sensor(&p, &qq, batch));
+        let n = consume(&q, None, 2);
+        assert_eq!(t.join().unwrap(), n);
+        n
     });
-    report("replay of the file, default pipeline (comparison)", n, s);
+    report(
+        "sensor + consume together, default pipeline, 2 workers",
+        n,
+        s,
+    );
     delete(&q);
 }

@@ -142,6 +142,77 @@ fn consume_equals_replay_and_acks_everything() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The reader of a queue forwards each frame to the worker of its shard:
+/// with 1, 2 and 4 workers, a mixed capture (every attack kind, TCP too)
+/// gives replay's alerts exactly, and the same event log each time.
+#[test]
+fn consume_spreads_decoding_over_workers() {
+    if !broker_up() {
+        return;
+    }
+    let cap = Path::new(ROOT).join("captures/synth/mixed-seed1.pcap");
+    let dir = tempdir("spread");
+    let replayed = dir.join("alerts-replay.jsonl");
+    let out = Command::new(BIN)
+        .current_dir(ROOT)
+        .arg("replay")
+        .arg(&cap)
+        .arg("--alerts")
+        .arg(&replayed)
+        .arg("--events")
+        .arg(dir.join("events-replay.jsonl"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let alerts = std::fs::read_to_string(&replayed).unwrap();
+    let replay_events = event_set(&read(&dir, "events-replay.jsonl"));
+    let kinds: BTreeSet<String> = alerts
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert!(kinds.len() >= 5, "the capture raises many kinds: {kinds:?}");
+    let fr = frames(&cap);
+    let bs = batches(&fr, 400, "sensor-a", true);
+    let mut first_events: Option<String> = None;
+    for workers in ["1", "2", "4"] {
+        let q = unique("spread");
+        let _c = Cleanup {
+            queues: vec![q.clone()],
+            exchanges: vec![],
+        };
+        let rt = rt();
+        rt.block_on(async {
+            let (_conn, ch) = channel().await;
+            declare_queue(&ch, &q, None).await;
+            publish(&ch, &q, &bs).await;
+        });
+        let tag = format!("w{workers}");
+        let child = consume(&q, &["--exit-on-eos", "--workers", workers], &dir, &tag)
+            .spawn()
+            .unwrap();
+        let out = wait_output(child, 180);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{workers} workers: {err}");
+        assert!(
+            err.contains(&format!("packets: {} read", fr.len())),
+            "{workers} workers: {err}"
+        );
+        assert_eq!(
+            read(&dir, &format!("alerts-{tag}.jsonl")),
+            alerts,
+            "{workers} workers"
+        );
+        let events = read(&dir, &format!("events-{tag}.jsonl"));
+        assert!(event_set(&events) == replay_events, "{workers} workers");
+        match &first_events {
+            None => first_events = Some(events),
+            Some(e) => assert!(*e == events, "{workers} workers: the event log differs"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A body that is not a pcap is rejected to the dead-letter exchange,
 /// counted and logged; every good batch is still processed.
 #[test]

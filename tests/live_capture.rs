@@ -438,10 +438,12 @@ fn live_event_log_equals_replay_of_a_tcpdump_recording() {
             .stdout(Stdio::null()),
     );
     tcpdump.wait_for_stderr("listening on", Duration::from_secs(10));
+    // Two workers: the capture's reader forwards frames to the worker of
+    // their shard; the event log must not change.
     let mut monitor = start_monitor(
         port,
         &pipeline,
-        &["--events", live_events.to_str().unwrap()],
+        &["--events", live_events.to_str().unwrap(), "--workers", "2"],
     );
     normal_lookups(port, 10);
     // tcpdump writes each packet as it arrives (-U); a moment for the last.

@@ -84,6 +84,32 @@ pub fn bad_day_capture() -> PathBuf {
     path
 }
 
+/// The hostile 100 s of the bad-day capture (seconds 85 to 185 from its
+/// first frame: the spoofed-source flood and the water torture at once,
+/// about 5 M packets), written once beside it.
+pub fn bad_day_slice() -> PathBuf {
+    use dnsmonitor::synth::PcapWriter;
+    let full = bad_day_capture();
+    let path = full.with_file_name("bad-day-seed7-hostile.pcap");
+    if !path.exists() {
+        eprintln!("cutting {} ...", path.display());
+        let tmp = path.with_extension("tmp");
+        let mut w = PcapWriter::create(&tmp).unwrap();
+        let mut files = dnsmonitor::sources::PcapFiles::open(&[full]).unwrap();
+        let mut from = None;
+        while let Some(p) = files.next_packet() {
+            let t0 = *from.get_or_insert(p.ts_us);
+            let off = p.ts_us - t0;
+            if (85_000_000..185_000_000).contains(&off) {
+                w.write_frame(p.ts_us, p.data).unwrap();
+            }
+        }
+        w.into_inner().unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
 pub fn peak_rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()

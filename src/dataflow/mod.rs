@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! Source ──Shuffle (by key hash)──> Reduce (KeyedWindows) ──Alert (to worker 0)──> AlertSink
+//!    │  └─FrameBatch (a single stream's frames, by shard)──> Spread ──Shuffle──┘
 //!    ├─────EventLine (to worker 0)─────────────────────────────────────────────> EventSink
 //!    └─────ReportPart (to worker 0)────────────────────────────────────────────> ReportSink
 //! ```
@@ -9,6 +10,9 @@
 //! - `source.rs`: the source operator (`Source`): reads frames, paces them,
 //!   decodes its shard through `Ingest`, moves the watermark and ships
 //!   map-side tallies, event lines and report parts; ends the input.
+//! - `spread.rs`: a single stream (live, queue, pipe) is read by worker 0,
+//!   which forwards each frame to the worker of its shard; `Spread` decodes
+//!   them there and ships like a source.
 //! - `reduce.rs`: the reduce operator (`Reduce`): `KeyedWindows` closed by
 //!   the frontier, alerts sent at their window's pane.
 //! - `sink.rs`: one generic sink (`stash_sink`): stash by time, sort, write
@@ -33,6 +37,7 @@ mod reduce;
 mod rules;
 mod sink;
 mod source;
+mod spread;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -42,6 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use timely::dataflow::Scope;
+use timely::dataflow::operators::Concat;
 
 use crate::alert::State;
 use crate::config::Plan;
@@ -185,7 +191,8 @@ impl Default for RunSummary {
 pub enum Input {
     /// Capture files: every worker opens them and reads every frame.
     Files(Vec<PathBuf>),
-    /// One source read by worker 0 only (live capture).
+    /// One stream read by worker 0 only (live capture, queue, dnstap
+    /// socket, pipe), which forwards each frame to the worker of its shard.
     Single(Box<dyn FrameSource + Send>),
 }
 
@@ -236,6 +243,8 @@ pub fn run(
         capture_drops: opts.capture_drops,
         summary: summary.clone(),
         written: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+        // All workers are in this process.
+        forwarding: Arc::new(spread::Forwarding::new(0..workers)),
     };
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
@@ -273,6 +282,9 @@ struct RunShared {
     /// (`sink::WRITTEN_*`). The source (worker 0 too for single inputs)
     /// settles its input with it.
     written: Arc<[AtomicU64; 2]>,
+    /// What a single input's reader shares with the `Spread` operators of
+    /// this process's workers.
+    forwarding: Arc<spread::Forwarding>,
 }
 
 impl RunShared {
@@ -287,7 +299,7 @@ impl RunShared {
             Some(o) => (Some(o.alerts), o.events, o.reports),
             None => (None, None, None),
         };
-        let streams = source::source(
+        let (read, forward) = source::source(
             scope,
             SourceSetup {
                 plan: self.plan.clone(),
@@ -302,8 +314,26 @@ impl RunShared {
                 metrics: self.metrics.clone(),
                 summary: self.summary.clone(),
                 written: self.written.clone(),
+                forwarding: self.forwarding.clone(),
             },
         );
+        // A single input's frames for the other workers (nothing for files).
+        let spread = spread::spread(
+            forward,
+            spread::SpreadSetup {
+                plan: self.plan.clone(),
+                events: self.events,
+                reports: self.reports,
+                metrics: self.metrics.clone(),
+                summary: self.summary.clone(),
+                forwarding: self.forwarding.clone(),
+            },
+        );
+        let streams = source::SourceStreams {
+            shuffle: read.shuffle.concat(spread.shuffle),
+            events: read.events.concat(spread.events),
+            reports: read.reports.concat(spread.reports),
+        };
         let alerts = reduce::reduce(
             streams.shuffle,
             &self.plan,

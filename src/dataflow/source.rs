@@ -31,6 +31,7 @@ use timely::scheduling::Activator;
 
 use super::rules::{self, LateBound, Pacer, Watermark};
 use super::sink::{WRITTEN_ALERTS, WRITTEN_EVENTS};
+use super::spread::{Forwarding, FrameBatch};
 use super::{EventLine, LIVE_POLL, RunSummary, SOURCE_BATCH, Speed};
 use crate::config::Plan;
 use crate::ingest::{Ingest, Published};
@@ -60,61 +61,93 @@ pub(crate) struct SourceSetup {
     pub(crate) summary: Arc<Mutex<RunSummary>>,
     /// How far the alert and event sinks wrote (`sink::WRITTEN_*`).
     pub(crate) written: Arc<[AtomicU64; 2]>,
+    /// The workers of this process (a single input read here is spread
+    /// over them) and what this reader shares with their `Spread`s.
+    pub(crate) forwarding: Arc<Forwarding>,
 }
 
-/// The three output streams of the source.
+/// How long the reader waits when a worker has `MAX_FORWARD_AHEAD` frames.
+const FORWARD_WAIT: Duration = Duration::from_micros(200);
+
+/// The three output streams of the source (and of `Spread`).
 pub(crate) struct SourceStreams<'s> {
     pub(crate) shuffle: Stream<'s, Pane, Vec<Shuffle>>,
     pub(crate) events: Stream<'s, Pane, Vec<EventLine>>,
     pub(crate) reports: Stream<'s, Pane, Vec<ReportPart>>,
 }
 
-/// Build this worker's source operator.
-pub(crate) fn source<'s>(scope: Scope<'s, Pane>, setup: SourceSetup) -> SourceStreams<'s> {
+/// Build this worker's source operator. Besides its three streams it
+/// returns the frames a single input's reader forwards to the other
+/// workers (`spread`); empty for files.
+pub(crate) fn source<'s>(
+    scope: Scope<'s, Pane>,
+    setup: SourceSetup,
+) -> (SourceStreams<'s>, Stream<'s, Pane, Vec<FrameBatch>>) {
     let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
     let (out_shuffle, shuffle) = builder.new_output::<Vec<Shuffle>>();
     let (out_events, events) = builder.new_output::<Vec<EventLine>>();
     let (out_reports, reports) = builder.new_output::<Vec<ReportPart>>();
+    let (out_forward, forward) = builder.new_output::<Vec<FrameBatch>>();
     let outputs = Outputs {
         shuffle: OutputBuilder::from(out_shuffle),
         events: OutputBuilder::from(out_events),
         reports: OutputBuilder::from(out_reports),
     };
+    let out_forward = OutputBuilder::from(out_forward);
     builder.build(move |mut caps| {
+        let forward_cap = caps.pop();
+        let caps = Caps::from_vec(caps);
+        let mut source = Source::new(setup, activator, outputs, caps);
+        source.out_forward = Some((out_forward, forward_cap));
+        move |_frontiers| source.step()
+    });
+    (
+        SourceStreams {
+            shuffle,
+            events,
+            reports,
+        },
+        forward,
+    )
+}
+
+pub(crate) struct Outputs {
+    pub(crate) shuffle: Output<Shuffle>,
+    pub(crate) events: Output<EventLine>,
+    pub(crate) reports: Output<ReportPart>,
+}
+
+/// One capability per output, all at the watermark pane.
+pub(crate) struct Caps {
+    pub(crate) shuffle: Capability<Pane>,
+    pub(crate) events: Capability<Pane>,
+    pub(crate) reports: Capability<Pane>,
+}
+
+impl Caps {
+    /// The operator's initial capabilities, in output order (shuffle,
+    /// events, reports); `None` if they are not all there.
+    pub(crate) fn from_vec(mut caps: Vec<Capability<Pane>>) -> Option<Caps> {
         let reports = caps.pop();
         let events = caps.pop();
         let shuffle = caps.pop();
-        let caps = match (shuffle, events, reports) {
+        match (shuffle, events, reports) {
             (Some(shuffle), Some(events), Some(reports)) => Some(Caps {
                 shuffle,
                 events,
                 reports,
             }),
             _ => None,
-        };
-        let mut source = Source::new(setup, activator, outputs, caps);
-        move |_frontiers| source.step()
-    });
-    SourceStreams {
-        shuffle,
-        events,
-        reports,
+        }
     }
-}
 
-struct Outputs {
-    shuffle: Output<Shuffle>,
-    events: Output<EventLine>,
-    reports: Output<ReportPart>,
-}
-
-/// One capability per output, all at the watermark pane.
-struct Caps {
-    shuffle: Capability<Pane>,
-    events: Capability<Pane>,
-    reports: Capability<Pane>,
+    pub(crate) fn downgrade(&mut self, p: Pane) {
+        self.shuffle.downgrade(&p);
+        self.events.downgrade(&p);
+        self.reports.downgrade(&p);
+    }
 }
 
 /// The source operator's state.
@@ -149,6 +182,13 @@ pub(crate) struct Source {
     outputs: Outputs,
     /// `None` once the input ended.
     caps: Option<Caps>,
+    /// Frames for the other workers (a single input read by this one with
+    /// more than one worker): one batch per worker, and their output.
+    /// (`forward[i]` goes to worker `local_start + i`.)
+    forward: Vec<FrameBatch>,
+    local_start: usize,
+    out_forward: Option<(Output<FrameBatch>, Option<Capability<Pane>>)>,
+    forwarding: Arc<Forwarding>,
 }
 
 impl Source {
@@ -159,6 +199,15 @@ impl Source {
             ingest = ingest.with_reports();
         }
         let shared = input.as_ref().is_some_and(|s| s.shared());
+        let local = setup.forwarding.local();
+        let forward = if input.is_some() && !shared && local.len() > 1 {
+            local
+                .clone()
+                .map(|w| setup.forwarding.batch(w as u64))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let live = input.as_ref().is_some_and(|s| s.live());
         let own_watermark = input.as_ref().is_some_and(|s| s.own_watermark());
         let total = input.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
@@ -190,6 +239,10 @@ impl Source {
             activator,
             outputs,
             caps,
+            forward,
+            local_start: local.start,
+            out_forward: None,
+            forwarding: setup.forwarding,
         }
     }
 
@@ -220,9 +273,10 @@ impl Source {
             Some(p) => {
                 let mut caps = caps;
                 if p > cap_pane {
-                    caps.shuffle.downgrade(&p);
-                    caps.events.downgrade(&p);
-                    caps.reports.downgrade(&p);
+                    caps.downgrade(p);
+                    if let Some((_, Some(c))) = self.out_forward.as_mut() {
+                        c.downgrade(&p);
+                    }
                 }
                 match self.wake.take() {
                     Some(d) => self.activator.activate_after(d),
@@ -244,6 +298,7 @@ impl Source {
                 }
                 self.add_to_summary();
                 drop(caps);
+                self.out_forward = None;
                 self.input = None;
             }
         }
@@ -262,6 +317,10 @@ impl Source {
 
     /// Read up to `SOURCE_BATCH` frames; this worker decodes its shard.
     fn read_batch(&mut self, cap_pane: Pane, stopping: bool) -> ReadStatus {
+        if !self.forward.is_empty() && self.forwarding.full() {
+            self.wake = Some(FORWARD_WAIT);
+            return ReadStatus::Frames(0);
+        }
         if self.pacer.is_some() {
             return self.read_paced(cap_pane, stopping);
         }
@@ -272,6 +331,8 @@ impl Source {
             ingest: &mut self.ingest,
             late: &mut self.late,
             shared: self.shared,
+            forward: &mut self.forward,
+            local_start: self.local_start,
             peers: self.peers,
             index: self.index,
             cap_pane,
@@ -308,6 +369,8 @@ impl Source {
             ingest: &mut self.ingest,
             late: &mut self.late,
             shared: self.shared,
+            forward: &mut self.forward,
+            local_start: self.local_start,
             peers: self.peers,
             index: self.index,
             cap_pane,
@@ -398,36 +461,31 @@ impl Source {
         self.watermark.complete_us(max_ts, now_us, source_us)
     }
 
-    /// Send event lines, the tallies of panes the capabilities are about to
-    /// leave (`next_pane`; everything at the end or when the tables are
-    /// full) and the report intervals that end before it.
+    /// Send the frames read for other workers, event lines, the tallies of
+    /// panes the capabilities are about to leave (`next_pane`; everything
+    /// at the end or when the tables are full) and the report intervals
+    /// that end before it.
     fn ship(&mut self, caps: &Caps, cap_pane: Pane, next_pane: Option<Pane>) {
-        let ingest = &mut self.ingest;
-        if !ingest.event_buf.is_empty() {
-            self.outputs
-                .events
-                .activate()
-                .session(&caps.events)
-                .give_iterator(ingest.event_buf.drain(..));
-        }
-        let below = rules::ship_tallies_below(ingest.tables.entries(), next_pane);
-        let mut shuffle_out = self.outputs.shuffle.activate();
-        ingest.tables.drain_each(below, |pane, records| {
-            let c = caps.shuffle.delayed(&pane.max(cap_pane));
-            shuffle_out.session(&c).give_iterator(records);
-        });
-        drop(shuffle_out);
-        if let Some(r) = ingest.reports.as_mut() {
-            let slide_us = self.watermark.spec.slide_us;
-            let below =
-                next_pane.map(|p| reports::first_open_interval(p, self.interval_us, slide_us));
-            let mut reports_out = self.outputs.reports.activate();
-            for part in r.drain(below) {
-                let last = reports::last_pane(part.interval, self.interval_us, slide_us);
-                let c = caps.reports.delayed(&last.max(cap_pane));
-                reports_out.session(&c).give(part);
+        if let Some((out, Some(c))) = self.out_forward.as_mut()
+            && self.forward.iter().any(|b| !b.is_empty())
+        {
+            let mut out = out.activate();
+            let mut session = out.session(c);
+            for b in self.forward.iter_mut().filter(|b| !b.is_empty()) {
+                self.forwarding.sent(b);
+                let next = self.forwarding.batch(b.target);
+                session.give(std::mem::replace(b, next));
             }
         }
+        ship_ingest(
+            &mut self.ingest,
+            &mut self.outputs,
+            caps,
+            cap_pane,
+            next_pane,
+            self.interval_us,
+            self.watermark.spec.slide_us,
+        );
     }
 
     /// At the end of input: add this worker's counts to the run summary
@@ -453,18 +511,62 @@ impl Source {
                 s.capture = Some(cc);
             }
         }
-        s.packet.merge(self.ingest.packet_stats());
-        s.dns_messages += c.dns_messages;
-        s.queries += c.queries;
-        s.responses += c.responses;
-        s.late_messages += c.late;
-        for (k, v) in &c.decode_errors {
-            *s.decode_errors.entry(*k).or_default() += v;
+        add_ingest_counts(&mut s, &self.ingest);
+    }
+}
+
+/// Add what an `Ingest` decoded to the run summary (not the frames read).
+pub(crate) fn add_ingest_counts(s: &mut RunSummary, ingest: &Ingest) {
+    let c = &ingest.counters;
+    s.packet.merge(ingest.packet_stats());
+    s.dns_messages += c.dns_messages;
+    s.queries += c.queries;
+    s.responses += c.responses;
+    s.late_messages += c.late;
+    for (k, v) in &c.decode_errors {
+        *s.decode_errors.entry(*k).or_default() += v;
+    }
+    s.dnstap.merge(&c.dnstap);
+    s.top_names.merge(&c.top);
+    s.top_clients.merge(&c.top_clients);
+    s.top_domains.merge(&c.top_domains);
+}
+
+/// Ship what an `Ingest` holds: event lines, the tallies of panes below
+/// `next_pane` (all of them at the end, `None`, or when the tables are
+/// full) and the report intervals that end before it. The capabilities
+/// stand at `cap_pane`.
+pub(crate) fn ship_ingest(
+    ingest: &mut Ingest,
+    outputs: &mut Outputs,
+    caps: &Caps,
+    cap_pane: Pane,
+    next_pane: Option<Pane>,
+    interval_us: i64,
+    slide_us: i64,
+) {
+    if !ingest.event_buf.is_empty() {
+        outputs
+            .events
+            .activate()
+            .session(&caps.events)
+            .give_iterator(ingest.event_buf.drain(..));
+    }
+    let below = rules::ship_tallies_below(ingest.tables.entries(), next_pane);
+    let mut shuffle_out = outputs.shuffle.activate();
+    ingest.tables.drain_each(below, |pane, records| {
+        let c = caps.shuffle.delayed(&pane.max(cap_pane));
+        shuffle_out.session(&c).give_iterator(records);
+    });
+    drop(shuffle_out);
+    if let Some(r) = ingest.reports.as_mut() {
+        let below = next_pane.map(|p| reports::first_open_interval(p, interval_us, slide_us));
+        let mut reports_out = outputs.reports.activate();
+        for part in r.drain(below) {
+            let last = reports::last_pane(part.interval, interval_us, slide_us);
+            let c = caps.reports.delayed(&last.max(cap_pane));
+            reports_out.session(&c).give(part);
         }
-        s.dnstap.merge(&c.dnstap);
-        s.top_names.merge(&c.top);
-        s.top_clients.merge(&c.top_clients);
-        s.top_domains.merge(&c.top_domains);
     }
 }
 
@@ -479,6 +581,9 @@ struct Frames<'a> {
     ingest: &'a mut Ingest,
     late: &'a mut Option<LateBound>,
     shared: bool,
+    /// One batch per worker when this worker reads a single input for all.
+    forward: &'a mut [FrameBatch],
+    local_start: usize,
     peers: usize,
     index: usize,
     cap_pane: Pane,
@@ -489,11 +594,19 @@ impl Frames<'_> {
         let ts = raw.ts_us;
         self.ingest.saw_frame(ts, raw.data.len());
         let min_pane = self.bound();
-        if self.shared
-            && self.peers > 1
-            && shard_key(raw.linktype, raw.data) % self.peers as u64 != self.index as u64
-        {
-            return;
+        if self.shared && self.peers > 1 {
+            // Every worker reads this input and decodes its shard.
+            if shard_key(raw.linktype, raw.data) % self.peers as u64 != self.index as u64 {
+                return;
+            }
+        } else if !self.forward.is_empty() {
+            // This worker reads for the workers of its process: the
+            // frame goes to the one of its shard.
+            let i = (shard_key(raw.linktype, raw.data) % self.forward.len() as u64) as usize;
+            if self.local_start + i != self.index {
+                self.forward[i].push(&raw, min_pane);
+                return;
+            }
         }
         self.ingest.set_source(raw.source);
         self.ingest.process(

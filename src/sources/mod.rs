@@ -39,7 +39,8 @@ pub trait FrameSource {
     /// Hand over up to `max` frames; wait at most `wait` when none is ready.
     fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus;
     /// True when every worker reads the same frames (files) and decodes its
-    /// shard; false when one worker reads and decodes everything (live).
+    /// shard; false when one worker reads it and forwards each frame to the
+    /// worker of its shard (live, queue, pipe).
     fn shared(&self) -> bool;
     /// Event time advances with the wall clock while the input is idle.
     fn live(&self) -> bool {
