@@ -281,6 +281,32 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// `merge`, taking `other`'s names and sets instead of copying them
+    /// (the reduce side merges the tallies it is sent).
+    pub fn merge_owned(&mut self, other: Tally) {
+        self.add_counts(&other);
+        let Tally {
+            distinct,
+            samples,
+            note,
+            ..
+        } = other;
+        if let Some(d) = distinct {
+            match &mut self.distinct {
+                Some(mine) => mine.merge(&d),
+                None => self.distinct = Some(d),
+            }
+        }
+        for (h, s) in samples.into_items() {
+            self.samples.offer_owned(h, s);
+        }
+        if let Some(n) = note
+            && self.note.as_ref().is_none_or(|m| n < *m)
+        {
+            self.note = Some(n);
+        }
+    }
+
     pub fn merge(&mut self, other: &Tally) {
         self.add_counts(other);
         if let Some(d) = &other.distinct {
@@ -438,28 +464,49 @@ impl Samples {
         cmp: impl Fn(&str) -> std::cmp::Ordering,
         make: impl FnOnce() -> Box<str>,
     ) {
+        if let Some(pos) = self.position(hash, cmp) {
+            self.insert_at(pos, hash, make());
+        }
+    }
+
+    /// `offer` of a name already built.
+    pub fn offer_owned(&mut self, hash: u64, name: Box<str>) {
+        if let Some(pos) = self.position(hash, |stored| (*name).cmp(stored)) {
+            self.insert_at(pos, hash, name);
+        }
+    }
+
+    /// The items, by value (`len` of them).
+    pub fn into_items(self) -> impl Iterator<Item = (u64, Box<str>)> {
+        let n = self.len as usize;
+        self.items.into_iter().take(n)
+    }
+
+    /// Where `(hash, name)` goes, `None` when it is held already or sorts
+    /// after a full set.
+    fn position(&self, hash: u64, cmp: impl Fn(&str) -> std::cmp::Ordering) -> Option<usize> {
         use std::cmp::Ordering;
         let n = self.len as usize;
         if n >= MAX_SAMPLES && hash >= self.items[n - 1].0 {
-            return;
+            return None;
         }
-        let mut pos = n;
         for (i, (h, s)) in self.items[..n].iter().enumerate() {
             match hash.cmp(h).then_with(|| cmp(s)) {
-                Ordering::Equal => return,
-                Ordering::Less => {
-                    pos = i;
-                    break;
-                }
+                Ordering::Equal => return None,
+                Ordering::Less => return Some(i),
                 Ordering::Greater => {}
             }
         }
-        if n < MAX_SAMPLES {
+        Some(n)
+    }
+
+    fn insert_at(&mut self, pos: usize, hash: u64, name: Box<str>) {
+        if (self.len as usize) < MAX_SAMPLES {
             self.len += 1;
         }
         let end = self.len as usize;
         self.items[pos..end].rotate_right(1);
-        self.items[pos] = (hash, make());
+        self.items[pos] = (hash, name);
     }
 }
 
@@ -612,4 +659,64 @@ pub trait Detector: Send + Sync {
     /// carried by `resolved` states and learned into the key's baseline.
     /// A key with no data measures 0.
     fn measure(&self, w: &WindowView<'_>) -> f64;
+}
+
+#[cfg(test)]
+mod tally_tests {
+    use super::*;
+    use crate::sketch::distinct::Distinct;
+
+    fn tally(seed: u64, names: &[&str], note: Option<&str>, distinct: &[u64]) -> Tally {
+        let mut t = Tally {
+            queries: seed,
+            nxdomain: seed * 3,
+            ..Tally::default()
+        };
+        for (i, n) in names.iter().enumerate() {
+            t.offer_sample(seed.wrapping_mul(31).wrapping_add(i as u64) % 7, n);
+        }
+        t.note = note.map(Into::into);
+        if !distinct.is_empty() {
+            let mut d = Distinct::new();
+            for h in distinct {
+                d.insert(*h);
+            }
+            t.distinct = Some(d);
+        }
+        t
+    }
+
+    /// Merging by value (the reduce side) gives what merging a copy gives.
+    #[test]
+    fn merge_owned_equals_merge() {
+        let cases = [
+            (
+                tally(1, &["a.example", "b.example"], Some("x"), &[1, 2]),
+                tally(
+                    2,
+                    &["c.example", "a.example", "d.example"],
+                    Some("w"),
+                    &[2, 3],
+                ),
+            ),
+            (
+                tally(5, &[], None, &[]),
+                tally(6, &["e.example"], Some("n"), &[9]),
+            ),
+            (
+                tally(9, &["f.example", "g.example", "h.example"], Some("a"), &[]),
+                tally(4, &["f.example"], None, &[]),
+            ),
+        ];
+        for (a, b) in cases {
+            let mut by_ref = a.clone();
+            by_ref.merge(&b);
+            let mut by_value = a;
+            by_value.merge_owned(b);
+            assert_eq!(
+                serde_json::to_string(&by_ref).unwrap(),
+                serde_json::to_string(&by_value).unwrap()
+            );
+        }
+    }
 }

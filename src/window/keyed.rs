@@ -149,7 +149,7 @@ impl KeyedWindows {
                 // flush): merge, and ask again.
                 let (k, c) = o.remove_entry();
                 let mut t = c.unpack();
-                t.merge(&tally);
+                t.merge_owned(tally);
                 let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
                 table.insert(k, ColdTally::pack(t, may_fire));
             }
@@ -174,7 +174,7 @@ impl KeyedWindows {
         // Panes arrive before their window closes, so `pane` is never among
         // the entered ones (those are <= the last closed window end).
         match slot.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
-            Ok(i) => slot.panes[i].1.merge(&tally),
+            Ok(i) => slot.panes[i].1.merge_owned(tally),
             Err(i) => {
                 slot.panes.insert(i, (pane, tally));
                 self.touched.entry(pane).or_default().push(id);
