@@ -163,3 +163,39 @@ pub fn pipeline(data: &[u8]) {
         );
     }
 }
+
+/// The dnstap path on a Frame Streams byte stream, as the file reader and
+/// the socket listener see one: frames parsed one after the other (control
+/// frames too), each data frame decoded as a dnstap record and taken
+/// through `Ingest` (the DNS message inside, every detector's observe),
+/// its event line valid JSON. Returns the event lines.
+pub fn dnstap(data: &[u8]) -> usize {
+    use dnsmonitor::dnstap::frames::{self, Frame};
+    use std::sync::{Arc, OnceLock};
+    static PLAN: OnceLock<Arc<Plan>> = OnceLock::new();
+    let plan = PLAN
+        .get_or_init(|| Arc::new(Plan::default_plan(&[]).expect("the default pipeline")))
+        .clone();
+    let mut ingest = dnsmonitor::ingest::Ingest::new(plan, true);
+    let mut rest = data;
+    let mut n = 0u64;
+    while let Ok(Some((frame, used))) = frames::parse(rest) {
+        assert!(used > 0 && used <= rest.len(), "a frame takes bytes it has");
+        if let Frame::Data(d) = frame {
+            n += 1;
+            if let Ok(t) = dnsmonitor::dnstap::message::decode(d)
+                && let Ok((m, kind)) = dnsmonitor::dnstap::message::inner(&t)
+            {
+                let _ = dnsmonitor::dnstap::message::message_time_us(m, kind);
+            }
+            let _ = dnsmonitor::dnstap::message::frame_time_us(d);
+            let _ = dnsmonitor::dnstap::shard_key(d);
+            ingest.process(0, n, dnsmonitor::dnstap::LINKTYPE_DNSTAP, 0, d, 0);
+        }
+        rest = &rest[used..];
+    }
+    for l in &ingest.event_buf {
+        json(&l.line);
+    }
+    ingest.event_buf.len()
+}

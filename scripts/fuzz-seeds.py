@@ -122,6 +122,51 @@ def batch_seed(linktype, recs):
     return bytes(b)
 
 
+def varint(n):
+    b = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            b.append(byte | 0x80)
+        else:
+            b.append(byte)
+            return bytes(b)
+
+
+def pb(field, value):
+    """One protobuf field: an int (varint) or bytes (length-delimited)."""
+    if isinstance(value, int):
+        return varint(field << 3) + varint(value)
+    return varint(field << 3 | 2) + varint(len(value)) + value
+
+
+def dnstap_record(ts_us, dns, i):
+    """A dnstap Dnstap{type MESSAGE, message} carrying `dns` (dnstap.proto
+    field numbers), alternating client query and response, IPv4 and IPv6."""
+    response = bool(len(dns) > 2 and dns[2] & 0x80)
+    v6 = i % 3 == 2
+    addr_q = bytes(15) + b"\x01" if v6 else bytes([127, 0, 0, 1 + i % 200])
+    addr_r = bytes(15) + b"\x02" if v6 else bytes([127, 0, 0, 53])
+    m = pb(1, 6 if response else 5) + pb(2, 2 if v6 else 1) + pb(3, 1)
+    m += pb(4, addr_q) + pb(5, addr_r) + pb(6, 40000 + i) + pb(7, 53)
+    if response:
+        m += pb(12, ts_us // 1_000_000) + pb(13, ts_us % 1_000_000 * 1000) + pb(14, dns)
+    else:
+        m += pb(8, ts_us // 1_000_000) + pb(9, ts_us % 1_000_000 * 1000) + pb(10, dns)
+    return pb(1, b"fuzz-seeds") + pb(15, 1) + pb(14, m)
+
+
+def dnstap_seed(records):
+    """A Frame Streams stream: START control frame, one data frame each."""
+    ctype = b"protobuf:dnstap.Dnstap"
+    ctl = struct.pack(">I", 2) + struct.pack(">II", 1, len(ctype)) + ctype
+    b = bytearray(struct.pack(">II", 0, len(ctl)) + ctl)
+    for r in records:
+        b += struct.pack(">I", len(r)) + r
+    return bytes(b)
+
+
 def main():
     out = Path(sys.argv[1])
     captures = sorted((SHARED / "captures").rglob("*.pcap*")) + sorted((ROOT / "captures").glob("*.pcap"))
@@ -137,9 +182,13 @@ def main():
             chunk = recs[start:start + FRAMES_PER_SEED]
             write(out, "packet_frames", frames_seed(linktype, chunk, i & 3))
             write(out, "pcap_batch", batch_seed(linktype, chunk[:8]))
-        payloads = [p for p in (udp_dns_payload(linktype, f) for _, f in recs) if p]
+        timed = [(ts, p) for ts, p in ((ts, udp_dns_payload(linktype, f)) for ts, f in recs) if p]
+        payloads = [p for _, p in timed]
         for p in payloads[:: max(1, len(payloads) // 16)][:16]:
             write(out, "dns_decode", p)
+        for start in range(0, min(len(timed), 8 * 6), 8):
+            chunk = timed[start:start + 8]
+            write(out, "dnstap", dnstap_seed([dnstap_record(ts, p, i) for i, (ts, p) in enumerate(chunk)]))
     lists = sorted(p for p in (SHARED / "blocklists").rglob("*") if p.is_file())
     lists += sorted((ROOT / "blocklists").rglob("*"))
     for path in lists:

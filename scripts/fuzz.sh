@@ -20,7 +20,7 @@ ROOT=$PWD
 FUZZ=$ROOT/fuzz
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target}
-TARGETS=(packet_frames dns_decode pcap_batch blocklist pipeline)
+TARGETS=(packet_frames dns_decode pcap_batch blocklist pipeline dnstap)
 # Stable rustc: the sancov pass and libFuzzer's counters/compare hooks.
 FLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
 FLAGS+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table"

@@ -7,6 +7,7 @@
 //! scripts/fuzz.sh (README, "Fuzzing").
 
 mod common;
+mod dnstap_support;
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
@@ -29,12 +30,15 @@ type Check = fn(&[u8]);
 #[test]
 fn kept_crash_inputs_pass() {
     let reg = Path::new(ROOT).join("fuzz/regressions");
-    let targets: [(&str, Check); 5] = [
+    let targets: [(&str, Check); 6] = [
         ("packet_frames", checks::packet_frames),
         ("dns_decode", checks::dns_decode),
         ("pcap_batch", checks::pcap_batch),
         ("blocklist", checks::blocklist),
         ("pipeline", checks::pipeline),
+        ("dnstap", |d| {
+            checks::dnstap(d);
+        }),
     ];
     for (name, check) in targets {
         for f in files(&reg.join(name)) {
@@ -125,5 +129,45 @@ fn real_blocklists_and_pipelines_pass() {
         let text = std::fs::read_to_string(&p).unwrap();
         let kept: Vec<&str> = text.lines().filter(|l| !l.contains(['/', '\\'])).collect();
         checks::pipeline(kept.join("\n").as_bytes());
+    }
+}
+
+/// A Frame Streams stream (START control frame, then one data frame per
+/// record), as a dnstap file or socket carries it.
+fn frame_stream(records: &[Vec<u8>]) -> Vec<u8> {
+    let ctype = b"protobuf:dnstap.Dnstap";
+    let mut ctl = 2u32.to_be_bytes().to_vec();
+    ctl.extend(1u32.to_be_bytes());
+    ctl.extend((ctype.len() as u32).to_be_bytes());
+    ctl.extend(ctype);
+    let mut out = 0u32.to_be_bytes().to_vec();
+    out.extend((ctl.len() as u32).to_be_bytes());
+    out.extend(ctl);
+    for r in records {
+        out.extend((r.len() as u32).to_be_bytes());
+        out.extend(r);
+    }
+    out
+}
+
+/// The dnstap check on real traffic: every DNS message of the captures,
+/// as the dnstap records a resolver would log, gives one event line each;
+/// every truncation of a stream passes too.
+#[test]
+fn real_traffic_as_dnstap_passes() {
+    for name in [
+        "captures/loopback-dig.pcap",
+        "captures/synth/mixed-seed1.pcap",
+    ] {
+        let records = dnstap_support::frames_of_pcap(&Path::new(ROOT).join(name));
+        assert!(records.len() > 100, "{name}");
+        for chunk in records.chunks(500).take(8) {
+            let stream = frame_stream(chunk);
+            assert_eq!(checks::dnstap(&stream), chunk.len(), "{name}");
+        }
+        let stream = frame_stream(&records[..16]);
+        for cut in 0..stream.len() {
+            checks::dnstap(&stream[..cut]);
+        }
     }
 }
