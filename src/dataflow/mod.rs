@@ -99,6 +99,9 @@ pub struct RunOptions {
     pub metrics: Option<Metrics>,
     /// Packets lost by the capture so far (live): added to alert evidence.
     pub capture_drops: Option<Arc<AtomicU64>>,
+    /// This process's place in a cluster formed through ZooKeeper
+    /// (`crate::cluster`); `None`: a single process.
+    pub cluster: Option<crate::cluster::net::Endpoints>,
 }
 
 impl Default for RunOptions {
@@ -110,6 +113,7 @@ impl Default for RunOptions {
             stop: None,
             metrics: None,
             capture_drops: None,
+            cluster: None,
         }
     }
 }
@@ -221,6 +225,14 @@ pub fn run(
         Input::Single(s) => (Vec::new(), Some(s)),
     };
     let workers = opts.workers.max(1);
+    // Cluster: timely's communication over the formed members' sockets
+    // (worker indices and peers become global); else one process.
+    let (builders, others) = match &opts.cluster {
+        Some(endpoints) => endpoints.communication(workers)?,
+        None => timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .map_err(|e| anyhow::anyhow!("cannot start workers: {e}"))?,
+    };
     let shared = RunShared {
         plan,
         // Every worker must know whether event lines and reports are wanted.
@@ -229,6 +241,7 @@ pub fn run(
         outputs: Mutex::new(Some(outputs)),
         files,
         single: Mutex::new(single),
+        local_workers: workers,
         speed: opts.speed,
         progress: opts.progress,
         stop: opts.stop,
@@ -237,7 +250,8 @@ pub fn run(
         summary: summary.clone(),
         written: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
     };
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let worker_config = timely::WorkerConfig::default();
+    let guards = timely::execute::execute_from(builders, others, worker_config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         worker.dataflow::<Pane, _, _>(|scope| shared.build(scope, index, peers));
     })
@@ -260,8 +274,10 @@ struct RunShared {
     outputs: Mutex<Option<Outputs>>,
     /// Capture files, read by every worker (empty for a single input).
     files: Vec<PathBuf>,
-    /// A single input, taken by worker 0.
+    /// A single input, taken by this process's first worker.
     single: Mutex<Option<Box<dyn FrameSource + Send>>>,
+    /// Workers in this process (global index = process * this + local).
+    local_workers: usize,
     speed: Speed,
     progress: bool,
     stop: Option<Arc<AtomicBool>>,
@@ -337,12 +353,13 @@ impl RunShared {
     }
 
     /// This worker's input: every worker reads the files; a single input
-    /// goes to worker 0.
+    /// goes to the first worker of each process (worker 0 of a single
+    /// process; in a cluster each member reads its own source).
     fn input(&self, index: usize) -> Option<Box<dyn FrameSource>> {
         if !self.files.is_empty() {
             // Checked before the workers started (`replay`).
             Some(Box::new(PcapFiles::new(&self.files)))
-        } else if index == 0 {
+        } else if index % self.local_workers == 0 {
             self.single
                 .lock()
                 .ok()
