@@ -263,8 +263,11 @@ impl Pushed {
                 .chars()
                 .map(|c| if c == '/' || c == '\\' { '_' } else { c })
                 .collect();
-            let p = dir.join(format!("{i}-{name}"));
-            std::fs::write(&p, bytes)
+            // One folder per list: the file name (its stem names the list
+            // in alerts) stays the pushed one, and two lists may share it.
+            let p = dir.join(i.to_string()).join(&name);
+            std::fs::create_dir_all(dir.join(i.to_string()))
+                .and_then(|()| std::fs::write(&p, bytes))
                 .map_err(|e| io_error(format!("cannot write {}: {e}", p.display())))?;
             paths.push(p);
         }

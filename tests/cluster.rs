@@ -1,0 +1,431 @@
+//! A cluster of real dnsmonitor processes forming through a real ZooKeeper
+//! (127.0.0.1:2181, started by scripts/services.sh): the same alerts at
+//! every scale, `cluster status` and `cluster push`, and clear errors for
+//! a bad `--zookeeper`, a bad push and members that disagree. Without a
+//! ZooKeeper the tests fail under scripts/test.sh (skip otherwise, saying
+//! so). Each test uses a cluster name of its own.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::amqp::{tempdir, wait_output};
+use common::proc::Proc;
+
+const ZK: &str = "127.0.0.1:2181";
+
+fn zk_up() -> bool {
+    let addr: SocketAddr = ZK.parse().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        true
+    } else {
+        common::cannot_run("no ZooKeeper on 127.0.0.1:2181 (run scripts/services.sh)");
+        false
+    }
+}
+
+/// A cluster name no other test (or run) uses.
+fn unique() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dnsmonitor"))
+}
+
+fn capture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/loopback-flood.pcap")
+}
+
+/// The flags of a member of `cluster` at size `n`.
+fn member_args(cluster: &str, n: usize) -> Vec<String> {
+    [
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        cluster,
+        "--processes",
+        &n.to_string(),
+        "--advertise",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, 120)
+}
+
+/// Run an admin command (bounded by its own ZooKeeper timeout) with its
+/// standard output kept.
+fn admin(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Replay the capture in one process; the alert file's bytes.
+fn replay_alone(dir: &Path, tag: &str, workers: usize, extra: &[&str]) -> Vec<u8> {
+    let out = dir.join(format!("{tag}.jsonl"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--workers", &workers.to_string(), "--alerts"])
+        .arg(&out)
+        .args(extra));
+    assert!(o.status.success(), "{tag}: {}", stderr(&o));
+    std::fs::read(&out).unwrap()
+}
+
+/// Replay the capture on `n` member processes of a new cluster; each
+/// member's alert file, by process index, and their stderr.
+fn replay_cluster(dir: &Path, tag: &str, n: usize, extra: &[&str]) -> (Vec<Vec<u8>>, Vec<String>) {
+    let cluster = unique();
+    let children: Vec<(PathBuf, std::process::Child)> = (0..n)
+        .map(|i| {
+            let out = dir.join(format!("{tag}-{i}.jsonl"));
+            let child = bin()
+                .arg("replay")
+                .arg(capture())
+                .args(["-q", "--alerts"])
+                .arg(&out)
+                .args(member_args(&cluster, n))
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    let mut by_index = vec![Vec::new(); n];
+    let mut errs = Vec::new();
+    for (out, child) in children {
+        let o = wait_output(child, 120);
+        let e = stderr(&o);
+        assert!(o.status.success(), "{tag} member: {e}");
+        // "this is process I at ..."
+        let i: usize = e
+            .split("this is process ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no process index in: {e}"));
+        by_index[i] = std::fs::read(&out).unwrap();
+        errs.push(e);
+    }
+    (by_index, errs)
+}
+
+#[test]
+fn same_alerts_for_1x1_1x2_and_2_processes() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-scale");
+    let one = replay_alone(&dir, "1x1", 1, &[]);
+    let two = replay_alone(&dir, "1x2", 2, &[]);
+    assert!(
+        one.iter().filter(|&&b| b == b'\n').count() >= 3,
+        "the capture raises alerts: {}",
+        String::from_utf8_lossy(&one)
+    );
+    assert_eq!(one, two, "1 process x 2 workers");
+    let (members, errs) = replay_cluster(&dir, "2x1", 2, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&members[0]),
+        String::from_utf8_lossy(&one),
+        "2 processes x 1 worker: process 0's alerts"
+    );
+    assert!(members[1].is_empty(), "process 1 writes no alerts");
+    assert!(
+        errs.iter().any(|e| e.contains("formed with 2 members")),
+        "{errs:?}"
+    );
+    // And 2 processes x 2 workers (4 workers in all).
+    let (members, _) = replay_cluster(&dir, "2x2", 2, &["--workers", "2"]);
+    assert_eq!(members[0], one, "2 processes x 2 workers");
+}
+
+#[test]
+fn status_lists_running_members_and_standbys() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-status");
+    // Paced at recorded speed: the capture lasts 70 s, time enough to look.
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 1))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut first = start("first");
+    first.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
+    let mut second = start("second");
+    second.wait_for_stderr("waiting as a standby", Duration::from_secs(60));
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["schema"], "dnsmonitor.cluster-status/1");
+    assert_eq!(doc["cluster"], cluster.as_str());
+    let members = doc["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{doc}");
+    assert_eq!(members[0]["state"], "running", "{doc}");
+    assert_eq!(members[0]["index"], 0, "{doc}");
+    assert_eq!(members[1]["state"], "standby", "{doc}");
+    assert!(members[1]["index"].is_null(), "{doc}");
+    for m in members {
+        assert!(
+            m["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{doc}"
+        );
+        assert_eq!(m["pipeline_version"], members[0]["pipeline_version"]);
+        assert!(m["since"].as_str().unwrap().ends_with('Z'), "{doc}");
+    }
+    drop(first);
+    drop(second);
+}
+
+#[test]
+fn a_bad_zookeeper_gives_a_clear_error_and_no_hang() {
+    if !zk_up() {
+        return;
+    }
+    let cases: [(&str, i32, &str); 4] = [
+        ("127.0.0.1", 2, "has no port"),
+        ("127.0.0.1:2181/", 0, ""),
+        ("127.0.0.1:1", 1, "cannot reach ZooKeeper at 127.0.0.1:1"),
+        (
+            "127.0.0.1:2181/no-such-chroot",
+            2,
+            "chroot `/no-such-chroot` does not exist",
+        ),
+    ];
+    for (zk, code, says) in cases {
+        if code == 0 {
+            continue;
+        }
+        let o = run(bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null"])
+            .args([
+                "--zookeeper",
+                zk,
+                "--cluster",
+                &unique(),
+                "--processes",
+                "1",
+            ])
+            .args(["--advertise", "127.0.0.1:0"]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{zk}: {e}");
+        assert!(e.contains(says), "{zk}: {e}");
+    }
+    // Flags that need --zookeeper, and --zookeeper without the rest.
+    let o = run(bin().arg("replay").arg(capture()).args(["--cluster", "x"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("need --zookeeper"), "{}", stderr(&o));
+    let o = run(bin().arg("replay").arg(capture()).args([
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        "x",
+        "--processes",
+        "2",
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs --advertise"), "{}", stderr(&o));
+}
+
+#[test]
+fn members_that_never_arrive_end_the_wait_with_an_error() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-never");
+    let p = dir.join("p.toml");
+    std::fs::write(&p, "[cluster]\nform_timeout_secs = 1\n").unwrap();
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts", "/dev/null", "-p"])
+        .arg(&p)
+        .args(member_args(&unique(), 3)));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("1 of 3 members registered within 1 s"), "{e}");
+}
+
+#[test]
+fn a_bad_push_is_refused_with_check_errors() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-badpush");
+    let p = dir.join("bad.toml");
+    std::fs::write(&p, "[window]\nsize_secs = 10\nslide_secs = 3\n").unwrap();
+    let o = run(bin()
+        .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+        .arg(&p));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("bad.toml:3:"), "{e}");
+    assert!(e.contains("window.slide_secs"), "{e}");
+    assert!(e.contains("nothing pushed"), "{e}");
+    // Nothing was stored.
+    let o = run(bin().args([
+        "cluster",
+        "status",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such cluster"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_pushed_version_runs_and_members_that_disagree_are_refused() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-push");
+    let strict = dir.join("strict.toml");
+    std::fs::write(
+        &strict,
+        "[detectors.client_flood]\nwarning_qps = 20.0\ncritical_qps = 40.0\n",
+    )
+    .unwrap();
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "www.corp.test\n").unwrap();
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .arg(&strict)
+            .arg("--blocklist")
+            .arg(&list),
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("pushed version 1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A member without --pipeline runs the pushed version: the alerts of
+    // that pipeline and list in one process.
+    let want = replay_alone(
+        &dir,
+        "local",
+        1,
+        &["-p", strict.to_str().unwrap(), "-b", list.to_str().unwrap()],
+    );
+    let default = replay_alone(&dir, "default", 1, &[]);
+    assert_ne!(want, default, "the pushed pipeline changes the alerts");
+    let out = dir.join("pushed.jsonl");
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts"])
+        .arg(&out)
+        .args(member_args(&cluster, 1)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running pushed version 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    // A member started with another pipeline is refused.
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts", "/dev/null"])
+        .args(member_args(&cluster, 1))
+        .args(["-p", "pipelines/default.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR")));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("is not the version pushed to the cluster (version 1"),
+        "{e}"
+    );
+    // Status shows the version.
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["config"]["version"], 1, "{doc}");
+    assert_eq!(doc["config"]["blocklists"][0]["name"], "list.txt", "{doc}");
+}
+
+#[test]
+fn members_with_different_pipelines_do_not_form() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-differ");
+    let other = dir.join("other.toml");
+    std::fs::write(&other, "[alerts]\nhold_secs = 7\n").unwrap();
+    let spawn = |extra: &[&Path]| {
+        bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null"])
+            .args(member_args(&cluster, 2))
+            .args(extra.iter().flat_map(|p| ["-p".as_ref(), p.as_os_str()]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&[]);
+    let b = spawn(&[&other]);
+    for o in [wait_output(a, 120), wait_output(b, 120)] {
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains("runs pipeline version"), "{e}");
+    }
+}
