@@ -966,13 +966,14 @@ fn prepare_with(
 /// Form the cluster a member registered in (no-op without one).
 fn form(
     member: Option<crate::cluster_cmd::Member>,
+    metrics: Option<Metrics>,
 ) -> anyhow::Result<(
     Option<crate::cluster_cmd::Running>,
     Option<dnsmonitor::cluster::net::Endpoints>,
 )> {
     match member {
         Some(m) => {
-            let (r, e) = m.form()?;
+            let (r, e) = m.form(metrics)?;
             Ok((Some(r), Some(e)))
         }
         None => Ok((None, None)),
@@ -995,7 +996,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     )?;
     let mut p = prepare_with(c, plan, false, true, stop)?;
     let progress = !c.quiet && !c.tui && std::io::stderr().is_terminal();
-    let (running, endpoints) = form(member)?;
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
@@ -1086,7 +1087,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
-    let (running, endpoints) = form(member)?;
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
@@ -1161,7 +1162,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
-    let (running, endpoints) = form(member)?;
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),

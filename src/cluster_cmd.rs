@@ -18,6 +18,7 @@ use dnsmonitor::cluster::{
     ClusterError, ClusterOptions, MemberState, Membership, ZkTarget, pipeline_version,
 };
 use dnsmonitor::config::{DEFAULT_PIPELINE, Plan};
+use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::escape::for_terminal;
 use dnsmonitor::time::rfc3339;
 
@@ -274,7 +275,7 @@ pub struct Running {
 
 impl Member {
     /// Wait for the cluster to form; the endpoints go to the run.
-    pub fn form(self) -> anyhow::Result<(Running, Endpoints)> {
+    pub fn form(self, metrics: Option<Metrics>) -> anyhow::Result<(Running, Endpoints)> {
         let cluster = self.membership.cluster.clone();
         let mut formed = self.membership.form(self.listener).map_err(cluster_error)?;
         let index = formed.endpoints.index;
@@ -291,10 +292,20 @@ impl Member {
                 " (process 0 writes the outputs)"
             }
         );
+        stop_when_a_connection_breaks(&cluster);
         let done = Arc::new(AtomicBool::new(false));
-        formed
-            .membership
-            .watch_losses(formed.members.clone(), done.clone(), LOSS_GRACE);
+        if let Some(m) = &metrics {
+            m.cluster_process_index.set(index as i64);
+            m.cluster_config_version
+                .set(formed.membership.info.config_version.unwrap_or(0) as i64);
+        }
+        formed.membership.watch(
+            formed.members.clone(),
+            done.clone(),
+            LOSS_GRACE,
+            metrics.clone(),
+        );
+        store::watch_config(&formed.membership, done.clone(), metrics);
         Ok((
             Running {
                 membership: formed.membership,
@@ -303,6 +314,28 @@ impl Member {
             formed.endpoints,
         ))
     }
+}
+
+/// timely's network threads panic when a member's connection breaks (a
+/// member killed, a network cut), and the workers then panic one after the
+/// other. Recovery means re-forming, which is not implemented yet: say so
+/// in one line and stop at the first such panic (exit status 1). Panics
+/// anywhere else keep the default hook.
+fn stop_when_a_connection_breaks(cluster: &str) {
+    let cluster = cluster.to_string();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("");
+        if name.starts_with("timely:recv-") || name.starts_with("timely:send-") {
+            let why = info.payload_as_str().unwrap_or("a network thread failed");
+            eprintln!(
+                "error: cluster {cluster}: the connection to another member broke ({name}: {why}); this member stops: re-forming a running cluster is not implemented yet, restart the members"
+            );
+            std::process::exit(1);
+        }
+        default(info);
+    }));
 }
 
 impl Running {

@@ -429,3 +429,35 @@ fn members_with_different_pipelines_do_not_form() {
         assert!(e.contains("runs pipeline version"), "{e}");
     }
 }
+
+#[test]
+fn a_killed_member_stops_the_other_with_a_clear_error() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-kill");
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGKILL);
+    let st = a.wait(Duration::from_secs(60));
+    let e = a.stderr();
+    assert_eq!(st.code(), Some(1), "{e}");
+    assert!(
+        e.contains("the connection to another member broke") || e.contains("left"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "one clear line, no panic trace: {e}");
+}

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
 use super::net::Endpoints;
-use super::zk::{ClusterError, Zk, members_path};
+use super::zk::{ClusterError, Zk, members_path, session_state_label};
+use crate::metrics::Metrics;
 use super::{ClusterOptions, check_name};
 use crate::time::Clock;
 
@@ -311,22 +312,36 @@ impl Membership {
         Ok(())
     }
 
-    /// Watch the formed members while this one runs: when one of them
-    /// leaves before `done` is set, say so and stop this process (a running
-    /// cluster is not re-formed yet; timely cannot go on without it).
-    /// `grace`: how long a member that left may precede our own end (at
-    /// the end of a replay members finish within moments of each other).
-    pub fn watch_losses(&self, members: Vec<String>, done: Arc<AtomicBool>, grace: Duration) {
+    /// Watch the cluster while this member runs (tasks on the session's
+    /// runtime, until `done`):
+    /// - the members: the `cluster_members` gauge follows them; when one of
+    ///   the formed members leaves before `done` is set, say so and stop
+    ///   this process (a running cluster is not re-formed yet, and timely
+    ///   cannot go on without it). `grace`: how long a member that left may
+    ///   precede our own end (members of a replay finish within moments);
+    /// - the session state, into `zookeeper_session_state`.
+    pub fn watch(
+        &self,
+        members: Vec<String>,
+        done: Arc<AtomicBool>,
+        grace: Duration,
+        metrics: Option<Metrics>,
+    ) {
         let client = self.zk.client.clone();
         let dir = members_path(&self.cluster);
         let cluster = self.cluster.clone();
+        let stop = done.clone();
+        let m = metrics.clone();
         self.zk.spawn(async move {
             loop {
                 match client.list_and_watch_children(&dir).await {
                     Ok((children, watcher)) => {
+                        if let Some(m) = &m {
+                            m.cluster_members.set(sorted_members(&children).len() as i64);
+                        }
                         if let Some(gone) = members.iter().find(|m| !children.contains(m)) {
                             tokio::time::sleep(grace).await;
-                            if done.load(Ordering::Acquire) {
+                            if stop.load(Ordering::Acquire) {
                                 return;
                             }
                             tracing::error!(cluster = %cluster, member = %gone, "a member left");
@@ -341,9 +356,21 @@ impl Membership {
                     // survives it; ask again.
                     Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
                 }
-                if done.load(Ordering::Acquire) {
+                if stop.load(Ordering::Acquire) {
                     return;
                 }
+            }
+        });
+        let Some(m) = metrics else { return };
+        let mut states = self.zk.client.state_watcher();
+        self.zk.spawn(async move {
+            let mut st = states.peek_state();
+            loop {
+                m.set_zookeeper_session(session_state_label(st));
+                if st.is_terminated() || done.load(Ordering::Acquire) {
+                    return;
+                }
+                st = states.changed().await;
             }
         });
     }

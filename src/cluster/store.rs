@@ -11,6 +11,8 @@
 //! conditional set on the node's version, so two pushes cannot both win).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
@@ -331,4 +333,107 @@ pub fn status(zk: &Zk, cluster: &str) -> Result<Status, ClusterError> {
         members,
         config,
     })
+}
+
+/// While a member runs: watch the `config` node (a std thread, until
+/// `done`). A newly pushed version is loaded and validated here; an invalid
+/// one (a list it names missing on this member, say) is refused: logged,
+/// counted (`cluster_config_refused`), and shown by `cluster status` in
+/// this member's `refused`. The member keeps the version it runs: a valid
+/// new version applies when the members restart (switching a running
+/// cluster at an event-time pane is not implemented yet).
+pub fn watch_config(
+    member: &super::Membership,
+    done: Arc<AtomicBool>,
+    metrics: Option<crate::metrics::Metrics>,
+) {
+    let zk = member.zk.clone();
+    let cluster = member.cluster.clone();
+    let mut info = member.info.clone();
+    let path = member.path.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cluster-config".into())
+        .spawn(move || {
+            let cpath = config_path(&cluster);
+            let mut seen = info.config_version.unwrap_or(0);
+            while !done.load(Ordering::Acquire) {
+                let watcher = match zk.call("exists", &cpath, zk.client.check_and_watch_stat(&cpath)) {
+                    Ok((_, w)) => w,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watching the pushed version");
+                        Clock.sleep(CONFIG_RECHECK);
+                        continue;
+                    }
+                };
+                match load(&zk, &cluster) {
+                    Ok(Some(p)) if p.config.version > seen => {
+                        seen = p.config.version;
+                        examine(&cluster, &p, &mut info, metrics.as_ref());
+                        let data = serde_json::to_vec(&info).expect("member info serialises");
+                        if let Err(e) = zk.call("set", &path, zk.client.set_data(&path, &data, None)) {
+                            tracing::warn!(error = %e, "cannot update this member's state in ZooKeeper");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the pushed version"),
+                }
+                // Wait for a change, looking at `done` now and then.
+                let mut changed = Box::pin(watcher.changed());
+                while !done.load(Ordering::Acquire) {
+                    let r = zk.block_on(async {
+                        tokio::time::timeout(CONFIG_RECHECK, &mut changed).await
+                    });
+                    if r.is_ok() {
+                        break;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch the pushed version");
+    }
+}
+
+/// How often the config watcher looks whether the run is over.
+const CONFIG_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Validate a newly pushed version on this member; say what happens.
+fn examine(
+    cluster: &str,
+    p: &Pushed,
+    info: &mut MemberInfo,
+    metrics: Option<&crate::metrics::Metrics>,
+) {
+    let v = p.config.version;
+    let dir = std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
+    let result = p.plan(cluster, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let running = match info.config_version {
+        Some(r) => format!("pushed version {r}"),
+        None => format!("pipeline version {}", info.pipeline_version),
+    };
+    match result {
+        Err(errors) => {
+            let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+            tracing::error!(cluster, version = v, error = %first, "refused a pushed version");
+            eprintln!(
+                "error: cluster {cluster}: refused pushed version {v} ({} error(s); first: {}); keeping {running}",
+                errors.0.len(),
+                crate::sinks::escape::for_terminal(&first)
+            );
+            info.refused = Some(format!("version {v}: {first}"));
+            if let Some(m) = metrics {
+                m.cluster_config_refused.inc();
+            }
+        }
+        Ok(_) => {
+            info.refused = None;
+            if p.config.fingerprint != info.pipeline_version {
+                tracing::warn!(cluster, version = v, "a new pushed version applies at the next start");
+                eprintln!(
+                    "cluster {cluster}: pushed version {v} is valid; this member keeps {running} until the members restart (switching a running cluster is not implemented yet)"
+                );
+            }
+        }
+    }
 }

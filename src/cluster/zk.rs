@@ -134,6 +134,19 @@ impl std::str::FromStr for ZkTarget {
     }
 }
 
+/// A session state as the `session_state` label of
+/// `dnsmonitor_zookeeper_session_state` says it (`metrics::ZK_SESSION_STATES`).
+pub fn session_state_label(s: zkc::SessionState) -> &'static str {
+    match s {
+        zkc::SessionState::SyncConnected => "connected",
+        zkc::SessionState::Disconnected => "disconnected",
+        zkc::SessionState::ConnectedReadOnly => "readonly",
+        zkc::SessionState::Expired => "expired",
+        zkc::SessionState::AuthFailed => "auth_failed",
+        zkc::SessionState::Closed => "closed",
+    }
+}
+
 /// `/dnsmonitor/<cluster>`.
 pub fn cluster_path(cluster: &str) -> String {
     format!("/dnsmonitor/{cluster}")

@@ -359,7 +359,7 @@ impl RunShared {
         if !self.files.is_empty() {
             // Checked before the workers started (`replay`).
             Some(Box::new(PcapFiles::new(&self.files)))
-        } else if index % self.local_workers == 0 {
+        } else if index.is_multiple_of(self.local_workers) {
             self.single
                 .lock()
                 .ok()
