@@ -459,5 +459,79 @@ fn a_killed_member_stops_the_other_with_a_clear_error() {
         e.contains("the connection to another member broke") || e.contains("left"),
         "{e}"
     );
-    assert!(!e.contains("panicked"), "one clear line, no panic trace: {e}");
+    assert!(
+        !e.contains("panicked"),
+        "one clear line, no panic trace: {e}"
+    );
+}
+
+#[test]
+fn a_pushed_version_a_member_cannot_load_is_refused_counted_and_shown() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-refuse");
+    // Valid where it is pushed from (the list is beside it), invalid on a
+    // member (a pushed pipeline's relative paths do not exist there).
+    std::fs::write(dir.join("beside.txt"), "evil.test\n").unwrap();
+    let p = dir.join("relative.toml");
+    std::fs::write(&p, "[detectors.blocklist_hit]\nlists = [\"beside.txt\"]\n").unwrap();
+    let mut c = bin();
+    c.arg("replay")
+        .arg(capture())
+        .args(["-q", "--speed", "1x", "--alerts"])
+        .arg(dir.join("a.jsonl"))
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(member_args(&cluster, 1))
+        .stdout(Stdio::null());
+    let mut member = Proc::spawn("member", &mut c);
+    member.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .arg(&p),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    member.wait_for_stderr("refused pushed version 1", Duration::from_secs(60));
+    let e = member.stderr();
+    assert!(e.contains("beside.txt"), "the error names the list: {e}");
+    let addr = e
+        .split("serving on http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("metrics address")
+        .to_string();
+    let text = common::amqp::scrape(&addr);
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_config_refused_total"),
+        1
+    );
+    assert_eq!(common::amqp::metric(&text, "dnsmonitor_cluster_members"), 1);
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_process_index"),
+        0
+    );
+    assert_eq!(
+        common::amqp::metric(
+            &text,
+            "dnsmonitor_zookeeper_session_state{session_state=\"connected\"}"
+        ),
+        1
+    );
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refused = doc["members"][0]["refused"].as_str().unwrap_or_default();
+    assert!(refused.starts_with("version 1:"), "{doc}");
+    // It keeps running what it ran.
+    assert!(member.child.try_wait().unwrap().is_none(), "still running");
+    drop(member);
 }

@@ -16,8 +16,8 @@ use zookeeper_client as zkc;
 
 use super::net::Endpoints;
 use super::zk::{ClusterError, Zk, members_path, session_state_label};
-use crate::metrics::Metrics;
 use super::{ClusterOptions, check_name};
+use crate::metrics::Metrics;
 use crate::time::Clock;
 
 /// Where a member is in its life (shown by `cluster status`).

@@ -405,7 +405,8 @@ fn examine(
     metrics: Option<&crate::metrics::Metrics>,
 ) {
     let v = p.config.version;
-    let dir = std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
     let result = p.plan(cluster, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let running = match info.config_version {
@@ -429,7 +430,11 @@ fn examine(
         Ok(_) => {
             info.refused = None;
             if p.config.fingerprint != info.pipeline_version {
-                tracing::warn!(cluster, version = v, "a new pushed version applies at the next start");
+                tracing::warn!(
+                    cluster,
+                    version = v,
+                    "a new pushed version applies at the next start"
+                );
                 eprintln!(
                     "cluster {cluster}: pushed version {v} is valid; this member keeps {running} until the members restart (switching a running cluster is not implemented yet)"
                 );
