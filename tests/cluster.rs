@@ -535,3 +535,156 @@ fn a_pushed_version_a_member_cannot_load_is_refused_counted_and_shown() {
     assert!(member.child.try_wait().unwrap().is_none(), "still running");
     drop(member);
 }
+
+/// A ZooKeeper of the test's own (so restarting it disturbs nobody), on a
+/// free port, stopped on drop.
+struct OwnZooKeeper {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnZooKeeper {
+    const SCRIPT: &'static str = "/usr/share/zookeeper/bin/zkServer.sh";
+
+    fn start(dir: &Path) -> OwnZooKeeper {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("zoo.cfg"),
+            format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
+                 clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n\
+                 4lw.commands.whitelist=ruok,srvr,stat,mntr\nadmin.enableServer=false\n\
+                 minSessionTimeout=1000\nmaxSessionTimeout=60000\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let zk = OwnZooKeeper {
+            dir: dir.to_path_buf(),
+            port,
+        };
+        zk.server("start");
+        zk
+    }
+
+    fn server(&self, what: &str) {
+        let o = Command::new(Self::SCRIPT)
+            .arg(what)
+            .arg(self.dir.join("zoo.cfg"))
+            .env("ZOO_LOG_DIR", &self.dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/install-deps.sh installs zookeeper)",
+                    Self::SCRIPT
+                )
+            });
+        assert!(o.status.success(), "zkServer.sh {what}: {}", stderr(&o));
+        if what == "start" {
+            self.wait_ready();
+        }
+    }
+
+    /// Until it answers `ruok` with `imok` (bounded).
+    fn wait_ready(&self) {
+        let clock = dnsmonitor::time::Clock;
+        let t0 = clock.now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let mut answer = String::new();
+                if s.write_all(b"ruok").is_ok()
+                    && s.read_to_string(&mut answer).is_ok()
+                    && answer == "imok"
+                {
+                    return;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "own ZooKeeper on port {} not ready",
+                self.port
+            );
+            clock.sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn hosts(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnZooKeeper {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::SCRIPT)
+            .arg("stop")
+            .arg(self.dir.join("zoo.cfg"))
+            .env("ZOO_LOG_DIR", &self.dir)
+            .output();
+    }
+}
+
+#[test]
+fn a_zookeeper_restart_does_not_stop_the_cluster() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-zk-restart");
+    let zk = OwnZooKeeper::start(&dir.join("zk"));
+    let cluster = unique();
+    let want = replay_alone(&dir, "alone", 1, &[]);
+    // Paced (the capture lasts 70 s; at 8x about 9 s): time to restart.
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "8x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--zookeeper", &zk.hosts(), "--cluster", &cluster])
+            .args(["--processes", "2", "--advertise", "127.0.0.1:0"])
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    zk.server("stop");
+    zk.server("start");
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        &zk.hosts(),
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let states: Vec<&str> = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["running", "running"], "{doc}");
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(120));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    let index0 = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    let got = std::fs::read(dir.join(format!("{index0}.jsonl"))).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+}
