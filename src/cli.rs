@@ -1131,6 +1131,11 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         &c.blocklists,
         c.workers as usize,
     )?;
+    if member.is_some() && args.exit_on_eos {
+        return Err(usage!(
+            "--exit-on-eos cannot end a cluster: a sensor's end-of-stream batch reaches one member only; stop the members with SIGINT/SIGTERM"
+        ));
+    }
     let queue = args
         .queue
         .clone()

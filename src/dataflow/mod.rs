@@ -334,6 +334,7 @@ impl RunShared {
             metrics: self.metrics.clone(),
             capture_drops: self.capture_drops.clone(),
             written: self.written.clone(),
+            relay: self.relays(index),
         };
         stash_sink(alerts, "AlertSink", alert_writer);
         let report_writer = ReportWriter {
@@ -348,8 +349,16 @@ impl RunShared {
             enabled: self.events,
             summary: self.summary.clone(),
             written: self.written.clone(),
+            relay: self.relays(index),
         };
         stash_sink(streams.events, "EventSink", event_writer);
+    }
+
+    /// A cluster member other than process 0, on its first worker (where
+    /// its single input is read): its sink parts store the global frontier
+    /// as written, since the outputs are in process 0.
+    fn relays(&self, index: usize) -> bool {
+        index != 0 && index.is_multiple_of(self.local_workers)
     }
 
     /// This worker's input: every worker reads the files; a single input
