@@ -688,3 +688,101 @@ fn a_zookeeper_restart_does_not_stop_the_cluster() {
         String::from_utf8_lossy(&want)
     );
 }
+
+/// Two `consume` members share a queue as competing consumers: process 0
+/// writes the alerts of `replay` on the same capture, both members ack what
+/// they processed (nothing is left in the queue), and both stop cleanly.
+#[test]
+fn two_consume_members_share_a_queue_and_alert_like_replay() {
+    use common::amqp::{
+        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let q = common::amqp::unique("cluster");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-consume");
+    let want = replay_alone(&dir, "replay", 1, &[]);
+    let bs = batches(&frames(&capture()), 1000, "sensor-cluster", false);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    let cluster = unique();
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.args([
+            "consume",
+            "--queue",
+            &q,
+            "--no-alert-exchange",
+            "--idle-timeout",
+            "5",
+        ])
+        .args(["--prefetch", "2", "--alerts"])
+        .arg(dir.join(format!("{name}.jsonl")))
+        .args(member_args(&cluster, 2))
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    // Published once both consume (a small prefetch shares the batches):
+    // a member that has received nothing yet holds event time back (see
+    // README, Cluster).
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, &bs).await;
+    });
+    let first = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    // Once every sensor is idle, event time follows the clock and every
+    // window closes: process 0's alerts become those of replay.
+    let out = dir.join(format!("{first}.jsonl"));
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    while std::fs::read(&out).unwrap_or_default() != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "process 0's alerts:\n{}\nreplay's:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&std::fs::read(&out).unwrap_or_default()),
+            String::from_utf8_lossy(&want),
+            a.stderr(),
+            b.stderr()
+        );
+        clock.sleep(Duration::from_millis(200));
+    }
+    // Both stop (the run of each ends when every member's input ended).
+    a.signal(libc::SIGINT);
+    b.signal(libc::SIGINT);
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "every batch was acked");
+    // Both members took part (competing consumers).
+    for p in [&a, &b] {
+        assert!(
+            !p.stderr().contains("0 batches"),
+            "{}: {}",
+            p.name,
+            p.stderr()
+        );
+    }
+}
