@@ -291,6 +291,7 @@ mod tests {
             enabled: true,
             summary: Arc::new(Mutex::new(RunSummary::default())),
             written: written.clone(),
+            relay: false,
         };
         let mut pending = BTreeMap::new();
         w.stash(&mut pending, Some(2), &mut vec![line(0, 9), line(0, 3)]);
