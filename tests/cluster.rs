@@ -786,3 +786,120 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
         );
     }
 }
+
+/// Member loss with `consume`: three members share a queue; one is killed
+/// (SIGKILL) mid-run; the survivors stop with a clear error (a running
+/// cluster is not re-formed yet) and nothing they had not finished is
+/// acked. Two members started again form once the dead sessions expire
+/// (waiting as standbys until then) and consume the rest and what is
+/// redelivered: every alert `replay` raises on the capture is raised, with
+/// the same id, and the queue ends empty.
+#[test]
+fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
+    use common::amqp::{
+        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let q = common::amqp::unique("cluster-loss");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-loss");
+    let want = String::from_utf8(replay_alone(&dir, "replay", 1, &[])).unwrap();
+    let bs = batches(&frames(&capture()), 500, "sensor-loss", false);
+    let (first_half, second_half) = bs.split_at(bs.len() / 2);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    let cluster = unique();
+    let start = |name: &'static str, n: usize| {
+        let mut c = bin();
+        c.args([
+            "consume",
+            "--queue",
+            &q,
+            "--no-alert-exchange",
+            "--idle-timeout",
+            "5",
+        ])
+        .args(["--prefetch", "2", "--alerts"])
+        .arg(dir.join("alerts.jsonl"))
+        .args(member_args(&cluster, n))
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut first: Vec<Proc> = ["a", "b", "c"].into_iter().map(|n| start(n, 3)).collect();
+    for p in &mut first {
+        p.wait_for_stderr("formed with 3 members", Duration::from_secs(60));
+    }
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, first_half).await;
+    });
+    // Kill a member that is not process 0 once it has taken batches.
+    let victim = first
+        .iter()
+        .position(|p| !p.stderr().contains("this is process 0"))
+        .unwrap();
+    let mut dead = first.remove(victim);
+    dead.wait_for_stderr("prefetched batches wait", Duration::from_secs(60));
+    dead.signal(libc::SIGKILL);
+    for p in &mut first {
+        let st = p.wait(Duration::from_secs(60));
+        let e = p.stderr();
+        assert_eq!(st.code(), Some(1), "{}: {e}", p.name);
+        assert!(
+            e.contains("the connection to another member broke"),
+            "{}: {e}",
+            p.name
+        );
+    }
+    drop(dead);
+    // Started again at size 2: standbys while the dead sessions linger.
+    let mut second: Vec<Proc> = ["d", "e"].into_iter().map(|n| start(n, 2)).collect();
+    for p in &mut second {
+        p.wait_for_stderr("formed with 2 members", Duration::from_secs(90));
+    }
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, second_half).await;
+    });
+    // Every alert of replay appears in the (appended) alert file.
+    let out = dir.join("alerts.jsonl");
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    loop {
+        let got = std::fs::read_to_string(&out).unwrap_or_default();
+        let missing: Vec<&str> = want
+            .lines()
+            .filter(|l| !got.lines().any(|g| g == *l))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "missing alerts:\n{}\ngot:\n{got}",
+            missing.join("\n")
+        );
+        clock.sleep(Duration::from_millis(200));
+    }
+    for p in &second {
+        p.signal(libc::SIGINT);
+    }
+    for p in &mut second {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "every batch was acked in the end");
+}
