@@ -401,6 +401,32 @@ fn a_pushed_version_runs_and_members_that_disagree_are_refused() {
 }
 
 #[test]
+fn members_with_different_worker_counts_do_not_form() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let spawn = |workers: &str| {
+        bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null", "--workers", workers])
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("1");
+    let b = spawn("2");
+    for o in [wait_output(a, 120), wait_output(b, 120)] {
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains("give every member the same --workers"), "{e}");
+    }
+}
+
+#[test]
 fn members_with_different_pipelines_do_not_form() {
     if !zk_up() {
         return;

@@ -200,6 +200,11 @@ impl Zk {
             .connect(&target.given);
         let client = match rt.block_on(async { tokio::time::timeout(timeout, connect).await }) {
             Ok(Ok(c)) => c,
+            Ok(Err(zkc::Error::Timeout)) => {
+                return Err(unreachable(
+                    "no session established (is a ZooKeeper server listening there?)".into(),
+                ));
+            }
             Ok(Err(e)) => return Err(unreachable(e.to_string())),
             Err(_) => return Err(unreachable("no answer".into())),
         };
