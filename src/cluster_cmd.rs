@@ -451,7 +451,10 @@ pub fn plan_and_member(
                 p.config.version,
                 std::process::id()
             ));
-            let plan = p.plan(&name, &dir).map_err(|e| {
+            let plan = p.plan(&name, &dir);
+            // The lists are loaded into the plan: the files are not needed.
+            let _ = std::fs::remove_dir_all(&dir);
+            let plan = plan.map_err(|e| {
                 usage(format!(
                     "cluster {name}: pushed version {} is not valid on this member:\n{e}",
                     p.config.version
