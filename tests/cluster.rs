@@ -929,3 +929,36 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
     });
     assert_eq!(left, 0, "every batch was acked in the end");
 }
+
+/// A member that stops answering without closing its connections (SIGSTOP:
+/// a hung host) is noticed through ZooKeeper once its session expires: the
+/// other member stops with a clear error instead of waiting for ever.
+#[test]
+fn a_hung_member_is_noticed_through_zookeeper() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-hung");
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGSTOP);
+    // Session timeout (6 s) plus the grace (3 s), well inside the limit.
+    let st = a.wait(Duration::from_secs(60));
+    let e = a.stderr();
+    assert_eq!(st.code(), Some(1), "{e}");
+    assert!(e.contains("left (its ZooKeeper session ended)"), "{e}");
+    b.signal(libc::SIGKILL);
+}
