@@ -9,20 +9,20 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 # The broker tests (tests/amqp_*.rs, sensor_publish, hostile_input) need
-# RabbitMQ; scripts/test.sh runs them all, so a service that does not start
-# is an error (exit 1). DNSMONITOR_SERVICES_STRICT=0 only warns (for a
-# developer who then runs the tests with DNSMONITOR_SKIP_SERVICES=1).
-# ZooKeeper is started for the coming cluster tests; no test uses it yet.
+# RabbitMQ and the cluster tests (tests/cluster.rs) ZooKeeper;
+# scripts/test.sh runs them all, so a service that does not start is an
+# error (exit 1). DNSMONITOR_SERVICES_STRICT=0 only warns (for a developer
+# who then runs the tests with DNSMONITOR_SKIP_SERVICES=1).
 STRICT=${DNSMONITOR_SERVICES_STRICT:-1}
-problem() { # RabbitMQ: the tests need it
+problem() { # the tests need it
     echo "services: $*" >&2
     if [[ $STRICT == 1 ]]; then
         exit 1
     fi
     echo "services: WARNING: continuing without it (DNSMONITOR_SERVICES_STRICT=0)" >&2
 }
-zk_problem() { # ZooKeeper: no test needs it yet
-    echo "services: $* (no test uses ZooKeeper yet: continuing)" >&2
+zk_problem() { # ZooKeeper: tests/cluster.rs needs it
+    problem "$@"
 }
 
 port_open() { # host port

@@ -82,6 +82,11 @@ pub enum Command {
     Alerts(AlertsArgs),
     /// Receive dnstap (Frame Streams) from resolvers on unix/TCP sockets.
     Dnstap(DnstapArgs),
+    /// A cluster of processes coordinated by ZooKeeper: status, push.
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster_cmd::ClusterCommand,
+    },
     /// Validate a pipeline file (and the blocklists it names).
     Check {
         /// The pipeline TOML file.
@@ -297,6 +302,8 @@ pub struct ReplayArgs {
     /// Keep serving /metrics after the replay ends, until SIGINT/SIGTERM.
     #[arg(long, requires = "metrics_listen")]
     pub metrics_linger: bool,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -311,6 +318,8 @@ pub struct LiveArgs {
     pub tuning: CaptureTuning,
     #[command(flatten)]
     pub common: PipelineArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterArgs,
 }
 
 /// libpcap settings of a live capture.
@@ -419,6 +428,8 @@ pub struct ConsumeArgs {
     pub no_alert_exchange: bool,
     #[command(flatten)]
     pub common: PipelineArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -473,6 +484,7 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check { pipeline } => check(&pipeline),
+        Command::Cluster { command } => crate::cluster_cmd::run(command),
         Command::Replay(args) => replay(args),
         Command::Live(args) => live(args),
         Command::Synth(args) => synth(args),
@@ -626,7 +638,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Plan> {
+pub(crate) fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow::Result<Plan> {
     // A list given on the command line is blamed on the flag, not on the
     // pipeline's `detectors.blocklist_hit.lists`.
     for l in lists {
@@ -951,6 +963,23 @@ fn prepare_with(
     })
 }
 
+/// Form the cluster a member registered in (no-op without one).
+fn form(
+    member: Option<crate::cluster_cmd::Member>,
+    metrics: Option<Metrics>,
+) -> anyhow::Result<(
+    Option<crate::cluster_cmd::Running>,
+    Option<dnsmonitor::cluster::net::Endpoints>,
+)> {
+    match member {
+        Some(m) => {
+            let (r, e) = m.form(metrics)?;
+            Ok((Some(r), Some(e)))
+        }
+        None => Ok((None, None)),
+    }
+}
+
 fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     check_outputs(c, &args.files)?;
@@ -959,14 +988,22 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     // and the exit status is 0 (a second signal exits at once). A failed
     // output sets the same flag.
     let stop = install_stop_signals().context("signal handlers")?;
-    let mut p = prepare(c, false, stop)?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(
+        &args.cluster,
+        c.pipeline.as_ref(),
+        &c.blocklists,
+        c.workers as usize,
+    )?;
+    let mut p = prepare_with(c, plan, false, true, stop)?;
     let progress = !c.quiet && !c.tui && std::io::stderr().is_terminal();
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
         progress,
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
+        cluster: endpoints,
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -987,6 +1024,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     p.start_screen(&format!("replay {}{pace}", names.join(" ")))?;
     let summary = dataflow::run(p.plan.clone(), input, opts, p.take_outputs());
     p.finish_screen()?;
+    if let Some(r) = running {
+        r.finish();
+    }
     let summary = summary?;
     if !c.quiet {
         print_summary("replay", &summary, c.workers);
@@ -1030,7 +1070,13 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
     let stop = install_stop_signals().context("signal handlers")?;
-    let mut p = prepare(c, true, stop)?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(
+        &args.cluster,
+        c.pipeline.as_ref(),
+        &c.blocklists,
+        c.workers as usize,
+    )?;
+    let mut p = prepare_with(c, plan, true, true, stop)?;
     let filter = args
         .filter
         .clone()
@@ -1041,17 +1087,22 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         capture_drops: Some(drops),
+        cluster: endpoints,
         ..RunOptions::default()
     };
     p.start_screen(&format!("live on {}", args.interface))?;
     let input = Input::Single(Box::new(source));
     let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
     p.finish_screen()?;
+    if let Some(r) = running {
+        r.finish();
+    }
     let summary = summary?;
     if !c.quiet {
         print_summary("live", &summary, c.workers);
@@ -1074,7 +1125,17 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
     let c = &args.common;
     let uri = c.amqp.broker.required()?;
-    let plan = load_plan(c.pipeline.as_ref(), &c.blocklists)?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(
+        &args.cluster,
+        c.pipeline.as_ref(),
+        &c.blocklists,
+        c.workers as usize,
+    )?;
+    if member.is_some() && args.exit_on_eos {
+        return Err(usage!(
+            "--exit-on-eos cannot end a cluster: a sensor's end-of-stream batch reaches one member only; stop the members with SIGINT/SIGTERM"
+        ));
+    }
     let queue = args
         .queue
         .clone()
@@ -1106,16 +1167,21 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
+    let (running, endpoints) = form(member, p.run_metrics())?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
+        cluster: endpoints,
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
     let input = Input::Single(Box::new(source));
     let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
     p.finish_screen()?;
+    if let Some(r) = running {
+        r.finish();
+    }
     let summary = summary?;
     // Ack only what reached every output; otherwise leave it to a rerun.
     let n = if summary.output_closed {

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod blocklist;
+pub mod cluster;
 pub mod config;
 pub mod dataflow;
 pub mod detect;

@@ -4,6 +4,7 @@
 
 mod assets;
 mod cli;
+mod cluster_cmd;
 
 use clap::Parser;
 

@@ -104,6 +104,11 @@ fn busy_metrics() -> Metrics {
     m.amqp_deliveries.with_label_values(&["received"]).inc();
     m.amqp_publishes.with_label_values(&["confirmed"]).inc();
     m.queue_depth.set(4);
+    m.cluster_members.set(3);
+    m.cluster_process_index.set(1);
+    m.cluster_config_version.set(2);
+    m.cluster_config_refused.inc();
+    m.set_zookeeper_session("connected");
     m
 }
 
@@ -371,6 +376,17 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
             ]),
         ),
         ("version", s(&[env!("CARGO_PKG_VERSION")])),
+        (
+            "session_state",
+            s(&[
+                "connected",
+                "disconnected",
+                "readonly",
+                "expired",
+                "auth_failed",
+                "closed",
+            ]),
+        ),
     ])
 }
 

@@ -105,6 +105,9 @@ pub struct RunOptions {
     pub metrics: Option<Metrics>,
     /// Packets lost by the capture so far (live): added to alert evidence.
     pub capture_drops: Option<Arc<AtomicU64>>,
+    /// This process's place in a cluster formed through ZooKeeper
+    /// (`crate::cluster`); `None`: a single process.
+    pub cluster: Option<crate::cluster::net::Endpoints>,
 }
 
 impl Default for RunOptions {
@@ -116,6 +119,7 @@ impl Default for RunOptions {
             stop: None,
             metrics: None,
             capture_drops: None,
+            cluster: None,
         }
     }
 }
@@ -228,6 +232,16 @@ pub fn run(
         Input::Single(s) => (Vec::new(), Some(s)),
     };
     let workers = opts.workers.max(1);
+    // This process's workers: global indices `first..first + workers`.
+    let first = opts.cluster.as_ref().map_or(0, |e| e.index * workers);
+    // Cluster: timely's communication over the formed members' sockets
+    // (worker indices and peers become global); else one process.
+    let (builders, others) = match &opts.cluster {
+        Some(endpoints) => endpoints.communication(workers)?,
+        None => timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .map_err(|e| anyhow::anyhow!("cannot start workers: {e}"))?,
+    };
     let shared = RunShared {
         plan,
         // Every worker must know whether event lines and reports are wanted.
@@ -236,6 +250,7 @@ pub fn run(
         outputs: Mutex::new(Some(outputs)),
         files,
         single: Mutex::new(single),
+        local_workers: workers,
         speed: opts.speed,
         progress: opts.progress,
         stop: opts.stop,
@@ -243,10 +258,12 @@ pub fn run(
         capture_drops: opts.capture_drops,
         summary: summary.clone(),
         written: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
-        // All workers are in this process.
-        forwarding: Arc::new(spread::Forwarding::new(0..workers)),
+        // A single input read here is spread over this process's workers
+        // only (a queue's members are competing consumers).
+        forwarding: Arc::new(spread::Forwarding::new(first..first + workers)),
     };
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let worker_config = timely::WorkerConfig::default();
+    let guards = timely::execute::execute_from(builders, others, worker_config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         worker.dataflow::<Pane, _, _>(|scope| shared.build(scope, index, peers));
     })
@@ -269,8 +286,10 @@ struct RunShared {
     outputs: Mutex<Option<Outputs>>,
     /// Capture files, read by every worker (empty for a single input).
     files: Vec<PathBuf>,
-    /// A single input, taken by worker 0.
+    /// A single input, taken by this process's first worker.
     single: Mutex<Option<Box<dyn FrameSource + Send>>>,
+    /// Workers in this process (global index = process * this + local).
+    local_workers: usize,
     speed: Speed,
     progress: bool,
     stop: Option<Arc<AtomicBool>>,
@@ -348,6 +367,7 @@ impl RunShared {
             metrics: self.metrics.clone(),
             capture_drops: self.capture_drops.clone(),
             written: self.written.clone(),
+            relay: self.relays(index),
         };
         stash_sink(alerts, "AlertSink", alert_writer);
         let report_writer = ReportWriter {
@@ -362,17 +382,26 @@ impl RunShared {
             enabled: self.events,
             summary: self.summary.clone(),
             written: self.written.clone(),
+            relay: self.relays(index),
         };
         stash_sink(streams.events, "EventSink", event_writer);
     }
 
+    /// A cluster member other than process 0, on its first worker (where
+    /// its single input is read): its sink parts store the global frontier
+    /// as written, since the outputs are in process 0.
+    fn relays(&self, index: usize) -> bool {
+        index != 0 && index.is_multiple_of(self.local_workers)
+    }
+
     /// This worker's input: every worker reads the files; a single input
-    /// goes to worker 0.
+    /// goes to the first worker of each process (worker 0 of a single
+    /// process; in a cluster each member reads its own source).
     fn input(&self, index: usize) -> Option<Box<dyn FrameSource>> {
         if !self.files.is_empty() {
             // Checked before the workers started (`replay`).
             Some(Box::new(PcapFiles::new(&self.files)))
-        } else if index == 0 {
+        } else if index.is_multiple_of(self.local_workers) {
             self.single
                 .lock()
                 .ok()

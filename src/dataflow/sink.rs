@@ -103,6 +103,10 @@ pub(crate) struct AlertWriter {
     pub(crate) metrics: Option<Metrics>,
     pub(crate) capture_drops: Option<Arc<AtomicU64>>,
     pub(crate) written: Arc<[AtomicU64; 2]>,
+    /// Cluster member other than process 0, on its first worker: the sinks
+    /// are in process 0, so the global frontier (what reached them) is
+    /// stored as written, for this member's single input to settle with.
+    pub(crate) relay: bool,
 }
 
 impl AlertWriter {
@@ -161,7 +165,7 @@ impl SinkPart for AlertWriter {
         // Written only counts once the sink says it is safe (a broker
         // confirmed); otherwise a later step moves it on. (A failed sink is
         // gone: then nothing more is released.)
-        if self.index == 0 && self.sink.as_ref().is_some_and(|s| s.settled()) {
+        if (self.index == 0 && self.sink.as_ref().is_some_and(|s| s.settled())) || self.relay {
             let f = frontier.unwrap_or(u64::MAX);
             self.written[WRITTEN_ALERTS].store(f, Ordering::Release);
         }
@@ -177,6 +181,8 @@ pub(crate) struct EventWriter {
     pub(crate) enabled: bool,
     pub(crate) summary: Arc<Mutex<RunSummary>>,
     pub(crate) written: Arc<[AtomicU64; 2]>,
+    /// As `AlertWriter::relay`.
+    pub(crate) relay: bool,
 }
 
 impl SinkPart for EventWriter {
@@ -199,6 +205,9 @@ impl SinkPart for EventWriter {
                 let f = frontier.unwrap_or(u64::MAX);
                 self.written[WRITTEN_EVENTS].store(f, Ordering::Release);
             }
+        } else if self.relay {
+            let f = frontier.unwrap_or(u64::MAX);
+            self.written[WRITTEN_EVENTS].store(f, Ordering::Release);
         }
     }
 }
@@ -282,6 +291,7 @@ mod tests {
             enabled: true,
             summary: Arc::new(Mutex::new(RunSummary::default())),
             written: written.clone(),
+            relay: false,
         };
         let mut pending = BTreeMap::new();
         w.stash(&mut pending, Some(2), &mut vec![line(0, 9), line(0, 3)]);

@@ -56,6 +56,17 @@ pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "rejected", 
 /// Values of the `outcome` label of `dnsmonitor_amqp_publishes_total`.
 pub const AMQP_PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "failed", "dropped"];
 
+/// Values of the `session_state` label of
+/// `dnsmonitor_zookeeper_session_state` (`crate::cluster`).
+pub const ZK_SESSION_STATES: [&str; 6] = [
+    "connected",
+    "disconnected",
+    "readonly",
+    "expired",
+    "auth_failed",
+    "closed",
+];
+
 /// Every alert severity (the `severity` label).
 pub const SEVERITIES: [Severity; 2] = [Severity::Warning, Severity::Critical];
 /// Every alert state (the `state` label).
@@ -124,6 +135,11 @@ pub enum MetricName {
     DnstapConnections,
     DnstapMessages,
     DnstapErrors,
+    ClusterMembers,
+    ClusterProcessIndex,
+    ClusterConfigVersion,
+    ClusterConfigRefused,
+    ZookeeperSessionState,
 }
 
 /// One row of the metric table.
@@ -136,7 +152,7 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 23] = [
+    pub const ALL: [MetricName; 28] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
@@ -160,6 +176,11 @@ impl MetricName {
         MetricName::DnstapConnections,
         MetricName::DnstapMessages,
         MetricName::DnstapErrors,
+        MetricName::ClusterMembers,
+        MetricName::ClusterProcessIndex,
+        MetricName::ClusterConfigVersion,
+        MetricName::ClusterConfigRefused,
+        MetricName::ZookeeperSessionState,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -308,6 +329,36 @@ impl MetricName {
                 &["reason"],
                 "dnstap connections, frames or messages rejected, by reason.",
             ),
+            MetricName::ClusterMembers => (
+                "dnsmonitor_cluster_members",
+                Gauge,
+                &[],
+                "Members registered in this process's cluster in ZooKeeper (standbys included); 0 outside a cluster.",
+            ),
+            MetricName::ClusterProcessIndex => (
+                "dnsmonitor_cluster_process_index",
+                Gauge,
+                &[],
+                "This member's process index in its formed cluster; -1 while forming, as a standby, or outside a cluster.",
+            ),
+            MetricName::ClusterConfigVersion => (
+                "dnsmonitor_cluster_config_version",
+                Gauge,
+                &[],
+                "The pushed pipeline version this member runs; 0 when it runs its own pipeline file.",
+            ),
+            MetricName::ClusterConfigRefused => (
+                "dnsmonitor_cluster_config_refused_total",
+                Counter,
+                &[],
+                "Pushed pipeline versions this member refused as invalid (the last good one is kept).",
+            ),
+            MetricName::ZookeeperSessionState => (
+                "dnsmonitor_zookeeper_session_state",
+                Gauge,
+                &["session_state"],
+                "1 for the state of this member's ZooKeeper session, 0 for the others.",
+            ),
         };
         MetricSpec {
             name,
@@ -377,6 +428,16 @@ pub struct Metrics {
     pub dnstap_messages: IntCounterVec,
     /// `dnsmonitor_dnstap_errors_total{reason}`: `dnstap::DnstapError::as_str()`.
     pub dnstap_errors: IntCounterVec,
+    /// `dnsmonitor_cluster_members`
+    pub cluster_members: IntGauge,
+    /// `dnsmonitor_cluster_process_index`
+    pub cluster_process_index: IntGauge,
+    /// `dnsmonitor_cluster_config_version`
+    pub cluster_config_version: IntGauge,
+    /// `dnsmonitor_cluster_config_refused_total`
+    pub cluster_config_refused: IntCounter,
+    /// `dnsmonitor_zookeeper_session_state{session_state}`: values [`ZK_SESSION_STATES`].
+    pub zookeeper_session_state: IntGaugeVec,
     /// Every family name registered, sorted.
     names: std::sync::Arc<[String]>,
 }
@@ -495,6 +556,11 @@ impl Metrics {
             dnstap_connections: r.counter(MetricName::DnstapConnections),
             dnstap_messages: r.counter_vec(MetricName::DnstapMessages),
             dnstap_errors: r.counter_vec(MetricName::DnstapErrors),
+            cluster_members: r.int_gauge(MetricName::ClusterMembers),
+            cluster_process_index: r.int_gauge(MetricName::ClusterProcessIndex),
+            cluster_config_version: r.int_gauge(MetricName::ClusterConfigVersion),
+            cluster_config_refused: r.counter(MetricName::ClusterConfigRefused),
+            zookeeper_session_state: r.gauge_vec(MetricName::ZookeeperSessionState),
             registry: r.registry.clone(),
             names: r.finish(),
         };
@@ -538,10 +604,24 @@ impl Metrics {
         for e in crate::dnstap::DnstapError::ALL {
             m.dnstap_errors.with_label_values(&[e.as_str()]);
         }
+        for st in ZK_SESSION_STATES {
+            m.zookeeper_session_state.with_label_values(&[st]);
+        }
+        m.cluster_process_index.set(-1);
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         m
+    }
+
+    /// Show `state` as this member's ZooKeeper session state (one of
+    /// [`ZK_SESSION_STATES`] at 1, the others at 0).
+    pub fn set_zookeeper_session(&self, state: &str) {
+        for st in ZK_SESSION_STATES {
+            self.zookeeper_session_state
+                .with_label_values(&[st])
+                .set(i64::from(st == state));
+        }
     }
 
     /// The registry in the Prometheus text exposition format (0.0.4).

@@ -1,0 +1,444 @@
+//! What the cluster keeps in ZooKeeper besides its members: pushed
+//! pipeline versions (`cluster push`) and what `cluster status` reads.
+//!
+//! ```text
+//! /dnsmonitor/<c>/config                   PushedConfig (JSON): the version in force
+//! /dnsmonitor/<c>/config/v<N>/pipeline     the pipeline text
+//! /dnsmonitor/<c>/config/v<N>/list-<i>-<j> chunk j of blocklist i (CHUNK_BYTES each)
+//! ```
+//!
+//! A version is written completely before the `config` node names it (a
+//! conditional set on the node's version, so two pushes cannot both win).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use zookeeper_client as zkc;
+
+use super::form::{MemberInfo, sorted_members};
+use super::zk::{ClusterError, Zk, cluster_path, config_path, members_path};
+use crate::config::{ConfigErrors, Plan};
+use crate::time::Clock;
+
+/// A znode holds about 1 MB (ZooKeeper's jute.maxbuffer): blocklists are
+/// stored in chunks of this many bytes, and a pipeline must fit in one.
+pub const CHUNK_BYTES: usize = 900 * 1024;
+/// Ceiling of one pushed blocklist (the chunks of one version are read
+/// into memory by every member).
+pub const MAX_LIST_BYTES: usize = 512 << 20;
+
+/// The `config` node's data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushedConfig {
+    pub version: u64,
+    /// `super::fingerprint` of the pipeline and lists.
+    pub fingerprint: String,
+    /// The pipeline's file name when pushed (for messages).
+    pub pipeline_name: String,
+    pub blocklists: Vec<PushedList>,
+    pub pushed_us: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushedList {
+    /// File name when pushed (no directories).
+    pub name: String,
+    pub bytes: usize,
+    pub chunks: usize,
+}
+
+/// A pushed version read back.
+pub struct Pushed {
+    pub config: PushedConfig,
+    pub pipeline: Vec<u8>,
+    pub lists: Vec<Vec<u8>>,
+}
+
+fn version_path(cluster: &str, v: u64) -> String {
+    format!("{}/v{v}", config_path(cluster))
+}
+
+/// The version in force and the `config` node's znode version, if any.
+fn current(zk: &Zk, cluster: &str) -> Result<Option<(PushedConfig, i32)>, ClusterError> {
+    let path = config_path(cluster);
+    match zk.call("get", &path, zk.client.get_data(&path)) {
+        Ok((data, _)) if data.is_empty() => Ok(None),
+        Ok((data, stat)) => serde_json::from_slice(&data)
+            .map(|c| Some((c, stat.version)))
+            .map_err(|e| ClusterError::Config {
+                cluster: cluster.to_string(),
+                message: format!("{path} does not hold a pushed version ({e})"),
+            }),
+        Err(ClusterError::Call {
+            source: zkc::Error::NoNode,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Store a new version (already validated by the caller with `check`'s
+/// code) and make it the one in force. `lists`: (file name, bytes).
+pub fn push(
+    zk: &Zk,
+    cluster: &str,
+    pipeline_name: &str,
+    pipeline: &[u8],
+    lists: &[(String, Vec<u8>)],
+) -> Result<PushedConfig, ClusterError> {
+    let refuse = |message: String| ClusterError::Config {
+        cluster: cluster.to_string(),
+        message,
+    };
+    if pipeline.len() > CHUNK_BYTES {
+        return Err(refuse(format!(
+            "the pipeline is {} bytes; a pushed pipeline holds at most {CHUNK_BYTES}",
+            pipeline.len()
+        )));
+    }
+    if let Some((name, l)) = lists.iter().find(|(_, l)| l.len() > MAX_LIST_BYTES) {
+        return Err(refuse(format!(
+            "blocklist {name} is {} bytes; a pushed list holds at most {MAX_LIST_BYTES}",
+            l.len()
+        )));
+    }
+    zk.mkdir(&config_path(cluster))?;
+    let (version, expected) = match current(zk, cluster)? {
+        Some((c, v)) => (c.version + 1, v),
+        None => {
+            let path = config_path(cluster);
+            let (_, stat) = zk.call("get", &path, zk.client.get_data(&path))?;
+            (1, stat.version)
+        }
+    };
+    let dir = version_path(cluster, version);
+    let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    let create = |path: &str, data: &[u8]| -> Result<(), ClusterError> {
+        zk.call("create", path, zk.client.create(path, data, &opts))
+            .map(|_| ())
+    };
+    match create(&dir, b"") {
+        // A push that died half-way left it: start it over.
+        Err(ClusterError::Call {
+            source: zkc::Error::NodeExists,
+            ..
+        }) => {
+            delete_tree(zk, &dir)?;
+            create(&dir, b"")?;
+        }
+        r => r?,
+    }
+    create(&format!("{dir}/pipeline"), pipeline)?;
+    let mut stored = Vec::new();
+    for (i, (name, bytes)) in lists.iter().enumerate() {
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![&[][..]]
+        } else {
+            bytes.chunks(CHUNK_BYTES).collect()
+        };
+        for (j, c) in chunks.iter().enumerate() {
+            create(&format!("{dir}/list-{i}-{j}"), c)?;
+        }
+        stored.push(PushedList {
+            name: name.clone(),
+            bytes: bytes.len(),
+            chunks: chunks.len(),
+        });
+    }
+    let blobs: Vec<Vec<u8>> = lists.iter().map(|(_, b)| b.clone()).collect();
+    let config = PushedConfig {
+        version,
+        fingerprint: super::pipeline_version(pipeline, &blobs),
+        pipeline_name: pipeline_name.to_string(),
+        blocklists: stored,
+        pushed_us: Clock.unix_micros(),
+    };
+    let data = serde_json::to_vec(&config).expect("config serialises");
+    let path = config_path(cluster);
+    match zk.call(
+        "set",
+        &path,
+        zk.client.set_data(&path, &data, Some(expected)),
+    ) {
+        Ok(_) => {}
+        Err(ClusterError::Call {
+            source: zkc::Error::BadVersion,
+            ..
+        }) => {
+            return Err(refuse(
+                "another push stored a version at the same time: push again".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    // Keep the previous version (members may still be loading it).
+    if version > 2 {
+        let old = version_path(cluster, version - 2);
+        if let Err(e) = delete_tree(zk, &old) {
+            tracing::warn!(error = %e, "cannot remove an old pushed version");
+        }
+    }
+    Ok(config)
+}
+
+/// Delete a node and its children (one level: versions are flat).
+fn delete_tree(zk: &Zk, path: &str) -> Result<(), ClusterError> {
+    let children = match zk.call("list", path, zk.client.list_children(path)) {
+        Err(ClusterError::Call {
+            source: zkc::Error::NoNode,
+            ..
+        }) => return Ok(()),
+        r => r?,
+    };
+    for c in children {
+        let p = format!("{path}/{c}");
+        zk.call("delete", &p, zk.client.delete(&p, None))?;
+    }
+    zk.call("delete", path, zk.client.delete(path, None))
+}
+
+/// The version in force, read completely; `None` when nothing was pushed.
+pub fn load(zk: &Zk, cluster: &str) -> Result<Option<Pushed>, ClusterError> {
+    let Some((config, _)) = current(zk, cluster)? else {
+        return Ok(None);
+    };
+    let dir = version_path(cluster, config.version);
+    let get = |path: String| -> Result<Vec<u8>, ClusterError> {
+        zk.call("get", &path, zk.client.get_data(&path))
+            .map(|(d, _)| d)
+    };
+    let pipeline = get(format!("{dir}/pipeline"))?;
+    let mut lists = Vec::new();
+    for (i, l) in config.blocklists.iter().enumerate() {
+        let mut bytes = Vec::with_capacity(l.bytes);
+        for j in 0..l.chunks {
+            bytes.extend_from_slice(&get(format!("{dir}/list-{i}-{j}"))?);
+        }
+        if bytes.len() != l.bytes {
+            return Err(ClusterError::Config {
+                cluster: cluster.to_string(),
+                message: format!(
+                    "pushed version {}: blocklist {} has {} bytes, {} expected",
+                    config.version,
+                    l.name,
+                    bytes.len(),
+                    l.bytes
+                ),
+            });
+        }
+        lists.push(bytes);
+    }
+    Ok(Some(Pushed {
+        config,
+        pipeline,
+        lists,
+    }))
+}
+
+impl Pushed {
+    /// Validate it into a plan: the lists are written into `dir` (created)
+    /// and given as extra blocklists; errors name the version's znode.
+    pub fn plan(&self, cluster: &str, dir: &Path) -> Result<Plan, ConfigErrors> {
+        let origin = format!(
+            "zookeeper:{}/pipeline ({})",
+            version_path(cluster, self.config.version),
+            self.config.pipeline_name
+        );
+        let io_error = |message: String| {
+            ConfigErrors(vec![crate::config::ConfigError {
+                file: origin.clone(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message,
+            }])
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(format!("cannot create {}: {e}", dir.display())))?;
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for (i, (l, bytes)) in self.config.blocklists.iter().zip(&self.lists).enumerate() {
+            // The pushed name is a file name only (no directories).
+            let name: String = l
+                .name
+                .chars()
+                .map(|c| if c == '/' || c == '\\' { '_' } else { c })
+                .collect();
+            // One folder per list: the file name (its stem names the list
+            // in alerts) stays the pushed one, and two lists may share it.
+            let p = dir.join(i.to_string()).join(&name);
+            std::fs::create_dir_all(dir.join(i.to_string()))
+                .and_then(|()| std::fs::write(&p, bytes))
+                .map_err(|e| io_error(format!("cannot write {}: {e}", p.display())))?;
+            paths.push(p);
+        }
+        let text = String::from_utf8_lossy(&self.pipeline);
+        Plan::from_str(&text, &origin, dir, &paths)
+    }
+}
+
+/// One member as `cluster status` shows it.
+#[derive(Debug, Serialize)]
+pub struct MemberStatus {
+    pub znode: String,
+    /// `None` when its data could not be read (a member just leaving).
+    pub info: Option<MemberInfo>,
+}
+
+/// Everything `cluster status` shows.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub cluster: String,
+    pub members: Vec<MemberStatus>,
+    pub config: Option<PushedConfig>,
+}
+
+/// Read the members (in sequence order) and the version in force.
+pub fn status(zk: &Zk, cluster: &str) -> Result<Status, ClusterError> {
+    let dir = members_path(cluster);
+    let children = match zk.call("list", &dir, zk.client.list_children(&dir)) {
+        Err(ClusterError::Call {
+            source: zkc::Error::NoNode,
+            ..
+        }) => {
+            let root = cluster_path(cluster);
+            let exists = zk.call("exists", &root, zk.client.check_stat(&root))?;
+            if exists.is_none() {
+                return Err(ClusterError::Config {
+                    cluster: cluster.to_string(),
+                    message: format!("no such cluster on this ZooKeeper ({root} does not exist)"),
+                });
+            }
+            Vec::new()
+        }
+        r => r?,
+    };
+    let mut members = Vec::new();
+    for (_, name) in sorted_members(&children) {
+        let path = format!("{dir}/{name}");
+        let info = match zk.call("get", &path, zk.client.get_data(&path)) {
+            Ok((data, _)) => serde_json::from_slice(&data).ok(),
+            Err(ClusterError::Call {
+                source: zkc::Error::NoNode,
+                ..
+            }) => continue,
+            Err(e) => return Err(e),
+        };
+        members.push(MemberStatus { znode: name, info });
+    }
+    let config = current(zk, cluster)?.map(|(c, _)| c);
+    Ok(Status {
+        cluster: cluster.to_string(),
+        members,
+        config,
+    })
+}
+
+/// While a member runs: watch the `config` node (a std thread, until
+/// `done`). A newly pushed version is loaded and validated here; an invalid
+/// one (a list it names missing on this member, say) is refused: logged,
+/// counted (`cluster_config_refused`), and shown by `cluster status` in
+/// this member's `refused`. The member keeps the version it runs: a valid
+/// new version applies when the members restart (switching a running
+/// cluster at an event-time pane is not implemented yet).
+pub fn watch_config(
+    member: &super::Membership,
+    done: Arc<AtomicBool>,
+    metrics: Option<crate::metrics::Metrics>,
+) {
+    let zk = member.zk.clone();
+    let cluster = member.cluster.clone();
+    let mut info = member.info.clone();
+    let path = member.path.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cluster-config".into())
+        .spawn(move || {
+            let cpath = config_path(&cluster);
+            let mut seen = info.config_version.unwrap_or(0);
+            while !done.load(Ordering::Acquire) {
+                let watcher = match zk.call("exists", &cpath, zk.client.check_and_watch_stat(&cpath)) {
+                    Ok((_, w)) => w,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watching the pushed version");
+                        Clock.sleep(CONFIG_RECHECK);
+                        continue;
+                    }
+                };
+                match load(&zk, &cluster) {
+                    Ok(Some(p)) if p.config.version > seen => {
+                        seen = p.config.version;
+                        examine(&cluster, &p, &mut info, metrics.as_ref());
+                        let data = serde_json::to_vec(&info).expect("member info serialises");
+                        if let Err(e) = zk.call("set", &path, zk.client.set_data(&path, &data, None)) {
+                            tracing::warn!(error = %e, "cannot update this member's state in ZooKeeper");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the pushed version"),
+                }
+                // Wait for a change, looking at `done` now and then.
+                let mut changed = Box::pin(watcher.changed());
+                while !done.load(Ordering::Acquire) {
+                    let r = zk.block_on(async {
+                        tokio::time::timeout(CONFIG_RECHECK, &mut changed).await
+                    });
+                    if r.is_ok() {
+                        break;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch the pushed version");
+    }
+}
+
+/// How often the config watcher looks whether the run is over.
+const CONFIG_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Validate a newly pushed version on this member; say what happens.
+fn examine(
+    cluster: &str,
+    p: &Pushed,
+    info: &mut MemberInfo,
+    metrics: Option<&crate::metrics::Metrics>,
+) {
+    let v = p.config.version;
+    let dir =
+        std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
+    let result = p.plan(cluster, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let running = match info.config_version {
+        Some(r) => format!("pushed version {r}"),
+        None => format!("pipeline version {}", info.pipeline_version),
+    };
+    match result {
+        Err(errors) => {
+            let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+            tracing::error!(cluster, version = v, error = %first, "refused a pushed version");
+            eprintln!(
+                "error: cluster {cluster}: refused pushed version {v} ({} error(s); first: {}); keeping {running}",
+                errors.0.len(),
+                crate::sinks::escape::for_terminal(&first)
+            );
+            info.refused = Some(format!("version {v}: {first}"));
+            if let Some(m) = metrics {
+                m.cluster_config_refused.inc();
+            }
+        }
+        Ok(_) => {
+            info.refused = None;
+            if p.config.fingerprint != info.pipeline_version {
+                tracing::warn!(
+                    cluster,
+                    version = v,
+                    "a new pushed version applies at the next start"
+                );
+                eprintln!(
+                    "cluster {cluster}: pushed version {v} is valid; this member keeps {running} until the members restart (switching a running cluster is not implemented yet)"
+                );
+            }
+        }
+    }
+}

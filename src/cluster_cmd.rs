@@ -1,0 +1,490 @@
+//! The cluster's command line: the flags with which `replay`, `live` and
+//! `consume` join a cluster (and which plan a member runs), and the
+//! `dnsmonitor cluster status|push` commands. The membership itself is
+//! `dnsmonitor::cluster`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use dnsmonitor::cluster::net::Endpoints;
+use dnsmonitor::cluster::store;
+use dnsmonitor::cluster::zk::Zk;
+use dnsmonitor::cluster::{
+    ClusterError, ClusterOptions, MemberState, Membership, ZkTarget, pipeline_version,
+};
+use dnsmonitor::config::{DEFAULT_PIPELINE, Plan};
+use dnsmonitor::metrics::Metrics;
+use dnsmonitor::sinks::escape::for_terminal;
+use dnsmonitor::time::rfc3339;
+
+use crate::cli::{EXIT_OK, EXIT_USAGE, Usage};
+
+/// How long a member that left may precede this one's own end before it
+/// counts as lost (members of a replay finish within moments).
+const LOSS_GRACE: Duration = Duration::from_secs(3);
+
+/// The flags of a cluster member (`replay`, `live`, `consume`); each wins
+/// over the pipeline's `[cluster]` key of the same name.
+#[derive(clap::Args, Debug, Default)]
+pub struct ClusterArgs {
+    /// Join a cluster through ZooKeeper: `host:port[,host:port...][/chroot]`.
+    #[arg(long, value_name = "HOSTS")]
+    pub zookeeper: Option<String>,
+    /// The cluster's name (its members share /dnsmonitor/NAME).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The number of members the cluster forms at; later ones wait as standbys.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub processes: Option<u16>,
+    /// This member's timely endpoint, HOST:PORT: listened on, and told to the
+    /// others (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+}
+
+/// `dnsmonitor cluster ...`.
+#[derive(clap::Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// List the members: index, address, state, pipeline version, since when.
+    Status(StatusArgs),
+    /// Validate a pipeline (as `check` does) and store it and its blocklists
+    /// as the cluster's new version; running members are told by ZooKeeper.
+    Push(PushArgs),
+}
+
+/// Where the cluster is.
+#[derive(clap::Args, Debug)]
+pub struct TargetArgs {
+    /// `host:port[,host:port...][/chroot]`.
+    #[arg(long, value_name = "HOSTS")]
+    pub zookeeper: String,
+    /// The cluster's name.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: String,
+    /// Seconds to wait for ZooKeeper.
+    #[arg(long, value_name = "SECS", default_value_t = dnsmonitor::cluster::DEFAULT_CONNECT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connect_timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// One JSON document (`dnsmonitor.cluster-status/1`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The pipeline TOML file.
+    pub pipeline: PathBuf,
+    /// A blocklist pushed with it (any supported format); repeatable.
+    #[arg(long = "blocklist", short = 'b')]
+    pub blocklists: Vec<PathBuf>,
+}
+
+/// A ZooKeeper problem as the CLI reports it: a usage error (exit 2) when
+/// it is in what was asked for.
+fn cluster_error(e: ClusterError) -> anyhow::Error {
+    if e.is_usage() {
+        anyhow::Error::new(Usage(e.to_string()))
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+fn connect(t: &TargetArgs) -> anyhow::Result<Zk> {
+    dnsmonitor::cluster::check_name(&t.cluster).map_err(|m| anyhow::Error::new(Usage(m)))?;
+    let target: ZkTarget = t.zookeeper.parse().map_err(cluster_error)?;
+    let timeout = Duration::from_secs(t.connect_timeout);
+    Zk::connect(
+        &target,
+        timeout,
+        Duration::from_secs(dnsmonitor::cluster::DEFAULT_SESSION_TIMEOUT_SECS),
+    )
+    .map_err(cluster_error)
+}
+
+pub fn run(command: ClusterCommand) -> anyhow::Result<i32> {
+    match command {
+        ClusterCommand::Status(a) => status(a),
+        ClusterCommand::Push(a) => push(a),
+    }
+}
+
+fn push(a: PushArgs) -> anyhow::Result<i32> {
+    // Validated by exactly `check`'s code, errors at file:line:key.
+    if let Err(errors) = Plan::from_file(&a.pipeline, &a.blocklists) {
+        for e in &errors.0 {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "{}: {} error(s); nothing pushed",
+            a.pipeline.display(),
+            errors.0.len()
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let text =
+        std::fs::read(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
+    let mut lists = Vec::new();
+    for l in &a.blocklists {
+        let bytes = std::fs::read(l).map_err(|e| {
+            anyhow::Error::new(Usage(format!(
+                "--blocklist {}: cannot read: {e}",
+                for_terminal(&l.display().to_string())
+            )))
+        })?;
+        lists.push((file_name(l), bytes));
+    }
+    let zk = connect(&a.target)?;
+    let c = store::push(
+        &zk,
+        &a.target.cluster,
+        &file_name(&a.pipeline),
+        &text,
+        &lists,
+    )
+    .map_err(cluster_error)?;
+    println!(
+        "cluster {}: pushed version {} (pipeline version {}): {}, {} blocklist(s)",
+        a.target.cluster,
+        c.version,
+        c.fingerprint,
+        for_terminal(&c.pipeline_name),
+        c.blocklists.len()
+    );
+    Ok(EXIT_OK)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<i32> {
+    let zk = connect(&a.target)?;
+    let s = store::status(&zk, &a.target.cluster).map_err(cluster_error)?;
+    if a.json || !std::io::stdout().is_terminal() {
+        let members: Vec<serde_json::Value> = s
+            .members
+            .iter()
+            .map(|m| match &m.info {
+                Some(i) => serde_json::json!({
+                    "znode": m.znode,
+                    "index": i.index,
+                    "state": i.state.as_str(),
+                    "address": i.address,
+                    "pipeline_version": i.pipeline_version,
+                    "config_version": i.config_version,
+                    "since": rfc3339(i.since_us),
+                    "workers": i.workers,
+                    "pid": i.pid,
+                    "refused": i.refused,
+                }),
+                None => serde_json::json!({ "znode": m.znode, "state": null }),
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schema": "dnsmonitor.cluster-status/1",
+            "cluster": s.cluster,
+            "config": s.config.as_ref().map(|c| serde_json::json!({
+                "version": c.version,
+                "pipeline_version": c.fingerprint,
+                "pipeline": c.pipeline_name,
+                "blocklists": c.blocklists.iter().map(|l| serde_json::json!({
+                    "name": l.name, "bytes": l.bytes, "chunks": l.chunks,
+                })).collect::<Vec<_>>(),
+                "pushed": rfc3339(c.pushed_us),
+            })),
+            "members": members,
+        });
+        println!("{doc}");
+        return Ok(EXIT_OK);
+    }
+    match &s.config {
+        Some(c) => println!(
+            "cluster {}: {} member(s); pushed version {} (pipeline version {}, {}) since {}",
+            s.cluster,
+            s.members.len(),
+            c.version,
+            c.fingerprint,
+            for_terminal(&c.pipeline_name),
+            rfc3339(c.pushed_us)
+        ),
+        None => println!(
+            "cluster {}: {} member(s); no pushed version",
+            s.cluster,
+            s.members.len()
+        ),
+    }
+    println!(
+        "{:<5} {:<8} {:<22} {:<24} {:<20} ZNODE",
+        "INDEX", "STATE", "ADDRESS", "PIPELINE", "SINCE"
+    );
+    for m in &s.members {
+        let Some(i) = &m.info else {
+            println!(
+                "{:<5} {:<8} {:<22} {:<24} {:<20} {}",
+                "-", "?", "-", "-", "-", m.znode
+            );
+            continue;
+        };
+        let version = match i.config_version {
+            Some(v) => format!("{} (v{v})", i.pipeline_version),
+            None => i.pipeline_version.clone(),
+        };
+        println!(
+            "{:<5} {:<8} {:<22} {:<24} {:<20} {}",
+            i.index.map_or("-".to_string(), |x| x.to_string()),
+            i.state.as_str(),
+            for_terminal(&i.address),
+            for_terminal(&version),
+            rfc3339(i.since_us),
+            m.znode
+        );
+        if let Some(r) = &i.refused {
+            println!("      refused: {}", for_terminal(r));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// A member registered in ZooKeeper, not yet formed.
+pub struct Member {
+    membership: Membership,
+    listener: std::net::TcpListener,
+}
+
+/// A member whose cluster formed: keeps its ZooKeeper session (and so its
+/// znode) until [`Running::finish`].
+pub struct Running {
+    membership: Membership,
+    done: Arc<AtomicBool>,
+}
+
+impl Member {
+    /// Wait for the cluster to form; the endpoints go to the run.
+    pub fn form(self, metrics: Option<Metrics>) -> anyhow::Result<(Running, Endpoints)> {
+        let cluster = self.membership.cluster.clone();
+        let mut formed = self.membership.form(self.listener).map_err(cluster_error)?;
+        let index = formed.endpoints.index;
+        formed
+            .membership
+            .set_state(MemberState::Running, Some(index));
+        eprintln!(
+            "cluster {cluster}: formed with {} members; this is process {index} at {}{}",
+            formed.endpoints.processes(),
+            for_terminal(&formed.membership.info.address),
+            if index == 0 {
+                " (it writes the outputs)"
+            } else {
+                " (process 0 writes the outputs)"
+            }
+        );
+        stop_when_a_connection_breaks(&cluster);
+        let done = Arc::new(AtomicBool::new(false));
+        if let Some(m) = &metrics {
+            m.cluster_process_index.set(index as i64);
+            m.cluster_config_version
+                .set(formed.membership.info.config_version.unwrap_or(0) as i64);
+        }
+        formed.membership.watch(
+            formed.members.clone(),
+            done.clone(),
+            LOSS_GRACE,
+            metrics.clone(),
+        );
+        store::watch_config(&formed.membership, done.clone(), metrics);
+        Ok((
+            Running {
+                membership: formed.membership,
+                done,
+            },
+            formed.endpoints,
+        ))
+    }
+}
+
+/// timely's network threads panic when a member's connection breaks (a
+/// member killed, a network cut), and the workers then panic one after the
+/// other. Recovery means re-forming, which is not implemented yet: say so
+/// in one line and stop at the first such panic (exit status 1). Panics
+/// anywhere else keep the default hook.
+fn stop_when_a_connection_breaks(cluster: &str) {
+    let cluster = cluster.to_string();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("");
+        if name.starts_with("timely:recv-") || name.starts_with("timely:send-") {
+            let why = info.payload_as_str().unwrap_or("a network thread failed");
+            eprintln!(
+                "error: cluster {cluster}: the connection to another member broke ({name}: {why}); this member stops: re-forming a running cluster is not implemented yet, restart the members"
+            );
+            std::process::exit(1);
+        }
+        default(info);
+    }));
+}
+
+impl Running {
+    /// The run is over: stop watching, leave the cluster.
+    pub fn finish(self) {
+        self.done.store(true, Ordering::Release);
+        self.membership.leave();
+    }
+}
+
+/// The plan a run uses and, with `--zookeeper` (or `[cluster] zookeeper`),
+/// its registration. A member given `--pipeline` runs it (and it must be
+/// the version pushed to the cluster, if one was); a member without one
+/// runs the pushed version, else the built-in default.
+pub fn plan_and_member(
+    args: &ClusterArgs,
+    pipeline: Option<&PathBuf>,
+    lists: &[PathBuf],
+    workers: usize,
+) -> anyhow::Result<(Plan, Option<Member>)> {
+    let local = match pipeline {
+        Some(p) => Some(crate::cli::load_plan(Some(p), lists)?),
+        None => None,
+    };
+    let table = match &local {
+        Some(p) => p.cluster.clone(),
+        None => {
+            Plan::default_plan(&[])
+                .map_err(|e| anyhow::anyhow!("default pipeline: {e}"))?
+                .cluster
+        }
+    };
+    let usage = |m: String| anyhow::Error::new(Usage(m));
+    let Some(zookeeper) = args.zookeeper.clone().or(table.zookeeper.clone()) else {
+        if args.cluster.is_some() || args.processes.is_some() || args.advertise.is_some() {
+            return Err(usage(
+                "--cluster, --processes and --advertise need --zookeeper HOSTS (or [cluster] zookeeper)".into(),
+            ));
+        }
+        let plan = match local {
+            Some(p) => p,
+            None => crate::cli::load_plan(None, lists)?,
+        };
+        return Ok((plan, None));
+    };
+    let name = args
+        .cluster
+        .clone()
+        .or(table.name.clone())
+        .ok_or_else(|| usage("--zookeeper needs --cluster NAME (or [cluster] name)".into()))?;
+    let processes = args
+        .processes
+        .map(usize::from)
+        .or(table.processes)
+        .ok_or_else(|| usage("--zookeeper needs --processes N (or [cluster] processes)".into()))?;
+    let advertise = args
+        .advertise
+        .clone()
+        .or(table.advertise.clone())
+        .ok_or_else(|| {
+            usage("--zookeeper needs --advertise HOST:PORT (or [cluster] advertise)".into())
+        })?;
+    dnsmonitor::cluster::check_name(&name).map_err(usage)?;
+    let opts = ClusterOptions {
+        zookeeper,
+        name: name.clone(),
+        processes,
+        advertise,
+        connect_timeout: table.connect_timeout,
+        form_timeout: table.form_timeout,
+        session_timeout: table.session_timeout,
+    };
+    let target: ZkTarget = opts.zookeeper.parse().map_err(cluster_error)?;
+    let zk =
+        Zk::connect(&target, opts.connect_timeout, opts.session_timeout).map_err(cluster_error)?;
+    let pushed = store::load(&zk, &name).map_err(cluster_error)?;
+    let list_bytes = || -> anyhow::Result<Vec<Vec<u8>>> {
+        lists
+            .iter()
+            .map(|l| std::fs::read(l).with_context(|| format!("reading {}", l.display())))
+            .collect()
+    };
+    let (plan, version, config_version) = match (local, pushed) {
+        (Some(plan), pushed) => {
+            let path = pipeline.expect("a local plan has a file");
+            let text =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let version = pipeline_version(&text, &list_bytes()?);
+            let config_version = match pushed {
+                Some(p) if p.config.fingerprint != version => {
+                    return Err(usage(format!(
+                        "cluster {name}: {} (pipeline version {version}) is not the version pushed to the cluster (version {}, pipeline version {}, {}): start without --pipeline to run the pushed one, or push this one with `dnsmonitor cluster push`",
+                        path.display(),
+                        p.config.version,
+                        p.config.fingerprint,
+                        for_terminal(&p.config.pipeline_name),
+                    )));
+                }
+                Some(p) => Some(p.config.version),
+                None => None,
+            };
+            (plan, version, config_version)
+        }
+        (None, Some(p)) => {
+            if !lists.is_empty() {
+                return Err(usage(format!(
+                    "cluster {name} runs pushed version {}: push the blocklists with it (`dnsmonitor cluster push --blocklist`) instead of giving --blocklist to a member",
+                    p.config.version
+                )));
+            }
+            let dir = std::env::temp_dir().join(format!(
+                "dnsmonitor-{name}-v{}-{}",
+                p.config.version,
+                std::process::id()
+            ));
+            let plan = p.plan(&name, &dir);
+            // The lists are loaded into the plan: the files are not needed.
+            let _ = std::fs::remove_dir_all(&dir);
+            let plan = plan.map_err(|e| {
+                usage(format!(
+                    "cluster {name}: pushed version {} is not valid on this member:\n{e}",
+                    p.config.version
+                ))
+            })?;
+            eprintln!(
+                "cluster {name}: running pushed version {} ({})",
+                p.config.version,
+                for_terminal(&p.config.pipeline_name)
+            );
+            (plan, p.config.fingerprint.clone(), Some(p.config.version))
+        }
+        (None, None) => {
+            let plan = crate::cli::load_plan(None, lists)?;
+            let version = pipeline_version(DEFAULT_PIPELINE.as_bytes(), &list_bytes()?);
+            (plan, version, None)
+        }
+    };
+    let (membership, listener) =
+        Membership::join(zk, &opts, version, config_version, workers).map_err(cluster_error)?;
+    eprintln!(
+        "cluster {name}: registered as {} ({}); waiting for {processes} member(s)",
+        membership.path,
+        for_terminal(&membership.info.address)
+    );
+    Ok((
+        plan,
+        Some(Member {
+            membership,
+            listener,
+        }),
+    ))
+}

@@ -1,0 +1,964 @@
+//! A cluster of real dnsmonitor processes forming through a real ZooKeeper
+//! (127.0.0.1:2181, started by scripts/services.sh): the same alerts at
+//! every scale, `cluster status` and `cluster push`, and clear errors for
+//! a bad `--zookeeper`, a bad push and members that disagree. Without a
+//! ZooKeeper the tests fail under scripts/test.sh (skip otherwise, saying
+//! so). Each test uses a cluster name of its own.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::amqp::{tempdir, wait_output};
+use common::proc::Proc;
+
+const ZK: &str = "127.0.0.1:2181";
+
+fn zk_up() -> bool {
+    let addr: SocketAddr = ZK.parse().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        true
+    } else {
+        common::cannot_run("no ZooKeeper on 127.0.0.1:2181 (run scripts/services.sh)");
+        false
+    }
+}
+
+/// A cluster name no other test (or run) uses.
+fn unique() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dnsmonitor"))
+}
+
+fn capture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/loopback-flood.pcap")
+}
+
+/// The flags of a member of `cluster` at size `n`.
+fn member_args(cluster: &str, n: usize) -> Vec<String> {
+    [
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        cluster,
+        "--processes",
+        &n.to_string(),
+        "--advertise",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, 120)
+}
+
+/// Run an admin command (bounded by its own ZooKeeper timeout) with its
+/// standard output kept.
+fn admin(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Replay the capture in one process; the alert file's bytes.
+fn replay_alone(dir: &Path, tag: &str, workers: usize, extra: &[&str]) -> Vec<u8> {
+    let out = dir.join(format!("{tag}.jsonl"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--workers", &workers.to_string(), "--alerts"])
+        .arg(&out)
+        .args(extra));
+    assert!(o.status.success(), "{tag}: {}", stderr(&o));
+    std::fs::read(&out).unwrap()
+}
+
+/// Replay the capture on `n` member processes of a new cluster; each
+/// member's alert file, by process index, and their stderr.
+fn replay_cluster(dir: &Path, tag: &str, n: usize, extra: &[&str]) -> (Vec<Vec<u8>>, Vec<String>) {
+    let cluster = unique();
+    let children: Vec<(PathBuf, std::process::Child)> = (0..n)
+        .map(|i| {
+            let out = dir.join(format!("{tag}-{i}.jsonl"));
+            let child = bin()
+                .arg("replay")
+                .arg(capture())
+                .args(["-q", "--alerts"])
+                .arg(&out)
+                .args(member_args(&cluster, n))
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    let mut by_index = vec![Vec::new(); n];
+    let mut errs = Vec::new();
+    for (out, child) in children {
+        let o = wait_output(child, 120);
+        let e = stderr(&o);
+        assert!(o.status.success(), "{tag} member: {e}");
+        // "this is process I at ..."
+        let i: usize = e
+            .split("this is process ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no process index in: {e}"));
+        by_index[i] = std::fs::read(&out).unwrap();
+        errs.push(e);
+    }
+    (by_index, errs)
+}
+
+#[test]
+fn same_alerts_for_1x1_1x2_and_2_processes() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-scale");
+    let one = replay_alone(&dir, "1x1", 1, &[]);
+    let two = replay_alone(&dir, "1x2", 2, &[]);
+    assert!(
+        one.iter().filter(|&&b| b == b'\n').count() >= 3,
+        "the capture raises alerts: {}",
+        String::from_utf8_lossy(&one)
+    );
+    assert_eq!(one, two, "1 process x 2 workers");
+    let (members, errs) = replay_cluster(&dir, "2x1", 2, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&members[0]),
+        String::from_utf8_lossy(&one),
+        "2 processes x 1 worker: process 0's alerts"
+    );
+    assert!(members[1].is_empty(), "process 1 writes no alerts");
+    assert!(
+        errs.iter().any(|e| e.contains("formed with 2 members")),
+        "{errs:?}"
+    );
+    // And 2 processes x 2 workers (4 workers in all).
+    let (members, _) = replay_cluster(&dir, "2x2", 2, &["--workers", "2"]);
+    assert_eq!(members[0], one, "2 processes x 2 workers");
+}
+
+#[test]
+fn status_lists_running_members_and_standbys() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-status");
+    // Paced at recorded speed: the capture lasts 70 s, time enough to look.
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 1))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut first = start("first");
+    first.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
+    let mut second = start("second");
+    second.wait_for_stderr("waiting as a standby", Duration::from_secs(60));
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["schema"], "dnsmonitor.cluster-status/1");
+    assert_eq!(doc["cluster"], cluster.as_str());
+    let members = doc["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{doc}");
+    assert_eq!(members[0]["state"], "running", "{doc}");
+    assert_eq!(members[0]["index"], 0, "{doc}");
+    assert_eq!(members[1]["state"], "standby", "{doc}");
+    assert!(members[1]["index"].is_null(), "{doc}");
+    for m in members {
+        assert!(
+            m["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{doc}"
+        );
+        assert_eq!(m["pipeline_version"], members[0]["pipeline_version"]);
+        assert!(m["since"].as_str().unwrap().ends_with('Z'), "{doc}");
+    }
+    drop(first);
+    drop(second);
+}
+
+#[test]
+fn a_bad_zookeeper_gives_a_clear_error_and_no_hang() {
+    if !zk_up() {
+        return;
+    }
+    let cases: [(&str, i32, &str); 4] = [
+        ("127.0.0.1", 2, "has no port"),
+        ("127.0.0.1:2181/", 0, ""),
+        ("127.0.0.1:1", 1, "cannot reach ZooKeeper at 127.0.0.1:1"),
+        (
+            "127.0.0.1:2181/no-such-chroot",
+            2,
+            "chroot `/no-such-chroot` does not exist",
+        ),
+    ];
+    for (zk, code, says) in cases {
+        if code == 0 {
+            continue;
+        }
+        let o = run(bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null"])
+            .args([
+                "--zookeeper",
+                zk,
+                "--cluster",
+                &unique(),
+                "--processes",
+                "1",
+            ])
+            .args(["--advertise", "127.0.0.1:0"]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{zk}: {e}");
+        assert!(e.contains(says), "{zk}: {e}");
+    }
+    // Flags that need --zookeeper, and --zookeeper without the rest.
+    let o = run(bin().arg("replay").arg(capture()).args(["--cluster", "x"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("need --zookeeper"), "{}", stderr(&o));
+    let o = run(bin().arg("replay").arg(capture()).args([
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        "x",
+        "--processes",
+        "2",
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs --advertise"), "{}", stderr(&o));
+}
+
+#[test]
+fn members_that_never_arrive_end_the_wait_with_an_error() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-never");
+    let p = dir.join("p.toml");
+    std::fs::write(&p, "[cluster]\nform_timeout_secs = 1\n").unwrap();
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts", "/dev/null", "-p"])
+        .arg(&p)
+        .args(member_args(&unique(), 3)));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("1 of 3 members registered within 1 s"), "{e}");
+}
+
+#[test]
+fn a_bad_push_is_refused_with_check_errors() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-badpush");
+    let p = dir.join("bad.toml");
+    std::fs::write(&p, "[window]\nsize_secs = 10\nslide_secs = 3\n").unwrap();
+    let o = run(bin()
+        .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+        .arg(&p));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("bad.toml:3:"), "{e}");
+    assert!(e.contains("window.slide_secs"), "{e}");
+    assert!(e.contains("nothing pushed"), "{e}");
+    // Nothing was stored.
+    let o = run(bin().args([
+        "cluster",
+        "status",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such cluster"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_pushed_version_runs_and_members_that_disagree_are_refused() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-push");
+    let strict = dir.join("strict.toml");
+    std::fs::write(
+        &strict,
+        "[detectors.client_flood]\nwarning_qps = 20.0\ncritical_qps = 40.0\n",
+    )
+    .unwrap();
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "www.corp.test\n").unwrap();
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .arg(&strict)
+            .arg("--blocklist")
+            .arg(&list),
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("pushed version 1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A member without --pipeline runs the pushed version: the alerts of
+    // that pipeline and list in one process.
+    let want = replay_alone(
+        &dir,
+        "local",
+        1,
+        &["-p", strict.to_str().unwrap(), "-b", list.to_str().unwrap()],
+    );
+    let default = replay_alone(&dir, "default", 1, &[]);
+    assert_ne!(want, default, "the pushed pipeline changes the alerts");
+    let out = dir.join("pushed.jsonl");
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts"])
+        .arg(&out)
+        .args(member_args(&cluster, 1)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running pushed version 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    // A member started with another pipeline is refused.
+    let o = run(bin()
+        .arg("replay")
+        .arg(capture())
+        .args(["-q", "--alerts", "/dev/null"])
+        .args(member_args(&cluster, 1))
+        .args(["-p", "pipelines/default.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR")));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("is not the version pushed to the cluster (version 1"),
+        "{e}"
+    );
+    // Status shows the version.
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["config"]["version"], 1, "{doc}");
+    assert_eq!(doc["config"]["blocklists"][0]["name"], "list.txt", "{doc}");
+}
+
+#[test]
+fn members_with_different_worker_counts_do_not_form() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let spawn = |workers: &str| {
+        bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null", "--workers", workers])
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("1");
+    let b = spawn("2");
+    for o in [wait_output(a, 120), wait_output(b, 120)] {
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains("give every member the same --workers"), "{e}");
+    }
+}
+
+#[test]
+fn members_with_different_pipelines_do_not_form() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-differ");
+    let other = dir.join("other.toml");
+    std::fs::write(&other, "[alerts]\nhold_secs = 7\n").unwrap();
+    let spawn = |extra: &[&Path]| {
+        bin()
+            .arg("replay")
+            .arg(capture())
+            .args(["-q", "--alerts", "/dev/null"])
+            .args(member_args(&cluster, 2))
+            .args(extra.iter().flat_map(|p| ["-p".as_ref(), p.as_os_str()]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&[]);
+    let b = spawn(&[&other]);
+    for o in [wait_output(a, 120), wait_output(b, 120)] {
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains("runs pipeline version"), "{e}");
+    }
+}
+
+#[test]
+fn a_killed_member_stops_the_other_with_a_clear_error() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-kill");
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGKILL);
+    let st = a.wait(Duration::from_secs(60));
+    let e = a.stderr();
+    assert_eq!(st.code(), Some(1), "{e}");
+    assert!(
+        e.contains("the connection to another member broke") || e.contains("left"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("panicked"),
+        "one clear line, no panic trace: {e}"
+    );
+}
+
+#[test]
+fn a_pushed_version_a_member_cannot_load_is_refused_counted_and_shown() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-refuse");
+    // Valid where it is pushed from (the list is beside it), invalid on a
+    // member (a pushed pipeline's relative paths do not exist there).
+    std::fs::write(dir.join("beside.txt"), "evil.test\n").unwrap();
+    let p = dir.join("relative.toml");
+    std::fs::write(&p, "[detectors.blocklist_hit]\nlists = [\"beside.txt\"]\n").unwrap();
+    let mut c = bin();
+    c.arg("replay")
+        .arg(capture())
+        .args(["-q", "--speed", "1x", "--alerts"])
+        .arg(dir.join("a.jsonl"))
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(member_args(&cluster, 1))
+        .stdout(Stdio::null());
+    let mut member = Proc::spawn("member", &mut c);
+    member.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .arg(&p),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    member.wait_for_stderr("refused pushed version 1", Duration::from_secs(60));
+    let e = member.stderr();
+    assert!(e.contains("beside.txt"), "the error names the list: {e}");
+    let addr = e
+        .split("serving on http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("metrics address")
+        .to_string();
+    let text = common::amqp::scrape(&addr);
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_config_refused_total"),
+        1
+    );
+    assert_eq!(common::amqp::metric(&text, "dnsmonitor_cluster_members"), 1);
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_process_index"),
+        0
+    );
+    assert_eq!(
+        common::amqp::metric(
+            &text,
+            "dnsmonitor_zookeeper_session_state{session_state=\"connected\"}"
+        ),
+        1
+    );
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refused = doc["members"][0]["refused"].as_str().unwrap_or_default();
+    assert!(refused.starts_with("version 1:"), "{doc}");
+    // It keeps running what it ran.
+    assert!(member.child.try_wait().unwrap().is_none(), "still running");
+    drop(member);
+}
+
+/// A ZooKeeper of the test's own (so restarting it disturbs nobody), on a
+/// free port, stopped on drop.
+struct OwnZooKeeper {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnZooKeeper {
+    const SCRIPT: &'static str = "/usr/share/zookeeper/bin/zkServer.sh";
+
+    fn start(dir: &Path) -> OwnZooKeeper {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("zoo.cfg"),
+            format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
+                 clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n\
+                 4lw.commands.whitelist=ruok,srvr,stat,mntr\nadmin.enableServer=false\n\
+                 minSessionTimeout=1000\nmaxSessionTimeout=60000\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let zk = OwnZooKeeper {
+            dir: dir.to_path_buf(),
+            port,
+        };
+        zk.server("start");
+        zk
+    }
+
+    fn server(&self, what: &str) {
+        let o = Command::new(Self::SCRIPT)
+            .arg(what)
+            .arg(self.dir.join("zoo.cfg"))
+            .env("ZOO_LOG_DIR", &self.dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/install-deps.sh installs zookeeper)",
+                    Self::SCRIPT
+                )
+            });
+        assert!(o.status.success(), "zkServer.sh {what}: {}", stderr(&o));
+        if what == "start" {
+            self.wait_ready();
+        }
+    }
+
+    /// Until it answers `ruok` with `imok` (bounded).
+    fn wait_ready(&self) {
+        let clock = dnsmonitor::time::Clock;
+        let t0 = clock.now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let mut answer = String::new();
+                if s.write_all(b"ruok").is_ok()
+                    && s.read_to_string(&mut answer).is_ok()
+                    && answer == "imok"
+                {
+                    return;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "own ZooKeeper on port {} not ready",
+                self.port
+            );
+            clock.sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn hosts(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnZooKeeper {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::SCRIPT)
+            .arg("stop")
+            .arg(self.dir.join("zoo.cfg"))
+            .env("ZOO_LOG_DIR", &self.dir)
+            .output();
+    }
+}
+
+#[test]
+fn a_zookeeper_restart_does_not_stop_the_cluster() {
+    if !zk_up() {
+        return;
+    }
+    let dir = tempdir("cluster-zk-restart");
+    let zk = OwnZooKeeper::start(&dir.join("zk"));
+    let cluster = unique();
+    let want = replay_alone(&dir, "alone", 1, &[]);
+    // Paced (the capture lasts 70 s; at 8x about 9 s): time to restart.
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "8x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--zookeeper", &zk.hosts(), "--cluster", &cluster])
+            .args(["--processes", "2", "--advertise", "127.0.0.1:0"])
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    zk.server("stop");
+    zk.server("start");
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        &zk.hosts(),
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let states: Vec<&str> = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["running", "running"], "{doc}");
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(120));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    let index0 = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    let got = std::fs::read(dir.join(format!("{index0}.jsonl"))).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+}
+
+/// Two `consume` members share a queue as competing consumers: process 0
+/// writes the alerts of `replay` on the same capture, both members ack what
+/// they processed (nothing is left in the queue), and both stop cleanly.
+#[test]
+fn two_consume_members_share_a_queue_and_alert_like_replay() {
+    use common::amqp::{
+        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let q = common::amqp::unique("cluster");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-consume");
+    let want = replay_alone(&dir, "replay", 1, &[]);
+    let bs = batches(&frames(&capture()), 1000, "sensor-cluster", false);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    let cluster = unique();
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.args([
+            "consume",
+            "--queue",
+            &q,
+            "--no-alert-exchange",
+            "--idle-timeout",
+            "5",
+        ])
+        .args(["--prefetch", "2", "--alerts"])
+        .arg(dir.join(format!("{name}.jsonl")))
+        .args(member_args(&cluster, 2))
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    // Published once both consume (a small prefetch shares the batches):
+    // a member that has received nothing yet holds event time back (see
+    // README, Cluster).
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, &bs).await;
+    });
+    let first = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    // Once every sensor is idle, event time follows the clock and every
+    // window closes: process 0's alerts become those of replay.
+    let out = dir.join(format!("{first}.jsonl"));
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    while std::fs::read(&out).unwrap_or_default() != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "process 0's alerts:\n{}\nreplay's:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&std::fs::read(&out).unwrap_or_default()),
+            String::from_utf8_lossy(&want),
+            a.stderr(),
+            b.stderr()
+        );
+        clock.sleep(Duration::from_millis(200));
+    }
+    // Both stop (the run of each ends when every member's input ended).
+    a.signal(libc::SIGINT);
+    b.signal(libc::SIGINT);
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "every batch was acked");
+    // Both members took part (competing consumers).
+    for p in [&a, &b] {
+        assert!(
+            !p.stderr().contains("0 batches"),
+            "{}: {}",
+            p.name,
+            p.stderr()
+        );
+    }
+}
+
+/// Member loss with `consume`: three members share a queue; one is killed
+/// (SIGKILL) mid-run; the survivors stop with a clear error (a running
+/// cluster is not re-formed yet) and nothing they had not finished is
+/// acked. Two members started again form once the dead sessions expire
+/// (waiting as standbys until then) and consume the rest and what is
+/// redelivered: every alert `replay` raises on the capture is raised, with
+/// the same id, and the queue ends empty.
+#[test]
+fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
+    use common::amqp::{
+        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let q = common::amqp::unique("cluster-loss");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-loss");
+    let want = String::from_utf8(replay_alone(&dir, "replay", 1, &[])).unwrap();
+    let bs = batches(&frames(&capture()), 500, "sensor-loss", false);
+    let (first_half, second_half) = bs.split_at(bs.len() / 2);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    let cluster = unique();
+    let start = |name: &'static str, n: usize| {
+        let mut c = bin();
+        c.args([
+            "consume",
+            "--queue",
+            &q,
+            "--no-alert-exchange",
+            "--idle-timeout",
+            "5",
+        ])
+        .args(["--prefetch", "2", "--alerts"])
+        .arg(dir.join("alerts.jsonl"))
+        .args(member_args(&cluster, n))
+        .env("DNSMONITOR_AMQP_URI", URI)
+        .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut first: Vec<Proc> = ["a", "b", "c"].into_iter().map(|n| start(n, 3)).collect();
+    for p in &mut first {
+        p.wait_for_stderr("formed with 3 members", Duration::from_secs(60));
+    }
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, first_half).await;
+    });
+    // Kill a member that is not process 0 once it has taken batches.
+    let victim = first
+        .iter()
+        .position(|p| !p.stderr().contains("this is process 0"))
+        .unwrap();
+    let mut dead = first.remove(victim);
+    dead.wait_for_stderr("prefetched batches wait", Duration::from_secs(60));
+    dead.signal(libc::SIGKILL);
+    for p in &mut first {
+        let st = p.wait(Duration::from_secs(60));
+        let e = p.stderr();
+        assert_eq!(st.code(), Some(1), "{}: {e}", p.name);
+        assert!(
+            e.contains("the connection to another member broke"),
+            "{}: {e}",
+            p.name
+        );
+    }
+    drop(dead);
+    // Started again at size 2: standbys while the dead sessions linger.
+    let mut second: Vec<Proc> = ["d", "e"].into_iter().map(|n| start(n, 2)).collect();
+    for p in &mut second {
+        p.wait_for_stderr("formed with 2 members", Duration::from_secs(90));
+    }
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, second_half).await;
+    });
+    // Every alert of replay appears in the (appended) alert file.
+    let out = dir.join("alerts.jsonl");
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    loop {
+        let got = std::fs::read_to_string(&out).unwrap_or_default();
+        let missing: Vec<&str> = want
+            .lines()
+            .filter(|l| !got.lines().any(|g| g == *l))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "missing alerts:\n{}\ngot:\n{got}",
+            missing.join("\n")
+        );
+        clock.sleep(Duration::from_millis(200));
+    }
+    for p in &second {
+        p.signal(libc::SIGINT);
+    }
+    for p in &mut second {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "every batch was acked in the end");
+}
+
+/// A member that stops answering without closing its connections (SIGSTOP:
+/// a hung host) is noticed through ZooKeeper once its session expires: the
+/// other member stops with a clear error instead of waiting for ever.
+#[test]
+fn a_hung_member_is_noticed_through_zookeeper() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-hung");
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGSTOP);
+    // Session timeout (6 s) plus the grace (3 s), well inside the limit.
+    let st = a.wait(Duration::from_secs(60));
+    let e = a.stderr();
+    assert_eq!(st.code(), Some(1), "{e}");
+    assert!(e.contains("left (its ZooKeeper session ended)"), "{e}");
+    b.signal(libc::SIGKILL);
+}
