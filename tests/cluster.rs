@@ -135,6 +135,19 @@ fn replay_cluster(dir: &Path, tag: &str, n: usize, extra: &[&str]) -> (Vec<Vec<u
     (by_index, errs)
 }
 
+/// A member of a cluster of `n` replaying the capture in real time
+/// (`--speed 1x`), its alerts in `dir/NAME.jsonl`.
+fn paced_member(dir: &Path, cluster: &str, n: usize, name: &'static str) -> Proc {
+    let mut c = bin();
+    c.arg("replay")
+        .arg(capture())
+        .args(["-q", "--speed", "1x", "--alerts"])
+        .arg(dir.join(format!("{name}.jsonl")))
+        .args(member_args(cluster, n))
+        .stdout(Stdio::null());
+    Proc::spawn(name, &mut c)
+}
+
 #[test]
 fn same_alerts_for_1x1_1x2_and_2_processes() {
     if !zk_up() {
@@ -173,16 +186,7 @@ fn status_lists_running_members_and_standbys() {
     let cluster = unique();
     let dir = tempdir("cluster-status");
     // Paced at recorded speed: the capture lasts 70 s, time enough to look.
-    let start = |name: &'static str| {
-        let mut c = bin();
-        c.arg("replay")
-            .arg(capture())
-            .args(["-q", "--speed", "1x", "--alerts"])
-            .arg(dir.join(format!("{name}.jsonl")))
-            .args(member_args(&cluster, 1))
-            .stdout(Stdio::null());
-        Proc::spawn(name, &mut c)
-    };
+    let start = |name: &'static str| paced_member(&dir, &cluster, 1, name);
     let mut first = start("first");
     first.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
     let mut second = start("second");
@@ -463,16 +467,7 @@ fn a_killed_member_stops_the_other_with_a_clear_error() {
     }
     let cluster = unique();
     let dir = tempdir("cluster-kill");
-    let start = |name: &'static str| {
-        let mut c = bin();
-        c.arg("replay")
-            .arg(capture())
-            .args(["-q", "--speed", "1x", "--alerts"])
-            .arg(dir.join(format!("{name}.jsonl")))
-            .args(member_args(&cluster, 2))
-            .stdout(Stdio::null());
-        Proc::spawn(name, &mut c)
-    };
+    let start = |name: &'static str| paced_member(&dir, &cluster, 2, name);
     let mut a = start("a");
     let mut b = start("b");
     a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
@@ -940,16 +935,7 @@ fn a_hung_member_is_noticed_through_zookeeper() {
     }
     let cluster = unique();
     let dir = tempdir("cluster-hung");
-    let start = |name: &'static str| {
-        let mut c = bin();
-        c.arg("replay")
-            .arg(capture())
-            .args(["-q", "--speed", "1x", "--alerts"])
-            .arg(dir.join(format!("{name}.jsonl")))
-            .args(member_args(&cluster, 2))
-            .stdout(Stdio::null());
-        Proc::spawn(name, &mut c)
-    };
+    let start = |name: &'static str| paced_member(&dir, &cluster, 2, name);
     let mut a = start("a");
     let mut b = start("b");
     a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
