@@ -286,6 +286,36 @@ fn rate_anomaly_alone() {
     attack_alone("rate_anomaly", 150, 0.5);
 }
 
+/// A rate_anomaly whose extra load rises linearly over minutes (80-240 s
+/// of a 400 s capture), over two seeds: the EWMA baseline follows such a
+/// ramp, the ramp rule does not; raised before the ramp ends, nothing else
+/// raised.
+#[test]
+fn rate_ramp_alone() {
+    for seed in [1, 2] {
+        let c = run("rate_ramp", seed, 400, 0.5);
+        let ctx = || format!("rate_ramp seed {seed}\n{}", describe(&c));
+        let t = &c.truth.attacks[0];
+        assert_eq!(t.kind, "rate_anomaly", "{}", ctx());
+        let delay = c.score.delays[0].unwrap_or_else(|| panic!("ramp not detected\n{}", ctx()));
+        assert!(
+            delay < t.end_us - t.start_us,
+            "raised {} s into a {} s ramp\n{}",
+            delay / MICROS,
+            (t.end_us - t.start_us) / MICROS,
+            ctx()
+        );
+        let fps: Vec<_> = c
+            .score
+            .raised
+            .iter()
+            .filter(|(_, v)| *v == Verdict::FalsePositive)
+            .map(|(a, _)| a.line.to_string())
+            .collect();
+        assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+    }
+}
+
 /// Background only, at its nominal rates, long enough for every baseline to
 /// warm up (100 s): no alert at all.
 #[test]

@@ -490,11 +490,22 @@ pub struct Baseline {
     pub deviation: f64,
     /// Windows learned so far (detectors wait for a warm-up).
     pub windows: u64,
+    /// The mean as it was, sampled every `HISTORY_EVERY` learned windows
+    /// (from window `2 * HISTORY_EVERY` on, past the warm-up's partial
+    /// windows), the last `HISTORY` samples (a ring; 0 = not yet sampled):
+    /// the key's normal of a few minutes ago, which a slow ramp cannot drag
+    /// along as it drags the EWMA.
+    pub history: [f64; Baseline::HISTORY],
 }
 
 impl Baseline {
     /// Weight of a new window in the averages.
     pub const ALPHA: f64 = 0.05;
+    /// Samples of the mean kept.
+    pub const HISTORY: usize = 8;
+    /// Learned windows between two samples (with 1 s slides, the history
+    /// reaches 4 minutes back).
+    pub const HISTORY_EVERY: u64 = 30;
 
     pub fn learn(&mut self, value: f64) {
         if self.windows == 0 {
@@ -506,6 +517,22 @@ impl Baseline {
             self.deviation += Self::ALPHA * (d - self.deviation);
         }
         self.windows += 1;
+        if self.windows >= 2 * Self::HISTORY_EVERY
+            && self.windows.is_multiple_of(Self::HISTORY_EVERY)
+        {
+            let i = (self.windows / Self::HISTORY_EVERY) as usize % Self::HISTORY;
+            self.history[i] = self.mean;
+        }
+    }
+
+    /// The lowest sampled mean of the history (`None` before the first
+    /// sample).
+    pub fn history_low(&self) -> Option<f64> {
+        self.history
+            .iter()
+            .copied()
+            .filter(|m| *m > 0.0)
+            .min_by(f64::total_cmp)
     }
 }
 
@@ -516,6 +543,35 @@ pub struct WindowView<'a> {
     pub window_secs: f64,
     /// The key's learned baseline before this window.
     pub baseline: Option<&'a Baseline>,
+    /// The window's complete panes with data (full tallies), oldest first,
+    /// each with its pane index; empty panes are absent. Complete means the
+    /// frontier passed them: every worker's part is merged, so what a
+    /// detector reads here is a function of the input alone.
+    pub panes: &'a [(crate::window::Pane, Tally)],
+    /// The pane the window ends at.
+    pub end: crate::window::Pane,
+    /// A pane's length in seconds.
+    pub slide_secs: f64,
+}
+
+impl WindowView<'_> {
+    /// The newest `n` panes of the window (ending at `end`) merged into one
+    /// full tally (counters, samples, sketch), and their length in seconds.
+    /// Panes without data count as empty. `n` is clamped to the window.
+    pub fn recent(&self, n: u64) -> (Tally, f64) {
+        let n = n.max(1);
+        let first = self.end.saturating_sub(n - 1);
+        let mut t = Tally::default();
+        for (_, p) in self
+            .panes
+            .iter()
+            .filter(|(p, _)| *p >= first && *p <= self.end)
+        {
+            t.merge(p);
+        }
+        let secs = (n as f64 * self.slide_secs).min(self.window_secs);
+        (t, secs)
+    }
 }
 
 /// One decoded message as detectors see it on the map side.

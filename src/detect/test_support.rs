@@ -80,6 +80,9 @@ pub fn view(tally: &Tally, window_secs: f64) -> WindowView<'_> {
         tally,
         window_secs,
         baseline: None,
+        panes: &[],
+        end: 0,
+        slide_secs: 1.0,
     }
 }
 

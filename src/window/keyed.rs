@@ -322,6 +322,7 @@ impl KeyedWindows {
         let first = self.spec.first_pane(e);
         let (start_us, end_us) = self.spec.bounds_us(e);
         let window_secs = self.spec.size_secs_f64();
+        let slide_secs = self.spec.slide_secs_f64();
         let policy = self.policy;
         let mut changed = false;
         let gone = kp.panes.iter().take_while(|(p, _)| *p < first).count();
@@ -361,10 +362,14 @@ impl KeyedWindows {
                 let full = d
                     .needs_full_view(&kp.sum, window_secs)
                     .then(|| merge_full(kp));
+                let panes = &kp.panes[..kp.entered];
                 let view = WindowView {
                     tally: full.as_ref().unwrap_or(&kp.sum),
                     window_secs,
                     baseline: Some(&kp.baseline),
+                    panes,
+                    end: e,
+                    slide_secs,
                 };
                 finding = d.evaluate(&kp.key, &view);
                 measured = d.measure(&view);
@@ -376,6 +381,9 @@ impl KeyedWindows {
                             tally: &t,
                             window_secs,
                             baseline: Some(&kp.baseline),
+                            panes,
+                            end: e,
+                            slide_secs,
                         },
                     );
                 }
