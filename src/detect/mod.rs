@@ -22,6 +22,7 @@ use crate::sketch::distinct::Distinct;
 pub mod amplification;
 pub mod blocklist_hit;
 pub mod client_flood;
+pub mod dga;
 pub mod nxdomain_flood;
 pub mod random_subdomain;
 pub mod rate_anomaly;
@@ -52,10 +53,11 @@ pub enum Kind {
     SpoofedFlood,
     RateAnomaly,
     Tunneling,
+    Dga,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::BlocklistHit,
         Kind::ClientFlood,
         Kind::SubnetFlood,
@@ -67,6 +69,7 @@ impl Kind {
         Kind::SpoofedFlood,
         Kind::RateAnomaly,
         Kind::Tunneling,
+        Kind::Dga,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Kind {
             Kind::SpoofedFlood => "spoofed_flood",
             Kind::RateAnomaly => "rate_anomaly",
             Kind::Tunneling => "tunneling",
+            Kind::Dga => "dga",
         }
     }
 }
@@ -661,6 +665,14 @@ pub trait Detector: Send + Sync {
     /// `T * panes` needs one pane of at least `T` (see [`pane_share`]).
     fn pane_may_fire(&self, _pane: &Tally, _slide_secs: f64, _panes: u64) -> bool {
         true
+    }
+    /// A window of its own, in seconds, longer than the pipeline's (e.g.
+    /// `dga` over minutes): its keys skip the cold store, get a slot from
+    /// their first tally and hold their panes folded into at most
+    /// `window::keyed::LONG_BUCKETS` buckets. Default: the pipeline's
+    /// window.
+    fn window_secs(&self) -> Option<u64> {
+        None
     }
     /// Reduce side: the verdict for one key on one window.
     fn evaluate(&self, key: &Key, w: &WindowView<'_>) -> Option<Finding>;

@@ -101,6 +101,7 @@ pub const SCENARIOS: &[&str] = &[
     "tunneling",
     "blocklist_hit",
     "rate_ramp",
+    "dga",
     "mixed",
 ];
 
@@ -350,6 +351,9 @@ enum Attack {
     BlocklistHit,
     /// A slow `rate_anomaly`: not part of `mixed` (same key as RateAnomaly).
     RateRamp,
+    /// Infected hosts, one per DGA family (`synth::dga`): not part of
+    /// `mixed` (they need minutes).
+    Dga,
 }
 
 /// Every attack, in the order of their slots in `mixed`.
@@ -382,6 +386,7 @@ impl Attack {
             Attack::Tunneling => "tunneling",
             Attack::BlocklistHit => "blocklist_hit",
             Attack::RateRamp => "rate_ramp",
+            Attack::Dga => "dga",
         }
     }
 
@@ -396,7 +401,7 @@ impl Attack {
     fn from_name(n: &str) -> Option<Attack> {
         ATTACKS
             .into_iter()
-            .chain([Attack::RateRamp])
+            .chain([Attack::RateRamp, Attack::Dga])
             .find(|a| a.name() == n)
     }
 
@@ -426,6 +431,7 @@ pub fn mixed_slot(kind: &str) -> Option<(u32, u32)> {
         Attack::SpoofedFlood => (90, 12),
         Attack::RateAnomaly => (100, 12),
         Attack::RateRamp => (100, 180),
+        Attack::Dga => (20, 150),
     })
 }
 
@@ -486,6 +492,12 @@ const RATE_ANOMALY_EXTRA_QPS: (f64, f64) = (2400.0, 1100.0);
 /// baseline follows it, the ramp rule (3x the mean of minutes ago, >= 200
 /// q/s) does not.
 const RATE_RAMP_PEAK_QPS: (f64, f64) = (1200.0, 600.0);
+/// dga: lookups per second of each infected host (one per family of
+/// `synth::dga::FAMILIES`, at 10.77.0.1 on), 10 % of them repeats of its
+/// previous name; `dga` needs 10 distinct names in its 300 s window.
+const DGA_QPS: (f64, f64) = (0.3, 0.1);
+/// The first infected host of the `dga` scenario.
+pub const DGA_HOSTS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// Least benign rate of the second server (small scales).
 const SECOND_SERVER_MIN_QPS: f64 = 5.0;
 /// unsolicited_response: the victim's own lookups during the attack, on top
@@ -587,6 +599,7 @@ impl Plan {
                     Attack::SpoofedFlood => scaled(scale, SPOOFED_QPS),
                     Attack::RateAnomaly => scaled(scale, RATE_ANOMALY_EXTRA_QPS),
                     Attack::RateRamp => scaled(scale, RATE_RAMP_PEAK_QPS),
+                    Attack::Dga => scaled(scale, DGA_QPS),
                     Attack::Tunneling => scaled(scale, TUNNEL_QPS),
                     Attack::BlocklistHit => 0.0,
                 };
@@ -686,7 +699,15 @@ impl Plan {
                 Attack::NxdomainFlood => {
                     push(
                         json!({ "client": NXDOMAIN_CLIENT.to_string() }),
-                        vec![client_also(NXDOMAIN_CLIENT), rate53.clone()],
+                        vec![
+                            client_also(NXDOMAIN_CLIENT),
+                            rate53.clone(),
+                            // random registered domains look generated
+                            TruthAlso {
+                                kind: "dga".into(),
+                                key: json!({ "client": NXDOMAIN_CLIENT.to_string() }),
+                            },
+                        ],
                     );
                     format!(
                         "nxdomain_flood {when}: {NXDOMAIN_CLIENT} at {:.0} q/s for random names \
@@ -749,6 +770,22 @@ impl Plan {
                     format!(
                         "spoofed_flood {when}: {:.0} q/s to {RESOLVER} from random public IPv4 \
                          sources (each used once), unanswered",
+                        p.rate
+                    )
+                }
+                Attack::Dga => {
+                    let h = u32::from(DGA_HOSTS);
+                    for i in 0..crate::synth::dga::FAMILIES.len() as u32 {
+                        push(
+                            json!({ "client": Ipv4Addr::from(h + i).to_string() }),
+                            vec![],
+                        );
+                    }
+                    format!(
+                        "dga {when}: {} infected hosts from {DGA_HOSTS} on, one per family ({}), \
+                         each {:.2} lookups/s of its generated domains (10 % repeats), NXDOMAIN",
+                        crate::synth::dga::FAMILIES.len(),
+                        crate::synth::dga::FAMILIES.join(", "),
                         p.rate
                     )
                 }
@@ -1591,6 +1628,8 @@ struct AttackState {
     bots: Vec<IpAddr>,
     spoofed_seen: HashSet<u32>,
     tunnel_seq: u32,
+    /// Per DGA family: its names and the next one to look up.
+    dga: Vec<(Vec<String>, usize)>,
     /// The instants of the blocklisted lookups, per planned attack start.
     blocklist_at: Vec<i64>,
 }
@@ -1630,9 +1669,22 @@ impl AttackState {
                 blocklist_at.push(p.start_us + (len as f64 * f) as i64 + rng.below(200_000) as i64);
             }
         }
+        let dga = match plan.attacks.iter().find(|p| p.attack == Attack::Dga) {
+            Some(p) => {
+                let n =
+                    (p.rate * (p.end_us - p.start_us) as f64 / MICROS as f64 * 2.0) as usize + 50;
+                let seed = rng.next_u64();
+                crate::synth::dga::FAMILIES
+                    .iter()
+                    .map(|f| (crate::synth::dga::generate(f, seed, n), 0))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         AttackState {
             subnet_clients,
             bots,
+            dga,
             spoofed_seen: HashSet::new(),
             tunnel_seq: 0,
             blocklist_at,
@@ -1909,6 +1961,29 @@ fn attack<W: Write>(
                         edns: true,
                     },
                 );
+            }
+        }
+        Attack::Dga => {
+            let h = u32::from(DGA_HOSTS);
+            for (i, (names, next)) in st.dga.iter_mut().enumerate() {
+                for ts in times(&mut g.rng, p.rate, lo, hi) {
+                    let repeat = *next > 0 && g.rng.unit() < 0.1;
+                    if !repeat {
+                        *next += 1;
+                    }
+                    let name = names[(*next - 1).min(names.len() - 1)].clone();
+                    let d = g.delay();
+                    g.lookup(
+                        ts,
+                        IpAddr::V4(Ipv4Addr::from(h + i as u32)),
+                        resolver,
+                        name,
+                        qtype::A,
+                        false,
+                        Some(rcode::NXDOMAIN),
+                        d,
+                    );
+                }
             }
         }
         Attack::BlocklistHit => {
