@@ -98,6 +98,8 @@ fn banjori(seed: u32, n: usize) -> Vec<String> {
 }
 
 fn corebot(seed: u32, n: usize) -> Vec<String> {
+    // As published: a..y and 0..8 (the family's ranges exclude their ends).
+    #[allow(clippy::almost_complete_range)]
     let charset: Vec<u8> = (b'a'..b'z').chain(b'0'..b'9').collect();
     let mut r: u32 = 0x1DBA_8930u32.wrapping_add(seed);
     let mut next = || {
