@@ -239,6 +239,9 @@ mod tests {
                 tally: t,
                 window_secs: 10.0,
                 baseline: Some(&b),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             },
         )
     }

@@ -22,6 +22,7 @@ use crate::sketch::distinct::Distinct;
 pub mod amplification;
 pub mod blocklist_hit;
 pub mod client_flood;
+pub mod dga;
 pub mod nxdomain_flood;
 pub mod random_subdomain;
 pub mod rate_anomaly;
@@ -52,10 +53,11 @@ pub enum Kind {
     SpoofedFlood,
     RateAnomaly,
     Tunneling,
+    Dga,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::BlocklistHit,
         Kind::ClientFlood,
         Kind::SubnetFlood,
@@ -67,6 +69,7 @@ impl Kind {
         Kind::SpoofedFlood,
         Kind::RateAnomaly,
         Kind::Tunneling,
+        Kind::Dga,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Kind {
             Kind::SpoofedFlood => "spoofed_flood",
             Kind::RateAnomaly => "rate_anomaly",
             Kind::Tunneling => "tunneling",
+            Kind::Dga => "dga",
         }
     }
 }
@@ -537,11 +541,22 @@ pub struct Baseline {
     pub deviation: f64,
     /// Windows learned so far (detectors wait for a warm-up).
     pub windows: u64,
+    /// The mean as it was, sampled every `HISTORY_EVERY` learned windows
+    /// (from window `2 * HISTORY_EVERY` on, past the warm-up's partial
+    /// windows), the last `HISTORY` samples (a ring; 0 = not yet sampled):
+    /// the key's normal of a few minutes ago, which a slow ramp cannot drag
+    /// along as it drags the EWMA.
+    pub history: [f64; Baseline::HISTORY],
 }
 
 impl Baseline {
     /// Weight of a new window in the averages.
     pub const ALPHA: f64 = 0.05;
+    /// Samples of the mean kept.
+    pub const HISTORY: usize = 8;
+    /// Learned windows between two samples (with 1 s slides, the history
+    /// reaches 4 minutes back).
+    pub const HISTORY_EVERY: u64 = 30;
 
     pub fn learn(&mut self, value: f64) {
         if self.windows == 0 {
@@ -553,6 +568,22 @@ impl Baseline {
             self.deviation += Self::ALPHA * (d - self.deviation);
         }
         self.windows += 1;
+        if self.windows >= 2 * Self::HISTORY_EVERY
+            && self.windows.is_multiple_of(Self::HISTORY_EVERY)
+        {
+            let i = (self.windows / Self::HISTORY_EVERY) as usize % Self::HISTORY;
+            self.history[i] = self.mean;
+        }
+    }
+
+    /// The lowest sampled mean of the history (`None` before the first
+    /// sample).
+    pub fn history_low(&self) -> Option<f64> {
+        self.history
+            .iter()
+            .copied()
+            .filter(|m| *m > 0.0)
+            .min_by(f64::total_cmp)
     }
 }
 
@@ -563,6 +594,35 @@ pub struct WindowView<'a> {
     pub window_secs: f64,
     /// The key's learned baseline before this window.
     pub baseline: Option<&'a Baseline>,
+    /// The window's complete panes with data (full tallies), oldest first,
+    /// each with its pane index; empty panes are absent. Complete means the
+    /// frontier passed them: every worker's part is merged, so what a
+    /// detector reads here is a function of the input alone.
+    pub panes: &'a [(crate::window::Pane, Tally)],
+    /// The pane the window ends at.
+    pub end: crate::window::Pane,
+    /// A pane's length in seconds.
+    pub slide_secs: f64,
+}
+
+impl WindowView<'_> {
+    /// The newest `n` panes of the window (ending at `end`) merged into one
+    /// full tally (counters, samples, sketch), and their length in seconds.
+    /// Panes without data count as empty. `n` is clamped to the window.
+    pub fn recent(&self, n: u64) -> (Tally, f64) {
+        let n = n.max(1);
+        let first = self.end.saturating_sub(n - 1);
+        let mut t = Tally::default();
+        for (_, p) in self
+            .panes
+            .iter()
+            .filter(|(p, _)| *p >= first && *p <= self.end)
+        {
+            t.merge(p);
+        }
+        let secs = (n as f64 * self.slide_secs).min(self.window_secs);
+        (t, secs)
+    }
 }
 
 /// One decoded message as detectors see it on the map side.
@@ -652,6 +712,14 @@ pub trait Detector: Send + Sync {
     /// `T * panes` needs one pane of at least `T` (see [`pane_share`]).
     fn pane_may_fire(&self, _pane: &Tally, _slide_secs: f64, _panes: u64) -> bool {
         true
+    }
+    /// A window of its own, in seconds, longer than the pipeline's (e.g.
+    /// `dga` over minutes): its keys skip the cold store, get a slot from
+    /// their first tally and hold their panes folded into at most
+    /// `window::keyed::LONG_BUCKETS` buckets. Default: the pipeline's
+    /// window.
+    fn window_secs(&self) -> Option<u64> {
+        None
     }
     /// Reduce side: the verdict for one key on one window.
     fn evaluate(&self, key: &Key, w: &WindowView<'_>) -> Option<Finding>;

@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::spec::{Check, defaults, yes};
+use super::spec::{Check, NetList, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
@@ -44,6 +44,9 @@ pub struct RcodeFloodSpec {
     /// Least responses to the client in the window (at least 1).
     #[serde(default = "default_min_responses")]
     pub min_responses: toml::Spanned<u64>,
+    /// Clients (addresses or prefixes) this detector never counts.
+    #[serde(default)]
+    pub allow_clients: Vec<toml::Spanned<String>>,
 }
 
 /// `[detectors.nxdomain_flood]`.
@@ -64,6 +67,7 @@ impl Default for RcodeFloodSpec {
             critical_rate: default_critical(),
             min_ratio: default_min_ratio(),
             min_responses: default_min_responses(),
+            allow_clients: Vec::new(),
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct RcodeFlood<const RCODE: u16> {
     pub critical_rate: f64,
     pub min_ratio: f64,
     pub min_responses: u64,
+    pub allow_clients: NetList,
 }
 
 /// `nxdomain_flood`.
@@ -123,11 +128,13 @@ impl<const RCODE: u16> RcodeFlood<RCODE> {
         let c = check.positive_at_least("critical_rate", &spec.critical_rate, w, "warning_rate");
         let ratio = check.ratio("min_ratio", &spec.min_ratio);
         let min_responses = check.at_least_one("min_responses", &spec.min_responses);
+        let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         check.ok().then_some(RcodeFlood {
             warning_rate: w,
             critical_rate: c,
             min_ratio: ratio,
             min_responses,
+            allow_clients,
         })
     }
 }
@@ -138,7 +145,7 @@ impl<const RCODE: u16> Detector for RcodeFlood<RCODE> {
     }
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
-        if !m.msg.qr {
+        if !m.msg.qr || self.allow_clients.contains(m.payload.dst) {
             return;
         }
         let t = sink.tally(KeyRef::Client(m.payload.dst));
@@ -258,7 +265,8 @@ mod tests {
                 warning_rate: 20.0,
                 critical_rate: 100.0,
                 min_ratio: 0.5,
-                min_responses: 20
+                min_responses: 20,
+                allow_clients: NetList::default(),
             }
         );
         let mut fb = FrameBuilder::new();
@@ -371,7 +379,10 @@ mod tests {
             d.measure(&WindowView {
                 tally: &sink.0[&Key::Client(bot.parse().unwrap())],
                 window_secs: 10.0,
-                baseline: None
+                baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             }),
             30.0
         );
@@ -379,7 +390,10 @@ mod tests {
             d.measure(&WindowView {
                 tally: &Tally::default(),
                 window_secs: 10.0,
-                baseline: None
+                baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             }),
             0.0
         );
@@ -393,6 +407,7 @@ mod tests {
             critical_rate: 100.0,
             min_ratio: 0.5,
             min_responses: 20,
+            allow_clients: NetList::default(),
         };
         let mut fb = FrameBuilder::new();
         let mut sink = Sink::default();

@@ -305,6 +305,9 @@ mod tests {
                 tally,
                 window_secs: 10.0,
                 baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             };
             if self.d.needs_full_view(&counts, 10.0) {
                 self.d.evaluate(&key, &view(t))
@@ -396,6 +399,9 @@ mod tests {
             tally: t,
             window_secs: 10.0,
             baseline: None,
+            panes: &[],
+            end: 0,
+            slide_secs: 1.0,
         };
         assert!((f.d.measure(&w) - 5000.0).abs() < 100.0);
     }

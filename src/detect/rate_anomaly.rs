@@ -11,6 +11,14 @@
 //! `qps >= mean + margin`, `margin = deviations × max(deviation, 0.1 × mean)`.
 //! Critical at `mean + 2 × margin` (and at least `min_qps`).
 //!
+//! Slow ramps: a rate that climbs over minutes drags the EWMA mean and
+//! inflates the deviation, so the margin rule above never catches it (and
+//! windows below `min_qps` are learned as normal). The ramp rule compares
+//! the rate with the lowest mean the baseline had in its history (sampled
+//! every 30 learned windows, the last 8: about 4 minutes at 1 s slides,
+//! `detect::Baseline::history`): `qps >= min_qps` and `qps >= ramp_factor ×
+//! that low` is a warning (evidence `rule = "ramp"`, `reference_mean`).
+//!
 //! The engine learns the baseline only on windows without a finding (an
 //! attack is not learned as normal) and keeps it while the key has panes in
 //! the window: a server needs `warmup_windows` slides of continuous traffic
@@ -39,12 +47,17 @@ pub struct RateAnomalySpec {
     /// Windows learned before the baseline is used.
     #[serde(default = "default_warmup_windows")]
     pub warmup_windows: toml::Spanned<u64>,
+    /// Ramp rule: rate at least this times the lowest mean of the last
+    /// minutes (> 1).
+    #[serde(default = "default_ramp_factor")]
+    pub ramp_factor: toml::Spanned<f64>,
 }
 
 defaults! {
     default_min_qps: f64 = 200.0;
     default_deviations: f64 = 6.0;
     default_warmup_windows: u64 = 60;
+    default_ramp_factor: f64 = 3.0;
 }
 
 impl Default for RateAnomalySpec {
@@ -54,6 +67,7 @@ impl Default for RateAnomalySpec {
             min_qps: default_min_qps(),
             deviations: default_deviations(),
             warmup_windows: default_warmup_windows(),
+            ramp_factor: default_ramp_factor(),
         }
     }
 }
@@ -63,6 +77,7 @@ pub struct RateAnomaly {
     pub min_qps: f64,
     pub deviations: f64,
     pub warmup_windows: u64,
+    pub ramp_factor: f64,
 }
 
 impl Default for RateAnomaly {
@@ -82,6 +97,12 @@ impl RateAnomaly {
         let q = check.positive("min_qps", &spec.min_qps);
         let dev = check.positive("deviations", &spec.deviations);
         let warm = check.positive_int("warmup_windows", &spec.warmup_windows);
+        let ramp_factor = check.require(
+            "ramp_factor",
+            &spec.ramp_factor,
+            |x| x.is_finite() && x > 1.0,
+            "must be a number > 1",
+        );
         if !spec.enabled || !check.ok() {
             return None;
         }
@@ -89,6 +110,7 @@ impl RateAnomaly {
             min_qps: q,
             deviations: dev,
             warmup_windows: warm,
+            ramp_factor,
         })
     }
 }
@@ -122,14 +144,23 @@ impl Detector for RateAnomaly {
         let margin = self.deviations * b.deviation.max(0.1 * b.mean);
         let warning = (b.mean + margin).max(self.min_qps);
         let critical = (b.mean + 2.0 * margin).max(self.min_qps);
-        let (severity, threshold) = if qps >= critical {
-            (Severity::Critical, critical)
+        let ramp_low = b.history_low();
+        let ramp = ramp_low.map(|low| (self.ramp_factor * low).max(self.min_qps));
+        let (severity, threshold, rule) = if qps >= critical {
+            (Severity::Critical, critical, "margin")
         } else if qps >= warning {
-            (Severity::Warning, warning)
+            (Severity::Warning, warning, "margin")
+        } else if let Some(r) = ramp
+            && qps >= r
+        {
+            (Severity::Warning, r, "ramp")
         } else {
             return None;
         };
         let evidence = json!({
+            "rule": rule,
+            "reference_mean": ramp_low,
+            "ramp_factor": self.ramp_factor,
             "qps": qps,
             "queries": w.tally.queries,
             "window_secs": w.window_secs,
@@ -174,6 +205,9 @@ mod tests {
                 tally: &t,
                 window_secs: 10.0,
                 baseline: b.as_ref(),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             },
         )
     }
@@ -183,6 +217,7 @@ mod tests {
             mean,
             deviation,
             windows: 60,
+            history: Default::default(),
         })
     }
 
@@ -237,6 +272,7 @@ mod tests {
             mean: 10.0,
             deviation: 2.0,
             windows: 59,
+            history: Default::default(),
         });
         assert!(eval(&d, 100_000, cold).is_none());
         assert!(eval(&d, 100_000, None).is_none());
@@ -260,6 +296,9 @@ mod tests {
                 tally: &t,
                 window_secs: 10.0,
                 baseline: Some(&b),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             };
             assert!(d.evaluate(&server(), &view).is_none(), "window {i}: {b:?}");
             b.learn(d.measure(&view));

@@ -11,6 +11,7 @@ use super::Detector;
 use super::amplification::{Amplification, AmplificationSpec};
 use super::blocklist_hit::{BlocklistHit, BlocklistHitSpec};
 use super::client_flood::{ClientFlood, ClientFloodSpec};
+use super::dga::{Dga, DgaSpec};
 use super::nxdomain_flood::{NxdomainFlood, NxdomainFloodSpec};
 use super::random_subdomain::{RandomSubdomain, RandomSubdomainSpec};
 use super::rate_anomaly::{RateAnomaly, RateAnomalySpec};
@@ -48,6 +49,8 @@ pub struct DetectorsSpec {
     pub rate_anomaly: RateAnomalySpec,
     #[serde(default)]
     pub tunneling: TunnelingSpec,
+    #[serde(default)]
+    pub dga: DgaSpec,
 }
 
 /// Build the enabled detectors in a fixed order. `base` resolves relative
@@ -126,5 +129,6 @@ pub fn build_detectors(
         RateAnomaly::from_spec(&spec.rate_anomaly, loc, errors),
     );
     push(&mut out, Tunneling::from_spec(&spec.tunneling, loc, errors));
+    push(&mut out, Dga::from_spec(&spec.dga, loc, errors));
     (out, blocklist)
 }

@@ -98,6 +98,34 @@ impl<'a, 'b> Check<'a, 'b> {
         out
     }
 
+    /// `allow_clients`: addresses and prefixes (`10.1.200.1`,
+    /// `192.0.2.0/24`, `2001:db8::/48`); an error names each entry that is
+    /// neither.
+    pub fn nets(&mut self, key: &str, v: &[Spanned<String>]) -> NetList {
+        let mut out = Vec::new();
+        for n in v {
+            let text = n.get_ref().trim();
+            let parsed = text
+                .parse::<ipnet::IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => out.push(net),
+                Err(_) => {
+                    let k = format!("detectors.{}.{key}", self.kind);
+                    let msg = format!(
+                        "`{}` is not an IP address or prefix (address/length)",
+                        n.get_ref().escape_debug()
+                    );
+                    self.errors.push(self.loc.error(n.span(), &k, msg));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        NetList(out)
+    }
+
     /// A finite number > 0.
     pub fn positive(&mut self, key: &str, v: &Spanned<f64>) -> f64 {
         self.require(key, v, is_positive, "must be a positive number")
@@ -152,6 +180,22 @@ impl<'a, 'b> Check<'a, 'b> {
     /// An integer of at least 1 ("must be a positive integer").
     pub fn positive_int(&mut self, key: &str, v: &Spanned<u64>) -> u64 {
         self.require(key, v, |x| x >= 1, "must be a positive integer")
+    }
+}
+
+/// A detector's `allow_clients`: sources it never counts (a known NAT,
+/// forwarder or scanner), as addresses and prefixes. Short lists: a linear
+/// scan, skipped entirely when empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetList(pub Vec<ipnet::IpNet>);
+
+impl NetList {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        !self.0.is_empty() && self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -257,6 +257,9 @@ mod tests {
                 tally: t,
                 window_secs: 10.0,
                 baseline: b.as_ref(),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             },
         )
     }
@@ -266,6 +269,7 @@ mod tests {
             mean,
             deviation,
             windows: 100,
+            history: Default::default(),
         })
     }
 
@@ -278,7 +282,10 @@ mod tests {
             (d.measure(&WindowView {
                 tally: &t,
                 window_secs: 10.0,
-                baseline: None
+                baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             }) - 300.0)
                 .abs()
                 <= 3.0
@@ -340,6 +347,7 @@ mod tests {
             mean: 10.0,
             deviation: 1.0,
             windows: 29,
+            history: Default::default(),
         });
         for b in [None, cold] {
             assert!(eval(&d, &window(&d, 2000, 1), b).is_none(), "warming up");
@@ -369,6 +377,9 @@ mod tests {
                 tally: &t,
                 window_secs: 10.0,
                 baseline: Some(&b),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             };
             assert!(d.evaluate(&server(), &view).is_none());
             let m = d.measure(&view);

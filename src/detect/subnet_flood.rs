@@ -2,24 +2,41 @@
 //! (a botnet in one network, a source-rotating flooder), which per-client
 //! `client_flood` thresholds miss. Key: the query source's subnet (IPv4
 //! masked to `v4_prefix` bits, IPv6 to `v6_prefix`). Observed: queries per
-//! second over the window; warning and critical tiers.
+//! second; warning and critical tiers. Three rules, the first that holds
+//! wins:
 //!
-//! It fires only when the subnet has at least `min_clients` distinct
-//! sources in the window (HLL++ sketch of source address hashes) and the
-//! average rate per source is below `max_client_qps` (default 100, the
-//! client_flood warning): one flooder among a few quiet neighbours raises
-//! the average over it and stays `client_flood`'s job; many hosts each
-//! below the client threshold are this detector's. (The sketch knows how
-//! many sources there are, not how queries spread over them: one flooder
-//! among hundreds of busy neighbours can still raise both.)
+//! - **window**: the rate over the whole window reaches a tier;
+//! - **burst**: the rate over the newest `burst_secs` of the window reaches a
+//!   tier (so a flood is raised at the first window that shows it, not when
+//!   it has filled the window);
+//! - **weak** (warning only): over the newest `burst_secs`, at least
+//!   `weak_qps` from at least `weak_min_clients` sources averaging at least
+//!   `weak_client_qps` each — many hosts each far below the client
+//!   threshold but all busy, which a benign subnet (many hosts, most of
+//!   them quiet) does not look like.
+//!
+//! Every rule needs at least `min_clients` distinct sources (HLL++ sketch of
+//! source address hashes) and an average per source below `max_client_qps`
+//! (default 100, the client_flood warning): one flooder among a few quiet
+//! neighbours stays `client_flood`'s job. And every rule needs the
+//! subnet's NXDOMAIN share of responses at most `max_nxdomain_ratio`: bots of
+//! a water-torture attack (random names under one victim domain, mostly
+//! NXDOMAIN) are `random_subdomain`'s, keyed by the victim domain.
+//!
+//! The burst and weak rules read the complete panes of the window
+//! (`WindowView::panes`, merged by the reducer once the frontier passed
+//! them), so they are a function of the input alone, as the window rule is.
+//!
+//! Sources in `allow_clients` (addresses and prefixes) are never counted.
 //!
 //! Tally fields used: `queries`, `bytes` (query message bytes), `distinct`
-//! (source addresses), samples.
+//! (source addresses), samples; `responses` and `nxdomain` (responses sent
+//! to the subnet).
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::spec::{Check, defaults, yes};
+use super::spec::{Check, NetList, defaults, yes};
 use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
 use crate::config::{ConfigError, Located};
 
@@ -49,6 +66,26 @@ pub struct SubnetFloodSpec {
     /// left to `client_flood` (> 0).
     #[serde(default = "default_max_client_qps")]
     pub max_client_qps: toml::Spanned<f64>,
+    /// Length in seconds of the newest part of the window the burst and weak
+    /// rules look at (a multiple of the slide, at most the window).
+    #[serde(default = "default_burst_secs")]
+    pub burst_secs: toml::Spanned<u64>,
+    /// Weak rule: queries per second over `burst_secs` (> 0).
+    #[serde(default = "default_weak_qps")]
+    pub weak_qps: toml::Spanned<f64>,
+    /// Weak rule: least distinct sources over `burst_secs` (>= 1).
+    #[serde(default = "default_weak_min_clients")]
+    pub weak_min_clients: toml::Spanned<u64>,
+    /// Weak rule: least average queries/s per source (> 0).
+    #[serde(default = "default_weak_client_qps")]
+    pub weak_client_qps: toml::Spanned<f64>,
+    /// Largest NXDOMAIN share of the subnet's responses for any rule, in
+    /// (0, 1].
+    #[serde(default = "default_max_nxdomain_ratio")]
+    pub max_nxdomain_ratio: toml::Spanned<f64>,
+    /// Sources (addresses or prefixes) this detector never counts.
+    #[serde(default)]
+    pub allow_clients: Vec<toml::Spanned<String>>,
 }
 
 defaults! {
@@ -58,6 +95,11 @@ defaults! {
     default_v6_prefix: u64 = 64;
     default_min_clients: u64 = 4;
     default_max_client_qps: f64 = 100.0;
+    default_burst_secs: u64 = 2;
+    default_weak_qps: f64 = 150.0;
+    default_weak_min_clients: u64 = 20;
+    default_weak_client_qps: f64 = 4.0;
+    default_max_nxdomain_ratio: f64 = 0.5;
 }
 
 impl Default for SubnetFloodSpec {
@@ -70,6 +112,12 @@ impl Default for SubnetFloodSpec {
             v6_prefix: default_v6_prefix(),
             min_clients: default_min_clients(),
             max_client_qps: default_max_client_qps(),
+            burst_secs: default_burst_secs(),
+            weak_qps: default_weak_qps(),
+            weak_min_clients: default_weak_min_clients(),
+            weak_client_qps: default_weak_client_qps(),
+            max_nxdomain_ratio: default_max_nxdomain_ratio(),
+            allow_clients: Vec::new(),
         }
     }
 }
@@ -82,6 +130,31 @@ pub struct SubnetFlood {
     pub v6_prefix: u8,
     pub min_clients: u64,
     pub max_client_qps: f64,
+    /// Seconds of the burst and weak rules (whole seconds, >= 1).
+    pub burst_secs: u64,
+    pub weak_qps: f64,
+    pub weak_min_clients: u64,
+    pub weak_client_qps: f64,
+    pub max_nxdomain_ratio: f64,
+    pub allow_clients: NetList,
+}
+
+/// Which rule raised a finding (the evidence's `rule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Window,
+    Burst,
+    Weak,
+}
+
+impl Rule {
+    fn as_str(self) -> &'static str {
+        match self {
+            Rule::Window => "window",
+            Rule::Burst => "burst",
+            Rule::Weak => "weak",
+        }
+    }
 }
 
 impl SubnetFlood {
@@ -106,6 +179,12 @@ impl SubnetFlood {
         let v6_prefix = prefix("v6_prefix", &spec.v6_prefix, 128);
         let min_clients = check.at_least_one("min_clients", &spec.min_clients);
         let max_client_qps = check.positive("max_client_qps", &spec.max_client_qps);
+        let burst_secs = check.at_least_one("burst_secs", &spec.burst_secs);
+        let weak_qps = check.positive("weak_qps", &spec.weak_qps);
+        let weak_min_clients = check.at_least_one("weak_min_clients", &spec.weak_min_clients);
+        let weak_client_qps = check.positive("weak_client_qps", &spec.weak_client_qps);
+        let max_nxdomain_ratio = check.ratio("max_nxdomain_ratio", &spec.max_nxdomain_ratio);
+        let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         check.ok().then_some(SubnetFlood {
             warning_qps: w,
             critical_qps: c,
@@ -113,6 +192,12 @@ impl SubnetFlood {
             v6_prefix,
             min_clients,
             max_client_qps,
+            burst_secs,
+            weak_qps,
+            weak_min_clients,
+            weak_client_qps,
+            max_nxdomain_ratio,
+            allow_clients,
         })
     }
 }
@@ -124,9 +209,25 @@ impl Detector for SubnetFlood {
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
         if m.msg.qr {
+            // Responses to the subnet: its NXDOMAIN share.
+            if self.allow_clients.contains(m.payload.dst) {
+                return;
+            }
+            let t = sink.tally(KeyRef::subnet_of(
+                m.payload.dst,
+                self.v4_prefix,
+                self.v6_prefix,
+            ));
+            t.responses += 1;
+            if m.msg.rcode == super::nxdomain_flood::RCODE_NXDOMAIN {
+                t.nxdomain += 1;
+            }
             return;
         }
         let src = m.payload.src;
+        if self.allow_clients.contains(src) {
+            return;
+        }
         let t = sink.tally(KeyRef::subnet_of(src, self.v4_prefix, self.v6_prefix));
         t.queries += 1;
         t.bytes += m.msg.size as u64;
@@ -141,8 +242,14 @@ impl Detector for SubnetFlood {
         counts.queries as f64 / window_secs >= self.warning_qps
     }
 
+    /// Sound for all three rules: a window (or its newest `burst_secs`)
+    /// averaging `min(warning_qps, weak_qps)` needs one pane at that rate.
     fn pane_may_fire(&self, pane: &super::Tally, slide_secs: f64, _panes: u64) -> bool {
-        super::pane_share(pane.queries, self.warning_qps, slide_secs)
+        super::pane_share(
+            pane.queries,
+            self.warning_qps.min(self.weak_qps),
+            slide_secs,
+        )
     }
 
     fn measure(&self, w: &WindowView<'_>) -> f64 {
@@ -150,40 +257,86 @@ impl Detector for SubnetFlood {
     }
 
     fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
-        let qps = self.measure(w);
-        let (severity, threshold) = if qps >= self.critical_qps {
-            (Severity::Critical, self.critical_qps)
-        } else if qps >= self.warning_qps {
-            (Severity::Warning, self.warning_qps)
+        // Water torture from this subnet's bots is random_subdomain's.
+        let nx_ratio = if w.tally.responses == 0 {
+            0.0
         } else {
-            return None;
+            w.tally.nxdomain as f64 / w.tally.responses as f64
         };
-        // Without the sketch (counters-only view) this is 0: no finding, and
-        // `needs_full_view` makes sure the sketch is there when it matters.
-        let clients = w.tally.distinct_count().round() as u64;
-        if clients < self.min_clients {
+        if nx_ratio > self.max_nxdomain_ratio {
             return None;
         }
-        // When the average client of the subnet is itself flooding, the
-        // rate is one or a few clients' doing: `client_flood` reports them.
-        // This detector is for many hosts each below the client threshold.
-        if qps / clients.max(1) as f64 >= self.max_client_qps {
-            return None;
+        let tier = |qps: f64| {
+            if qps >= self.critical_qps {
+                Some((Severity::Critical, self.critical_qps))
+            } else if qps >= self.warning_qps {
+                Some((Severity::Warning, self.warning_qps))
+            } else {
+                None
+            }
+        };
+        // A rule holds with `clients` sources when there are enough of them
+        // and the average one is not itself flooding (client_flood's job).
+        let spread = |qps: f64, clients: u64| {
+            clients >= self.min_clients && qps / (clients.max(1) as f64) < self.max_client_qps
+        };
+        let window_qps = self.measure(w);
+        // Without the sketch (counters-only view) this is 0: no window-rule
+        // finding, and `needs_full_view` makes sure the sketch is there
+        // when it matters.
+        let window_clients = w.tally.distinct_count().round() as u64;
+        let mut hit = tier(window_qps)
+            .filter(|_| spread(window_qps, window_clients))
+            .map(|(sev, th)| (Rule::Window, sev, th, window_qps, window_clients));
+        let burst_panes = (self.burst_secs as f64 / w.slide_secs).round().max(1.0) as u64;
+        let (recent, recent_secs) = w.recent(burst_panes);
+        let recent_qps = recent.queries as f64 / recent_secs;
+        let recent_clients = recent.distinct_count().round() as u64;
+        if hit.is_none()
+            && let Some((sev, th)) = tier(recent_qps)
+            && spread(recent_qps, recent_clients)
+        {
+            hit = Some((Rule::Burst, sev, th, recent_qps, recent_clients));
         }
+        if hit.is_none()
+            && recent_qps >= self.weak_qps
+            && recent_clients >= self.weak_min_clients
+            && recent_qps / recent_clients.max(1) as f64 >= self.weak_client_qps
+            && spread(recent_qps, recent_clients)
+        {
+            hit = Some((
+                Rule::Weak,
+                Severity::Warning,
+                self.weak_qps,
+                recent_qps,
+                recent_clients,
+            ));
+        }
+        let (rule, severity, threshold, observed, clients) = hit?;
+        let samples = if w.tally.samples.is_empty() {
+            recent.sample_names()
+        } else {
+            w.tally.sample_names()
+        };
         let evidence = json!({
+            "rule": rule.as_str(),
             "queries": w.tally.queries,
             "query_bytes": w.tally.bytes,
             "distinct_clients": clients,
             "window_secs": w.window_secs,
+            "recent_secs": recent_secs,
+            "recent_queries": recent.queries,
+            "nxdomain_ratio": nx_ratio,
             "warning_qps": self.warning_qps,
             "critical_qps": self.critical_qps,
+            "weak_qps": self.weak_qps,
             "min_clients": self.min_clients,
             "max_client_qps": self.max_client_qps,
-            "sample_qnames": w.tally.sample_names(),
+            "sample_qnames": samples,
         });
         Some(Finding {
             severity,
-            observed: qps,
+            observed,
             threshold,
             unit: "queries/s",
             evidence: evidence.as_object().cloned().unwrap_or_default(),
@@ -224,6 +377,9 @@ mod tests {
             tally,
             window_secs: 10.0,
             baseline: None,
+            panes: &[],
+            end: 0,
+            slide_secs: 1.0,
         };
         if d.needs_full_view(&counts_only, 10.0) {
             d.evaluate(&key, &view(t))
@@ -249,6 +405,12 @@ mod tests {
                 v6_prefix: 64,
                 min_clients: 4,
                 max_client_qps: 100.0,
+                burst_secs: 2,
+                weak_qps: 150.0,
+                weak_min_clients: 20,
+                weak_client_qps: 4.0,
+                max_nxdomain_ratio: 0.5,
+                allow_clients: NetList::default(),
             }
         );
         let mut fb = FrameBuilder::new();
@@ -313,6 +475,123 @@ mod tests {
         assert_eq!(
             Key::subnet_of("198.51.100.77".parse().unwrap(), 24, 64).to_json(),
             json!({"subnet": "198.51.100.0/24"})
+        );
+    }
+
+    /// A window of ten 1 s panes, each a map-side table, evaluated as the
+    /// reducer does (panes merged, newest last).
+    fn eval_panes(d: &SubnetFlood, panes: &[Sink], key: &Key) -> Option<Finding> {
+        let list: Vec<(u64, Tally)> = panes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.0.get(key).map(|t| (i as u64, t.clone())))
+            .collect();
+        let mut sum = Tally::default();
+        for (_, t) in &list {
+            sum.merge(t);
+        }
+        d.evaluate(
+            key,
+            &WindowView {
+                tally: &sum,
+                window_secs: 10.0,
+                baseline: None,
+                panes: &list,
+                end: panes.len() as u64 - 1,
+                slide_secs: 1.0,
+            },
+        )
+    }
+
+    /// `hosts` sources of `net`.x at `per_host` q/s for the newest `secs`
+    /// panes of a ten-pane window; NXDOMAIN responses when `nx`.
+    fn subnet_window(
+        d: &SubnetFlood,
+        net: [u8; 3],
+        hosts: u32,
+        per_host: u32,
+        secs: usize,
+        nx: bool,
+    ) -> Vec<Sink> {
+        let mut fb = FrameBuilder::new();
+        let mut panes: Vec<Sink> = (0..10).map(|_| Sink::default()).collect();
+        for pane in panes.iter_mut().skip(10 - secs) {
+            for h in 0..hosts {
+                let src = IpAddr::V4([net[0], net[1], net[2], h as u8 + 1].into());
+                for q in 0..per_host {
+                    query(d, pane, &mut fb, src, &format!("n{q}.example.com"));
+                    let rc = if nx { crate::synth::rcode::NXDOMAIN } else { 0 };
+                    let bytes = fb
+                        .response_message(1, &format!("n{q}.example.com"), qtype::A, rc, &[], 0)
+                        .to_vec();
+                    observe_at(
+                        d,
+                        pane,
+                        0,
+                        SocketAddr::new("192.0.2.53".parse().unwrap(), 53),
+                        SocketAddr::new(src, 40000),
+                        &bytes,
+                        None,
+                    );
+                }
+            }
+        }
+        panes
+    }
+
+    #[test]
+    fn subnet_flood_burst_and_weak_rules() {
+        let d = detector();
+        let key = |n: [u8; 3]| Key::Subnet(IpAddr::V4([n[0], n[1], n[2], 0].into()), 24);
+        // 40 hosts at 20 q/s (800 q/s) for the newest second only: the
+        // window averages 80 q/s, the newest 2 s 400: weak rule (40 busy
+        // hosts), raised at once.
+        let net = [10, 99, 7];
+        let f = eval_panes(&d, &subnet_window(&d, net, 40, 20, 1, false), &key(net))
+            .expect("first second of a subnet flood");
+        assert_eq!(f.evidence["rule"], "weak");
+        assert_eq!((f.severity, f.observed), (Severity::Warning, 400.0));
+        // The same for two seconds: 800 q/s over the newest 2 s: burst.
+        let f =
+            eval_panes(&d, &subnet_window(&d, net, 40, 20, 2, false), &key(net)).expect("burst");
+        assert_eq!(f.evidence["rule"], "burst");
+        assert_eq!(f.evidence["distinct_clients"], 40);
+        // 0.3x: 40 hosts at 7 q/s = 280 q/s: weak.
+        let f = eval_panes(&d, &subnet_window(&d, net, 40, 7, 2, false), &key(net))
+            .expect("weak subnet flood");
+        assert_eq!(f.evidence["rule"], "weak");
+        // A busy office: 200 hosts at 1 q/s (200 q/s) for the whole window.
+        let office = [10, 20, 30];
+        assert!(
+            eval_panes(
+                &d,
+                &subnet_window(&d, office, 200, 1, 10, false),
+                &key(office)
+            )
+            .is_none()
+        );
+        // A few busy hosts: 10 at 20 q/s (fewer than weak_min_clients).
+        assert!(
+            eval_panes(
+                &d,
+                &subnet_window(&d, office, 10, 20, 10, false),
+                &key(office)
+            )
+            .is_none()
+        );
+        // Water-torture bots: 64 in one /24 at 5 q/s, all NXDOMAIN: the
+        // weak rule's shape, but random_subdomain's attack.
+        let bots = [10, 70, 3];
+        let panes = subnet_window(&d, bots, 64, 5, 10, true);
+        assert!(eval_panes(&d, &panes, &key(bots)).is_none());
+        let lenient = SubnetFlood {
+            max_nxdomain_ratio: 1.0,
+            ..detector()
+        };
+        assert_eq!(
+            eval_panes(&lenient, &panes, &key(bots)).unwrap().evidence["rule"],
+            "weak",
+            "the NXDOMAIN share is what keeps the bots out"
         );
     }
 

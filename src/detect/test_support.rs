@@ -80,6 +80,9 @@ pub fn view(tally: &Tally, window_secs: f64) -> WindowView<'_> {
         tally,
         window_secs,
         baseline: None,
+        panes: &[],
+        end: 0,
+        slide_secs: 1.0,
     }
 }
 
@@ -216,7 +219,7 @@ where
 }
 
 #[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
+pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {

@@ -33,6 +33,11 @@
 //!   such name would be its own key and never add up.
 //! - Names with no sub-label (a registered domain itself) carry nothing and
 //!   are not counted (no key is created for them).
+//! - Lookups of reputation services carry data in names by design (a file
+//!   hash under an antivirus zone, a reversed address under a DNSBL):
+//!   registered domains in `allow_domains` are never keyed. The default
+//!   list is [`DEFAULT_ALLOW_DOMAINS`]; setting the key replaces it.
+//!   Clients in `allow_clients` are never counted.
 //! - Payload query types: TXT, NULL, CNAME, MX and iodine's PRIVATE (65399):
 //!   iodine uses NULL, dns2tcp TXT, dnscat2 TXT/MX/CNAME (about a third
 //!   each in `dns_exfiltration.pcap` and `bad-dns-traffic.pcap`). SRV is left
@@ -43,7 +48,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::spec::{Check, defaults, yes};
+use super::spec::{Check, NetList, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
@@ -62,6 +67,39 @@ pub const HIGH_ENTROPY_MILLI: u64 = 3500;
 /// Query types that carry a tunnel's downstream: TXT, NULL, CNAME, MX,
 /// PRIVATE (65399, iodine).
 pub const PAYLOAD_QTYPES: [u16; 5] = [16, 10, 5, 15, 65399];
+
+/// Registered domains of reputation lookups, `allow_domains` by default:
+/// DNSBL and mail reputation zones (Spamhaus, SpamCop, SORBS, Barracuda,
+/// SURBL, URIBL, Mailspike, the CBL, DNSWL, Sender Score, SenderBase,
+/// SpamRATS, Spam Eating Monkey) and antivirus / file-reputation lookups
+/// that put hashes in names (Sophos Live Protection, ESET LiveGrid, McAfee
+/// GTI, Team Cymru's malware hash registry).
+pub const DEFAULT_ALLOW_DOMAINS: [&str; 17] = [
+    "abuseat.org",
+    "barracudacentral.org",
+    "cymru.com",
+    "dnswl.org",
+    "e5.sk",
+    "mailspike.net",
+    "mcafee.com",
+    "senderbase.org",
+    "senderscore.com",
+    "sophosxl.net",
+    "sorbs.net",
+    "spamcop.net",
+    "spameatingmonkey.net",
+    "spamhaus.org",
+    "spamrats.com",
+    "surbl.org",
+    "uribl.com",
+];
+
+fn default_allow_domains() -> Vec<toml::Spanned<String>> {
+    DEFAULT_ALLOW_DOMAINS
+        .iter()
+        .map(|d| super::spec::unset(d.to_string()))
+        .collect()
+}
 
 /// `[detectors.tunneling]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -86,6 +124,13 @@ pub struct TunnelingSpec {
     /// Bytes per second carried in names for a critical alert.
     #[serde(default = "default_critical_bytes_per_sec")]
     pub critical_bytes_per_sec: toml::Spanned<f64>,
+    /// Registered domains never keyed (reputation lookups); the default is
+    /// [`DEFAULT_ALLOW_DOMAINS`], a value replaces it.
+    #[serde(default = "default_allow_domains")]
+    pub allow_domains: Vec<toml::Spanned<String>>,
+    /// Clients (addresses or prefixes) this detector never counts.
+    #[serde(default)]
+    pub allow_clients: Vec<toml::Spanned<String>>,
 }
 
 defaults! {
@@ -105,6 +150,8 @@ impl Default for TunnelingSpec {
             min_distinct_ratio: default_min_distinct_ratio(),
             min_long_ratio: default_min_long_ratio(),
             critical_bytes_per_sec: default_critical_bytes_per_sec(),
+            allow_domains: default_allow_domains(),
+            allow_clients: Vec::new(),
         }
     }
 }
@@ -116,6 +163,9 @@ pub struct Tunneling {
     pub min_distinct_ratio: f64,
     pub min_long_ratio: f64,
     pub critical_bytes_per_sec: f64,
+    /// Sorted, lower-cased registered domains never keyed.
+    pub allow_domains: Vec<Box<str>>,
+    pub allow_clients: NetList,
 }
 
 impl Tunneling {
@@ -135,7 +185,11 @@ impl Tunneling {
             check.positive("critical_bytes_per_sec", &spec.critical_bytes_per_sec);
         let min_distinct_ratio = check.ratio("min_distinct_ratio", &spec.min_distinct_ratio);
         let min_long_ratio = check.ratio("min_long_ratio", &spec.min_long_ratio);
+        let allow_domains = check.domains("allow_domains", &spec.allow_domains);
+        let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         check.ok().then_some(Tunneling {
+            allow_domains,
+            allow_clients,
             min_queries,
             min_avg_label_bytes,
             min_distinct_ratio,
@@ -260,7 +314,7 @@ impl Detector for Tunneling {
     }
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
-        if m.msg.qr {
+        if m.msg.qr || self.allow_clients.contains(m.payload.src) {
             return;
         }
         let Some(q) = &m.msg.question else { return };
@@ -295,6 +349,14 @@ impl Detector for Tunneling {
                 None => return,
             }
         };
+        if !self.allow_domains.is_empty()
+            && self
+                .allow_domains
+                .binary_search_by(|a| (**a).cmp(domain))
+                .is_ok()
+        {
+            return;
+        }
         let t = sink.tally(KeyRef::ClientDomain(m.payload.src, domain));
         t.queries += 1;
         t.label_bytes += s.label_bytes;
@@ -375,6 +437,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
+    use crate::detect::spec::NetList;
     use crate::detect::test_support::{
         self, Sink, at, default_built, from_spec, key_lines, observe_at, validate_table,
     };
@@ -419,6 +482,9 @@ mod tests {
             tally,
             window_secs: 10.0,
             baseline: None,
+            panes: &[],
+            end: 0,
+            slide_secs: 1.0,
         };
         if d.needs_full_view(&counts, 10.0) {
             d.evaluate(key, &view(t))
@@ -491,9 +557,51 @@ mod tests {
                 min_avg_label_bytes: 30.0,
                 min_distinct_ratio: 0.8,
                 min_long_ratio: 0.5,
-                critical_bytes_per_sec: 1000.0
+                critical_bytes_per_sec: 1000.0,
+                allow_domains: DEFAULT_ALLOW_DOMAINS.map(Box::from).to_vec(),
+                allow_clients: NetList::default(),
             }
         );
+        // Hash lookups of an antivirus (40 hex digits under sophosxl.net)
+        // and of a DNSBL: reputation zones, never keyed.
+        let mut allowed = Sink::default();
+        for i in 0..40 {
+            let name = format!("{}.fh.sophosxl.net", base32(i, 40));
+            query(
+                &d,
+                &mut allowed,
+                &mut FrameBuilder::new(),
+                "10.0.0.8",
+                &name,
+                1,
+            );
+            let name = format!("{}.{}.zen.spamhaus.org", base32(i, 30), base32(i + 7, 30));
+            query(
+                &d,
+                &mut allowed,
+                &mut FrameBuilder::new(),
+                "10.0.0.8",
+                &name,
+                1,
+            );
+        }
+        assert!(allowed.0.is_empty(), "{:?}", allowed.0.keys());
+        let no_defaults = Tunneling {
+            allow_domains: Vec::new(),
+            ..detector()
+        };
+        for i in 0..40 {
+            let name = format!("{}.fh.sophosxl.net", base32(i, 40));
+            query(
+                &no_defaults,
+                &mut allowed,
+                &mut FrameBuilder::new(),
+                "10.0.0.8",
+                &name,
+                1,
+            );
+        }
+        assert_eq!(allowed.0.len(), 1, "keyed without the default list");
         let mut fb = FrameBuilder::new();
         let mut sink = Sink::default();
         let tun = "10.0.0.5";
@@ -629,7 +737,10 @@ mod tests {
             d.measure(&WindowView {
                 tally: &Tally::default(),
                 window_secs: 10.0,
-                baseline: None
+                baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             }),
             0.0
         );

@@ -180,6 +180,9 @@ mod tests {
                 tally: t,
                 window_secs: 10.0,
                 baseline: Some(&b),
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             },
         )
     }
@@ -251,6 +254,9 @@ mod tests {
                 tally: &tally(1000, 1012, 12),
                 window_secs: 10.0,
                 baseline: None,
+                panes: &[],
+                end: 0,
+                slide_secs: 1.0,
             }),
             1.2
         );

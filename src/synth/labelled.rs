@@ -19,11 +19,18 @@
 //!   qtypes A 60 %, AAAA 28 %, HTTPS 6 %, MX 3 %, TXT 3 %; EDNS on 90 %;
 //!   2 % typos answered NXDOMAIN, 0.2 % SERVFAIL (~100 ms); every query
 //!   answered 1–30 ms later (A/AAAA answers, NODATA for the other types).
-//! - A forwarder 10.1.200.1 at 60 q/s (below client_flood's 100 q/s).
+//! - A forwarder 10.1.200.1 at 60 q/s, twice that from 80 s on (at scale 1,
+//!   120 q/s: above client_flood's fixed 100 q/s, a hard negative for the
+//!   client's learned baseline).
 //! - Telemetry: random 12-hex-digit names under `t.cdn-telemetry.example`
 //!   from random clients at 80 q/s, all NOERROR: 4800 unique names a
 //!   minute, a hard negative for `random_subdomain` (800 distinct names per
 //!   window at scale 1, 400 at 0.5, above its 300) and `tunneling`.
+//! - Reputation lookups, not scaled: a mail server 10.1.7.7 checks 2
+//!   addresses/s against `zen.spamhaus.org` (85 % NXDOMAIN), an antivirus
+//!   endpoint 10.1.8.8 looks up 3 file hashes/s (`<40 hex>.fh.sophosxl.net`,
+//!   answered): hard negatives for `tunneling` (its default
+//!   `allow_domains`) and for lexical signals.
 //! - DNS over TCP: 0.5 lookups/s, half with SYN / SYN-ACK / ACK and a FIN
 //!   teardown, half starting mid-flow (the two data segments only).
 //!
@@ -49,10 +56,10 @@
 //! | scenario | traffic |
 //! |---|---|
 //! | client_flood | 10.66.0.1 → 192.0.2.53, 3000 q/s (150), popular names, answered 1 ms later |
-//! | subnet_flood | 100 clients 10.99.7.10–109 → 192.0.2.53, 6000 q/s in all (650), answered |
+//! | subnet_flood | 40 clients 10.99.7.10–49 → 192.0.2.53, 900 q/s in all (200), answered: at 0.3x each host sends ~7 q/s, far below client_flood |
 //! | nxdomain_flood | 10.66.0.2, 400 q/s (30), random names under 1000 random registered domains, NXDOMAIN |
 //! | servfail_flood | 10.66.0.3, 300 q/s (30), 24 names in 8 broken zones, SERVFAIL after 20–200 ms |
-//! | random_subdomain | 500 bots (12) in 10.70.0.0/16 at 4 q/s each, `<16 chars>.victim-domain.example`, NXDOMAIN |
+//! | random_subdomain | 500 bots (12) in 10.70.0.0/16, about 64 per /24 (at least eight /24s) at 4 q/s each (a busy-looking subnet, a hard negative for subnet_flood), `<16 chars>.victim-domain.example`, NXDOMAIN |
 //! | amplification | 500 (11) ANY responses/s of 3000 bytes from 192.0.2.53 and 198.51.100.10–13 to 203.0.113.7; the spoofed queries are not captured |
 //! | unsolicited_response | 200 (5) unmatched A responses/s (random ids, ports) from 192.0.2.53 to 10.1.3.3, a normal client that also looks up 1 more name/s |
 //! | spoofed_flood | 3000 q/s (75) to 192.0.2.53 from random public IPv4 sources, each used once, unanswered |
@@ -93,6 +100,8 @@ pub const SCENARIOS: &[&str] = &[
     "rate_anomaly",
     "tunneling",
     "blocklist_hit",
+    "rate_ramp",
+    "dga",
     "mixed",
 ];
 
@@ -112,6 +121,10 @@ pub const SECOND_SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 54);
 pub const RESOLVER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53);
 /// A legitimate heavy forwarder (60 q/s).
 pub const FORWARDER: Ipv4Addr = Ipv4Addr::new(10, 1, 200, 1);
+/// A mail server checking a DNSBL (benign reputation lookups).
+pub const MAIL_SERVER: Ipv4Addr = Ipv4Addr::new(10, 1, 7, 7);
+/// An antivirus endpoint looking file hashes up (benign).
+pub const AV_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 8, 8);
 /// Registered domain of the benign high-cardinality telemetry names.
 pub const TELEMETRY_DOMAIN: &str = "cdn-telemetry.example";
 
@@ -336,6 +349,11 @@ enum Attack {
     RateAnomaly,
     Tunneling,
     BlocklistHit,
+    /// A slow `rate_anomaly`: not part of `mixed` (same key as RateAnomaly).
+    RateRamp,
+    /// Infected hosts, one per DGA family (`synth::dga`): not part of
+    /// `mixed` (they need minutes).
+    Dga,
 }
 
 /// Every attack, in the order of their slots in `mixed`.
@@ -367,15 +385,31 @@ impl Attack {
             Attack::RateAnomaly => "rate_anomaly",
             Attack::Tunneling => "tunneling",
             Attack::BlocklistHit => "blocklist_hit",
+            Attack::RateRamp => "rate_ramp",
+            Attack::Dga => "dga",
+        }
+    }
+
+    /// The alert kind its truth names.
+    fn kind(self) -> &'static str {
+        match self {
+            Attack::RateRamp => "rate_anomaly",
+            a => a.name(),
         }
     }
 
     fn from_name(n: &str) -> Option<Attack> {
-        ATTACKS.into_iter().find(|a| a.name() == n)
+        ATTACKS
+            .into_iter()
+            .chain([Attack::RateRamp, Attack::Dga])
+            .find(|a| a.name() == n)
     }
 
     fn needs_warmup(self) -> bool {
-        matches!(self, Attack::SpoofedFlood | Attack::RateAnomaly)
+        matches!(
+            self,
+            Attack::SpoofedFlood | Attack::RateAnomaly | Attack::RateRamp
+        )
     }
 }
 
@@ -396,6 +430,8 @@ pub fn mixed_slot(kind: &str) -> Option<(u32, u32)> {
         Attack::UnsolicitedResponse => (68, 12),
         Attack::SpoofedFlood => (90, 12),
         Attack::RateAnomaly => (100, 12),
+        Attack::RateRamp => (100, 180),
+        Attack::Dga => (20, 150),
     })
 }
 
@@ -408,16 +444,28 @@ const MIXED_REF_S: f64 = 180.0;
 // rate_anomaly, see below), for small example captures.
 const BENIGN_QPS: f64 = 300.0;
 const FORWARDER_QPS: f64 = 60.0;
+/// The forwarder doubles its rate (legitimately) from this second on: 120
+/// q/s at scale 1, above client_flood's fixed 100 q/s, below 3x its learned
+/// baseline.
+const FORWARDER_SURGE_S: i64 = 80;
+const FORWARDER_SURGE: f64 = 2.0;
 /// Telemetry names: 80/s = 800 distinct names per 10 s window at rate_scale
 /// 1, 400 at 0.5 (random_subdomain's warning is 300).
 const TELEMETRY_QPS: f64 = 80.0;
 const TCP_LOOKUPS_PER_S: f64 = 0.5;
+/// DNSBL lookups of the mail server, per second (not scaled).
+const DNSBL_QPS: f64 = 2.0;
+/// File-hash lookups of the antivirus endpoint, per second (not scaled):
+/// 30 per window, enough for tunneling without its allowlist.
+const AV_HASH_QPS: f64 = 3.0;
 /// client_flood: warning 100 q/s over 10 s.
 const CLIENT_FLOOD_QPS: (f64, f64) = (3000.0, 150.0);
-/// subnet_flood: warning 500 q/s over 10 s with >= 4 clients; 100 clients
-/// keep each one below client_flood's 100 q/s.
-const SUBNET_FLOOD_QPS: (f64, f64) = (6000.0, 650.0);
-const SUBNET_FLOOD_CLIENTS: u32 = 100;
+/// subnet_flood: warning 500 q/s with >= 4 clients (window or newest 2 s),
+/// or the weak rule (>= 150 q/s from >= 20 sources at >= 4 q/s each); 40
+/// clients keep each one far below client_flood's 100 q/s (at 0.3x, 6.75
+/// q/s each: the weak rule's case).
+const SUBNET_FLOOD_QPS: (f64, f64) = (900.0, 200.0);
+const SUBNET_FLOOD_CLIENTS: u32 = 40;
 /// nxdomain_flood / servfail_flood: warning 20/s, ratio >= 0.5, >= 20
 /// responses.
 const NXDOMAIN_FLOOD_QPS: (f64, f64) = (400.0, 30.0);
@@ -439,6 +487,17 @@ const SPOOFED_QPS: (f64, f64) = (3000.0, 75.0);
 /// two windows to cross 200 q/s teaches the baseline a deviation that
 /// outruns it: the floor crosses it in two 1 s slides.
 const RATE_ANOMALY_EXTRA_QPS: (f64, f64) = (2400.0, 1100.0);
+/// rate_ramp: the extra queries per second to the second server at the end
+/// of a linear ramp from 0 over the whole attack (minutes): the EWMA
+/// baseline follows it, the ramp rule (3x the mean of minutes ago, >= 200
+/// q/s) does not.
+const RATE_RAMP_PEAK_QPS: (f64, f64) = (1200.0, 600.0);
+/// dga: lookups per second of each infected host (one per family of
+/// `synth::dga::FAMILIES`, at 10.77.0.1 on), 10 % of them repeats of its
+/// previous name; `dga` needs 10 distinct names in its 300 s window.
+const DGA_QPS: (f64, f64) = (0.3, 0.1);
+/// The first infected host of the `dga` scenario.
+pub const DGA_HOSTS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// Least benign rate of the second server (small scales).
 const SECOND_SERVER_MIN_QPS: f64 = 5.0;
 /// unsolicited_response: the victim's own lookups during the attack, on top
@@ -539,6 +598,8 @@ impl Plan {
                     Attack::UnsolicitedResponse => scaled(scale, UNSOLICITED_RPS),
                     Attack::SpoofedFlood => scaled(scale, SPOOFED_QPS),
                     Attack::RateAnomaly => scaled(scale, RATE_ANOMALY_EXTRA_QPS),
+                    Attack::RateRamp => scaled(scale, RATE_RAMP_PEAK_QPS),
+                    Attack::Dga => scaled(scale, DGA_QPS),
                     Attack::Tunneling => scaled(scale, TUNNEL_QPS),
                     Attack::BlocklistHit => 0.0,
                 };
@@ -575,7 +636,7 @@ impl Plan {
             "background: {population} and 8 IPv6 clients in \
              2001:db8:1::/64, {:.1} q/s in all: {:.1} q/s to {SECOND_SERVER}{}, the IPv6 \
              clients to {RESOLVER_V6}, the rest to {RESOLVER}; forwarder {FORWARDER} at \
-             {:.1} q/s; telemetry names under t.{TELEMETRY_DOMAIN} at {:.1} q/s; {:.2} TCP \
+             {:.1} q/s, {FORWARDER_SURGE}x from {FORWARDER_SURGE_S} s on; telemetry names under t.{TELEMETRY_DOMAIN} at {:.1} q/s; {:.2} TCP \
              lookups/s; 2 % NXDOMAIN typos, 0.2 % SERVFAIL; answers 1-30 ms after queries",
             BENIGN_QPS * self.scale + top_up,
             self.second_server_qps,
@@ -602,7 +663,7 @@ impl Plan {
             let when = format!("{}-{} s", secs(p.start_us), secs(p.end_us));
             let mut push = |key: serde_json::Value, also: Vec<TruthAlso>| {
                 attacks.push(TruthAttack {
-                    kind: p.attack.name().into(),
+                    kind: p.attack.kind().into(),
                     key,
                     start: rfc3339(p.start_us),
                     end: rfc3339(p.end_us),
@@ -638,7 +699,15 @@ impl Plan {
                 Attack::NxdomainFlood => {
                     push(
                         json!({ "client": NXDOMAIN_CLIENT.to_string() }),
-                        vec![client_also(NXDOMAIN_CLIENT), rate53.clone()],
+                        vec![
+                            client_also(NXDOMAIN_CLIENT),
+                            rate53.clone(),
+                            // random registered domains look generated
+                            TruthAlso {
+                                kind: "dga".into(),
+                                key: json!({ "client": NXDOMAIN_CLIENT.to_string() }),
+                            },
+                        ],
                     );
                     format!(
                         "nxdomain_flood {when}: {NXDOMAIN_CLIENT} at {:.0} q/s for random names \
@@ -702,6 +771,30 @@ impl Plan {
                         "spoofed_flood {when}: {:.0} q/s to {RESOLVER} from random public IPv4 \
                          sources (each used once), unanswered",
                         p.rate
+                    )
+                }
+                Attack::Dga => {
+                    let h = u32::from(DGA_HOSTS);
+                    for i in 0..crate::synth::dga::FAMILIES.len() as u32 {
+                        push(
+                            json!({ "client": Ipv4Addr::from(h + i).to_string() }),
+                            vec![],
+                        );
+                    }
+                    format!(
+                        "dga {when}: {} infected hosts from {DGA_HOSTS} on, one per family ({}), \
+                         each {:.2} lookups/s of its generated domains (10 % repeats), NXDOMAIN",
+                        crate::synth::dga::FAMILIES.len(),
+                        crate::synth::dga::FAMILIES.join(", "),
+                        p.rate
+                    )
+                }
+                Attack::RateRamp => {
+                    push(json!({ "server": SECOND_SERVER.to_string() }), vec![]);
+                    format!(
+                        "rate_ramp {when}: the benign population adds 0 rising linearly to \
+                         {:.0} q/s to {SECOND_SERVER} (normally {:.0} q/s), answered",
+                        p.rate, self.second_server_qps
                     )
                 }
                 Attack::RateAnomaly => {
@@ -1016,6 +1109,9 @@ fn poisson(rng: &mut Rng, lambda: f64) -> u64 {
 
 /// Poisson event times at `rate` per second in `[lo, hi)` µs.
 fn times(rng: &mut Rng, rate: f64, lo: i64, hi: i64) -> Vec<i64> {
+    if hi <= lo {
+        return Vec::new();
+    }
     let n = poisson(rng, rate * (hi - lo) as f64 / MICROS as f64);
     let span = (hi - lo).max(1) as u64;
     (0..n).map(|_| lo + rng.below(span) as i64).collect()
@@ -1404,8 +1500,17 @@ fn background<W: Write>(g: &mut Gen<W>, world: &World, plan: &Plan, lo: i64, hi:
             d,
         );
     }
-    // The forwarder.
-    for ts in times(&mut g.rng, FORWARDER_QPS * scale, lo, hi) {
+    // The forwarder: steady, then twice as busy from FORWARDER_SURGE_S on
+    // (a heavy legitimate client whose own baseline says this is normal).
+    let surge = plan.start_us + FORWARDER_SURGE_S * MICROS;
+    let mut fwd = times(&mut g.rng, FORWARDER_QPS * scale, lo, hi.min(surge));
+    fwd.extend(times(
+        &mut g.rng,
+        FORWARDER_QPS * FORWARDER_SURGE * scale,
+        lo.max(surge),
+        hi,
+    ));
+    for ts in fwd {
         let name = world.popular(&mut g.rng).to_string();
         let qt = if g.rng.unit() < 0.6 {
             qtype::A
@@ -1419,6 +1524,46 @@ fn background<W: Write>(g: &mut Gen<W>, world: &World, plan: &Plan, lo: i64, hi:
             IpAddr::V4(RESOLVER),
             name,
             qt,
+            true,
+            Some(rcode::NOERROR),
+            d,
+        );
+    }
+    // Reputation lookups (not scaled: one machine each): a mail server
+    // checks connecting addresses against a DNSBL (mostly NXDOMAIN, "not
+    // listed"), an antivirus endpoint looks file hashes up (40 hex digits
+    // in one label, answered): data in names by design, hard negatives for
+    // tunneling and for the lexical detectors.
+    for ts in times(&mut g.rng, DNSBL_QPS, lo, hi) {
+        let ip = public_v4(&mut g.rng).octets();
+        let name = format!("{}.{}.{}.{}.zen.spamhaus.org", ip[3], ip[2], ip[1], ip[0]);
+        let listed = g.rng.unit() < 0.15;
+        let rc = if listed {
+            rcode::NOERROR
+        } else {
+            rcode::NXDOMAIN
+        };
+        let d = g.delay();
+        g.lookup(
+            ts,
+            IpAddr::V4(MAIL_SERVER),
+            IpAddr::V4(RESOLVER),
+            name,
+            qtype::A,
+            true,
+            Some(rc),
+            d,
+        );
+    }
+    for ts in times(&mut g.rng, AV_HASH_QPS, lo, hi) {
+        let name = format!("{}.fh.sophosxl.net", random_label(&mut g.rng, 40, HEX));
+        let d = g.delay();
+        g.lookup(
+            ts,
+            IpAddr::V4(AV_CLIENT),
+            IpAddr::V4(RESOLVER),
+            name,
+            qtype::A,
             true,
             Some(rcode::NOERROR),
             d,
@@ -1483,6 +1628,8 @@ struct AttackState {
     bots: Vec<IpAddr>,
     spoofed_seen: HashSet<u32>,
     tunnel_seq: u32,
+    /// Per DGA family: its names and the next one to look up.
+    dga: Vec<(Vec<String>, usize)>,
     /// The instants of the blocklisted lookups, per planned attack start.
     blocklist_at: Vec<i64>,
 }
@@ -1502,8 +1649,11 @@ impl AttackState {
             .map_or(0, |p| p.rate as usize);
         let mut seen = HashSet::new();
         let mut bots = Vec::with_capacity(nbots);
+        // About 64 bots per /24, in at least 8 of them (a busy-looking
+        // subnet each), at most the whole /16.
+        let nets = (nbots as u64 / 64 + 1).clamp(8, 256);
         while bots.len() < nbots {
-            let a = Ipv4Addr::new(10, 70, rng.below(256) as u8, 1 + rng.below(254) as u8);
+            let a = Ipv4Addr::new(10, 70, rng.below(nets) as u8, 1 + rng.below(254) as u8);
             if seen.insert(a) {
                 bots.push(IpAddr::V4(a));
             }
@@ -1519,9 +1669,22 @@ impl AttackState {
                 blocklist_at.push(p.start_us + (len as f64 * f) as i64 + rng.below(200_000) as i64);
             }
         }
+        let dga = match plan.attacks.iter().find(|p| p.attack == Attack::Dga) {
+            Some(p) => {
+                let n =
+                    (p.rate * (p.end_us - p.start_us) as f64 / MICROS as f64 * 2.0) as usize + 50;
+                let seed = rng.next_u64();
+                crate::synth::dga::FAMILIES
+                    .iter()
+                    .map(|f| (crate::synth::dga::generate(f, seed, n), 0))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         AttackState {
             subnet_clients,
             bots,
+            dga,
             spoofed_seen: HashSet::new(),
             tunnel_seq: 0,
             blocklist_at,
@@ -1734,8 +1897,14 @@ fn attack<W: Write>(
                 );
             }
         }
-        Attack::RateAnomaly => {
+        Attack::RateAnomaly | Attack::RateRamp => {
+            let ramp = p.attack == Attack::RateRamp;
+            let len = (p.end_us - p.start_us).max(1) as f64;
             for ts in times(&mut g.rng, p.rate, lo, hi) {
+                // A ramp keeps each query with probability (t - start) / len.
+                if ramp && g.rng.unit() * len >= (ts - p.start_us) as f64 {
+                    continue;
+                }
                 let c = world.v4[g.rng.below(world.v4.len() as u64) as usize];
                 let name = world.popular(&mut g.rng).to_string();
                 let d = g.delay();
@@ -1792,6 +1961,29 @@ fn attack<W: Write>(
                         edns: true,
                     },
                 );
+            }
+        }
+        Attack::Dga => {
+            let h = u32::from(DGA_HOSTS);
+            for (i, (names, next)) in st.dga.iter_mut().enumerate() {
+                for ts in times(&mut g.rng, p.rate, lo, hi) {
+                    let repeat = *next > 0 && g.rng.unit() < 0.1;
+                    if !repeat {
+                        *next += 1;
+                    }
+                    let name = names[(*next - 1).min(names.len() - 1)].clone();
+                    let d = g.delay();
+                    g.lookup(
+                        ts,
+                        IpAddr::V4(Ipv4Addr::from(h + i as u32)),
+                        resolver,
+                        name,
+                        qtype::A,
+                        false,
+                        Some(rcode::NXDOMAIN),
+                        d,
+                    );
+                }
             }
         }
         Attack::BlocklistHit => {

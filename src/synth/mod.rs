@@ -14,6 +14,7 @@
 //! assert_eq!(bytes.len(), 24 + 2 * 16 + 14 + 20 + 8 + 40 + 14 + 20 + 8 + 45);
 //! ```
 
+pub mod dga;
 mod frame;
 pub mod labelled;
 mod pcap_writer;

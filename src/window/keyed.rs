@@ -4,6 +4,20 @@
 //! pane `e` in order and returns the alert states reached. Pure: the
 //! dataflow calls it when the frontier passes `e`; tests call it directly.
 //!
+//! Long windows: a detector may ask for its own window length
+//! (`Detector::window_secs`, e.g. `dga` over minutes). Its keys go through
+//! the cold store like any other (kept for the pipeline's window only, so
+//! a key that never may fire costs what it costs any detector); a key
+//! promoted to a slot (at most `MAX_LONG_KEYS` per worker, refusals
+//! counted) takes its cold panes of the pipeline's window and keeps its
+//! panes for the long window from then on: what came before that is not
+//! held. Its complete panes are folded into buckets (at most
+//! `LONG_BUCKETS` per window), so a key holds a few dozen tallies, not one
+//! per slide. Only complete panes
+//! are folded, so the result is still a function of the input alone. A
+//! bucket leaves the window when its newest pane does (the window is then
+//! up to one bucket longer than asked).
+//!
 //! The cost of closing a window is proportional to the keys whose window
 //! changed (a pane entered or left) plus the keys with an open alert, never
 //! to every key held: each pane keeps the list of keys with data in it
@@ -46,10 +60,33 @@ struct Slot {
     visited: Option<Pane>,
 }
 
+/// Most buckets a long window is made of.
+pub const LONG_BUCKETS: u64 = 30;
+
+/// Most keys of long-window detectors one reduce worker holds (each has a
+/// slot from its first tally); past it new ones are refused and counted.
+pub const MAX_LONG_KEYS: usize = 1 << 16;
+
+/// A detector's window: its length in panes, the panes per bucket (1 for
+/// ordinary windows) and whether it is long (own length, no cold store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DetWindow {
+    panes: u64,
+    bucket: u64,
+    long: bool,
+}
+
 pub struct KeyedWindows {
     spec: WindowSpec,
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
+    /// Per detector: its window.
+    windows: Vec<DetWindow>,
+    /// Per distinct long window length (panes): the slots of that length
+    /// with data in each pane (as `touched` for ordinary windows).
+    touched_long: Vec<(u64, BTreeMap<Pane, Vec<SlotId>>)>,
+    /// Slots of long-window detectors held.
+    long_keys: usize,
     /// Keys with panes in a window or an open alert -> their slot.
     index: HashMap<(u16, Key), SlotId>,
     slots: Vec<Option<Slot>>,
@@ -103,10 +140,38 @@ impl KeyedWindows {
         policy: LifecyclePolicy,
         detectors: Vec<Arc<dyn Detector>>,
     ) -> Self {
+        let windows: Vec<DetWindow> = detectors
+            .iter()
+            .map(|d| match d.window_secs() {
+                Some(secs) => {
+                    let slide = spec.slide_secs_f64();
+                    let panes = ((secs as f64 / slide).ceil() as u64).max(spec.panes);
+                    DetWindow {
+                        panes,
+                        bucket: panes.div_ceil(LONG_BUCKETS).max(1),
+                        long: true,
+                    }
+                }
+                None => DetWindow {
+                    panes: spec.panes,
+                    bucket: 1,
+                    long: false,
+                },
+            })
+            .collect();
+        let mut touched_long: Vec<(u64, BTreeMap<Pane, Vec<SlotId>>)> = Vec::new();
+        for w in windows.iter().filter(|w| w.long) {
+            if !touched_long.iter().any(|(p, _)| *p == w.panes) {
+                touched_long.push((w.panes, BTreeMap::new()));
+            }
+        }
         KeyedWindows {
             spec,
             policy,
             detectors,
+            windows,
+            touched_long,
+            long_keys: 0,
             index: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -177,16 +242,31 @@ impl KeyedWindows {
             Ok(i) => slot.panes[i].1.merge_owned(tally),
             Err(i) => {
                 slot.panes.insert(i, (pane, tally));
-                self.touched.entry(pane).or_default().push(id);
+                let w = self.windows[slot.det as usize];
+                self.touched_map(w).entry(pane).or_default().push(id);
             }
         }
     }
 
+    /// The `touched` map of slots with window `w`.
+    fn touched_map(&mut self, w: DetWindow) -> &mut BTreeMap<Pane, Vec<SlotId>> {
+        if w.long
+            && let Some(i) = self.touched_long.iter().position(|(p, _)| *p == w.panes)
+        {
+            return &mut self.touched_long[i].1;
+        }
+        &mut self.touched
+    }
+
     /// Give key `k` a slot holding all its cold panes from `from` on.
     fn promote(&mut self, k: (u16, Key), from: Pane) {
-        if self.index.len() >= MAX_KEYS {
+        let long = self.windows[k.0 as usize].long;
+        if self.index.len() >= MAX_KEYS || (long && self.long_keys >= MAX_LONG_KEYS) {
             self.refused_keys += 1;
             return;
+        }
+        if long {
+            self.long_keys += 1;
         }
         let mut slot = Slot {
             det: k.0,
@@ -209,8 +289,12 @@ impl KeyedWindows {
             if let Some(t) = table.remove(&k) {
                 self.cold_entries -= 1;
                 slot.panes.push((p, t.unpack()));
-                self.touched.entry(p).or_default().push(id);
             }
+        }
+        let w = self.windows[k.0 as usize];
+        let touched = self.touched_map(w);
+        for (p, _) in &slot.panes {
+            touched.entry(*p).or_default().push(id);
         }
         self.slots[id as usize] = Some(slot);
         self.index.insert(k, id);
@@ -229,10 +313,12 @@ impl KeyedWindows {
     fn min_pane(&self) -> Option<Pane> {
         let hot = self.touched.keys().next().copied();
         let cold = self.cold.keys().next().copied();
-        match (hot, cold) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let long = self
+            .touched_long
+            .iter()
+            .filter_map(|(_, t)| t.keys().next().copied())
+            .min();
+        [hot, cold, long].into_iter().flatten().min()
     }
 
     /// Evaluate every window ending at panes `..= last` not yet evaluated.
@@ -304,6 +390,16 @@ impl KeyedWindows {
         {
             visit.extend_from_slice(&v);
         }
+        for (panes, t) in &mut self.touched_long {
+            if let Some(v) = t.get(&e) {
+                visit.extend_from_slice(v);
+            }
+            if let Some(l) = e.checked_sub(*panes)
+                && let Some(v) = t.remove(&l)
+            {
+                visit.extend_from_slice(&v);
+            }
+        }
         for &id in &visit {
             self.visit_slot(id, e, out);
         }
@@ -319,9 +415,12 @@ impl KeyedWindows {
             return;
         }
         kp.visited = Some(e);
-        let first = self.spec.first_pane(e);
-        let (start_us, end_us) = self.spec.bounds_us(e);
-        let window_secs = self.spec.size_secs_f64();
+        let dw = self.windows[kp.det as usize];
+        let first = e.saturating_sub(dw.panes - 1);
+        let end_us = self.spec.end_us(e);
+        let start_us = end_us - dw.panes as i64 * self.spec.slide_us;
+        let window_secs = dw.panes as f64 * self.spec.slide_secs_f64();
+        let slide_secs = self.spec.slide_secs_f64();
         let policy = self.policy;
         let mut changed = false;
         let gone = kp.panes.iter().take_while(|(p, _)| *p < first).count();
@@ -340,6 +439,19 @@ impl KeyedWindows {
             kp.sum.add_counts(t);
             kp.entered += 1;
             changed = true;
+        }
+        if dw.bucket > 1 {
+            // Fold complete (entered) panes of one bucket into its newest.
+            let mut i = 0;
+            while i + 1 < kp.entered {
+                if kp.panes[i].0 / dw.bucket == kp.panes[i + 1].0 / dw.bucket {
+                    let (_, older) = kp.panes.remove(i);
+                    kp.panes[i].1.merge(&older);
+                    kp.entered -= 1;
+                } else {
+                    i += 1;
+                }
+            }
         }
         let has_data = kp.panes.first().is_some_and(|(p, _)| *p <= e);
         // A key whose window did not change and has no open alert gets the
@@ -361,10 +473,14 @@ impl KeyedWindows {
                 let full = d
                     .needs_full_view(&kp.sum, window_secs)
                     .then(|| merge_full(kp));
+                let panes = &kp.panes[..kp.entered];
                 let view = WindowView {
                     tally: full.as_ref().unwrap_or(&kp.sum),
                     window_secs,
                     baseline: Some(&kp.baseline),
+                    panes,
+                    end: e,
+                    slide_secs,
                 };
                 finding = d.evaluate(&kp.key, &view);
                 measured = d.measure(&view);
@@ -376,6 +492,9 @@ impl KeyedWindows {
                             tally: &t,
                             window_secs,
                             baseline: Some(&kp.baseline),
+                            panes,
+                            end: e,
+                            slide_secs,
                         },
                     );
                 }
@@ -420,6 +539,9 @@ impl KeyedWindows {
             && kp.alert.is_none()
             && let Some(s) = self.slots[id as usize].take()
         {
+            if dw.long {
+                self.long_keys -= 1;
+            }
             self.index.remove(&(s.det, s.key));
             self.free.push(id);
         }
