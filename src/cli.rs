@@ -11,6 +11,7 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use dnsmonitor::config::Plan;
+use dnsmonitor::dataflow::reload::Reload;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
 use dnsmonitor::sinks::watch::OutputWatch;
@@ -745,6 +746,58 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// SIGHUP (`systemctl reload`) re-reads the pipeline file and the
+    /// blocklists as at start. A version that does not load is refused with
+    /// the `check`-style errors in the log; one that cannot be applied live
+    /// (another window, other detectors) is refused saying why; either way
+    /// the version in force stays and `dnsmonitor_pipeline_reloads_total
+    /// {result="refused"}` counts it. A good one is handed to the run, whose
+    /// reader puts it in force at an event-time boundary (`dataflow::reload`).
+    fn reload(&self, c: &PipelineArgs) -> anyhow::Result<Arc<Reload>> {
+        let reload = Arc::new(Reload::new(self.plan.clone()));
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+            .context("SIGHUP handler")?;
+        let (r, metrics) = (reload.clone(), self.run_metrics());
+        let (pipeline, lists) = (c.pipeline.clone(), c.blocklists.clone());
+        std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let shown = pipeline.as_ref().map_or("the default pipeline".into(), |p| {
+                        dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                    });
+                    let in_force = r.latest().number;
+                    let offered = load_plan(pipeline.as_ref(), &lists)
+                        .map_err(|e| format!("{e:#}"))
+                        .and_then(|plan| r.offer(Arc::new(plan)));
+                    match offered {
+                        Ok(()) => eprintln!(
+                            "reload: {shown} loaded; it takes effect at the next event-time boundary"
+                        ),
+                        Err(why) => {
+                            eprintln!(
+                                "reload: refused {shown}, version {in_force} stays in force: {why}"
+                            );
+                            if let Some(m) = &metrics {
+                                m.pipeline_reloads.with_label_values(&["refused"]).inc();
+                            }
+                        }
+                    }
+                }
+            })
+            .context("SIGHUP handler")?;
+        if !c.quiet {
+            let shown = c
+                .pipeline
+                .as_ref()
+                .map_or("the default pipeline".into(), |p| {
+                    dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                });
+            eprintln!("reload: SIGHUP re-reads {shown} and the blocklists");
+        }
+        Ok(reload)
+    }
+
     /// The metrics the run counts into: the served ones, else the screen's.
     fn run_metrics(&self) -> Option<Metrics> {
         self.metrics
@@ -1004,6 +1057,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
+        reload: Some(p.reload(c)?),
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -1094,6 +1148,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
         metrics: p.run_metrics(),
         capture_drops: Some(drops),
         cluster: endpoints,
+        reload: Some(p.reload(c)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("live on {}", args.interface))?;
@@ -1173,6 +1228,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
+        reload: Some(p.reload(c)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
@@ -1341,6 +1397,14 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
     );
     if let (Some(a), Some(b)) = (s.first_ts_us, s.last_ts_us) {
         let _ = writeln!(e, "capture time: {} .. {}", rfc3339(a), rfc3339(b));
+    }
+    for (number, origin, from_us) in &s.versions {
+        let _ = writeln!(
+            e,
+            "pipeline: version {number} ({}) in force from event time {}",
+            dnsmonitor::sinks::escape::for_terminal(origin),
+            rfc3339(*from_us)
+        );
     }
     let _ = writeln!(
         e,
@@ -1519,6 +1583,7 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        reload: Some(p.reload(c)?),
         ..RunOptions::default()
     };
     let mut summary = dataflow::run(
