@@ -265,3 +265,93 @@ fn sighup_reloads_the_pipeline_file_and_refuses_a_broken_one() {
         );
     }
 }
+
+/// A run of the capture as a single input with blocklist `lists` added
+/// to version 2 (in force from `at_pane`), or from the start.
+fn run_lists(workers: usize, lists: &[PathBuf], at_pane: Option<u64>) -> String {
+    let old = Arc::new(common::plan("", repo(), &[]));
+    let new = Arc::new(common::plan("", repo(), lists));
+    let (first, reload) = match at_pane {
+        Some(p) => {
+            let r = Arc::new(Reload::new(old.clone()));
+            r.schedule(new, p).expect("compatible");
+            (old, Some(r))
+        }
+        None => (new, None),
+    };
+    let a = SharedBuf::default();
+    let outputs = Outputs {
+        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
+        events: None,
+        reports: None,
+    };
+    let opts = RunOptions {
+        workers,
+        reload,
+        ..RunOptions::default()
+    };
+    let input = Input::Single(Box::new(PcapFiles::open_single(&[flood()]).unwrap()));
+    dataflow::run(first, input, opts, outputs).expect("run");
+    a.text()
+}
+
+#[test]
+fn a_reloaded_blocklist_is_matched_from_its_pane_on() {
+    // Blocklists are matched on the map side (where messages are decoded):
+    // only queries in panes from the switch on are hits, so a window
+    // straddling the switch counts fewer hits than with the list from the
+    // start, and no alert comes from before it.
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "corp.test\n").unwrap();
+    let slide = MICROS as u64;
+    let pane = at(0) as u64 / slide;
+    let switched = run_lists(1, std::slice::from_ref(&list), Some(pane));
+    let full = run_lists(1, std::slice::from_ref(&list), None);
+    let hits = |text: &str| -> std::collections::BTreeMap<(String, String), f64> {
+        common::alerts_json(text)
+            .into_iter()
+            .filter(|a| a["kind"] == "blocklist_hit")
+            .map(|a| {
+                let k = (
+                    a["key"].to_string(),
+                    a["event_time"].as_str().unwrap().to_string(),
+                );
+                (k, a["observed"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let (s, f) = (hits(&switched), hits(&full));
+    assert!(!s.is_empty(), "no blocklist hit after the switch");
+    let end = rfc3339(at(1));
+    assert!(
+        f.keys().any(|(_, t)| *t < end),
+        "the list from the start hits before the switch pane"
+    );
+    assert!(
+        s.keys().all(|(_, t)| *t >= end),
+        "a hit before the switch: {switched}"
+    );
+    // Windows ending before 18:01:10 straddle the switch (18:01:00).
+    let straddling = rfc3339(at(10));
+    let mut fewer = 0;
+    for (k, n) in s.iter().filter(|((_, t), _)| *t < straddling) {
+        if let Some(m) = f.get(k) {
+            assert!(
+                n <= m,
+                "{k:?}: {n} hits with the switch, {m} from the start"
+            );
+            fewer += usize::from(n < m);
+        }
+    }
+    assert!(
+        fewer > 0,
+        "no straddling window counted fewer hits:\n{switched}\n{full}"
+    );
+    for workers in [2, 4] {
+        assert_eq!(
+            run_lists(workers, std::slice::from_ref(&list), Some(pane)),
+            switched
+        );
+    }
+}
