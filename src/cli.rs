@@ -753,10 +753,12 @@ impl Prepared {
     /// the version in force stays and `dnsmonitor_pipeline_reloads_total
     /// {result="refused"}` counts it. A good one is handed to the run, whose
     /// reader puts it in force at an event-time boundary (`dataflow::reload`).
-    fn reload(&self, c: &PipelineArgs) -> anyhow::Result<Arc<Reload>> {
+    fn reload(
+        &self,
+        c: &PipelineArgs,
+        mut signals: signal_hook::iterator::Signals,
+    ) -> anyhow::Result<Arc<Reload>> {
         let reload = Arc::new(Reload::new(self.plan.clone()));
-        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-            .context("SIGHUP handler")?;
         let (r, metrics) = (reload.clone(), self.run_metrics());
         let (pipeline, lists) = (c.pipeline.clone(), c.blocklists.clone());
         std::thread::Builder::new()
@@ -1016,6 +1018,13 @@ fn prepare_with(
     })
 }
 
+/// SIGHUP, taken from the start of a command that runs a pipeline, so a
+/// reload requested while it starts does not end it (the default action):
+/// it is handled once the run starts (`Prepared::reload`).
+fn hangup_signals() -> anyhow::Result<signal_hook::iterator::Signals> {
+    signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).context("SIGHUP handler")
+}
+
 /// Form the cluster a member registered in (no-op without one).
 fn form(
     member: Option<crate::cluster_cmd::Member>,
@@ -1041,6 +1050,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     // and the exit status is 0 (a second signal exits at once). A failed
     // output sets the same flag.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(
         &args.cluster,
         c.pipeline.as_ref(),
@@ -1057,7 +1068,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
-        reload: Some(p.reload(c)?),
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -1124,6 +1135,8 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(
         &args.cluster,
         c.pipeline.as_ref(),
@@ -1148,7 +1161,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
         metrics: p.run_metrics(),
         capture_drops: Some(drops),
         cluster: endpoints,
-        reload: Some(p.reload(c)?),
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("live on {}", args.interface))?;
@@ -1201,6 +1214,8 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         ));
     }
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let mut p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
     let mut bind = src.bind.clone();
@@ -1228,7 +1243,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
-        reload: Some(p.reload(c)?),
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
@@ -1570,6 +1585,8 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
     // Like `live`: a restarted service appends; SIGINT/SIGTERM close the
     // windows, flush and exit 0.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let p = prepare(c, true, stop)?;
     let (listener, counters) = DnstapListener::bind(ListenOptions {
         listen: args.listen.clone(),
@@ -1583,7 +1600,7 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
-        reload: Some(p.reload(c)?),
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     let mut summary = dataflow::run(
