@@ -355,3 +355,45 @@ fn a_reloaded_blocklist_is_matched_from_its_pane_on() {
         );
     }
 }
+
+#[test]
+fn a_multi_worker_file_replay_refuses_a_reload_and_goes_on() {
+    use std::time::Duration;
+    const LIMIT: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.toml");
+    std::fs::write(&file, pipeline(100.0, 300.0)).unwrap();
+    let alerts = dir.path().join("alerts.json");
+    let mut p = common::proc::Proc::spawn(
+        "replay",
+        Command::new(BIN)
+            .arg("replay")
+            .arg(flood())
+            .args(["--speed", "10x", "--workers", "2", "--pipeline"])
+            .arg(&file)
+            .arg("--alerts")
+            .arg(&alerts)
+            .stdout(Stdio::null()),
+    );
+    p.wait_for_stderr("reload: SIGHUP re-reads", LIMIT);
+    std::fs::write(&file, pipeline(1.0, 2.0)).unwrap();
+    p.signal(libc::SIGHUP);
+    p.wait_for_stderr("reload: refused", LIMIT);
+    let status = p.wait(LIMIT);
+    let err = p.stderr();
+    assert!(status.success(), "{status}: {err}");
+    assert!(
+        err.contains("version 1 stays in force") && err.contains("--workers 2"),
+        "{err}"
+    );
+    assert!(!err.contains("pipeline: version 2"), "{err}");
+    // The run went on with version 1: the flood, as without a reload.
+    let out = std::fs::read_to_string(&alerts).unwrap();
+    let want = common::replay(
+        &[flood()],
+        common::plan(&pipeline(100.0, 300.0), repo(), &[]),
+        1,
+        false,
+    );
+    assert_eq!(out, want.alerts);
+}
