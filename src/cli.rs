@@ -11,6 +11,7 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use dnsmonitor::config::Plan;
+use dnsmonitor::dataflow::reload::Reload;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
 use dnsmonitor::sinks::watch::OutputWatch;
@@ -745,6 +746,60 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// SIGHUP (`systemctl reload`) re-reads the pipeline file and the
+    /// blocklists as at start. A version that does not load is refused with
+    /// the `check`-style errors in the log; one that cannot be applied live
+    /// (another window, other detectors) is refused saying why; either way
+    /// the version in force stays and `dnsmonitor_pipeline_reloads_total
+    /// {result="refused"}` counts it. A good one is handed to the run, whose
+    /// reader puts it in force at an event-time boundary (`dataflow::reload`).
+    fn reload(
+        &self,
+        c: &PipelineArgs,
+        mut signals: signal_hook::iterator::Signals,
+    ) -> anyhow::Result<Arc<Reload>> {
+        let reload = Arc::new(Reload::new(self.plan.clone()));
+        let (r, metrics) = (reload.clone(), self.run_metrics());
+        let (pipeline, lists) = (c.pipeline.clone(), c.blocklists.clone());
+        std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let shown = pipeline.as_ref().map_or("the default pipeline".into(), |p| {
+                        dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                    });
+                    let in_force = r.latest().number;
+                    let offered = load_plan(pipeline.as_ref(), &lists)
+                        .map_err(|e| format!("{e:#}"))
+                        .and_then(|plan| r.offer(Arc::new(plan)));
+                    match offered {
+                        Ok(()) => eprintln!(
+                            "reload: {shown} loaded; it takes effect at the next event-time boundary"
+                        ),
+                        Err(why) => {
+                            eprintln!(
+                                "reload: refused {shown}, version {in_force} stays in force: {why}"
+                            );
+                            if let Some(m) = &metrics {
+                                m.pipeline_reloads.with_label_values(&["refused"]).inc();
+                            }
+                        }
+                    }
+                }
+            })
+            .context("SIGHUP handler")?;
+        if !c.quiet {
+            let shown = c
+                .pipeline
+                .as_ref()
+                .map_or("the default pipeline".into(), |p| {
+                    dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                });
+            eprintln!("reload: SIGHUP re-reads {shown} and the blocklists");
+        }
+        Ok(reload)
+    }
+
     /// The metrics the run counts into: the served ones, else the screen's.
     fn run_metrics(&self) -> Option<Metrics> {
         self.metrics
@@ -963,6 +1018,13 @@ fn prepare_with(
     })
 }
 
+/// SIGHUP, taken from the start of a command that runs a pipeline, so a
+/// reload requested while it starts does not end it (the default action):
+/// it is handled once the run starts (`Prepared::reload`).
+fn hangup_signals() -> anyhow::Result<signal_hook::iterator::Signals> {
+    signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).context("SIGHUP handler")
+}
+
 /// Form the cluster a member registered in (no-op without one).
 fn form(
     member: Option<crate::cluster_cmd::Member>,
@@ -988,6 +1050,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     // and the exit status is 0 (a second signal exits at once). A failed
     // output sets the same flag.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(
         &args.cluster,
         c.pipeline.as_ref(),
@@ -1004,6 +1068,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -1070,6 +1135,8 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     // A restarted service must not wipe what it wrote before: append.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(
         &args.cluster,
         c.pipeline.as_ref(),
@@ -1094,6 +1161,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
         metrics: p.run_metrics(),
         capture_drops: Some(drops),
         cluster: endpoints,
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("live on {}", args.interface))?;
@@ -1146,6 +1214,8 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         ));
     }
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let mut p = prepare_with(c, plan, true, !args.no_alert_exchange, stop)?;
     let src = &p.plan.source;
     let mut bind = src.bind.clone();
@@ -1173,6 +1243,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
@@ -1342,6 +1413,14 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
     if let (Some(a), Some(b)) = (s.first_ts_us, s.last_ts_us) {
         let _ = writeln!(e, "capture time: {} .. {}", rfc3339(a), rfc3339(b));
     }
+    for (number, origin, from_us) in &s.versions {
+        let _ = writeln!(
+            e,
+            "pipeline: version {number} ({}) in force from event time {}",
+            dnsmonitor::sinks::escape::for_terminal(origin),
+            rfc3339(*from_us)
+        );
+    }
     let _ = writeln!(
         e,
         "dns messages: {} ({} queries, {} responses; {} udp, {} tcp); not dns: {} packets; tcp without dns payload: {} packets",
@@ -1506,6 +1585,8 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
     // Like `live`: a restarted service appends; SIGINT/SIGTERM close the
     // windows, flush and exit 0.
     let stop = install_stop_signals().context("signal handlers")?;
+    // SIGHUP from now on is a reload request (handled once the run starts).
+    let hup = hangup_signals()?;
     let p = prepare(c, true, stop)?;
     let (listener, counters) = DnstapListener::bind(ListenOptions {
         listen: args.listen.clone(),
@@ -1519,6 +1600,7 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
+        reload: Some(p.reload(c, hup)?),
         ..RunOptions::default()
     };
     let mut summary = dataflow::run(

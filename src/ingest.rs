@@ -64,6 +64,15 @@ pub struct IngestCounters {
     pub dnstap: crate::dnstap::DnstapCounters,
 }
 
+impl IngestCounters {
+    /// The newest frame time handed on so far, believed or not (a forward
+    /// jump not yet confirmed counts): no message processed lies later.
+    pub fn newest_seen_us(&self) -> i64 {
+        self.jump
+            .map_or(self.max_ts_us, |(_, _, hi)| hi.max(self.max_ts_us))
+    }
+}
+
 impl Default for IngestCounters {
     fn default() -> Self {
         IngestCounters {
@@ -102,6 +111,9 @@ pub struct Ingest {
     /// The event log's `source` of the frames now processed, when it is
     /// not `pcap`/`dnstap` (a sensor's id; see `set_source`).
     source: Option<Box<str>>,
+    /// Later pipeline versions: messages in a pane `>= from` are observed
+    /// by that version's detectors (`dataflow::reload`), in order.
+    later: Vec<(Pane, Arc<Plan>)>,
 }
 
 impl Ingest {
@@ -121,11 +133,23 @@ impl Ingest {
             tracker: None,
             reports: None,
             source: None,
+            later: Vec::new(),
         };
         if track {
             ingest.tracker = Some(QueryTracker::default());
         }
         ingest
+    }
+
+    /// Messages in panes `from` and later are observed by `plan`'s
+    /// detectors (a reload; `from` not below an earlier switch).
+    pub fn switch_at(&mut self, from: Pane, plan: Arc<Plan>) {
+        self.later.push((from, plan));
+    }
+
+    /// Pipeline versions switched to so far (the starting one not counted).
+    pub fn switches(&self) -> usize {
+        self.later.len()
     }
 
     /// Also build the top-k report tables.
@@ -237,10 +261,12 @@ impl Ingest {
             tracker,
             reports,
             source,
+            later,
         } = self;
         let to = PayloadTo {
             source: source.as_deref().unwrap_or(input),
             plan,
+            later,
             tables,
             counters,
             events: *events,
@@ -258,6 +284,7 @@ struct PayloadTo<'a> {
     /// The event log's `source` field.
     source: &'a str,
     plan: &'a Plan,
+    later: &'a [(Pane, Arc<Plan>)],
     tables: &'a mut MapTables,
     counters: &'a mut IngestCounters,
     events: bool,
@@ -274,6 +301,7 @@ impl PayloadTo<'_> {
         let PayloadTo {
             source,
             plan,
+            later,
             tables,
             counters,
             events,
@@ -337,7 +365,12 @@ impl PayloadTo<'_> {
                 offer_domain(domains, &obs);
                 offer_client(clients, payload.src);
             }
-            for (i, d) in plan.detectors.iter().enumerate() {
+            // The version in force at this message's pane.
+            let detectors = match later.iter().rev().find(|(from, _)| pane >= *from) {
+                Some((_, p)) => &p.detectors,
+                None => &plan.detectors,
+            };
+            for (i, d) in detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }
             // Detectors have looked the registered domain up already (cached).

@@ -108,6 +108,7 @@ fn busy_metrics() -> Metrics {
     m.cluster_process_index.set(1);
     m.cluster_config_version.set(2);
     m.cluster_config_refused.inc();
+    m.pipeline_reloads.with_label_values(&["applied"]).inc();
     m.set_zookeeper_session("connected");
     m
 }
@@ -376,6 +377,7 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
             ]),
         ),
         ("version", s(&[env!("CARGO_PKG_VERSION")])),
+        ("result", s(&["applied", "refused"])),
         (
             "session_state",
             s(&[

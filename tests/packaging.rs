@@ -85,6 +85,8 @@ fn the_unit_is_hardened_and_takes_the_broker_as_a_credential() {
     assert!(unit.contains("\nLoadCredential=dnsmonitor-amqp-uri\n"));
     assert!(unit.contains("\nUser=dnsmonitor\n"));
     assert!(!unit.contains("amqp://"), "no broker URI in the unit");
+    // `systemctl reload` sends SIGHUP (the pipeline and blocklists re-read).
+    assert!(unit.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"));
     // ExecStart runs the binary where the package puts it.
     let bin_dest = assets()
         .into_iter()

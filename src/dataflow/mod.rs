@@ -34,6 +34,7 @@
 //! closed window's output before writing it.
 
 mod reduce;
+pub mod reload;
 mod rules;
 mod sink;
 mod source;
@@ -108,6 +109,9 @@ pub struct RunOptions {
     /// This process's place in a cluster formed through ZooKeeper
     /// (`crate::cluster`); `None`: a single process.
     pub cluster: Option<crate::cluster::net::Endpoints>,
+    /// New pipeline versions offered while the run goes on (SIGHUP);
+    /// see `reload`.
+    pub reload: Option<Arc<reload::Reload>>,
 }
 
 impl Default for RunOptions {
@@ -120,6 +124,7 @@ impl Default for RunOptions {
             metrics: None,
             capture_drops: None,
             cluster: None,
+            reload: None,
         }
     }
 }
@@ -162,6 +167,9 @@ pub struct RunSummary {
     /// dnstap frames, messages by type and errors by reason (message side;
     /// the listener's connection counts are added by the caller).
     pub dnstap: crate::dnstap::DnstapCounters,
+    /// Pipeline versions after the starting one (a reload): number, origin
+    /// and the event time from which it was in force.
+    pub versions: Vec<(u64, String, i64)>,
 }
 
 impl Default for RunSummary {
@@ -186,6 +194,7 @@ impl Default for RunSummary {
             output_closed: false,
             capture: None,
             dnstap: Default::default(),
+            versions: Vec::new(),
         }
     }
 }
@@ -242,7 +251,20 @@ pub fn run(
             .try_build()
             .map_err(|e| anyhow::anyhow!("cannot start workers: {e}"))?,
     };
+    if let Some(r) = &opts.reload {
+        if opts.cluster.is_some() {
+            r.refuse_all(
+                "a cluster member does not reload its pipeline file: push a new version with `dnsmonitor cluster push` (applied when the members restart)".into(),
+            );
+        } else if !files.is_empty() && workers > 1 {
+            r.refuse_all(format!(
+                "a replay of files with --workers {workers} has no single reader to decide the switch time for every worker: run with --workers 1, or read the capture from standard input, to reload live"
+            ));
+        }
+    }
+    let reload = opts.reload.clone();
     let shared = RunShared {
+        reload: opts.reload,
         plan,
         // Every worker must know whether event lines and reports are wanted.
         events: outputs.events.is_some(),
@@ -273,6 +295,17 @@ pub fn run(
         r.map_err(|e| anyhow::anyhow!("worker failed: {e}"))?;
     }
     let mut s = std::mem::take(&mut *summary.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(r) = reload {
+        s.versions = r
+            .versions()
+            .into_iter()
+            .skip(1)
+            .map(|v| {
+                let from_us = v.from as i64 * v.plan.window.slide_us;
+                (v.number, v.plan.origin.clone(), from_us)
+            })
+            .collect();
+    }
     s.elapsed = clock.now().saturating_duration_since(started);
     Ok(s)
 }
@@ -280,6 +313,7 @@ pub fn run(
 /// What the workers of a run share.
 struct RunShared {
     plan: Arc<Plan>,
+    reload: Option<Arc<reload::Reload>>,
     events: bool,
     reports: bool,
     /// Taken by worker 0.
@@ -334,6 +368,7 @@ impl RunShared {
                 summary: self.summary.clone(),
                 written: self.written.clone(),
                 forwarding: self.forwarding.clone(),
+                reload: self.reload.clone(),
             },
         );
         // A single input's frames for the other workers (nothing for files).
@@ -346,6 +381,7 @@ impl RunShared {
                 metrics: self.metrics.clone(),
                 summary: self.summary.clone(),
                 forwarding: self.forwarding.clone(),
+                reload: self.reload.clone(),
             },
         );
         let streams = source::SourceStreams {
@@ -359,6 +395,7 @@ impl RunShared {
             index,
             self.metrics.clone(),
             self.summary.clone(),
+            self.reload.clone(),
         );
         let alert_writer = AlertWriter {
             sink: alert_sink,

@@ -13,6 +13,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
 use timely::dataflow::operators::{Capability, InputCapability};
 
+use super::reload::Reload;
 use super::{RunSummary, frontier_min};
 use crate::alert::Alert;
 use crate::config::Plan;
@@ -43,6 +44,10 @@ pub(crate) struct Reduce {
     index: usize,
     metrics: Option<Metrics>,
     summary: Arc<Mutex<RunSummary>>,
+    /// Pipeline versions announced (`Shuffle::Switch`), not yet in force:
+    /// (first window end, version), in order.
+    switches: Vec<(Pane, u64)>,
+    reload: Option<Arc<Reload>>,
 }
 
 /// Build the reduce operator of this worker on the shuffled tallies.
@@ -52,6 +57,7 @@ pub(crate) fn reduce<'s>(
     index: usize,
     metrics: Option<Metrics>,
     summary: Arc<Mutex<RunSummary>>,
+    reload: Option<Arc<Reload>>,
 ) -> Stream<'s, Pane, Vec<Alert>> {
     let mut r = Reduce {
         spec: plan.window,
@@ -67,6 +73,8 @@ pub(crate) fn reduce<'s>(
         index,
         metrics,
         summary,
+        switches: Vec::new(),
+        reload,
     };
     shuffle.unary_frontier::<CapacityContainerBuilder<Vec<Alert>>, _, _, _>(
         Exchange::new(|s: &Shuffle| s.route()),
@@ -95,6 +103,12 @@ impl Reduce {
                     }
                     Shuffle::End { last_pane: p, .. } => {
                         self.last_pane = Some(self.last_pane.map_or(p, |q| q.max(p)));
+                    }
+                    Shuffle::Switch { pane, version, .. } => {
+                        if !self.switches.iter().any(|&(_, v)| v == version) {
+                            self.switches.push((pane, version));
+                            self.switches.sort_unstable();
+                        }
                     }
                 }
             }
@@ -144,6 +158,10 @@ impl Reduce {
     /// Close the windows ending through pane `e`, send their alerts and
     /// move the held capability to the frontier.
     fn close_through(&mut self, e: Pane, frontier: Option<Pane>, output: &mut AlertOutput<'_>) {
+        if self.held.is_none() {
+            return;
+        }
+        self.switch_through(e);
         let Some(h) = self.held.as_mut() else { return };
         self.windows.close_through(e, &mut self.out_buf);
         if let Some(m) = &self.metrics {
@@ -167,6 +185,29 @@ impl Reduce {
             && f > *h.time()
         {
             h.downgrade(&f);
+        }
+    }
+}
+
+impl Reduce {
+    /// Put in force the versions announced for windows ending through
+    /// `e`: the windows before each switch pane are closed with the
+    /// version before it.
+    fn switch_through(&mut self, e: Pane) {
+        while let Some(&(pane, version)) = self.switches.first()
+            && pane <= e
+        {
+            self.switches.remove(0);
+            if pane > 0 {
+                self.windows.close_through(pane - 1, &mut self.out_buf);
+            }
+            match self.reload.as_ref().and_then(|r| r.get(version)) {
+                Some(v) => self
+                    .windows
+                    .set_plan(v.plan.lifecycle, v.plan.detectors.clone()),
+                // Only the reader of this process announces versions.
+                None => tracing::error!(version, "pipeline version announced but unknown here"),
+            }
         }
     }
 }

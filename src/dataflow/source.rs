@@ -29,6 +29,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::{Scope, Stream};
 use timely::scheduling::Activator;
 
+use super::reload::Reload;
 use super::rules::{self, LateBound, Pacer, Watermark};
 use super::sink::{WRITTEN_ALERTS, WRITTEN_EVENTS};
 use super::spread::{Forwarding, FrameBatch};
@@ -64,6 +65,8 @@ pub(crate) struct SourceSetup {
     /// The workers of this process (a single input read here is spread
     /// over them) and what this reader shares with their `Spread`s.
     pub(crate) forwarding: Arc<Forwarding>,
+    /// New pipeline versions (SIGHUP), taken by the input's reader.
+    pub(crate) reload: Option<Arc<Reload>>,
 }
 
 /// How long the reader waits when a worker has `MAX_FORWARD_AHEAD` frames.
@@ -189,6 +192,8 @@ pub(crate) struct Source {
     local_start: usize,
     out_forward: Option<(Output<FrameBatch>, Option<Capability<Pane>>)>,
     forwarding: Arc<Forwarding>,
+    /// New pipeline versions, when this worker reads for all.
+    reload: Option<Arc<Reload>>,
 }
 
 impl Source {
@@ -199,6 +204,8 @@ impl Source {
             ingest = ingest.with_reports();
         }
         let shared = input.as_ref().is_some_and(|s| s.shared());
+        // Only the one reader of the input decides where a version switches.
+        let reader = input.is_some() && (!shared || setup.peers == 1);
         let local = setup.forwarding.local();
         let forward = if input.is_some() && !shared && local.len() > 1 {
             local
@@ -243,6 +250,7 @@ impl Source {
             local_start: local.start,
             out_forward: None,
             forwarding: setup.forwarding,
+            reload: setup.reload.filter(|_| reader),
         }
     }
 
@@ -255,6 +263,7 @@ impl Source {
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed));
         self.settle_input();
+        self.take_reload(&caps, cap_pane);
         let status = self.read_batch(cap_pane, stopping);
         if let (Some(b), Some((done, total))) =
             (&self.bar, self.input.as_ref().and_then(|s| s.progress()))
@@ -302,6 +311,49 @@ impl Source {
                 self.input = None;
             }
         }
+    }
+
+    /// A new pipeline version waiting: it is in force from the pane after
+    /// the newest frame handed on (not below the capabilities), for this
+    /// worker's decoding at once, for the `Spread`s of this process through
+    /// `Reload`, and for every reduce worker by a `Shuffle::Switch` sent at
+    /// the capability (so none can have closed that window yet).
+    fn take_reload(&mut self, caps: &Caps, cap_pane: Pane) {
+        let Some(reload) = self.reload.as_ref() else {
+            return;
+        };
+        let spec = self.watermark.spec;
+        let newest = self.ingest.counters.newest_seen_us();
+        let from = if newest == i64::MIN {
+            cap_pane
+        } else {
+            cap_pane.max(spec.pane_of(newest) + 1)
+        };
+        let Some(v) = reload.take_pending(from) else {
+            return;
+        };
+        self.ingest.switch_at(v.from, v.plan.clone());
+        let switches = (0..self.peers as u64).map(|target| Shuffle::Switch {
+            target,
+            pane: v.from,
+            version: v.number,
+        });
+        self.outputs
+            .shuffle
+            .activate()
+            .session(&caps.shuffle)
+            .give_iterator(switches);
+        if let Some(m) = &self.metrics {
+            m.pipeline_reloads.with_label_values(&["applied"]).inc();
+        }
+        let start_us = spec.bounds_us(v.from).1 - spec.slide_us;
+        eprintln!(
+            "reload: pipeline version {} ({}) in force from event time {} (messages from then on; windows ending from {} on)",
+            v.number,
+            crate::sinks::escape::for_terminal(&v.plan.origin),
+            crate::time::rfc3339(start_us),
+            crate::time::rfc3339(spec.end_us(v.from)),
+        );
     }
 
     /// Tell the input how far the sinks have written, so it can settle

@@ -23,6 +23,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
+use super::reload::Reload;
 use super::source::{Caps, Outputs, SourceStreams, add_ingest_counts, ship_ingest};
 use super::{RunSummary, frontier_min};
 use crate::config::Plan;
@@ -203,6 +204,19 @@ pub(crate) struct SpreadSetup {
     pub(crate) metrics: Option<Metrics>,
     pub(crate) summary: Arc<Mutex<RunSummary>>,
     pub(crate) forwarding: Arc<Forwarding>,
+    /// Pipeline versions the reader switched to (`dataflow::reload`).
+    pub(crate) reload: Option<Arc<Reload>>,
+}
+
+/// Take on the versions the reader decided since: a batch sent after a
+/// switch is decoded with it (the reader records it before sending on).
+fn follow_reload(ingest: &mut Ingest, reload: Option<&Reload>) {
+    let Some(r) = reload else { return };
+    if r.count() > ingest.switches() + 1 {
+        for v in r.versions().into_iter().skip(ingest.switches() + 1) {
+            ingest.switch_at(v.from, v.plan);
+        }
+    }
 }
 
 /// Build this worker's `Spread` operator, fed by the reader's forwarded
@@ -238,6 +252,7 @@ pub(crate) fn spread<'s>(
             };
             input.for_each(|cap, data| {
                 for batch in data.drain(..) {
+                    follow_reload(&mut ingest, setup.reload.as_deref());
                     batch.for_each(|raw, min_pane| {
                         ingest.set_source(raw.source);
                         ingest.process(

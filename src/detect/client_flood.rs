@@ -126,8 +126,10 @@ impl ClientFlood {
             check.ratio("baseline_max_deviation", &spec.baseline_max_deviation);
         let baseline_max_error_ratio =
             check.ratio("baseline_max_error_ratio", &spec.baseline_max_error_ratio);
-        let baseline_max_qps =
-            check.at_least("baseline_max_qps", &spec.baseline_max_qps, w, "warning_qps");
+        // Below warning_qps the learned bar can never rise above the fixed
+        // one: the baseline is simply off (a pipeline that only raised
+        // warning_qps stays valid).
+        let baseline_max_qps = check.positive("baseline_max_qps", &spec.baseline_max_qps);
         check.ok().then_some(ClientFlood {
             warning_qps: w,
             critical_qps: c,

@@ -56,6 +56,9 @@ pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "rejected", 
 /// Values of the `outcome` label of `dnsmonitor_amqp_publishes_total`.
 pub const AMQP_PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "failed", "dropped"];
 
+/// Values of the `result` label of `dnsmonitor_pipeline_reloads_total`.
+pub const RELOAD_RESULTS: [&str; 2] = ["applied", "refused"];
+
 /// Values of the `session_state` label of
 /// `dnsmonitor_zookeeper_session_state` (`crate::cluster`).
 pub const ZK_SESSION_STATES: [&str; 6] = [
@@ -140,6 +143,7 @@ pub enum MetricName {
     ClusterConfigVersion,
     ClusterConfigRefused,
     ZookeeperSessionState,
+    PipelineReloads,
 }
 
 /// One row of the metric table.
@@ -152,7 +156,7 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 28] = [
+    pub const ALL: [MetricName; 29] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
@@ -181,6 +185,7 @@ impl MetricName {
         MetricName::ClusterConfigVersion,
         MetricName::ClusterConfigRefused,
         MetricName::ZookeeperSessionState,
+        MetricName::PipelineReloads,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -353,6 +358,12 @@ impl MetricName {
                 &[],
                 "Pushed pipeline versions this member refused as invalid (the last good one is kept).",
             ),
+            MetricName::PipelineReloads => (
+                "dnsmonitor_pipeline_reloads_total",
+                Counter,
+                &["result"],
+                "Pipeline reloads (SIGHUP): applied (in force from an event-time boundary) or refused (invalid, or not applicable live; the version in force is kept).",
+            ),
             MetricName::ZookeeperSessionState => (
                 "dnsmonitor_zookeeper_session_state",
                 Gauge,
@@ -436,6 +447,8 @@ pub struct Metrics {
     pub cluster_config_version: IntGauge,
     /// `dnsmonitor_cluster_config_refused_total`
     pub cluster_config_refused: IntCounter,
+    /// `dnsmonitor_pipeline_reloads_total{result}`: values [`RELOAD_RESULTS`].
+    pub pipeline_reloads: IntCounterVec,
     /// `dnsmonitor_zookeeper_session_state{session_state}`: values [`ZK_SESSION_STATES`].
     pub zookeeper_session_state: IntGaugeVec,
     /// Every family name registered, sorted.
@@ -560,6 +573,7 @@ impl Metrics {
             cluster_process_index: r.int_gauge(MetricName::ClusterProcessIndex),
             cluster_config_version: r.int_gauge(MetricName::ClusterConfigVersion),
             cluster_config_refused: r.counter(MetricName::ClusterConfigRefused),
+            pipeline_reloads: r.counter_vec(MetricName::PipelineReloads),
             zookeeper_session_state: r.gauge_vec(MetricName::ZookeeperSessionState),
             registry: r.registry.clone(),
             names: r.finish(),
@@ -597,6 +611,9 @@ impl Metrics {
         }
         for o in AMQP_PUBLISH_OUTCOMES {
             m.amqp_publishes.with_label_values(&[o]);
+        }
+        for r in RELOAD_RESULTS {
+            m.pipeline_reloads.with_label_values(&[r]);
         }
         for t in crate::dnstap::MessageType::ALL {
             m.dnstap_messages.with_label_values(&[t.as_str()]);

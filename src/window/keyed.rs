@@ -548,6 +548,47 @@ impl KeyedWindows {
     }
 }
 
+/// A reload (`dataflow::reload`): kept apart from the rest of the reduce side.
+impl KeyedWindows {
+    /// From the next window to close on, evaluate with `detectors` (the
+    /// same kinds in the same order) and `policy`. A key's cold panes are
+    /// asked again whether they may fire: a key whose pane, already passed
+    /// as a window end, may fire under the new settings gets a slot now
+    /// (and is visited at the next window), so a lowered threshold does not
+    /// miss the keys that were not worth a slot before.
+    pub fn set_plan(&mut self, policy: LifecyclePolicy, detectors: Vec<Arc<dyn Detector>>) {
+        self.policy = policy;
+        self.detectors = detectors;
+        let slide_secs = self.spec.slide_secs_f64();
+        let panes = self.spec.panes;
+        let mut wake = Vec::new();
+        for (&p, table) in self.cold.iter_mut() {
+            let old = std::mem::take(table);
+            for (k, c) in old {
+                let t = c.unpack();
+                let may_fire = self.detectors[k.0 as usize].pane_may_fire(&t, slide_secs, panes);
+                if may_fire && self.next_end.is_some_and(|n| p < n) {
+                    wake.push(k.clone());
+                }
+                table.insert(k, ColdTally::pack(t, may_fire));
+            }
+        }
+        let Some(next) = self.next_end else { return };
+        let first = self.spec.first_pane(next);
+        wake.sort_unstable();
+        wake.dedup();
+        for k in wake {
+            if self.index.contains_key(&k) {
+                continue;
+            }
+            self.promote(k.clone(), first);
+            if let Some(&id) = self.index.get(&k) {
+                self.touched.entry(next).or_default().push(id);
+            }
+        }
+    }
+}
+
 fn resolved_evidence(raised_at: Option<i64>, peak: Option<f64>, hold_us: i64) -> serde_json::Value {
     serde_json::json!({
         "raised_at": raised_at.map(crate::time::rfc3339),

@@ -30,6 +30,14 @@ pub enum Shuffle {
     /// Sent once by every source to every reduce worker when input ends:
     /// the last pane of the input, the same on every worker.
     End { target: u64, last_pane: Pane },
+    /// Sent by the input's reader to every reduce worker on a reload:
+    /// pipeline version `version` is in force for windows ending at `pane`
+    /// or later (`dataflow::reload`).
+    Switch {
+        target: u64,
+        pane: Pane,
+        version: u64,
+    },
 }
 
 impl Shuffle {
@@ -37,7 +45,7 @@ impl Shuffle {
     pub fn route(&self) -> u64 {
         match self {
             Shuffle::Tally { det, key, .. } => stable_hash(&(det, key)),
-            Shuffle::End { target, .. } => *target,
+            Shuffle::End { target, .. } | Shuffle::Switch { target, .. } => *target,
         }
     }
 }
