@@ -460,22 +460,28 @@ fn members_with_different_pipelines_do_not_form() {
     }
 }
 
+/// Two paced members form, the second gets `signal`, and the first must
+/// stop with exit status 1 within a minute: its stderr, and the second.
+fn first_stops_when_the_second_gets(signal: i32, tag: &str) -> (String, Proc) {
+    let cluster = unique();
+    let dir = tempdir(tag);
+    let mut a = paced_member(&dir, &cluster, 2, "a");
+    let mut b = paced_member(&dir, &cluster, 2, "b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(signal);
+    let st = a.wait(Duration::from_secs(60));
+    let e = a.stderr();
+    assert_eq!(st.code(), Some(1), "{e}");
+    (e, b)
+}
+
 #[test]
 fn a_killed_member_stops_the_other_with_a_clear_error() {
     if !zk_up() {
         return;
     }
-    let cluster = unique();
-    let dir = tempdir("cluster-kill");
-    let start = |name: &'static str| paced_member(&dir, &cluster, 2, name);
-    let mut a = start("a");
-    let mut b = start("b");
-    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
-    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
-    b.signal(libc::SIGKILL);
-    let st = a.wait(Duration::from_secs(60));
-    let e = a.stderr();
-    assert_eq!(st.code(), Some(1), "{e}");
+    let (e, _b) = first_stops_when_the_second_gets(libc::SIGKILL, "cluster-kill");
     assert!(
         e.contains("the connection to another member broke") || e.contains("left"),
         "{e}"
@@ -933,18 +939,8 @@ fn a_hung_member_is_noticed_through_zookeeper() {
     if !zk_up() {
         return;
     }
-    let cluster = unique();
-    let dir = tempdir("cluster-hung");
-    let start = |name: &'static str| paced_member(&dir, &cluster, 2, name);
-    let mut a = start("a");
-    let mut b = start("b");
-    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
-    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
-    b.signal(libc::SIGSTOP);
-    // Session timeout (6 s) plus the grace (3 s), well inside the limit.
-    let st = a.wait(Duration::from_secs(60));
-    let e = a.stderr();
-    assert_eq!(st.code(), Some(1), "{e}");
+    // Session timeout (6 s) plus the grace (3 s), well inside the wait.
+    let (e, mut b) = first_stops_when_the_second_gets(libc::SIGSTOP, "cluster-hung");
     assert!(e.contains("left (its ZooKeeper session ended)"), "{e}");
     b.signal(libc::SIGKILL);
 }
