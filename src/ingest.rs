@@ -415,6 +415,8 @@ pub struct Published {
     decode_errors: BTreeMap<DecodeError, u64>,
     packet: PacketStats,
     top_evictions: u64,
+    tracker_evictions: u64,
+    time_jumps: u64,
     dnstap: crate::dnstap::DnstapCounters,
 }
 
@@ -473,6 +475,13 @@ impl Ingest {
         m.state_evictions
             .with_label_values(&["top_names"])
             .inc_by(c.top.evictions - last.top_evictions);
+        let tracker = self.tracker.as_ref().map_or(0, |t| t.evictions);
+        m.state_evictions
+            .with_label_values(&["pending_queries"])
+            .inc_by(tracker - last.tracker_evictions);
+        m.time_jumps.inc_by(c.time_jumps - last.time_jumps);
+        last.tracker_evictions = tracker;
+        last.time_jumps = c.time_jumps;
         last.queries = c.queries;
         last.responses = c.responses;
         last.rcodes = c.rcodes;

@@ -86,6 +86,8 @@ fn busy_metrics() -> Metrics {
         .with_label_values(&["dns", DecodeError::BadName.as_str()])
         .inc_by(3);
     m.late_messages.inc_by(2);
+    m.time_jumps.inc();
+    m.late_tallies.inc();
     m.alerts
         .with_label_values(&[Kind::ClientFlood.as_str(), "warning", "raised"])
         .inc();
@@ -171,7 +173,7 @@ fn assert_all_known(what: &str, used: &BTreeSet<String>, known: &BTreeSet<String
 fn promtool_check_rules_passes() {
     let (ok, out) = run_promtool(&["check", "rules", "deploy/prometheus/rules.yml"], None);
     assert!(ok, "promtool check rules failed:\n{out}");
-    assert!(out.contains("SUCCESS: 5 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
 }
 
 #[test]
@@ -275,7 +277,8 @@ fn rules_use_only_exported_metrics() {
             "DnsmonitorCaptureDrops",
             "DnsmonitorLagGrowing",
             "DnsmonitorCriticalAlerts",
-            "DnsmonitorParseErrorsHigh"
+            "DnsmonitorParseErrorsHigh",
+            "DnsmonitorLateTallies"
         ]
     );
     for r in rules {
@@ -362,6 +365,7 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
                 "tcp_bytes",
                 "top_names",
                 "window_keys",
+                "pending_queries",
             ]),
         ),
         (

@@ -41,6 +41,8 @@ pub(crate) struct Reduce {
     counted_through: Option<Pane>,
     first_data: Option<Pane>,
     refused_published: u64,
+    /// `KeyedWindows::late_tallies` already added to the metrics.
+    late_published: u64,
     index: usize,
     metrics: Option<Metrics>,
     summary: Arc<Mutex<RunSummary>>,
@@ -70,6 +72,7 @@ pub(crate) fn reduce<'s>(
         counted_through: None,
         first_data: None,
         refused_published: 0,
+        late_published: 0,
         index,
         metrics,
         summary,
@@ -170,6 +173,9 @@ impl Reduce {
                 .with_label_values(&["window_keys"])
                 .inc_by(refused - self.refused_published);
             self.refused_published = refused;
+            let late = self.windows.late_tallies;
+            m.late_tallies.inc_by(late - self.late_published);
+            self.late_published = late;
         }
         // Each state is sent at its window's pane, so the sink can order
         // output window by window.

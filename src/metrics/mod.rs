@@ -44,12 +44,13 @@ pub const LAYERS: [&str; 2] = ["packet", "dns"];
 /// is pcap's `ps_drop` (buffer full), `interface` its `ps_ifdrop`.
 pub const CAPTURE_DROP_WHERE: [&str; 2] = ["kernel", "interface"];
 /// Values of the `table` label of `dnsmonitor_state_evictions_total`.
-pub const EVICTION_TABLES: [&str; 5] = [
+pub const EVICTION_TABLES: [&str; 6] = [
     "fragments",
     "tcp_flows",
     "tcp_bytes",
     "top_names",
     "window_keys",
+    "pending_queries",
 ];
 /// Values of the `outcome` label of `dnsmonitor_amqp_deliveries_total`.
 pub const AMQP_DELIVERY_OUTCOMES: [&str; 4] = ["received", "acked", "rejected", "duplicate"];
@@ -121,6 +122,8 @@ pub enum MetricName {
     DnsResponses,
     ParseErrors,
     LateMessages,
+    TimeJumps,
+    LateTallies,
     Alerts,
     ActiveAlerts,
     WindowsClosed,
@@ -156,13 +159,15 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 29] = [
+    pub const ALL: [MetricName; 31] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
         MetricName::DnsResponses,
         MetricName::ParseErrors,
         MetricName::LateMessages,
+        MetricName::TimeJumps,
+        MetricName::LateTallies,
         MetricName::Alerts,
         MetricName::ActiveAlerts,
         MetricName::WindowsClosed,
@@ -231,6 +236,18 @@ impl MetricName {
                 Counter,
                 &[],
                 "DNS messages older than the watermark: logged, not counted by detectors.",
+            ),
+            MetricName::TimeJumps => (
+                "dnsmonitor_time_jumps_total",
+                Counter,
+                &[],
+                "Times event time jumped ahead, believed once enough frames in a row agreed.",
+            ),
+            MetricName::LateTallies => (
+                "dnsmonitor_late_tallies_total",
+                Counter,
+                &[],
+                "Partial counts that reached the reduce side after their window closed (dropped; should stay 0).",
             ),
             MetricName::Alerts => (
                 "dnsmonitor_alerts_total",
@@ -405,6 +422,10 @@ pub struct Metrics {
     pub parse_errors: IntCounterVec,
     /// `dnsmonitor_late_messages_total`
     pub late_messages: IntCounter,
+    /// `dnsmonitor_time_jumps_total`
+    pub time_jumps: IntCounter,
+    /// `dnsmonitor_late_tallies_total`
+    pub late_tallies: IntCounter,
     /// `dnsmonitor_alerts_total{kind, severity, state}`
     pub alerts: IntCounterVec,
     /// `dnsmonitor_active_alerts{kind}`
@@ -552,6 +573,8 @@ impl Metrics {
             dns_responses: r.counter_vec(MetricName::DnsResponses),
             parse_errors: r.counter_vec(MetricName::ParseErrors),
             late_messages: r.counter(MetricName::LateMessages),
+            time_jumps: r.counter(MetricName::TimeJumps),
+            late_tallies: r.counter(MetricName::LateTallies),
             alerts: r.counter_vec(MetricName::Alerts),
             active_alerts: r.gauge_vec(MetricName::ActiveAlerts),
             windows_closed: r.counter(MetricName::WindowsClosed),

@@ -135,7 +135,8 @@ fn label_sets_are_the_closed_ones() {
                 "tcp_flows",
                 "tcp_bytes",
                 "top_names",
-                "window_keys"
+                "window_keys",
+                "pending_queries"
             ]
         )
     );
