@@ -940,7 +940,7 @@ fn a_hung_member_is_noticed_through_zookeeper() {
         return;
     }
     // Session timeout (6 s) plus the grace (3 s), well inside the wait.
-    let (e, mut b) = first_stops_when_the_second_gets(libc::SIGSTOP, "cluster-hung");
+    let (e, b) = first_stops_when_the_second_gets(libc::SIGSTOP, "cluster-hung");
     assert!(e.contains("left (its ZooKeeper session ended)"), "{e}");
     b.signal(libc::SIGKILL);
 }
