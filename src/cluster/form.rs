@@ -225,7 +225,11 @@ impl Membership {
             }
             if members.len() >= n {
                 let first = &members[..n];
-                let infos = self.read_infos(first)?;
+                // A member that left between the listing and the read
+                // (one that refused to form, say): list again.
+                let Some(infos) = self.read_infos(first)? else {
+                    continue;
+                };
                 self.check_same(first, &infos)?;
                 let addresses = infos.iter().map(|i| i.address.clone()).collect();
                 let seqs: Vec<i64> = first.iter().map(|(s, _)| *s).collect();
@@ -261,22 +265,30 @@ impl Membership {
         }
     }
 
-    /// The `MemberInfo` of each of `members`.
-    fn read_infos(&self, members: &[(i64, String)]) -> Result<Vec<MemberInfo>, ClusterError> {
+    /// The `MemberInfo` of each of `members`; `None` when one of them has
+    /// left since they were listed.
+    fn read_infos(
+        &self,
+        members: &[(i64, String)],
+    ) -> Result<Option<Vec<MemberInfo>>, ClusterError> {
         let dir = members_path(&self.cluster);
-        members
-            .iter()
-            .map(|(_, name)| {
-                let path = format!("{dir}/{name}");
-                let (data, _) = self
-                    .zk
-                    .call("get", &path, self.zk.client.get_data(&path))?;
-                serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
-                    cluster: self.cluster.clone(),
-                    message: format!("member {name} has no readable member data ({e}): not a dnsmonitor of this version?"),
-                })
-            })
-            .collect()
+        let mut infos = Vec::with_capacity(members.len());
+        for (_, name) in members {
+            let path = format!("{dir}/{name}");
+            let data = match self.zk.call("get", &path, self.zk.client.get_data(&path)) {
+                Ok((data, _)) => data,
+                Err(ClusterError::Call {
+                    source: zookeeper_client::Error::NoNode,
+                    ..
+                }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            infos.push(serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
+                cluster: self.cluster.clone(),
+                message: format!("member {name} has no readable member data ({e}): not a dnsmonitor of this version?"),
+            })?);
+        }
+        Ok(Some(infos))
     }
 
     /// Every member must run the same pipeline version and worker count.
