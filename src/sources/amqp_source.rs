@@ -429,14 +429,32 @@ async fn consume_loop(
                 c = cmd.recv() => match c {
                     Some(Cmd::Grow(n)) => {
                         // Unacked deliveries stay with the channel; the new
-                        // consumer gets the new limit.
+                        // consumer gets the new limit. What the broker sent
+                        // before the cancel is already in the old stream:
+                        // hand it on first (dropped with the stream, it
+                        // stayed unacked on the channel and never processed,
+                        // a batch "missing" at the end of the stream).
                         let tag = consumer.tag();
                         let res = async {
                             ch.basic_cancel(tag, BasicCancelOptions::default()).await?;
-                            start_consuming(&ch, &opts.queue, n).await
+                            let mut left = Vec::new();
+                            while let Some(Some(d)) = futures_lite::future::poll_once(consumer.next()).await {
+                                left.push(d?);
+                            }
+                            Ok::<_, lapin::Error>((start_consuming(&ch, &opts.queue, n).await?, left))
                         }.await;
                         match res {
-                            Ok(c) => { consumer = c; prefetch = n; }
+                            Ok((c, left)) => {
+                                for d in left {
+                                    shared.count("received", 1);
+                                    if tx.send(incoming(d)).is_err() {
+                                        let _ = conn.close(200, "dnsmonitor finished".into()).await;
+                                        return;
+                                    }
+                                }
+                                consumer = c;
+                                prefetch = n;
+                            }
                             Err(e) => break err_text(&e, &opts.uri),
                         }
                     }
