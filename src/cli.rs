@@ -1052,12 +1052,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let stop = install_stop_signals().context("signal handlers")?;
     // SIGHUP from now on is a reload request (handled once the run starts).
     let hup = hangup_signals()?;
-    let (plan, member) = crate::cluster_cmd::plan_and_member(
-        &args.cluster,
-        c.pipeline.as_ref(),
-        &c.blocklists,
-        c.workers as usize,
-    )?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
     let mut p = prepare_with(c, plan, false, true, stop)?;
     let progress = !c.quiet && !c.tui && std::io::stderr().is_terminal();
     let (running, endpoints) = form(member, p.run_metrics())?;
@@ -1137,12 +1132,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let stop = install_stop_signals().context("signal handlers")?;
     // SIGHUP from now on is a reload request (handled once the run starts).
     let hup = hangup_signals()?;
-    let (plan, member) = crate::cluster_cmd::plan_and_member(
-        &args.cluster,
-        c.pipeline.as_ref(),
-        &c.blocklists,
-        c.workers as usize,
-    )?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
     let mut p = prepare_with(c, plan, true, true, stop)?;
     let filter = args
         .filter
@@ -1193,12 +1183,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
     let c = &args.common;
     let uri = c.amqp.broker.required()?;
-    let (plan, member) = crate::cluster_cmd::plan_and_member(
-        &args.cluster,
-        c.pipeline.as_ref(),
-        &c.blocklists,
-        c.workers as usize,
-    )?;
+    let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
     if member.is_some() && args.exit_on_eos {
         return Err(usage!(
             "--exit-on-eos cannot end a cluster: a sensor's end-of-stream batch reaches one member only; stop the members with SIGINT/SIGTERM"

@@ -352,10 +352,9 @@ impl Running {
 /// runs the pushed version, else the built-in default.
 pub fn plan_and_member(
     args: &ClusterArgs,
-    pipeline: Option<&PathBuf>,
-    lists: &[PathBuf],
-    workers: usize,
+    c: &crate::cli::PipelineArgs,
 ) -> anyhow::Result<(Plan, Option<Member>)> {
+    let (pipeline, lists, workers) = (c.pipeline.as_ref(), &c.blocklists[..], c.workers as usize);
     let local = match pipeline {
         Some(p) => Some(crate::cli::load_plan(Some(p), lists)?),
         None => None,
