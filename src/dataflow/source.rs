@@ -155,12 +155,9 @@ impl Caps {
 
 /// The source operator's state.
 pub(crate) struct Source {
-    index: usize,
-    peers: usize,
+    place: Place,
     /// Dropped at the end of input.
     input: Option<Box<dyn FrameSource>>,
-    /// Every worker reads every frame and decodes its shard.
-    shared: bool,
     live: bool,
     ingest: Ingest,
     watermark: Watermark,
@@ -189,7 +186,6 @@ pub(crate) struct Source {
     /// more than one worker): one batch per worker, and their output.
     /// (`forward[i]` goes to worker `local_start + i`.)
     forward: Vec<FrameBatch>,
-    local_start: usize,
     out_forward: Option<(Output<FrameBatch>, Option<Capability<Pane>>)>,
     forwarding: Arc<Forwarding>,
     /// New pipeline versions, when this worker reads for all.
@@ -220,10 +216,13 @@ impl Source {
         let total = input.as_ref().and_then(|s| s.progress()).map_or(0, |p| p.1);
         let bar = (setup.progress && setup.index == 0 && !live).then(|| progress_bar(total));
         Source {
-            index: setup.index,
-            peers: setup.peers,
+            place: Place {
+                index: setup.index,
+                peers: setup.peers,
+                shared,
+                local_start: local.start,
+            },
             input,
-            shared,
             live,
             ingest,
             watermark: Watermark {
@@ -247,7 +246,6 @@ impl Source {
             outputs,
             caps,
             forward,
-            local_start: local.start,
             out_forward: None,
             forwarding: setup.forwarding,
             reload: setup.reload.filter(|_| reader),
@@ -296,7 +294,8 @@ impl Source {
             None => {
                 // End of input: tell every reduce worker the last pane.
                 let last_pane = self.watermark.last_pane(complete_us, cap_pane);
-                let ends = (0..self.peers as u64).map(|target| Shuffle::End { target, last_pane });
+                let ends =
+                    (0..self.place.peers as u64).map(|target| Shuffle::End { target, last_pane });
                 self.outputs
                     .shuffle
                     .activate()
@@ -333,7 +332,7 @@ impl Source {
             return;
         };
         self.ingest.switch_at(v.from, v.plan.clone());
-        let switches = (0..self.peers as u64).map(|target| Shuffle::Switch {
+        let switches = (0..self.place.peers as u64).map(|target| Shuffle::Switch {
             target,
             pane: v.from,
             version: v.number,
@@ -382,11 +381,8 @@ impl Source {
         let mut frames = Frames {
             ingest: &mut self.ingest,
             late: &mut self.late,
-            shared: self.shared,
             forward: &mut self.forward,
-            local_start: self.local_start,
-            peers: self.peers,
-            index: self.index,
+            place: self.place,
             cap_pane,
         };
         // On stop, drain what the kernel already holds without waiting,
@@ -420,11 +416,8 @@ impl Source {
         let mut frames = Frames {
             ingest: &mut self.ingest,
             late: &mut self.late,
-            shared: self.shared,
             forward: &mut self.forward,
-            local_start: self.local_start,
-            peers: self.peers,
-            index: self.index,
+            place: self.place,
             cap_pane,
         };
         let start_bound = frames.bound();
@@ -482,9 +475,9 @@ impl Source {
             m.add_capture(cc, &mut self.capture_published);
         }
         let Some(m) = &self.metrics else { return };
-        let reader = self.index == 0 || !self.shared;
+        let reader = self.place.index == 0 || !self.place.shared;
         self.ingest.publish(&mut self.published, m, reader);
-        if self.index == 0 {
+        if self.place.index == 0 {
             let spec = self.watermark.spec;
             m.watermark.set(spec.end_us(cap_pane) as f64 / 1e6);
             let max_ts = self.ingest.counters.max_ts_us;
@@ -545,7 +538,7 @@ impl Source {
     fn add_to_summary(&mut self) {
         let c = &self.ingest.counters;
         let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
-        if self.index == 0 || !self.shared {
+        if self.place.index == 0 || !self.place.shared {
             s.frames += c.frames;
             s.first_ts_us = match (s.first_ts_us, c.first_ts_us) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -556,7 +549,7 @@ impl Source {
             }
         }
         if let Some(src) = self.input.as_mut() {
-            if self.index == 0 {
+            if self.place.index == 0 {
                 s.broken_files = src.broken();
             }
             if let Some(cc) = src.capture_counters() {
@@ -632,13 +625,21 @@ const INLINE_WAIT: Duration = Duration::from_millis(1);
 struct Frames<'a> {
     ingest: &'a mut Ingest,
     late: &'a mut Option<LateBound>,
-    shared: bool,
     /// One batch per worker when this worker reads a single input for all.
     forward: &'a mut [FrameBatch],
-    local_start: usize,
-    peers: usize,
-    index: usize,
+    place: Place,
     cap_pane: Pane,
+}
+
+/// Where a worker's source stands: its index among `peers`, whether every
+/// worker reads the input (`shared`: files) and the first worker of its
+/// process (`forward[i]` goes to worker `local_start + i`).
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    index: usize,
+    peers: usize,
+    shared: bool,
+    local_start: usize,
 }
 
 impl Frames<'_> {
@@ -646,16 +647,18 @@ impl Frames<'_> {
         let ts = raw.ts_us;
         self.ingest.saw_frame(ts, raw.data.len());
         let min_pane = self.bound();
-        if self.shared && self.peers > 1 {
+        if self.place.shared && self.place.peers > 1 {
             // Every worker reads this input and decodes its shard.
-            if shard_key(raw.linktype, raw.data) % self.peers as u64 != self.index as u64 {
+            if shard_key(raw.linktype, raw.data) % self.place.peers as u64
+                != self.place.index as u64
+            {
                 return;
             }
         } else if !self.forward.is_empty() {
             // This worker reads for the workers of its process: the
             // frame goes to the one of its shard.
             let i = (shard_key(raw.linktype, raw.data) % self.forward.len() as u64) as usize;
-            if self.local_start + i != self.index {
+            if self.place.local_start + i != self.place.index {
                 self.forward[i].push(&raw, min_pane);
                 return;
             }
