@@ -108,12 +108,14 @@ pub fn skipped_log() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.log")
 }
 
-/// A test cannot run here (`reason`: no broker, not root). Fails it when
-/// the services are required ([`REQUIRE_SERVICES`], set by
-/// `scripts/test.sh`); otherwise prints `SKIPPED: reason` and notes it in
-/// [`skipped_log`]. The caller returns after this.
+/// A test cannot run here (`reason`: no broker, not root). Fails it
+/// unless the developer opted out with [`SKIP_SERVICES`]`=1` (and always
+/// when [`REQUIRE_SERVICES`] is set, as `scripts/test.sh` does); with the
+/// opt-out it prints `SKIPPED: reason` and notes it in [`skipped_log`].
+/// The caller returns after this.
 pub fn cannot_run(reason: &str) {
-    let required = std::env::var_os(REQUIRE_SERVICES).is_some_and(|v| v == "1");
+    let is_one = |var: &str| std::env::var_os(var).is_some_and(|v| v == "1");
+    let required = is_one(REQUIRE_SERVICES) || !is_one(SKIP_SERVICES);
     cannot_run_with(reason, required, &skipped_log());
 }
 
