@@ -68,8 +68,23 @@ pub struct LexModel {
 pub static MODEL: LazyLock<LexModel> =
     LazyLock::new(|| LexModel::parse(MODEL_TEXT).expect("src/detect/dga_model.txt parses"));
 
+/// Byte -> its symbol in `ALPHABET` (case-insensitive), `NONE` outside it.
+const NONE: u8 = u8::MAX;
+static SYMBOL_OF: [u8; 256] = {
+    let mut t = [NONE; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        let a = ALPHABET[i];
+        t[a as usize] = i as u8;
+        t[a.to_ascii_uppercase() as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 fn symbol(b: u8) -> Option<usize> {
-    ALPHABET.iter().position(|&a| a == b.to_ascii_lowercase())
+    let s = SYMBOL_OF[b as usize];
+    (s != NONE).then_some(s as usize)
 }
 
 fn round4(x: f64) -> f64 {
@@ -115,6 +130,11 @@ impl LexModel {
                 }
                 _ => return Err(err("unknown tag")),
             }
+        }
+        // Sorted, so a score counts them by binary search (the counts, and
+        // so the scores, are those of a linear scan).
+        for q in &mut quantiles {
+            q.sort_by(f64::total_cmp);
         }
         if bigram.len() != SYMBOLS || quantiles.iter().any(Vec::is_empty) {
             return Err("dga model: incomplete (bigram rows or quantiles missing)".into());
@@ -174,15 +194,53 @@ impl LexModel {
         let mut s = 0.0;
         for (i, (q, x)) in self.quantiles.iter().zip(f).enumerate() {
             // Low likelihood is unusual; high entropy and long runs are.
+            // `q` is sorted (`parse`).
             let k = if i == 0 {
-                q.iter().filter(|&&v| v <= x).count()
+                q.partition_point(|&v| v <= x)
             } else {
-                q.iter().filter(|&&v| v >= x).count()
+                q.len() - q.partition_point(|&v| v < x)
             };
             s -= (k.max(1) as f64 / q.len() as f64).log10();
         }
         Some(s)
     }
+}
+
+/// Labels scored recently, per thread: a flood of NXDOMAINs under one
+/// registered domain (water torture) scores its label once, not per
+/// response. Direct-mapped by label hash; a hit compares the label.
+const SCORE_CACHE: usize = 256;
+
+struct ScoreCache {
+    model: usize,
+    slots: Vec<Option<(u64, Box<str>, Option<f64>)>>,
+}
+
+fn cached_score(model: &LexModel, label: &str) -> Option<f64> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<ScoreCache> = const {
+            RefCell::new(ScoreCache { model: 0, slots: Vec::new() })
+        };
+    }
+    let h = crate::sketch::stable_hash(label);
+    CACHE.with_borrow_mut(|c| {
+        let id = model as *const LexModel as usize;
+        if c.model != id || c.slots.is_empty() {
+            c.model = id;
+            c.slots = vec![None; SCORE_CACHE];
+        }
+        let slot = &mut c.slots[h as usize % SCORE_CACHE];
+        if let Some((sh, l, score)) = slot
+            && *sh == h
+            && **l == *label
+        {
+            return *score;
+        }
+        let score = model.score(label.as_bytes());
+        *slot = Some((h, label.into(), score));
+        score
+    })
 }
 
 /// `[detectors.dga]` in a pipeline file.
@@ -322,7 +380,7 @@ impl Detector for Dga {
         let counted = if nx {
             m.registered_domain_str().and_then(|domain| {
                 let label = domain.split('.').next().unwrap_or("");
-                let score = self.model.score(label.as_bytes())?;
+                let score = cached_score(self.model, label)?;
                 (score >= self.min_name_score).then_some((domain, score))
             })
         } else {

@@ -68,7 +68,12 @@ impl Reader<'_> {
     }
     fn string(&mut self) -> Box<str> {
         let n = self.varint() as usize;
-        String::from_utf8_lossy(self.bytes(n)).into()
+        let b = self.bytes(n);
+        // Packed from a `str`: valid UTF-8 (lossy only as a guard).
+        match std::str::from_utf8(b) {
+            Ok(s) => s.into(),
+            Err(_) => String::from_utf8_lossy(b).into(),
+        }
     }
 }
 
