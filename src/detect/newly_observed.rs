@@ -161,6 +161,17 @@ pub fn fill_ratio() -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Save every live filter that has a file and changed (the end of a run;
+/// the commands call it once `dataflow::run` returns). The errors name
+/// the files.
+pub fn save_all() -> Vec<String> {
+    let live: Vec<Arc<NodState>> = {
+        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        live.iter().filter_map(Weak::upgrade).collect()
+    };
+    live.iter().filter_map(|s| s.save().err()).collect()
+}
+
 impl NodState {
     /// The filter for `file` (`None`: a new in-memory one): the running
     /// one when a live pipeline uses that file, else loaded from it (an
