@@ -1083,6 +1083,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     };
     p.start_screen(&format!("replay {}{pace}", names.join(" ")))?;
     let summary = dataflow::run(p.plan.clone(), input, opts, p.take_outputs());
+    let saved = save_filters();
     p.finish_screen()?;
     if let Some(r) = running {
         r.finish();
@@ -1092,6 +1093,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         print_summary("replay", &summary, c.workers);
     }
     let status = run_status(&p.watch, &summary);
+    let status = if saved { status } else { status.max(1) };
     if let Some((_, server)) = p.metrics {
         if args.metrics_linger {
             let stop = p.stop.clone();
@@ -1157,6 +1159,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     p.start_screen(&format!("live on {}", args.interface))?;
     let input = Input::Single(Box::new(source));
     let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
+    let saved = save_filters();
     p.finish_screen()?;
     if let Some(r) = running {
         r.finish();
@@ -1166,6 +1169,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
         print_summary("live", &summary, c.workers);
     }
     let status = run_status(&p.watch, &summary);
+    let status = if saved { status } else { status.max(1) };
     if let Some((_, server)) = p.metrics {
         server.stop();
     }
@@ -1234,6 +1238,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
     let input = Input::Single(Box::new(source));
     let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
+    let saved = save_filters();
     p.finish_screen()?;
     if let Some(r) = running {
         r.finish();
@@ -1272,7 +1277,11 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     if let Some((_, server)) = p.metrics {
         server.stop();
     }
-    Ok(if summary.output_closed { 1 } else { 0 })
+    Ok(if summary.output_closed || !saved {
+        1
+    } else {
+        0
+    })
 }
 
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
@@ -1373,6 +1382,20 @@ fn serve_metrics(
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
     eprintln!("metrics: serving on http://{}/metrics", server.local_addr());
     Ok(Some((m, server)))
+}
+
+/// End of a run: write the `newly_observed` filter files (see
+/// `detect::newly_observed`); false when one could not be written (said on
+/// stderr), which makes the exit status 1 like a failed output.
+fn save_filters() -> bool {
+    let errors = dnsmonitor::detect::newly_observed::save_all();
+    for e in &errors {
+        eprintln!(
+            "error: newly_observed filter not saved: {}",
+            dnsmonitor::sinks::escape::for_terminal(e)
+        );
+    }
+    errors.is_empty()
 }
 
 fn print_summary(what: &str, s: &RunSummary, workers: u16) {
@@ -1594,11 +1617,13 @@ fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
         run_opts,
         p.outputs,
     )?;
+    let saved = save_filters();
     summary.dnstap = with_listener(std::mem::take(&mut summary.dnstap), &counters);
     if !c.quiet {
         print_summary("dnstap", &summary, c.workers);
     }
     let status = run_status(&p.watch, &summary);
+    let status = if saved { status } else { status.max(1) };
     if let Some((_, server)) = p.metrics {
         server.stop();
     }

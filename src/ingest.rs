@@ -373,6 +373,12 @@ impl PayloadTo<'_> {
             for (i, d) in detectors.iter().enumerate() {
                 d.observe(&obs, &mut tables.sink(pane, i as u16));
             }
+            if obs.newly_observed.get()
+                && let (Some(r), Some(domain)) = (reports.as_mut(), obs.registered_domain_str())
+            {
+                let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
+                r.newly(interval).offer(payload.ts_us, payload.dst, domain);
+            }
             // Detectors have looked the registered domain up already (cached).
             if !msg.qr {
                 offer_domain(&mut counters.top_domains, &obs);

@@ -36,9 +36,14 @@ pub enum Table {
     Qnames,
     Domains,
     Clients,
+    /// (client, domain) pairs newly observed (`detect::newly_observed`):
+    /// not a top-k table; written after the three, only when the detector
+    /// found any.
+    NewlyObserved,
 }
 
 impl Table {
+    /// The top-k tables.
     pub const ALL: [Table; 3] = [Table::Qnames, Table::Domains, Table::Clients];
 
     /// Report name (`top_<what>`) and the field naming each item.
@@ -47,6 +52,7 @@ impl Table {
             Table::Qnames => ("top_qnames", "qname"),
             Table::Domains => ("top_domains", "domain"),
             Table::Clients => ("top_clients", "client"),
+            Table::NewlyObserved => ("newly_observed", "domain"),
         }
     }
 }
@@ -61,17 +67,51 @@ pub struct ReportPart {
     pub items: Vec<(u64, u64, Box<str>)>,
 }
 
+/// One worker's newly observed (client, domain) pairs of one interval:
+/// the first `REPORT_CAPACITY`, and how many there were.
+#[derive(Clone, Debug, Default)]
+pub struct NewlyTable {
+    pub total: u64,
+    /// (stable hash of the text, event time in microseconds, "client domain")
+    pub items: Vec<(u64, u64, Box<str>)>,
+}
+
+impl NewlyTable {
+    /// A newly observed `domain` (escaped presentation form, so without
+    /// spaces) looked up by `client` at `ts_us`.
+    pub fn offer(&mut self, ts_us: i64, client: std::net::IpAddr, domain: &str) {
+        self.total += 1;
+        if self.items.len() < REPORT_CAPACITY {
+            let text: Box<str> = format!("{client} {domain}").into();
+            let h = crate::sketch::stable_hash(&*text);
+            self.items.push((h, ts_us.max(0) as u64, text));
+        }
+    }
+}
+
 /// Open intervals of one worker.
 #[derive(Default)]
 pub struct ReportTables {
-    open: BTreeMap<u64, [TopK; 3]>,
+    open: BTreeMap<u64, ([TopK; 3], NewlyTable)>,
 }
 
 impl ReportTables {
+    fn open(&mut self, interval: u64) -> &mut ([TopK; 3], NewlyTable) {
+        self.open.entry(interval).or_insert_with(|| {
+            (
+                std::array::from_fn(|_| TopK::new(REPORT_CAPACITY)),
+                NewlyTable::default(),
+            )
+        })
+    }
+
     pub fn tables(&mut self, interval: u64) -> &mut [TopK; 3] {
-        self.open
-            .entry(interval)
-            .or_insert_with(|| std::array::from_fn(|_| TopK::new(REPORT_CAPACITY)))
+        &mut self.open(interval).0
+    }
+
+    /// The newly observed pairs of `interval`.
+    pub fn newly(&mut self, interval: u64) -> &mut NewlyTable {
+        &mut self.open(interval).1
     }
 
     /// Take the intervals before `below` (all when `None`).
@@ -82,13 +122,21 @@ impl ReportTables {
         };
         let taken = std::mem::replace(&mut self.open, keep);
         let mut out = Vec::new();
-        for (interval, tables) in taken {
+        for (interval, (tables, newly)) in taken {
             for (t, topk) in Table::ALL.into_iter().zip(tables.iter()) {
                 out.push(ReportPart {
                     interval,
                     table: t,
                     total: topk.total(),
                     items: topk.items(),
+                });
+            }
+            if newly.total > 0 {
+                out.push(ReportPart {
+                    interval,
+                    table: Table::NewlyObserved,
+                    total: newly.total,
+                    items: newly.items,
                 });
             }
         }
@@ -137,5 +185,46 @@ pub fn render(interval: u64, interval_us: i64, parts: &[ReportPart], top: usize)
         });
         lines.push(v.to_string());
     }
+    if let Some(line) = render_newly(interval, interval_us, parts) {
+        lines.push(line);
+    }
     lines
+}
+
+/// The `newly_observed` line of an interval: every pair the workers kept,
+/// by (event time, client, domain), a pair listed once (its first time).
+fn render_newly(interval: u64, interval_us: i64, parts: &[ReportPart]) -> Option<String> {
+    let mine = parts.iter().filter(|p| p.table == Table::NewlyObserved);
+    let total: u64 = mine.clone().map(|p| p.total).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut items: Vec<(u64, &str)> = mine
+        .flat_map(|p| p.items.iter().map(|(_, ts, s)| (*ts, &**s)))
+        .collect();
+    items.sort();
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|(_, s)| seen.insert(*s));
+    let end_us = (interval as i64 + 1) * interval_us;
+    let items: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|(ts, s)| {
+            let (client, domain) = s.split_once(' ').unwrap_or((s, ""));
+            serde_json::json!({
+                "client": client,
+                "domain": domain,
+                "first_seen": rfc3339(ts as i64),
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "schema": SCHEMA,
+        "report": "newly_observed",
+        "event_time": rfc3339(end_us),
+        "window": { "start": rfc3339(end_us - interval_us), "end": rfc3339(end_us) },
+        "total": total,
+        "listed": items.len(),
+        "items": items,
+    });
+    Some(v.to_string())
 }

@@ -344,7 +344,7 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
         ),
         (
             "severity",
-            [Severity::Warning, Severity::Critical]
+            [Severity::Info, Severity::Warning, Severity::Critical]
                 .iter()
                 .map(|x| x.as_str().into())
                 .collect(),

@@ -23,6 +23,7 @@ pub mod amplification;
 pub mod blocklist_hit;
 pub mod client_flood;
 pub mod dga;
+pub mod newly_observed;
 pub mod nxdomain_flood;
 pub mod random_subdomain;
 pub mod rate_anomaly;
@@ -54,10 +55,11 @@ pub enum Kind {
     RateAnomaly,
     Tunneling,
     Dga,
+    NewlyObserved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::BlocklistHit,
         Kind::ClientFlood,
         Kind::SubnetFlood,
@@ -70,6 +72,7 @@ impl Kind {
         Kind::RateAnomaly,
         Kind::Tunneling,
         Kind::Dga,
+        Kind::NewlyObserved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Kind {
             Kind::RateAnomaly => "rate_anomaly",
             Kind::Tunneling => "tunneling",
             Kind::Dga => "dga",
+            Kind::NewlyObserved => "newly_observed",
         }
     }
 }
@@ -99,6 +103,8 @@ impl fmt::Display for Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Worth a look, not an attack by itself (`newly_observed`).
+    Info,
     Warning,
     Critical,
 }
@@ -106,6 +112,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
@@ -637,6 +644,9 @@ pub struct Observed<'a, 'b> {
     pub(crate) registered: Cell<Option<Option<usize>>>,
     /// Cache for `registered_domain_str`.
     domain: std::cell::OnceCell<Option<ShortStr>>,
+    /// Set by `newly_observed` when this response's registered domain is
+    /// newly observed (the map side then reports the pair).
+    pub newly_observed: Cell<bool>,
 }
 
 impl<'a, 'b> Observed<'a, 'b> {
@@ -651,6 +661,7 @@ impl<'a, 'b> Observed<'a, 'b> {
             unsolicited,
             registered: Cell::new(None),
             domain: std::cell::OnceCell::new(),
+            newly_observed: Cell::new(false),
         }
     }
 

@@ -12,6 +12,7 @@ use super::amplification::{Amplification, AmplificationSpec};
 use super::blocklist_hit::{BlocklistHit, BlocklistHitSpec};
 use super::client_flood::{ClientFlood, ClientFloodSpec};
 use super::dga::{Dga, DgaSpec};
+use super::newly_observed::{NewlyObserved, NewlyObservedSpec};
 use super::nxdomain_flood::{NxdomainFlood, NxdomainFloodSpec};
 use super::random_subdomain::{RandomSubdomain, RandomSubdomainSpec};
 use super::rate_anomaly::{RateAnomaly, RateAnomalySpec};
@@ -51,6 +52,8 @@ pub struct DetectorsSpec {
     pub tunneling: TunnelingSpec,
     #[serde(default)]
     pub dga: DgaSpec,
+    #[serde(default)]
+    pub newly_observed: NewlyObservedSpec,
 }
 
 /// Build the enabled detectors in a fixed order. `base` resolves relative
@@ -130,5 +133,9 @@ pub fn build_detectors(
     );
     push(&mut out, Tunneling::from_spec(&spec.tunneling, loc, errors));
     push(&mut out, Dga::from_spec(&spec.dga, loc, errors));
+    push(
+        &mut out,
+        NewlyObserved::from_spec(&spec.newly_observed, base, loc, errors),
+    );
     (out, blocklist)
 }

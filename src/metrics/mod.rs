@@ -72,14 +72,14 @@ pub const ZK_SESSION_STATES: [&str; 6] = [
 ];
 
 /// Every alert severity (the `severity` label).
-pub const SEVERITIES: [Severity; 2] = [Severity::Warning, Severity::Critical];
+pub const SEVERITIES: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
 /// Every alert state (the `state` label).
 pub const STATES: [State; 3] = [State::Raised, State::Updated, State::Resolved];
 
 // Adding a variant to Severity or State breaks these matches: extend the
 // arrays above with it.
 const _: fn(Severity) = |s| match s {
-    Severity::Warning | Severity::Critical => {}
+    Severity::Info | Severity::Warning | Severity::Critical => {}
 };
 const _: fn(State) = |s| match s {
     State::Raised | State::Updated | State::Resolved => {}
@@ -147,6 +147,7 @@ pub enum MetricName {
     ClusterConfigRefused,
     ZookeeperSessionState,
     PipelineReloads,
+    NodFilterFillRatio,
 }
 
 /// One row of the metric table.
@@ -159,7 +160,7 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 31] = [
+    pub const ALL: [MetricName; 32] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
@@ -191,6 +192,7 @@ impl MetricName {
         MetricName::ClusterConfigRefused,
         MetricName::ZookeeperSessionState,
         MetricName::PipelineReloads,
+        MetricName::NodFilterFillRatio,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -381,6 +383,12 @@ impl MetricName {
                 &["result"],
                 "Pipeline reloads (SIGHUP): applied (in force from an event-time boundary) or refused (invalid, or not applicable live; the version in force is kept).",
             ),
+            MetricName::NodFilterFillRatio => (
+                "dnsmonitor_nod_filter_fill_ratio",
+                Gauge,
+                &[],
+                "Share of the bits set in the newly_observed Bloom filter (0 when the detector is off); its false-positive rate is this to the power of its hash count.",
+            ),
             MetricName::ZookeeperSessionState => (
                 "dnsmonitor_zookeeper_session_state",
                 Gauge,
@@ -472,6 +480,9 @@ pub struct Metrics {
     pub pipeline_reloads: IntCounterVec,
     /// `dnsmonitor_zookeeper_session_state{session_state}`: values [`ZK_SESSION_STATES`].
     pub zookeeper_session_state: IntGaugeVec,
+    /// `dnsmonitor_nod_filter_fill_ratio`, read from the live filters at
+    /// each `render` (nothing to bump on the hot path).
+    pub nod_filter_fill_ratio: Gauge,
     /// Every family name registered, sorted.
     names: std::sync::Arc<[String]>,
 }
@@ -598,6 +609,7 @@ impl Metrics {
             cluster_config_refused: r.counter(MetricName::ClusterConfigRefused),
             pipeline_reloads: r.counter_vec(MetricName::PipelineReloads),
             zookeeper_session_state: r.gauge_vec(MetricName::ZookeeperSessionState),
+            nod_filter_fill_ratio: r.gauge(MetricName::NodFilterFillRatio),
             registry: r.registry.clone(),
             names: r.finish(),
         };
@@ -666,6 +678,8 @@ impl Metrics {
 
     /// The registry in the Prometheus text exposition format (0.0.4).
     pub fn render(&self) -> String {
+        self.nod_filter_fill_ratio
+            .set(crate::detect::newly_observed::fill_ratio());
         let mut out = String::new();
         // Fails only on an inconsistent family, which the table rules out;
         // a partial page is better than none.

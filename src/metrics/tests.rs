@@ -114,10 +114,10 @@ fn label_sets_are_the_closed_ones() {
     }
     assert_eq!(set("dnsmonitor_parse_errors_total"), parse);
     let alerts = set("dnsmonitor_alerts_total");
-    assert_eq!(alerts.len(), kinds.len() * 2 * 3);
+    assert_eq!(alerts.len(), kinds.len() * 3 * 3);
     for l in &alerts {
         assert!(kinds.contains(l["kind"].as_str()));
-        assert!(["warning", "critical"].contains(&l["severity"].as_str()));
+        assert!(["info", "warning", "critical"].contains(&l["severity"].as_str()));
         assert!(["raised", "updated", "resolved"].contains(&l["state"].as_str()));
     }
     let kinds_vec: Vec<&str> = kinds.iter().copied().collect();

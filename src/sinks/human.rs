@@ -47,6 +47,7 @@ fn severity_style(severity: &str) -> Style {
     match severity {
         "critical" => Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
         "warning" => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        "info" => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
         _ => Style::new(),
     }
 }

@@ -1,6 +1,7 @@
 //! Sketches and hashing shared by workers: a fixed-seed hasher (the same
 //! on every worker and process, never `RandomState`) and a bounded top-k.
 
+pub mod bloom;
 pub mod distinct;
 pub mod topk;
 

@@ -17,6 +17,7 @@
 pub mod dga;
 mod frame;
 pub mod labelled;
+pub mod newly;
 mod pcap_writer;
 pub mod scenario;
 

@@ -163,6 +163,7 @@ fn alerts(f: &mut Frame, area: Rect, v: &View) {
                     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
                 ),
                 Severity::Warning => ("WARNING", Style::new().fg(Color::Yellow)),
+                Severity::Info => ("INFO", Style::new().fg(Color::Cyan)),
             };
             Row::new(vec![
                 sev.to_string(),
