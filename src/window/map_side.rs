@@ -50,9 +50,22 @@ impl Shuffle {
     }
 }
 
-/// One pane's tallies, looked up by a borrowed key (`KeyRef`), so that an
-/// existing tally is found without building a `Key`.
-type Table = HashTable<(u16, Key, Tally)>;
+/// One pane's tallies: the entries in arrival order in one dense vector,
+/// found through a small index of `(hash, position)` looked up by a
+/// borrowed key (`KeyRef`), so that an existing tally is found without
+/// building a `Key`. Probing touches 16-byte index slots, not the entries;
+/// growth moves only the index; shipping walks the vector in order.
+#[derive(Default)]
+struct Table {
+    index: HashTable<(u64, u32)>,
+    entries: Vec<(u16, Key, Tally)>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
 
 #[derive(Default)]
 pub struct MapTables {
@@ -77,20 +90,31 @@ pub struct PaneSink<'a> {
 
 impl TallySink for PaneSink<'_> {
     fn tally(&mut self, key: KeyRef<'_>) -> &mut Tally {
-        let (det, hasher) = (self.det, self.hasher);
-        let hash = hasher.hash_one((det, key));
-        let entry = self.table.entry(
+        let det = self.det;
+        let hash = self.hasher.hash_one((det, key));
+        let Table { index, entries } = &mut *self.table;
+        let found = index.entry(
             hash,
-            |(d, k, _)| *d == det && k.as_key_ref() == key,
-            |(d, k, _)| hasher.hash_one((*d, k.as_key_ref())),
+            |&(h, i)| {
+                h == hash && {
+                    let (d, k, _) = &entries[i as usize];
+                    *d == det && k.as_key_ref() == key
+                }
+            },
+            |&(h, _)| h,
         );
-        match entry {
-            Entry::Occupied(o) => &mut o.into_mut().2,
+        let i = match found {
+            Entry::Occupied(o) => o.get().1 as usize,
             Entry::Vacant(v) => {
+                let i = entries.len();
+                // At most `MAX_MAP_ENTRIES` and a pane's worth: fits in u32.
+                v.insert((hash, i as u32));
+                entries.push((det, key.to_key(), Tally::default()));
                 *self.entries += 1;
-                &mut v.insert((det, key.to_key(), Tally::default())).into_mut().2
+                i
             }
-        }
+        };
+        &mut entries[i].2
     }
 }
 
@@ -127,11 +151,13 @@ impl MapTables {
         let taken = std::mem::replace(&mut self.panes, keep);
         for (pane, mut table) in taken {
             self.entries -= table.len();
+            table.index.clear();
             // Order is irrelevant: the reduce side merges commutatively.
             send(
                 pane,
                 &mut table
-                    .drain()
+                    .entries
+                    .drain(..)
                     .map(|(det, key, tally)| Shuffle::Tally { det, key, tally }),
             );
             if self.spare.len() < SPARE_TABLES {
