@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use crate::detect::Tally;
 use crate::sketch::distinct::Distinct;
 
+#[derive(Default)]
 pub struct ColdTally {
     data: Box<[u8]>,
     /// A distinct sketch past the small form (the small form is in `data`).

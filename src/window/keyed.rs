@@ -28,10 +28,10 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use super::cold::ColdTally;
+use super::keymap::{KeyHasher, KeyMap};
 use super::{Pane, WindowSpec};
 use crate::alert::{Alert, AlertLifecycle};
 use crate::config::LifecyclePolicy;
@@ -47,6 +47,8 @@ type SlotId = u32;
 struct Slot {
     det: u16,
     key: Key,
+    /// `KeyHasher::hash` of `(det, key)`.
+    hash: u64,
     /// Sorted by pane; a handful at most (window plus lateness).
     panes: Vec<(Pane, Tally)>,
     sum: Tally,
@@ -88,7 +90,9 @@ pub struct KeyedWindows {
     /// Slots of long-window detectors held.
     long_keys: usize,
     /// Keys with panes in a window or an open alert -> their slot.
-    index: HashMap<(u16, Key), SlotId>,
+    index: KeyMap<SlotId>,
+    /// Hashes `(detector, key)` once per record for every table below.
+    hasher: KeyHasher,
     slots: Vec<Option<Slot>>,
     /// Free slot numbers (reused before `slots` grows).
     free: Vec<SlotId>,
@@ -100,13 +104,13 @@ pub struct KeyedWindows {
     /// window. A key moves to a slot, with all its panes, when one of its
     /// complete panes passes its detector's `pane_may_fire`; the others are
     /// never evaluated and their panes are dropped a table at a time.
-    cold: BTreeMap<Pane, HashMap<(u16, Key), ColdTally>>,
+    cold: BTreeMap<Pane, KeyMap<ColdTally>>,
     /// Entries in `cold`.
     cold_entries: usize,
     /// Emptied cold tables, reused with their capacity.
-    spare: Vec<HashMap<(u16, Key), ColdTally>>,
-    /// Scratch list of the keys promoted at one window.
-    promote: Vec<(u16, Key)>,
+    spare: Vec<KeyMap<ColdTally>>,
+    /// Scratch list of the keys promoted at one window (hash, detector, key).
+    promote: Vec<(u64, u16, Key)>,
     /// Windows ending before this pane are closed.
     next_end: Option<Pane>,
     /// Scratch list of the slots to visit for one window.
@@ -172,7 +176,8 @@ impl KeyedWindows {
             windows,
             touched_long,
             long_keys: 0,
-            index: HashMap::new(),
+            index: KeyMap::default(),
+            hasher: KeyHasher::default(),
             slots: Vec::new(),
             free: Vec::new(),
             touched: BTreeMap::new(),
@@ -195,8 +200,8 @@ impl KeyedWindows {
             self.late_tallies += 1;
             return;
         }
-        let k = (det, key);
-        if let Some(&id) = self.index.get(&k) {
+        let h = self.hasher.hash(det, &key);
+        if let Some(&id) = self.index.get(h, det, &key) {
             self.add_to_slot(id, pane, tally);
             return;
         }
@@ -208,27 +213,31 @@ impl KeyedWindows {
             .cold
             .entry(pane)
             .or_insert_with(|| spare.pop().unwrap_or_default());
-        match table.entry(k) {
-            std::collections::hash_map::Entry::Occupied(o) => {
+        // Packed on insert only when new; `None` when refused.
+        let mut tally = Some(tally);
+        let mut added = false;
+        let found = table.get_mut_or_insert(h, det, key, |_| {
+            let t = tally.take()?;
+            let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
+            // Full: still take a tally that may fire on its own (a new
+            // attacker amid a spoofed flood is not refused with the flood).
+            if full && !may_fire {
+                return None;
+            }
+            added = true;
+            Some(ColdTally::pack(t, may_fire))
+        });
+        match (found, tally) {
+            (Ok(c), Some(tally)) => {
                 // Another part of the same pane (another worker, an early
                 // flush): merge, and ask again.
-                let (k, c) = o.remove_entry();
-                let mut t = c.unpack();
+                let mut t = std::mem::take(c).unpack();
                 t.merge_owned(tally);
                 let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
-                table.insert(k, ColdTally::pack(t, may_fire));
+                *c = ColdTally::pack(t, may_fire);
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let may_fire = detector.pane_may_fire(&tally, slide_secs, panes);
-                // Full: still take a tally that may fire on its own (a new
-                // attacker amid a spoofed flood is not refused with the flood).
-                if full && !may_fire {
-                    self.refused_keys += 1;
-                    return;
-                }
-                self.cold_entries += 1;
-                v.insert(ColdTally::pack(tally, may_fire));
-            }
+            (Ok(_), None) => self.cold_entries += added as usize,
+            (Err(_), _) => self.refused_keys += 1,
         }
     }
 
@@ -259,8 +268,8 @@ impl KeyedWindows {
     }
 
     /// Give key `k` a slot holding all its cold panes from `from` on.
-    fn promote(&mut self, k: (u16, Key), from: Pane) {
-        let long = self.windows[k.0 as usize].long;
+    fn promote(&mut self, (h, det, key): (u64, u16, Key), from: Pane) {
+        let long = self.windows[det as usize].long;
         if self.index.len() >= MAX_KEYS || (long && self.long_keys >= MAX_LONG_KEYS) {
             self.refused_keys += 1;
             return;
@@ -269,8 +278,9 @@ impl KeyedWindows {
             self.long_keys += 1;
         }
         let mut slot = Slot {
-            det: k.0,
-            key: k.1.clone(),
+            det,
+            key: key.clone(),
+            hash: h,
             panes: Vec::new(),
             sum: Tally::default(),
             entered: 0,
@@ -286,18 +296,18 @@ impl KeyedWindows {
             }
         };
         for (&p, table) in self.cold.range_mut(from..) {
-            if let Some(t) = table.remove(&k) {
+            if let Some(t) = table.remove(h, det, &key) {
                 self.cold_entries -= 1;
                 slot.panes.push((p, t.unpack()));
             }
         }
-        let w = self.windows[k.0 as usize];
+        let w = self.windows[det as usize];
         let touched = self.touched_map(w);
         for (p, _) in &slot.panes {
             touched.entry(*p).or_default().push(id);
         }
         self.slots[id as usize] = Some(slot);
-        self.index.insert(k, id);
+        self.index.insert_new(h, det, key, id);
     }
 
     /// Keys with state (for tests and memory accounting).
@@ -359,9 +369,9 @@ impl KeyedWindows {
         // Keys without a slot whose pane `e` (complete now) may fire get one.
         let mut promote = std::mem::take(&mut self.promote);
         if let Some(table) = self.cold.get(&e) {
-            for ((det, key), t) in table {
+            for (h, det, key, t) in table.iter() {
                 if t.may_fire {
-                    promote.push((*det, key.clone()));
+                    promote.push((h, det, key.clone()));
                 }
             }
         }
@@ -542,7 +552,7 @@ impl KeyedWindows {
             if dw.long {
                 self.long_keys -= 1;
             }
-            self.index.remove(&(s.det, s.key));
+            self.index.remove(s.hash, s.det, &s.key);
             self.free.push(id);
         }
     }
@@ -563,26 +573,30 @@ impl KeyedWindows {
         let panes = self.spec.panes;
         let mut wake = Vec::new();
         for (&p, table) in self.cold.iter_mut() {
-            let old = std::mem::take(table);
-            for (k, c) in old {
-                let t = c.unpack();
-                let may_fire = self.detectors[k.0 as usize].pane_may_fire(&t, slide_secs, panes);
-                if may_fire && self.next_end.is_some_and(|n| p < n) {
-                    wake.push(k.clone());
-                }
-                table.insert(k, ColdTally::pack(t, may_fire));
+            for (det, c) in table.values_mut() {
+                let t = std::mem::take(c).unpack();
+                let may_fire = self.detectors[det as usize].pane_may_fire(&t, slide_secs, panes);
+                *c = ColdTally::pack(t, may_fire);
+            }
+            if self.next_end.is_some_and(|n| p < n) {
+                wake.extend(
+                    table
+                        .iter()
+                        .filter(|(.., c)| c.may_fire)
+                        .map(|(h, det, key, _)| (h, det, key.clone())),
+                );
             }
         }
         let Some(next) = self.next_end else { return };
         let first = self.spec.first_pane(next);
-        wake.sort_unstable();
-        wake.dedup();
-        for k in wake {
-            if self.index.contains_key(&k) {
+        wake.sort_unstable_by(|a, b| (a.1, &a.2).cmp(&(b.1, &b.2)));
+        wake.dedup_by(|a, b| a.1 == b.1 && a.2 == b.2);
+        for (h, det, key) in wake {
+            if self.index.contains(h, det, &key) {
                 continue;
             }
-            self.promote(k.clone(), first);
-            if let Some(&id) = self.index.get(&k) {
+            self.promote((h, det, key.clone()), first);
+            if let Some(&id) = self.index.get(h, det, &key) {
                 self.touched.entry(next).or_default().push(id);
             }
         }

@@ -9,6 +9,7 @@ use crate::time::MICROS;
 
 pub mod cold;
 pub mod keyed;
+pub mod keymap;
 pub mod map_side;
 
 /// Pane index; also the dataflow's timestamp type.
