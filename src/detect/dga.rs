@@ -211,9 +211,12 @@ impl LexModel {
 /// response. Direct-mapped by label hash; a hit compares the label.
 const SCORE_CACHE: usize = 256;
 
+/// A cached label: its hash, the label and its score.
+type Scored = (u64, Box<str>, Option<f64>);
+
 struct ScoreCache {
     model: usize,
-    slots: Vec<Option<(u64, Box<str>, Option<f64>)>>,
+    slots: Vec<Option<Scored>>,
 }
 
 fn cached_score(model: &LexModel, label: &str) -> Option<f64> {
