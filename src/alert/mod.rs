@@ -53,10 +53,7 @@ pub struct Alert {
 /// the kind and the key's JSON, the same on every run and machine.
 pub fn alert_id(kind: Kind, key: &Key) -> String {
     let text = format!("{}|{}", kind.as_str(), key.to_json());
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-    }
+    let mut h = crate::sketch::fnv1a(text.as_bytes());
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;

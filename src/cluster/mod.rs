@@ -81,19 +81,17 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// pipeline text and each extra blocklist's bytes (in order), as 16 hex
 /// digits. Push stores it beside the version number.
 pub fn fingerprint(pipeline: &[u8], blocklists: &[Vec<u8>]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crate::sketch::Fnv1a::default();
     let mut feed = |bytes: &[u8]| {
         // Length first, so ("ab", "c") and ("a", "bc") differ.
-        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h.write(&(bytes.len() as u64).to_le_bytes());
+        h.write(bytes);
     };
     feed(pipeline);
     for l in blocklists {
         feed(l);
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 /// The pipeline version members compare: [`fingerprint`] of the pipeline

@@ -31,6 +31,7 @@ use super::ip::{self, IPPROTO_DSTOPTS, IPPROTO_TCP, IPPROTO_UDP};
 use super::link;
 use super::tcp::{self, FlowKey, MAX_DNS_TCP_FRAME, TcpReassembler};
 use super::{PacketError, Payload, Transport};
+use crate::sketch::Fnv1a;
 
 const MICROS_PER_SEC: i64 = 1_000_000;
 /// UDP header length.
@@ -434,51 +435,35 @@ impl PacketDecoder {
         } else {
             (pkt.dst, pkt.src)
         };
-        let mut h = Fnv1a::new();
-        h.addr(a);
-        h.addr(b);
-        h.bytes(&[pkt.protocol]);
-        h.finish()
+        let mut h = Fnv1a::default();
+        hash_addr(&mut h, a);
+        hash_addr(&mut h, b);
+        h.write(&[pkt.protocol]);
+        splitmix_finish(&h)
     }
 }
 
-/// FNV-1a 64 with a SplitMix64 finaliser (FNV alone spreads the low bits
-/// poorly for `key % workers`).
-struct Fnv1a(u64);
-
-impl Fnv1a {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    fn new() -> Self {
-        Fnv1a(Self::OFFSET)
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(Self::PRIME);
+/// An address into the shard hash: family byte, then the octets.
+fn hash_addr(h: &mut Fnv1a, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
+            h.write(&[4]);
+            h.write(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            h.write(&[6]);
+            h.write(&v6.octets());
         }
     }
+}
 
-    fn addr(&mut self, a: IpAddr) {
-        match a {
-            IpAddr::V4(v4) => {
-                self.bytes(&[4]);
-                self.bytes(&v4.octets());
-            }
-            IpAddr::V6(v6) => {
-                self.bytes(&[6]);
-                self.bytes(&v6.octets());
-            }
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+/// SplitMix64's finaliser over an FNV-1a value (FNV alone spreads the low
+/// bits poorly for `key % workers`).
+fn splitmix_finish(h: &Fnv1a) -> u64 {
+    let mut z = h.finish();
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -66,6 +66,38 @@ impl Hasher for StableHasher {
     }
 }
 
+/// FNV-1a 64 over bytes fed in pieces, without a finaliser: the one byte
+/// hash under alert ids, pipeline fingerprints, the packet shard key and
+/// the generator's stable choices (each adds its own finaliser, if any).
+/// Its values are contracts (alert ids, worker assignment): never change.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// FNV-1a 64 of `bytes` (see [`Fnv1a`]).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = Fnv1a::default();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Stable hash of any `Hash` value.
 pub fn stable_hash<T: Hash + ?Sized>(v: &T) -> u64 {
     let mut h = StableHasher::default();

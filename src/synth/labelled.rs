@@ -1118,11 +1118,7 @@ fn times(rng: &mut Rng, rate: f64, lo: i64, hi: i64) -> Vec<i64> {
 }
 
 fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-    }
-    h
+    crate::sketch::fnv1a(s.as_bytes())
 }
 
 /// Answers for a name (stable per name): A in 198.18.0.0/15, AAAA in
