@@ -339,23 +339,23 @@ fn rate_ramp_alone() {
     }
 }
 
-/// Infected hosts, one per DGA family of the generator (`synth::dga`), in
-/// 300 s of background from 3000 clients (typo NXDOMAINs, DNSBL lookups,
-/// antivirus hash lookups, telemetry hashes), over three seeds: recall per
-/// family printed (`--nocapture`; the README's table); the families whose
-/// names are random characters are found, and nothing else is raised.
-#[test]
-fn dga_families() {
+/// One infected host per DGA family of the generator (`synth::dga`), in
+/// 300 s of background from `clients` clients (typo NXDOMAINs, DNSBL
+/// lookups, antivirus hash lookups, telemetry hashes), one capture per
+/// seed: per family, the seeds it was found in and its delays (in the
+/// order of `FAMILIES`), the false positives, and the table (Markdown).
+fn dga_families_run(seeds: &[u64], clients: u32) -> (Vec<u32>, Vec<String>, String) {
     let families = dnsmonitor::synth::dga::FAMILIES;
     let cases: Vec<(u64, Case)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (1..=3)
-            .map(|seed| {
+        let handles: Vec<_> = seeds
+            .iter()
+            .map(|&seed| {
                 sc.spawn(move || {
                     let c = run_opts(SynthOptions {
                         scenarios: vec!["dga".into()],
                         seed,
                         duration_s: 300,
-                        clients: 3000,
+                        clients,
                         ..SynthOptions::default()
                     });
                     (seed, c)
@@ -381,8 +381,10 @@ fn dga_families() {
             }
         }
     }
-    let mut table =
-        String::from("| family | detected (of 3) | mean delay (s) |\n|---|---:|---:|\n");
+    let mut table = format!(
+        "| family | detected (of {}) | mean delay (s) |\n|---|---:|---:|\n",
+        seeds.len()
+    );
     for (i, f) in families.iter().enumerate() {
         let mean = if delays[i].is_empty() {
             "-".to_string()
@@ -394,19 +396,39 @@ fn dga_families() {
         };
         table.push_str(&format!("| {f} | {} | {mean} |\n", found[i]));
     }
+    (found, fps, table)
+}
+
+/// Three seeds, 3000 clients: recall per family printed (`--nocapture`);
+/// every family is found in at least 2 of 3 (the word and pronounceable
+/// ones by the volume rule), nothing else is raised.
+#[test]
+fn dga_families() {
+    let (found, fps, table) = dga_families_run(&[1, 2, 3], 3000);
     println!("{table}");
     assert!(fps.is_empty(), "false positives: {fps:#?}\n{table}");
-    for (i, f) in families.iter().enumerate() {
-        if [
-            "corebot", "dircrypt", "necurs", "ramnit", "tinba", "banjori",
-        ]
-        .contains(f)
-        {
-            assert!(
-                found[i] >= 2,
-                "{f} found in {} of 3 seeds\n{table}",
-                found[i]
-            );
+    for (i, f) in dnsmonitor::synth::dga::FAMILIES.iter().enumerate() {
+        assert!(
+            found[i] >= 2,
+            "{f} found in {} of 3 seeds\n{table}",
+            found[i]
+        );
+    }
+}
+
+/// The README's per-family table: six other seeds, with 3000 clients and
+/// with 300 (ten times the lookups, and so the typos, per client). Ignored
+/// by default (minutes): `cargo test --test detection_quality
+/// dga_families_full -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn dga_families_full() {
+    for clients in [3000, 300] {
+        let (found, fps, table) = dga_families_run(&[4, 5, 6, 7, 8, 9], clients);
+        println!("{clients} clients\n{table}");
+        assert!(fps.is_empty(), "false positives: {fps:#?}\n{table}");
+        for (i, f) in dnsmonitor::synth::dga::FAMILIES.iter().enumerate() {
+            assert!(found[i] >= 5, "{f}: {}\n{table}", found[i]);
         }
     }
 }
