@@ -226,9 +226,12 @@ impl LexModel {
 /// response. Direct-mapped by label hash; a hit compares the label.
 const SCORE_CACHE: usize = 256;
 
+/// A cached label: its hash, the label and its score.
+type ScoredLabel = (u64, Box<str>, Option<f64>);
+
 struct ScoreCache {
     model: usize,
-    slots: Vec<Option<(u64, Box<str>, Option<f64>)>>,
+    slots: Vec<Option<ScoredLabel>>,
 }
 
 fn cached_score(model: &LexModel, label: &str) -> Option<f64> {
