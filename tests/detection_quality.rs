@@ -289,9 +289,11 @@ fn unsolicited_response_alone() {
     attack_alone("unsolicited_response", 60, 0.5);
 }
 
+/// 200 s: the alert resolves once the tunnel's queries leave the
+/// detector's 60 s window.
 #[test]
 fn tunneling_alone() {
-    attack_alone("tunneling", 60, 0.5);
+    attack_alone("tunneling", 200, 0.5);
 }
 
 #[test]
@@ -307,6 +309,40 @@ fn spoofed_flood_alone() {
 #[test]
 fn rate_anomaly_alone() {
     attack_alone("rate_anomaly", 150, 0.5);
+}
+
+/// A slow tunnel, 1.5 q/s (the generator's floor: `--intensity
+/// tunneling=0.05`) for 36 s amid nominal background, over three seeds:
+/// under the 2 q/s a 10 s window needs for 20 queries, found by the
+/// detector's 60 s window within 20 s of its start; nothing else raised.
+#[test]
+fn slow_tunnel() {
+    for seed in [1, 2, 3] {
+        let c = run_opts(SynthOptions {
+            scenarios: vec!["tunneling".into()],
+            seed,
+            duration_s: 90,
+            intensity: [("tunneling".to_string(), 0.05)].into_iter().collect(),
+            ..SynthOptions::default()
+        });
+        let ctx = || format!("slow tunnel seed {seed}\n{}", describe(&c));
+        let delay = c.score.delays[0].unwrap_or_else(|| panic!("not detected\n{}", ctx()));
+        println!("slow tunnel seed {seed}: raised after {} s", delay / MICROS);
+        assert!(
+            delay <= 20 * MICROS,
+            "raised after {} s\n{}",
+            delay / MICROS,
+            ctx()
+        );
+        let fps: Vec<_> = c
+            .score
+            .raised
+            .iter()
+            .filter(|(_, v)| *v == Verdict::FalsePositive)
+            .map(|(a, _)| a.line.to_string())
+            .collect();
+        assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+    }
 }
 
 /// A rate_anomaly whose extra load rises linearly over minutes (80-240 s
@@ -339,23 +375,23 @@ fn rate_ramp_alone() {
     }
 }
 
-/// Infected hosts, one per DGA family of the generator (`synth::dga`), in
-/// 300 s of background from 3000 clients (typo NXDOMAINs, DNSBL lookups,
-/// antivirus hash lookups, telemetry hashes), over three seeds: recall per
-/// family printed (`--nocapture`; the README's table); the families whose
-/// names are random characters are found, and nothing else is raised.
-#[test]
-fn dga_families() {
+/// One infected host per DGA family of the generator (`synth::dga`), in
+/// 300 s of background from `clients` clients (typo NXDOMAINs, DNSBL
+/// lookups, antivirus hash lookups, telemetry hashes), one capture per
+/// seed: per family, the seeds it was found in and its delays (in the
+/// order of `FAMILIES`), the false positives, and the table (Markdown).
+fn dga_families_run(seeds: &[u64], clients: u32) -> (Vec<u32>, Vec<String>, String) {
     let families = dnsmonitor::synth::dga::FAMILIES;
     let cases: Vec<(u64, Case)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (1..=3)
-            .map(|seed| {
+        let handles: Vec<_> = seeds
+            .iter()
+            .map(|&seed| {
                 sc.spawn(move || {
                     let c = run_opts(SynthOptions {
                         scenarios: vec!["dga".into()],
                         seed,
                         duration_s: 300,
-                        clients: 3000,
+                        clients,
                         ..SynthOptions::default()
                     });
                     (seed, c)
@@ -381,8 +417,10 @@ fn dga_families() {
             }
         }
     }
-    let mut table =
-        String::from("| family | detected (of 3) | mean delay (s) |\n|---|---:|---:|\n");
+    let mut table = format!(
+        "| family | detected (of {}) | mean delay (s) |\n|---|---:|---:|\n",
+        seeds.len()
+    );
     for (i, f) in families.iter().enumerate() {
         let mean = if delays[i].is_empty() {
             "-".to_string()
@@ -394,19 +432,39 @@ fn dga_families() {
         };
         table.push_str(&format!("| {f} | {} | {mean} |\n", found[i]));
     }
+    (found, fps, table)
+}
+
+/// Three seeds, 3000 clients: recall per family printed (`--nocapture`);
+/// every family is found in at least 2 of 3 (the word and pronounceable
+/// ones by the volume rule), nothing else is raised.
+#[test]
+fn dga_families() {
+    let (found, fps, table) = dga_families_run(&[1, 2, 3], 3000);
     println!("{table}");
     assert!(fps.is_empty(), "false positives: {fps:#?}\n{table}");
-    for (i, f) in families.iter().enumerate() {
-        if [
-            "corebot", "dircrypt", "necurs", "ramnit", "tinba", "banjori",
-        ]
-        .contains(f)
-        {
-            assert!(
-                found[i] >= 2,
-                "{f} found in {} of 3 seeds\n{table}",
-                found[i]
-            );
+    for (i, f) in dnsmonitor::synth::dga::FAMILIES.iter().enumerate() {
+        assert!(
+            found[i] >= 2,
+            "{f} found in {} of 3 seeds\n{table}",
+            found[i]
+        );
+    }
+}
+
+/// The README's per-family table: six other seeds, with 3000 clients and
+/// with 300 (ten times the lookups, and so the typos, per client). Ignored
+/// by default (minutes): `cargo test --test detection_quality
+/// dga_families_full -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn dga_families_full() {
+    for clients in [3000, 300] {
+        let (found, fps, table) = dga_families_run(&[4, 5, 6, 7, 8, 9], clients);
+        println!("{clients} clients\n{table}");
+        assert!(fps.is_empty(), "false positives: {fps:#?}\n{table}");
+        for (i, f) in dnsmonitor::synth::dga::FAMILIES.iter().enumerate() {
+            assert!(found[i] >= 5, "{f}: {}\n{table}", found[i]);
         }
     }
 }

@@ -9,25 +9,39 @@
 //!
 //! Per response to a client (map side) `responses` is counted, per
 //! NXDOMAIN `nxdomain`; and the NXDOMAIN's registered domain's first label
-//! (`a1b2c3.co.uk` -> `a1b2c3`) gets a lexical score ([`LexModel`]): the sum
-//! over four features of `-log10(tail)`, tail = the share of popular names
-//! at least as unusual — mean character-bigram log-likelihood against a
-//! model of popular names, Shannon entropy, longest digit run, longest
-//! consonant run. Names scoring at least `min_name_score` (not most typos
-//! of real names) are *counted*: `long_labels`, their score
-//! (`entropy_milli`, thousandths, summed), those at or above the model's
-//! threshold (`txt_null`), their registered domains (`distinct`, HLL++) and
-//! sample domains (escaped). A client gets state (a slot in the long
-//! window) only with a pane holding a counted name; its responses before
-//! that are held for the pipeline's window only.
+//! (`a1b2c3.co.uk` -> `a1b2c3`; under a `dynamic_dns_zones` zone the label
+//! below it, `a1b2c3.mooo.com` -> `a1b2c3`) gets a lexical score
+//! ([`LexModel`]): the sum over four features of `-log10(tail)`, tail = the
+//! share of popular names at least as unusual — mean character-bigram
+//! log-likelihood against a model of popular names, Shannon entropy,
+//! longest digit run, longest consonant run. Every scored name is *seen*:
+//! `large` (count), `label_bytes` (score sum, thousandths), its registered
+//! domain in `distinct` (HLL++) and the samples (escaped). Names scoring at
+//! least `min_name_score` (not most typos of real names) are also
+//! *counted*: `long_labels`, their score (`entropy_milli`, thousandths) and
+//! those at or above the model's threshold (`txt_null`). A client gets
+//! state (a slot in the long window) only with a pane holding a counted
+//! name or at least `volume_min_nxdomain_share` of its responses NXDOMAIN
+//! (both sound bounds of the two rules below); its responses before that
+//! are held for the pipeline's window only.
 //!
-//! Fires (warning) when the window holds at least `min_domains` distinct
-//! counted domains, their mean score is at least `min_mean_score`, the
-//! share of repeated lookups among them (`1 - distinct / counted`) is at
-//! most `max_repeat_share` (a typo or a dead bookmark is retried; a DGA
-//! moves on), and at least `min_nxdomain_share` of the client's responses
-//! are NXDOMAIN (a busy client with many typos among many answers is not
-//! infected); critical from `critical_domains`.
+//! Two rules over the window, both with at most `max_repeat_share` repeated
+//! lookups among the seen names (`1 - distinct / seen`: a typo or a dead
+//! bookmark is retried; a DGA moves on). Fires (warning) when either holds:
+//!
+//! - **lexical**: at least `min_domains` counted names from at least
+//!   `min_domains` distinct domains (counted names times the distinct share
+//!   of the seen ones), their mean score at least `min_mean_score`, and at
+//!   least `min_nxdomain_share` of the client's responses NXDOMAIN (a busy
+//!   client with many typos among many answers is not infected);
+//! - **volume**: at least `volume_min_domains` distinct seen domains, their
+//!   mean score at least `volume_min_mean_score`, and at least
+//!   `volume_min_nxdomain_share` of the client's responses NXDOMAIN. For
+//!   the families whose names are words or pronounceable (suppobox, simda,
+//!   symmi), which score like popular names: the rule rests on the volume
+//!   of distinct failures, a client that mostly fails and hardly retries.
+//!
+//! Critical from `critical_domains` (the firing rule's domains).
 //!
 //! The model (`src/detect/dga_model.txt`) is data, built by
 //! `scripts/build-dga-model.py` from a public list of popular registered
@@ -41,7 +55,8 @@ use serde_json::json;
 use super::nxdomain_flood::RCODE_NXDOMAIN;
 use super::spec::{Check, NetList, defaults, yes};
 use super::{
-    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
+    Detector, Finding, Key, KeyRef, Kind, Observed, Severity, ShortStr, Tally, TallySink,
+    WindowView,
 };
 use crate::config::{ConfigError, Located};
 
@@ -274,6 +289,22 @@ pub struct DgaSpec {
     /// Least share of the client's responses that are NXDOMAIN, in (0, 1].
     #[serde(default = "default_min_nxdomain_share")]
     pub min_nxdomain_share: toml::Spanned<f64>,
+    /// Volume rule: least distinct NXDOMAIN registered domains, any score
+    /// (>= 1).
+    #[serde(default = "default_volume_min_domains")]
+    pub volume_min_domains: toml::Spanned<u64>,
+    /// Volume rule: least mean score of all the NXDOMAIN names (>= 0).
+    #[serde(default = "default_volume_min_mean_score")]
+    pub volume_min_mean_score: toml::Spanned<f64>,
+    /// Volume rule: least NXDOMAIN share of the client's responses, in
+    /// (0, 1].
+    #[serde(default = "default_volume_min_nxdomain_share")]
+    pub volume_min_nxdomain_share: toml::Spanned<f64>,
+    /// Zones whose subdomains belong to different people (dynamic-DNS
+    /// services missing from the public suffix list): the label below one
+    /// is scored and counted as the registered domain.
+    #[serde(default = "default_dynamic_dns_zones")]
+    pub dynamic_dns_zones: Vec<toml::Spanned<String>>,
     /// Clients (addresses or prefixes) this detector never counts.
     #[serde(default)]
     pub allow_clients: Vec<toml::Spanned<String>>,
@@ -287,6 +318,38 @@ defaults! {
     default_min_mean_score: f64 = 3.0;
     default_max_repeat_share: f64 = 0.5;
     default_min_nxdomain_share: f64 = 0.2;
+    default_volume_min_domains: u64 = 25;
+    default_volume_min_mean_score: f64 = 0.5;
+    default_volume_min_nxdomain_share: f64 = 0.5;
+}
+
+/// Free dynamic-DNS zones the public suffix list does not know (it knows
+/// `ddns.net`, `dyndns.org`, `duckdns.org`, `no-ip.org` and most of the
+/// No-IP and DynDNS zones): FreeDNS (afraid.org) shared domains, the
+/// Dyn-era `yi.org` and `dynserv.com` (with `mooo.com` Kraken's zones),
+/// ChangeIP's and 3322.org (Pubyun).
+pub const DEFAULT_DYNAMIC_DNS_ZONES: [&str; 14] = [
+    "2waky.com",
+    "3322.org",
+    "changeip.com",
+    "chickenkiller.com",
+    "crabdance.com",
+    "dynserv.com",
+    "ignorelist.com",
+    "jumpingcrab.com",
+    "mooo.com",
+    "strangled.net",
+    "twilightparadox.com",
+    "us.to",
+    "xxuz.com",
+    "yi.org",
+];
+
+fn default_dynamic_dns_zones() -> Vec<toml::Spanned<String>> {
+    DEFAULT_DYNAMIC_DNS_ZONES
+        .iter()
+        .map(|z| super::spec::unset(z.to_string()))
+        .collect()
 }
 
 impl Default for DgaSpec {
@@ -300,6 +363,10 @@ impl Default for DgaSpec {
             min_mean_score: default_min_mean_score(),
             max_repeat_share: default_max_repeat_share(),
             min_nxdomain_share: default_min_nxdomain_share(),
+            volume_min_domains: default_volume_min_domains(),
+            volume_min_mean_score: default_volume_min_mean_score(),
+            volume_min_nxdomain_share: default_volume_min_nxdomain_share(),
+            dynamic_dns_zones: default_dynamic_dns_zones(),
             allow_clients: Vec::new(),
         }
     }
@@ -317,6 +384,11 @@ pub struct Dga {
     pub min_mean_score: f64,
     pub max_repeat_share: f64,
     pub min_nxdomain_share: f64,
+    pub volume_min_domains: u64,
+    pub volume_min_mean_score: f64,
+    pub volume_min_nxdomain_share: f64,
+    /// Sorted, lower-case (binary search).
+    pub dynamic_dns_zones: Vec<Box<str>>,
     pub allow_clients: NetList,
     pub model: &'static LexModel,
 }
@@ -349,6 +421,16 @@ impl Dga {
         let min_mean_score = check.positive("min_mean_score", &spec.min_mean_score);
         let max_repeat_share = check.ratio("max_repeat_share", &spec.max_repeat_share);
         let min_nxdomain_share = check.ratio("min_nxdomain_share", &spec.min_nxdomain_share);
+        let volume_min_domains = check.at_least_one("volume_min_domains", &spec.volume_min_domains);
+        let volume_min_mean_score = check.require(
+            "volume_min_mean_score",
+            &spec.volume_min_mean_score,
+            |x| x.is_finite() && x >= 0.0,
+            "must be a number >= 0",
+        );
+        let volume_min_nxdomain_share =
+            check.ratio("volume_min_nxdomain_share", &spec.volume_min_nxdomain_share);
+        let dynamic_dns_zones = check.domains("dynamic_dns_zones", &spec.dynamic_dns_zones);
         let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         check.ok().then(|| Dga {
             window_secs,
@@ -358,9 +440,34 @@ impl Dga {
             min_mean_score,
             max_repeat_share,
             min_nxdomain_share,
+            volume_min_domains,
+            volume_min_mean_score,
+            volume_min_nxdomain_share,
+            dynamic_dns_zones,
             allow_clients,
             model: &MODEL,
         })
+    }
+}
+
+impl Dga {
+    /// The registered domain of an NXDOMAIN's name, one label longer under
+    /// a `dynamic_dns_zones` zone (when the name has that label).
+    fn scored_domain(&self, m: &Observed<'_, '_>) -> Option<ShortStr> {
+        let domain = m.registered_domain_str()?;
+        if !self.dynamic_dns_zones.is_empty()
+            && self
+                .dynamic_dns_zones
+                .binary_search_by(|z| (**z).cmp(domain))
+                .is_ok()
+        {
+            let n = m.registered_labels()?;
+            let q = &m.msg.question.as_ref()?.qname;
+            if q.label_count() > n {
+                return Some(q.suffix(n + 1).lowercase_presentation());
+            }
+        }
+        Some(ShortStr::new(domain))
     }
 }
 
@@ -380,11 +487,11 @@ impl Detector for Dga {
         let nx = m.msg.rcode == RCODE_NXDOMAIN;
         // The registered label of an NXDOMAIN and its score; escaped bytes
         // (`\`) are outside the model's alphabet and score None.
-        let counted = if nx {
-            m.registered_domain_str().and_then(|domain| {
-                let label = domain.split('.').next().unwrap_or("");
+        let scored = if nx {
+            self.scored_domain(m).and_then(|domain| {
+                let label = domain.as_str().split('.').next().unwrap_or("");
                 let score = cached_score(self.model, label)?;
-                (score >= self.min_name_score).then_some((domain, score))
+                Some((domain, score))
             })
         } else {
             None
@@ -392,23 +499,37 @@ impl Detector for Dga {
         let t = sink.tally(KeyRef::Client(m.payload.dst));
         t.responses += 1;
         t.nxdomain += nx as u64;
-        if let Some((domain, score)) = counted {
-            t.long_labels += 1;
-            t.entropy_milli += (score * 1000.0).round() as u64;
-            t.txt_null += (score >= self.model.threshold) as u64;
+        if let Some((domain, score)) = scored {
+            let milli = (score * 1000.0).round() as u64;
+            t.large += 1;
+            t.label_bytes += milli;
+            if score >= self.min_name_score {
+                t.long_labels += 1;
+                t.entropy_milli += milli;
+                t.txt_null += (score >= self.model.threshold) as u64;
+            }
+            let domain = domain.as_str();
             let h = crate::sketch::stable_hash(domain);
             t.distinct_mut().insert(h);
             t.offer_sample(h, domain);
         }
     }
 
-    /// Sound: a finding needs a counted name, so one pane holding one.
+    /// Sound: the lexical rule needs a counted name, so one pane holding
+    /// one; the volume rule needs a window whose NXDOMAIN share is at
+    /// least `volume_min_nxdomain_share`, so one pane with at least that
+    /// share (were every pane below it, so would their sum be).
     fn pane_may_fire(&self, pane: &Tally, _slide_secs: f64, _panes: u64) -> bool {
         pane.long_labels > 0
+            || (pane.nxdomain > 0
+                && pane.nxdomain as f64 >= self.volume_min_nxdomain_share * pane.responses as f64)
     }
 
     fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {
+        let nx_share = counts.nxdomain as f64 / counts.responses.max(1) as f64;
         counts.long_labels >= self.min_domains
+            || (counts.large >= self.volume_min_domains
+                && nx_share >= self.volume_min_nxdomain_share)
     }
 
     fn measure(&self, w: &WindowView<'_>) -> f64 {
@@ -417,39 +538,59 @@ impl Detector for Dga {
 
     fn evaluate(&self, _key: &Key, w: &WindowView<'_>) -> Option<Finding> {
         let t = w.tally;
-        let counted = t.long_labels;
-        if counted < self.min_domains || t.distinct.is_none() {
+        let (seen, counted) = (t.large, t.long_labels);
+        if seen == 0 || t.distinct.is_none() {
             return None;
         }
-        let domains = (t.distinct_count().round() as u64).min(counted);
-        let mean = t.entropy_milli as f64 / 1000.0 / counted as f64;
-        let repeat = 1.0 - domains as f64 / counted as f64;
+        let domains = (t.distinct_count().round() as u64).min(seen);
+        let distinct_share = domains as f64 / seen as f64;
+        let repeat = 1.0 - distinct_share;
         let nx_share = t.nxdomain as f64 / t.responses.max(1) as f64;
-        if domains < self.min_domains
-            || mean < self.min_mean_score
-            || repeat > self.max_repeat_share
-            || nx_share < self.min_nxdomain_share
-        {
+        let mean_all = t.label_bytes as f64 / 1000.0 / seen as f64;
+        let mean = t.entropy_milli as f64 / 1000.0 / counted.max(1) as f64;
+        // Distinct counted domains: the counted names times the distinct
+        // share of all (one sketch serves both rules).
+        let counted_domains = (counted as f64 * distinct_share).round() as u64;
+        let lexical = counted >= self.min_domains
+            && counted_domains >= self.min_domains
+            && mean >= self.min_mean_score
+            && repeat <= self.max_repeat_share
+            && nx_share >= self.min_nxdomain_share;
+        let volume = domains >= self.volume_min_domains
+            && mean_all >= self.volume_min_mean_score
+            && repeat <= self.max_repeat_share
+            && nx_share >= self.volume_min_nxdomain_share;
+        let (rule, rule_domains, threshold) = if lexical {
+            ("lexical", counted_domains, self.min_domains)
+        } else if volume {
+            ("volume", domains, self.volume_min_domains)
+        } else {
             return None;
-        }
-        let (severity, threshold) = if domains >= self.critical_domains {
+        };
+        let (severity, threshold) = if rule_domains >= self.critical_domains {
             (Severity::Critical, self.critical_domains)
         } else {
-            (Severity::Warning, self.min_domains)
+            (Severity::Warning, threshold)
         };
+        let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
         let evidence = json!({
+            "rule": rule,
             "responses": t.responses,
             "nxdomain_responses": t.nxdomain,
-            "nxdomain_share": (nx_share * 1000.0).round() / 1000.0,
-            "counted_names": counted,
+            "nxdomain_share": r3(nx_share),
+            "scored_names": seen,
             "distinct_domains": domains,
-            "mean_score": (mean * 1000.0).round() / 1000.0,
+            "mean_score_all": r3(mean_all),
+            "counted_names": counted,
+            "counted_domains": counted_domains,
+            "mean_score": r3(mean),
             "above_model_threshold": t.txt_null,
             "model_threshold": self.model.threshold,
-            "repeat_share": (repeat * 1000.0).round() / 1000.0,
+            "repeat_share": r3(repeat),
             "window_secs": w.window_secs,
             "min_domains": self.min_domains,
             "min_mean_score": self.min_mean_score,
+            "volume_min_domains": self.volume_min_domains,
             "sample_domains": t.sample_names(),
         });
         Some(Finding {
@@ -629,9 +770,87 @@ mod tests {
         assert!(raised.iter().all(|r| r.starts_with("10.77.0.")), "{one}");
     }
 
+    /// The volume rule: a word DGA (suppobox) scores like popular names
+    /// and is found by its many distinct failures; the same names from a
+    /// client that mostly succeeds, or retried, are not.
+    #[test]
+    fn volume_rule_finds_word_dgas() {
+        let d = crate::detect::spec::built(Dga::from_spec);
+        let mut sink = Sink::default();
+        let words: Vec<String> = crate::synth::dga::generate("suppobox", 3, 40);
+        nx(&d, &mut sink, "10.1.3.1", &words[..24]);
+        assert!(eval(&d, &sink, "10.1.3.1").is_none(), "below 25 domains");
+        nx(&d, &mut sink, "10.1.3.1", &words[24..]);
+        let f = eval(&d, &sink, "10.1.3.1").expect("suppobox bot");
+        assert_eq!(f.evidence["rule"], "volume", "{f:?}");
+        assert_eq!(f.threshold, 25.0);
+        assert!(f.observed >= 30.0, "{f:?}");
+        // Mostly answered: NXDOMAIN share 40/100 < 0.5.
+        nx(&d, &mut sink, "10.1.3.2", &words);
+        let mut fb = FrameBuilder::new();
+        let ok = fb
+            .response_message(7, "www.example.com", qtype::A, rcode::NOERROR, &[], 0)
+            .to_vec();
+        for _ in 0..60 {
+            observe(
+                &d,
+                &mut sink,
+                at("192.0.2.53", 53),
+                at("10.1.3.2", 5353),
+                &ok,
+                None,
+            );
+        }
+        assert!(eval(&d, &sink, "10.1.3.2").is_none());
+        // Each name three times: repeat share 2/3 > 0.5.
+        let thrice: Vec<String> = words
+            .iter()
+            .flat_map(|w| [w.clone(), w.clone(), w.clone()])
+            .collect();
+        nx(&d, &mut sink, "10.1.3.3", &thrice);
+        assert!(eval(&d, &sink, "10.1.3.3").is_none());
+        // A lexical find says so.
+        let bot: Vec<String> = crate::synth::dga::generate("ramnit", 3, 40);
+        nx(&d, &mut sink, "10.1.3.4", &bot);
+        assert_eq!(
+            eval(&d, &sink, "10.1.3.4").unwrap().evidence["rule"],
+            "lexical"
+        );
+    }
+
+    /// Under a dynamic-DNS zone the public suffix list does not know, the
+    /// label below the zone is the registered domain; without the zone in
+    /// the list every name is `mooo.com`, one domain.
+    #[test]
+    fn dynamic_dns_zones_split_registered_domains() {
+        let d = crate::detect::spec::built(Dga::from_spec);
+        let names: Vec<String> = crate::synth::dga::generate("dircrypt", 4, 30)
+            .iter()
+            .map(|n| n.replace(".com", ".mooo.com"))
+            .collect();
+        let mut sink = Sink::default();
+        nx(&d, &mut sink, "10.1.4.1", &names);
+        let f = eval(&d, &sink, "10.1.4.1").expect("generated names under mooo.com");
+        assert!(f.observed >= 25.0, "{f:?}");
+        assert!(
+            f.evidence["sample_domains"][0]
+                .as_str()
+                .unwrap()
+                .ends_with(".mooo.com"),
+            "{f:?}"
+        );
+        let plain = Dga {
+            dynamic_dns_zones: Vec::new(),
+            ..crate::detect::spec::built(Dga::from_spec)
+        };
+        let mut sink = Sink::default();
+        nx(&plain, &mut sink, "10.1.4.1", &names);
+        assert!(eval(&plain, &sink, "10.1.4.1").is_none());
+    }
+
     #[test]
     fn dga_spec_validation() {
-        let text = "[detectors.dga]\nwindow_secs = 0\nmin_domains = 0\nmin_mean_score = -1.0\nmax_repeat_share = 2.0\nallow_clients = [\"x\"]\n";
+        let text = "[detectors.dga]\nwindow_secs = 0\nmin_domains = 0\nmin_mean_score = -1.0\nmax_repeat_share = 2.0\nvolume_min_domains = 0\nvolume_min_mean_score = -0.5\nvolume_min_nxdomain_share = 0.0\ndynamic_dns_zones = [\"a..b\"]\nallow_clients = [\"x\"]\n";
         let (d, errors) = validate_table(text, "dga", Dga::from_spec);
         assert!(d.is_none());
         assert_eq!(
@@ -641,6 +860,10 @@ mod tests {
                 "detectors.dga.min_domains",
                 "detectors.dga.min_mean_score",
                 "detectors.dga.max_repeat_share",
+                "detectors.dga.volume_min_domains",
+                "detectors.dga.volume_min_mean_score",
+                "detectors.dga.volume_min_nxdomain_share",
+                "detectors.dga.dynamic_dns_zones",
                 "detectors.dga.allow_clients",
             ]
         );

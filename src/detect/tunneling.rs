@@ -12,6 +12,12 @@
 //! is one tunnels use for their downstream ([`PAYLOAD_QTYPES`], `txt_null`);
 //! and the name's hash into the distinct sketch.
 //!
+//! The window is the detector's own, `window_secs` (60 s by default; the
+//! engine's long windows, see `window::keyed`; 0: the pipeline's window):
+//! `min_queries` in a minute is a rate bar of 1/3 q/s, so a slow tunnel is
+//! found, while a fast one reaches `min_queries` as early as in a 10 s
+//! window. Its alert resolves once the tunnel's queries leave the window.
+//!
 //! Fires (warning) when, in the window, the key has
 //! - at least `min_queries` queries, and
 //! - at least `min_distinct_ratio` of them distinct names (a tunnel never
@@ -107,6 +113,11 @@ fn default_allow_domains() -> Vec<toml::Spanned<String>> {
 pub struct TunnelingSpec {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Length of the detector's own window, seconds (0: the pipeline's
+    /// window; at most 3600). A longer window lowers the rate a tunnel
+    /// needs (`min_queries` in it), not the shape bars.
+    #[serde(default = "default_window_secs")]
+    pub window_secs: toml::Spanned<u64>,
     /// Least queries from the client under the domain in the window.
     #[serde(default = "default_min_queries")]
     pub min_queries: toml::Spanned<u64>,
@@ -134,6 +145,7 @@ pub struct TunnelingSpec {
 }
 
 defaults! {
+    default_window_secs: u64 = 60;
     default_min_queries: u64 = 20;
     default_min_avg_label_bytes: f64 = 30.0;
     default_min_distinct_ratio: f64 = 0.8;
@@ -145,6 +157,7 @@ impl Default for TunnelingSpec {
     fn default() -> Self {
         TunnelingSpec {
             enabled: true,
+            window_secs: default_window_secs(),
             min_queries: default_min_queries(),
             min_avg_label_bytes: default_min_avg_label_bytes(),
             min_distinct_ratio: default_min_distinct_ratio(),
@@ -158,6 +171,8 @@ impl Default for TunnelingSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tunneling {
+    /// Own window, seconds; `None`: the pipeline's.
+    pub window_secs: Option<u64>,
     pub min_queries: u64,
     pub min_avg_label_bytes: f64,
     pub min_distinct_ratio: f64,
@@ -167,6 +182,9 @@ pub struct Tunneling {
     pub allow_domains: Vec<Box<str>>,
     pub allow_clients: NetList,
 }
+
+/// Longest `window_secs`.
+pub const MAX_WINDOW_SECS: u64 = 3600;
 
 impl Tunneling {
     /// Validate `spec`; `None` when disabled or invalid (errors pushed).
@@ -179,6 +197,14 @@ impl Tunneling {
             return None;
         }
         let mut check = Check::new(Kind::Tunneling, loc, errors);
+        let window_secs = check.require(
+            "window_secs",
+            &spec.window_secs,
+            |v| v <= MAX_WINDOW_SECS,
+            format!(
+                "must be a number of seconds in 0..={MAX_WINDOW_SECS} (0: the pipeline's window)"
+            ),
+        );
         let min_queries = check.at_least_one("min_queries", &spec.min_queries);
         let min_avg_label_bytes = check.positive("min_avg_label_bytes", &spec.min_avg_label_bytes);
         let critical_bytes_per_sec =
@@ -188,6 +214,7 @@ impl Tunneling {
         let allow_domains = check.domains("allow_domains", &spec.allow_domains);
         let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         check.ok().then_some(Tunneling {
+            window_secs: (window_secs > 0).then_some(window_secs),
             allow_domains,
             allow_clients,
             min_queries,
@@ -311,6 +338,10 @@ pub fn key_labels(name: &QName, registered: impl FnOnce() -> Option<usize>) -> O
 impl Detector for Tunneling {
     fn kind(&self) -> Kind {
         Kind::Tunneling
+    }
+
+    fn window_secs(&self) -> Option<u64> {
+        self.window_secs
     }
 
     fn observe(&self, m: &Observed<'_, '_>, sink: &mut dyn TallySink) {
@@ -553,6 +584,7 @@ mod tests {
         assert_eq!(
             d,
             Tunneling {
+                window_secs: Some(60),
                 min_queries: 20,
                 min_avg_label_bytes: 30.0,
                 min_distinct_ratio: 0.8,
