@@ -515,14 +515,18 @@ impl Detector for Dga {
         }
     }
 
-    /// Sound: the lexical rule needs a counted name, so one pane holding
-    /// one; the volume rule needs a window whose NXDOMAIN share is at
-    /// least `volume_min_nxdomain_share`, so one pane with at least that
-    /// share (were every pane below it, so would their sum be).
+    /// Sound: both rules need a scored name and at most `max_repeat_share`
+    /// repeated lookups over the window, i.e. distinct domains at least
+    /// `(1 - max_repeat_share)` of the scored names. Distinct domains of a
+    /// window are at most the sum of its panes' (and only panes with a
+    /// scored name have any), so were every pane with a scored name below
+    /// that share, so would the window be: one pane must reach it. A client
+    /// of a water-torture flood (NXDOMAINs under one registered domain)
+    /// never does, so it takes no slot in the long window.
     fn pane_may_fire(&self, pane: &Tally, _slide_secs: f64, _panes: u64) -> bool {
-        pane.long_labels > 0
-            || (pane.nxdomain > 0
-                && pane.nxdomain as f64 >= self.volume_min_nxdomain_share * pane.responses as f64)
+        pane.large > 0
+            && pane.distinct_count()
+                >= (1.0 - self.max_repeat_share) * pane.large as f64 * (1.0 - 1e-9)
     }
 
     fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {

@@ -66,8 +66,11 @@ struct Slot {
 pub const LONG_BUCKETS: u64 = 30;
 
 /// Most keys of long-window detectors one reduce worker holds (each has a
-/// slot from its first tally); past it new ones are refused and counted.
-pub const MAX_LONG_KEYS: usize = 1 << 16;
+/// slot from its first tally that may fire); past it new ones are refused
+/// and counted. 16 384 slots of up to 30 buckets: under a spoofed flood
+/// with water torture beside it (every source a `tunneling` or `dga`
+/// candidate) 65 536 cost 60 MB more per worker on the bench capture.
+pub const MAX_LONG_KEYS: usize = 1 << 14;
 
 /// A detector's window: its length in panes, the panes per bucket (1 for
 /// ordinary windows) and whether it is long (own length, no cold store).
