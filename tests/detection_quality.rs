@@ -195,6 +195,18 @@ fn run_opts(opts: SynthOptions) -> Case {
     }
 }
 
+/// No alert of `c` is a false positive (the failure lists them and `ctx`).
+fn assert_no_false_positive(c: &Case, ctx: impl Fn() -> String) {
+    let fps: Vec<_> = c
+        .score
+        .raised
+        .iter()
+        .filter(|(_, v)| *v == Verdict::FalsePositive)
+        .map(|(a, _)| a.line.to_string())
+        .collect();
+    assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+}
+
 fn describe(c: &Case) -> String {
     let mut s = format!(
         "truth: {}\nalerts:\n",
@@ -238,14 +250,7 @@ fn attack_alone(scenario: &str, duration_s: u32, rate_scale: f64) {
                 ctx()
             );
         }
-        let fps: Vec<_> = c
-            .score
-            .raised
-            .iter()
-            .filter(|(_, v)| *v == Verdict::FalsePositive)
-            .map(|(a, _)| a.line.to_string())
-            .collect();
-        assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+        assert_no_false_positive(&c, ctx);
     }
 }
 
@@ -334,14 +339,7 @@ fn slow_tunnel() {
             delay / MICROS,
             ctx()
         );
-        let fps: Vec<_> = c
-            .score
-            .raised
-            .iter()
-            .filter(|(_, v)| *v == Verdict::FalsePositive)
-            .map(|(a, _)| a.line.to_string())
-            .collect();
-        assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+        assert_no_false_positive(&c, ctx);
     }
 }
 
@@ -364,14 +362,7 @@ fn rate_ramp_alone() {
             (t.end_us - t.start_us) / MICROS,
             ctx()
         );
-        let fps: Vec<_> = c
-            .score
-            .raised
-            .iter()
-            .filter(|(_, v)| *v == Verdict::FalsePositive)
-            .map(|(a, _)| a.line.to_string())
-            .collect();
-        assert!(fps.is_empty(), "unexpected alerts: {fps:#?}\n{}", ctx());
+        assert_no_false_positive(&c, ctx);
     }
 }
 

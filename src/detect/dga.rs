@@ -372,9 +372,6 @@ impl Default for DgaSpec {
     }
 }
 
-/// Longest `window_secs`.
-pub const MAX_WINDOW_SECS: u64 = 3600;
-
 #[derive(Clone, Debug)]
 pub struct Dga {
     pub window_secs: u64,
@@ -404,12 +401,7 @@ impl Dga {
             return None;
         }
         let mut check = Check::new(Kind::Dga, loc, errors);
-        let window_secs = check.require(
-            "window_secs",
-            &spec.window_secs,
-            |v| (1..=MAX_WINDOW_SECS).contains(&v),
-            format!("must be a number of seconds in 1..={MAX_WINDOW_SECS}"),
-        );
+        let window_secs = check.long_window_secs(&spec.window_secs);
         let min_domains = check.at_least_one("min_domains", &spec.min_domains);
         let critical_domains = check.require(
             "critical_domains",

@@ -120,8 +120,6 @@ impl Default for NewlyObservedSpec {
     }
 }
 
-/// Longest `window_secs`.
-pub const MAX_WINDOW_SECS: u64 = 3600;
 /// Largest `capacity` (a filter of at most 2^35 bits, 4 GiB, at 1 %).
 pub const MAX_CAPACITY: u64 = 1 << 30;
 
@@ -341,12 +339,7 @@ impl NewlyObserved {
             return None;
         }
         let mut check = Check::new(Kind::NewlyObserved, loc, errors);
-        let window_secs = check.require(
-            "window_secs",
-            &spec.window_secs,
-            |v| (1..=MAX_WINDOW_SECS).contains(&v),
-            format!("must be a number of seconds in 1..={MAX_WINDOW_SECS}"),
-        );
+        let window_secs = check.long_window_secs(&spec.window_secs);
         let min_domains = check.at_least_one("min_domains", &spec.min_domains);
         let learning_secs = check.require(
             "learning_secs",

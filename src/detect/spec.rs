@@ -37,6 +37,10 @@ macro_rules! defaults {
 }
 pub(crate) use defaults;
 
+/// Longest `window_secs` of a detector with its own long window (`dga`,
+/// `tunneling`, `newly_observed`).
+pub const MAX_LONG_WINDOW_SECS: u64 = 3600;
+
 /// Validation of one detector's table: every failed check pushes an error
 /// keyed `detectors.<kind>.<key>` at the value's span and returns the value
 /// anyway, so all problems are reported; `ok` tells whether any was.
@@ -170,6 +174,16 @@ impl<'a, 'b> Check<'a, 'b> {
     /// A ratio in (0, 1].
     pub fn ratio(&mut self, key: &str, v: &Spanned<f64>) -> f64 {
         self.require(key, v, |x| x > 0.0 && x <= 1.0, "must be a ratio in (0, 1]")
+    }
+
+    /// A detector's own long window (`window_secs`), 1..=`MAX_LONG_WINDOW_SECS`.
+    pub fn long_window_secs(&mut self, v: &Spanned<u64>) -> u64 {
+        self.require(
+            "window_secs",
+            v,
+            |v| (1..=MAX_LONG_WINDOW_SECS).contains(&v),
+            format!("must be a number of seconds in 1..={MAX_LONG_WINDOW_SECS}"),
+        )
     }
 
     /// A count of at least 1 ("must be at least 1").

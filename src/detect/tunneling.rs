@@ -54,7 +54,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::spec::{Check, NetList, defaults, yes};
+use super::spec::{Check, MAX_LONG_WINDOW_SECS, NetList, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
@@ -183,9 +183,6 @@ pub struct Tunneling {
     pub allow_clients: NetList,
 }
 
-/// Longest `window_secs`.
-pub const MAX_WINDOW_SECS: u64 = 3600;
-
 impl Tunneling {
     /// Validate `spec`; `None` when disabled or invalid (errors pushed).
     pub fn from_spec(
@@ -200,9 +197,9 @@ impl Tunneling {
         let window_secs = check.require(
             "window_secs",
             &spec.window_secs,
-            |v| v <= MAX_WINDOW_SECS,
+            |v| v <= MAX_LONG_WINDOW_SECS,
             format!(
-                "must be a number of seconds in 0..={MAX_WINDOW_SECS} (0: the pipeline's window)"
+                "must be a number of seconds in 0..={MAX_LONG_WINDOW_SECS} (0: the pipeline's window)"
             ),
         );
         let min_queries = check.at_least_one("min_queries", &spec.min_queries);
