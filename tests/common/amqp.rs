@@ -138,6 +138,35 @@ pub fn batches(
 
 /// Declare `queue` durable (with an optional dead-letter exchange, declared
 /// fanout) the way `consume` does.
+/// Messages ready in `queue` once no consumer is attached any more (a
+/// killed consumer's unacked deliveries are requeued by then): polls the
+/// broker (passive declare) until it has no consumer, within 30 s.
+pub async fn ready_after_consumers_left(ch: &lapin::Channel, queue: &str) -> u32 {
+    let clock = Clock;
+    let deadline = clock.now() + std::time::Duration::from_secs(30);
+    loop {
+        let q = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        if q.consumer_count() == 0 {
+            return q.message_count();
+        }
+        assert!(
+            clock.now() < deadline,
+            "a consumer is still attached to {queue}"
+        );
+        clock.sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub async fn declare_queue(ch: &lapin::Channel, queue: &str, dlx: Option<&str>) {
     let mut args = FieldTable::default();
     if let Some(d) = dlx {
