@@ -20,10 +20,11 @@
 //! least `min_name_score` (not most typos of real names) are also
 //! *counted*: `long_labels`, their score (`entropy_milli`, thousandths) and
 //! those at or above the model's threshold (`txt_null`). A client gets
-//! state (a slot in the long window) only with a pane holding a counted
-//! name or at least `volume_min_nxdomain_share` of its responses NXDOMAIN
-//! (both sound bounds of the two rules below); its responses before that
-//! are held for the pipeline's window only.
+//! state (a slot in the long window) only with a pane holding a scored
+//! name and at least `1 - max_repeat_share` as many distinct registered
+//! domains as scored names (a sound bound of both rules below, see
+//! `pane_may_fire`); its responses before that are held for the
+//! pipeline's window only.
 //!
 //! Two rules over the window, both with at most `max_repeat_share` repeated
 //! lookups among the seen names (`1 - distinct / seen`: a typo or a dead
