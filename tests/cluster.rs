@@ -82,6 +82,27 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A `consume` member `name` of a cluster of `n` on queue `q` (a small
+/// prefetch, so members share the batches; a 5 s idle timeout), writing
+/// its alerts to `alerts`.
+fn consume_member(name: &'static str, q: &str, cluster: &str, n: usize, alerts: &Path) -> Proc {
+    let mut c = bin();
+    c.args([
+        "consume",
+        "--queue",
+        q,
+        "--no-alert-exchange",
+        "--idle-timeout",
+        "5",
+    ])
+    .args(["--prefetch", "2", "--alerts"])
+    .arg(alerts)
+    .args(member_args(cluster, n))
+    .env("DNSMONITOR_AMQP_URI", common::amqp::URI)
+    .stdout(Stdio::null());
+    Proc::spawn(name, &mut c)
+}
+
 /// Replay the capture in one process; the alert file's bytes.
 fn replay_alone(dir: &Path, tag: &str, workers: usize, extra: &[&str]) -> Vec<u8> {
     let out = dir.join(format!("{tag}.jsonl"));
@@ -756,7 +777,7 @@ fn a_zookeeper_restart_does_not_stop_the_cluster() {
 #[test]
 fn two_consume_members_share_a_queue_and_alert_like_replay() {
     use common::amqp::{
-        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
     };
     if !zk_up() || !broker_up() {
         return;
@@ -776,21 +797,8 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
     });
     let cluster = unique();
     let start = |name: &'static str| {
-        let mut c = bin();
-        c.args([
-            "consume",
-            "--queue",
-            &q,
-            "--no-alert-exchange",
-            "--idle-timeout",
-            "5",
-        ])
-        .args(["--prefetch", "2", "--alerts"])
-        .arg(dir.join(format!("{name}.jsonl")))
-        .args(member_args(&cluster, 2))
-        .env("DNSMONITOR_AMQP_URI", URI)
-        .stdout(Stdio::null());
-        Proc::spawn(name, &mut c)
+        let alerts = dir.join(format!("{name}.jsonl"));
+        consume_member(name, &q, &cluster, 2, &alerts)
     };
     let mut a = start("a");
     let mut b = start("b");
@@ -858,7 +866,7 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
 #[test]
 fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
     use common::amqp::{
-        Cleanup, URI, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
     };
     if !zk_up() || !broker_up() {
         return;
@@ -878,23 +886,8 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
         declare_queue(&ch, &q, None).await;
     });
     let cluster = unique();
-    let start = |name: &'static str, n: usize| {
-        let mut c = bin();
-        c.args([
-            "consume",
-            "--queue",
-            &q,
-            "--no-alert-exchange",
-            "--idle-timeout",
-            "5",
-        ])
-        .args(["--prefetch", "2", "--alerts"])
-        .arg(dir.join("alerts.jsonl"))
-        .args(member_args(&cluster, n))
-        .env("DNSMONITOR_AMQP_URI", URI)
-        .stdout(Stdio::null());
-        Proc::spawn(name, &mut c)
-    };
+    let alerts = dir.join("alerts.jsonl");
+    let start = |name: &'static str, n: usize| consume_member(name, &q, &cluster, n, &alerts);
     let mut first: Vec<Proc> = ["a", "b", "c"].into_iter().map(|n| start(n, 3)).collect();
     for p in &mut first {
         p.wait_for_stderr("formed with 3 members", Duration::from_secs(60));
