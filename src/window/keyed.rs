@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::cold::ColdTally;
-use super::keymap::{KeyHasher, KeyMap};
+use super::keymap::{Entry, KeyHasher, KeyMap};
 use super::{Pane, WindowSpec};
 use crate::alert::{Alert, AlertLifecycle};
 use crate::config::LifecyclePolicy;
@@ -216,31 +216,27 @@ impl KeyedWindows {
             .cold
             .entry(pane)
             .or_insert_with(|| spare.pop().unwrap_or_default());
-        // Packed on insert only when new; `None` when refused.
-        let mut tally = Some(tally);
-        let mut added = false;
-        let found = table.get_mut_or_insert(h, det, key, |_| {
-            let t = tally.take()?;
-            let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
-            // Full: still take a tally that may fire on its own (a new
-            // attacker amid a spoofed flood is not refused with the flood).
-            if full && !may_fire {
-                return None;
-            }
-            added = true;
-            Some(ColdTally::pack(t, may_fire))
-        });
-        match (found, tally) {
-            (Ok(c), Some(tally)) => {
+        match table.entry(h, det, &key) {
+            Entry::Occupied(o) => {
                 // Another part of the same pane (another worker, an early
-                // flush): merge, and ask again.
+                // flush): merge in place, and ask again.
+                let c = &mut o.into_mut().3;
                 let mut t = std::mem::take(c).unpack();
                 t.merge_owned(tally);
                 let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
                 *c = ColdTally::pack(t, may_fire);
             }
-            (Ok(_), None) => self.cold_entries += added as usize,
-            (Err(_), _) => self.refused_keys += 1,
+            Entry::Vacant(v) => {
+                let may_fire = detector.pane_may_fire(&tally, slide_secs, panes);
+                // Full: still take a tally that may fire on its own (a new
+                // attacker amid a spoofed flood is not refused with the flood).
+                if full && !may_fire {
+                    self.refused_keys += 1;
+                    return;
+                }
+                self.cold_entries += 1;
+                v.insert((h, det, key, ColdTally::pack(tally, may_fire)));
+            }
         }
     }
 

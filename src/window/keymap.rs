@@ -8,7 +8,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
+pub use hashbrown::hash_table::Entry;
 
 use crate::detect::Key;
 
@@ -68,22 +68,10 @@ impl<V> KeyMap<V> {
         self.table.insert_unique(h, (h, det, key, v), |e| e.0);
     }
 
-    /// The value of `key`, or `None` with the key absent; `make` is then
-    /// called with nothing held and its value (if any) inserted.
-    pub fn get_mut_or_insert(
-        &mut self,
-        h: u64,
-        det: u16,
-        key: Key,
-        make: impl FnOnce(&Key) -> Option<V>,
-    ) -> Result<&mut V, Key> {
-        match self.table.entry(h, matches(h, det, &key), |e| e.0) {
-            Entry::Occupied(o) => Ok(&mut o.into_mut().3),
-            Entry::Vacant(v) => match make(&key) {
-                Some(val) => Ok(&mut v.insert((h, det, key, val)).into_mut().3),
-                None => Err(key),
-            },
-        }
+    /// The entry of `key`, to update in place or to fill (a vacant entry
+    /// takes `(h, det, key, value)`).
+    pub fn entry(&mut self, h: u64, det: u16, key: &Key) -> Entry<'_, (u64, u16, Key, V)> {
+        self.table.entry(h, matches(h, det, key), |e| e.0)
     }
 
     /// `(hash, detector, key, value)` of every entry.
