@@ -133,7 +133,7 @@ pub struct NodState {
     learning_us: u64,
     /// Learned before this run (from the file).
     learned_before_us: u64,
-    /// First event time observed in this run (`i64::MIN`: none yet).
+    /// Oldest event time observed in this run (`i64::MAX`: none yet).
     start_us: AtomicI64,
     /// Newest event time observed.
     newest_us: AtomicI64,
@@ -215,7 +215,7 @@ impl NodState {
             file,
             learning_us,
             learned_before_us,
-            start_us: AtomicI64::new(i64::MIN),
+            start_us: AtomicI64::new(i64::MAX),
             newest_us: AtomicI64::new(i64::MIN),
             next_save_us: AtomicI64::new(i64::MIN),
             save_every_us,
@@ -227,19 +227,21 @@ impl NodState {
     }
 
     /// Note event time `ts_us`; true while it is in the learning period.
+    ///
+    /// The period starts at the oldest event time any worker has seen
+    /// (`fetch_min`: with several workers the first to get here need not
+    /// hold the oldest message), and a message older than the start known
+    /// so far is inside it: a worker that saw a later message first must
+    /// not end learning for the others.
     fn clock(&self, ts_us: i64) -> bool {
-        let start = match self.start_us.compare_exchange(
-            i64::MIN,
-            ts_us,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => ts_us,
-            Err(s) => s,
+        // `i64::MAX` until the first message.
+        let start = match self.start_us.load(Ordering::Relaxed) {
+            s if s <= ts_us => s,
+            _ => self.start_us.fetch_min(ts_us, Ordering::Relaxed).min(ts_us),
         };
         self.newest_us.fetch_max(ts_us, Ordering::Relaxed);
         let left = self.learning_us.saturating_sub(self.learned_before_us);
-        left > 0 && (ts_us.saturating_sub(start) as u64) < left
+        left > 0 && (ts_us.saturating_sub(start).max(0) as u64) < left
     }
 
     /// Event time learned by now (what the file records).
@@ -248,7 +250,7 @@ impl NodState {
             self.start_us.load(Ordering::Relaxed),
             self.newest_us.load(Ordering::Relaxed),
         );
-        let run = if start == i64::MIN {
+        let run = if start == i64::MAX {
             0
         } else {
             newest.saturating_sub(start).max(0) as u64
@@ -528,6 +530,22 @@ mod tests {
     fn eval(d: &NewlyObserved, sink: &Sink, client: &str) -> Option<Finding> {
         let key = Key::Client(client.parse().unwrap());
         d.evaluate(&key, &view(sink.0.get(&key)?, 600.0))
+    }
+
+    /// Workers reach the detector in any order: a message older than the
+    /// first one seen is still in the learning period (it used to wrap
+    /// to "long after the start" and be reported), and the period runs from
+    /// the oldest message, wherever it was seen.
+    #[test]
+    fn learning_starts_at_the_oldest_message_not_the_first_seen() {
+        let d = detector("enabled = true\nlearning_secs = 60\n");
+        let mut sink = Sink::default();
+        let ok = rcode::NOERROR;
+        assert!(!resolve(&d, &mut sink, 5, "10.0.0.1", "late.com", ok));
+        assert!(!resolve(&d, &mut sink, 0, "10.0.0.2", "early.com", ok));
+        // 62 s after the oldest message: learning is over (it would not be,
+        // counted from the first message seen).
+        assert!(resolve(&d, &mut sink, 62, "10.0.0.2", "new.com", ok));
     }
 
     #[test]
