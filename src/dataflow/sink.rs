@@ -261,9 +261,9 @@ mod tests {
 
     /// An output whose bytes the test can read.
     #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
+    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
-    impl Write for Shared {
+    impl Write for SharedBuf {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(buf);
             Ok(buf.len())
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn events_are_stashed_by_time_and_written_in_frame_order() {
-        let out = Shared::default();
+        let out = SharedBuf::default();
         let written = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let mut w = EventWriter {
             out: Some(Box::new(out.clone())),

@@ -135,13 +135,13 @@ impl Batch {
 }
 
 /// What the tasks share.
-struct Shared {
+struct ListenerState {
     counters: Mutex<DnstapCounters>,
     metrics: Option<Metrics>,
     active: Mutex<usize>,
 }
 
-impl Shared {
+impl ListenerState {
     /// A frame skipped (the connection goes on).
     fn count(&self, e: DnstapError) {
         self.counters
@@ -191,7 +191,7 @@ pub struct DnstapListener {
 
 /// A handle on the listener's counters, kept by the caller for the summary.
 #[derive(Clone)]
-pub struct ListenerCounters(Arc<Shared>);
+pub struct ListenerCounters(Arc<ListenerState>);
 
 impl ListenerCounters {
     /// Connections, and errors of connections the listener closed.
@@ -232,7 +232,7 @@ impl DnstapListener {
             .build()
             .map_err(|e| ListenError::Runtime(e.to_string()))?;
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ListenerState {
             counters: Mutex::new(DnstapCounters::default()),
             metrics: opts.metrics.clone(),
             active: Mutex::new(0),
@@ -356,7 +356,7 @@ fn start_connection<S>(
     conn: u64,
     peer: String,
     tx: &mpsc::Sender<Batch>,
-    shared: &Arc<Shared>,
+    shared: &Arc<ListenerState>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -413,7 +413,7 @@ struct Connection<S> {
     buf: Vec<u8>,
     start: usize,
     tx: mpsc::Sender<Batch>,
-    shared: Arc<Shared>,
+    shared: Arc<ListenerState>,
 }
 
 type ConnError = (DnstapError, String);

@@ -212,7 +212,7 @@ struct Queue {
     stop: bool,
 }
 
-struct Shared {
+struct PublisherState {
     q: Mutex<Queue>,
     /// Signalled whenever the pending queue shrinks (for `finish`).
     drained: Condvar,
@@ -223,7 +223,7 @@ struct Shared {
     exchange: String,
 }
 
-impl Shared {
+impl PublisherState {
     fn count(&self, outcome: &str, n: u64) {
         if let Some(m) = &self.metrics
             && n > 0
@@ -266,7 +266,7 @@ impl Shared {
 
 /// Publishes alerts to a RabbitMQ topic exchange (see the module docs).
 pub struct AmqpAlertSink {
-    shared: Arc<Shared>,
+    shared: Arc<PublisherState>,
     runtime: Option<tokio::runtime::Runtime>,
     finish_timeout: Duration,
     finished: bool,
@@ -370,7 +370,7 @@ impl AmqpAlertSink {
             .enable_all()
             .build()?;
         let first = runtime.block_on(open(uri, exchange))?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(PublisherState {
             q: Mutex::new(Queue::default()),
             drained: Condvar::new(),
             wake: tokio::sync::Notify::new(),
@@ -414,7 +414,7 @@ enum Step {
 
 /// Publish the oldest (up to BATCH) pending alerts and wait for their
 /// confirms; remove the confirmed ones from the queue.
-async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
+async fn publish_batch(shared: &PublisherState, ch: &Channel) -> Step {
     let batch: Vec<(u64, String, String, Vec<u8>)> = {
         let q = shared.q.lock().unwrap();
         if q.pending.is_empty() {
@@ -483,7 +483,7 @@ async fn publish_batch(shared: &Shared, ch: &Channel) -> Step {
     Step::Idle
 }
 
-async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
+async fn publisher(shared: Arc<PublisherState>, first: (Connection, Channel)) {
     let red = redact(&shared.uri);
     let mut link = Some(first);
     loop {
@@ -537,7 +537,7 @@ async fn publisher(shared: Arc<Shared>, first: (Connection, Channel)) {
 /// connection and buffer, one message per line, routing key
 /// `report.<report>` (e.g. `report.top_qnames`).
 pub struct AmqpReports {
-    shared: Arc<Shared>,
+    shared: Arc<PublisherState>,
     buf: Vec<u8>,
 }
 

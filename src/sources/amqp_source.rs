@@ -75,7 +75,7 @@ pub struct AmqpSourceOptions {
 
 /// What the consumer counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestCounters {
+pub struct ConsumeCounters {
     pub deliveries: u64,
     pub packets: u64,
     pub acked: u64,
@@ -110,8 +110,8 @@ enum Cmd {
     Stop,
 }
 
-struct Shared {
-    counters: Mutex<IngestCounters>,
+struct ConsumerState {
+    counters: Mutex<ConsumeCounters>,
     /// When the current broker link came up (`None` while down).
     connected_since: Mutex<Option<Instant>>,
     /// Outstanding ack/reject tasks.
@@ -120,7 +120,7 @@ struct Shared {
     uri: String,
 }
 
-impl Shared {
+impl ConsumerState {
     fn count(&self, outcome: &str, n: u64) {
         if let Some(m) = &self.metrics
             && n > 0
@@ -141,7 +141,7 @@ struct AckBook {
 /// [`AmqpIngest::finish`] acks what the finished run processed.
 pub struct AmqpIngest {
     runtime: Option<tokio::runtime::Runtime>,
-    shared: Arc<Shared>,
+    shared: Arc<ConsumerState>,
     book: Arc<Mutex<AckBook>>,
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -152,7 +152,7 @@ pub struct AmqpSource {
     rx: Receiver<Incoming>,
     handle: tokio::runtime::Handle,
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
-    shared: Arc<Shared>,
+    shared: Arc<ConsumerState>,
     book: Arc<Mutex<AckBook>>,
     spec: WindowSpec,
     sensors: HashMap<String, SensorState>,
@@ -383,7 +383,7 @@ fn incoming(d: lapin::message::Delivery) -> Incoming {
 /// prefetch on request, reads the queue depth.
 async fn consume_loop(
     opts: AmqpSourceOptions,
-    shared: Arc<Shared>,
+    shared: Arc<ConsumerState>,
     tx: Sender<Incoming>,
     first: (Connection, Channel, Consumer),
     mut cmd: tokio::sync::mpsc::UnboundedReceiver<Cmd>,
@@ -497,8 +497,8 @@ impl AmqpIngest {
             .enable_all()
             .build()?;
         let first = runtime.block_on(open_consumer(&opts, opts.prefetch.max(1)))?;
-        let shared = Arc::new(Shared {
-            counters: Mutex::new(IngestCounters {
+        let shared = Arc::new(ConsumerState {
+            counters: Mutex::new(ConsumeCounters {
                 prefetch: opts.prefetch.max(1),
                 ..Default::default()
             }),
@@ -542,14 +542,14 @@ impl AmqpIngest {
     }
 
     /// Counters so far.
-    pub fn counters(&self) -> IngestCounters {
+    pub fn counters(&self) -> ConsumeCounters {
         self.shared.counters.lock().unwrap().clone()
     }
 
     /// After the run: every processed delivery's windows are closed and
     /// written, so ack them all, wait for the acks, close the connection.
     /// Deliveries fetched but not processed go back to the queue.
-    pub fn finish(mut self) -> IngestCounters {
+    pub fn finish(mut self) -> ConsumeCounters {
         let Some(rt) = self.runtime.take() else {
             return self.counters();
         };
@@ -572,7 +572,7 @@ impl AmqpIngest {
 
     /// After a run whose outputs failed: ack nothing, close the connection;
     /// the broker delivers every unacked batch again.
-    pub fn abandon(self) -> IngestCounters {
+    pub fn abandon(self) -> ConsumeCounters {
         self.counters()
     }
 }
@@ -589,7 +589,7 @@ impl Drop for AmqpIngest {
 /// Run an ack or reject on the runtime; `finish` waits for the ones left.
 fn settle_later(
     handle: &tokio::runtime::Handle,
-    shared: &Shared,
+    shared: &ConsumerState,
     f: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let t = handle.spawn(f);
@@ -598,7 +598,7 @@ fn settle_later(
     settling.push(t);
 }
 
-fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<Shared>, acker: Acker) {
+fn spawn_ack(handle: &tokio::runtime::Handle, shared: &Arc<ConsumerState>, acker: Acker) {
     let s = shared.clone();
     settle_later(handle, shared, async move {
         match acker.ack(BasicAckOptions::default()).await {
