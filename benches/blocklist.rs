@@ -17,16 +17,16 @@ const TLDS: &[&str] = &[
     "com", "net", "org", "ru", "xyz", "top", "info", "cn", "de", "io",
 ];
 
-/// Small deterministic generator (splitmix64).
-struct Rng(u64);
+/// The generator's deterministic RNG (SplitMix64), with a label maker.
+struct Rng(dnsmonitor::synth::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(dnsmonitor::synth::Rng::new(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn label(&mut self, out: &mut String, min: usize, max: usize) {
@@ -53,7 +53,7 @@ fn entry(rng: &mut Rng, out: &mut String) {
 }
 
 fn write_list(path: &Path, hosts: bool) -> Vec<String> {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut text = String::with_capacity(ENTRIES * 40);
     let mut names = Vec::with_capacity(ENTRIES);
     text.push_str("# synthetic list\n");
@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
 
     // Queries: hits are a random label under a listed name; misses are fresh
     // names of the same shape; deep misses look like tunnelling queries.
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut label = String::new();
     let hits: Vec<QName> = (0..4096)
         .map(|_| {

@@ -480,23 +480,11 @@ fn sharded_decoding_gives_the_same_messages() {
     }
 }
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[test]
 fn mutated_real_frames_never_panic() {
     // Every frame of every capture, with a few bytes changed in its first
     // 96 bytes (headers) or cut short, through one decoder per capture.
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = dnsmonitor::synth::Rng::new(0x0123_4567_89ab_cdef);
     for r in summary() {
         let path = format!("{}/captures/{}", data(), r.capture);
         let mut cap = pcap::Capture::from_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -510,14 +498,14 @@ fn mutated_real_frames_never_panic() {
         let mut frames = 0u64;
         while let Ok(p) = cap.next_packet() {
             let mut frame = p.data.to_vec();
-            for _ in 0..1 + rng.next() % 4 {
+            for _ in 0..1 + rng.next_u64() % 4 {
                 if !frame.is_empty() {
-                    let at = (rng.next() % frame.len().min(96) as u64) as usize;
-                    frame[at] = rng.next() as u8;
+                    let at = (rng.next_u64() % frame.len().min(96) as u64) as usize;
+                    frame[at] = rng.next_u64() as u8;
                 }
             }
-            if rng.next().is_multiple_of(5) {
-                let n = (rng.next() % (frame.len() as u64 + 1)) as usize;
+            if rng.next_u64().is_multiple_of(5) {
+                let n = (rng.next_u64() % (frame.len() as u64 + 1)) as usize;
                 frame.truncate(n);
             }
             let ts = ts_us(p.header);

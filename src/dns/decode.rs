@@ -826,20 +826,6 @@ mod tests {
         }
     }
 
-    /// xorshift64*: deterministic, no dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     fn seed_messages() -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut body = question("www.example.com", 1, 1);
@@ -859,14 +845,14 @@ mod tests {
 
     #[test]
     fn random_and_mutated_messages_never_panic() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::synth::Rng::new(0x9e37_79b9_7f4a_7c15);
         let seeds = seed_messages();
         let mut ok = 0usize;
         for i in 0..20_000 {
             let mut m = if i % 4 == 0 {
                 // Pure noise with a plausible header.
                 let len = rng.below(80) as usize;
-                (0..len).map(|_| rng.next() as u8).collect::<Vec<u8>>()
+                (0..len).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>()
             } else {
                 seeds[i % seeds.len()].clone()
             };
@@ -878,11 +864,11 @@ mod tests {
                 }
                 let at = rng.below(m.len() as u64) as usize;
                 m[at] = match rng.below(5) {
-                    0 => 0xc0 | (rng.next() as u8 & 0x3f),
+                    0 => 0xc0 | (rng.next_u64() as u8 & 0x3f),
                     1 => rng.below(64) as u8,
                     2 => 0,
                     3 => 0xff,
-                    _ => rng.next() as u8,
+                    _ => rng.next_u64() as u8,
                 };
             }
             if rng.below(4) == 0 && !m.is_empty() {

@@ -1200,25 +1200,10 @@ mod tests {
 
     const PINNED_KEY: u64 = 0x917b_5158_077a_eb3d;
 
-    /// xorshift64*: deterministic, no dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     #[test]
     fn random_bytes_never_panic() {
         const FRAMES_PER_LINKTYPE: usize = 3000;
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::synth::Rng::new(0x9e37_79b9_7f4a_7c15);
         let dgram = udp(53, 40000, &big_response());
         let mut templates: Vec<Vec<u8>> = vec![
             udp4(40000, 53, QUERY),
@@ -1259,24 +1244,24 @@ mod tests {
             });
             for i in 0..FRAMES_PER_LINKTYPE {
                 let frame = if i % 2 == 0 {
-                    let n = rng.below(160);
-                    (0..n).map(|_| rng.next() as u8).collect::<Vec<u8>>()
+                    let n = rng.below(160) as usize;
+                    (0..n).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>()
                 } else {
-                    let t = &templates[rng.below(templates.len())];
+                    let t = &templates[rng.below(templates.len() as u64) as usize];
                     let mut f = frame_for(lt, t);
                     for _ in 0..1 + rng.below(6) {
                         if !f.is_empty() {
-                            let at = rng.below(f.len().min(80));
-                            f[at] = rng.next() as u8;
+                            let at = rng.below(f.len().min(80) as u64) as usize;
+                            f[at] = rng.next_u64() as u8;
                         }
                     }
                     if rng.below(4) == 0 {
-                        let n = rng.below(f.len() + 1);
+                        let n = rng.below(f.len() as u64 + 1) as usize;
                         f.truncate(n);
                     }
                     f
                 };
-                let ts = (i as i64) * 1000 * (rng.below(3) as i64);
+                let ts = (i as i64) * 1000 * rng.below(3) as i64;
                 let _ = PacketDecoder::shard_key(lt, &frame);
                 d.decode(lt, ts, &frame, |p| {
                     assert!(p.data.len() <= u16::MAX as usize);

@@ -25,6 +25,7 @@ pub use frame::{
     ANSWER_TTL, DST_MAC, EDNS_UDP_SIZE, FrameBuilder, SRC_MAC, qtype, rcode, tcp_flags,
 };
 pub use pcap_writer::{LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_SNAPLEN, PcapWriter};
+pub use scenario::Rng;
 
 #[cfg(test)]
 mod tests {
