@@ -11,10 +11,10 @@
 //! whose length is not a multiple of 8 make the whole datagram `BadFragment`
 //! (RFC 5722 style: the partial datagram is discarded).
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use super::PacketError;
+use super::aged::AgedTable;
 use super::ip::Fragment;
 
 /// Largest reassembled payload accepted (IP length fields are 16 bits).
@@ -44,16 +44,13 @@ struct Partial {
     received: usize,
     /// Payload length, known once the last piece (no "more") arrived.
     total: Option<usize>,
-    /// Key in the age index: first fragment's timestamp and a sequence.
-    age: (i64, u64),
 }
 
 /// Bounded reassembly table. See the module documentation.
 #[derive(Debug)]
 pub struct FragmentTable {
-    partials: HashMap<FragmentKey, Partial>,
-    by_age: BTreeMap<(i64, u64), FragmentKey>,
-    next_seq: u64,
+    /// Aged by first fragment.
+    partials: AgedTable<FragmentKey, Partial>,
     max_datagrams: usize,
     timeout_us: i64,
     evictions: u64,
@@ -63,9 +60,7 @@ pub struct FragmentTable {
 impl FragmentTable {
     pub fn new(max_datagrams: usize, timeout_us: i64) -> Self {
         FragmentTable {
-            partials: HashMap::new(),
-            by_age: BTreeMap::new(),
-            next_seq: 0,
+            partials: AgedTable::default(),
             max_datagrams,
             timeout_us,
             evictions: 0,
@@ -128,15 +123,11 @@ impl FragmentTable {
         }
         if !self.partials.contains_key(&key) {
             while self.partials.len() >= self.max_datagrams {
-                let Some((_, oldest)) = self.by_age.pop_first() else {
+                if self.partials.pop_oldest().is_none() {
                     break;
-                };
-                self.partials.remove(&oldest);
+                }
                 self.evictions += 1;
             }
-            let age = (ts_us, self.next_seq);
-            self.next_seq = self.next_seq.wrapping_add(1);
-            self.by_age.insert(age, key);
             self.partials.insert(
                 key,
                 Partial {
@@ -144,8 +135,8 @@ impl FragmentTable {
                     pieces: Vec::new(),
                     received: 0,
                     total: None,
-                    age,
                 },
+                ts_us,
             );
         }
         let Some(p) = self.partials.get_mut(&key) else {
@@ -213,20 +204,13 @@ impl FragmentTable {
     }
 
     fn remove(&mut self, key: &FragmentKey) -> Option<Partial> {
-        let p = self.partials.remove(key)?;
-        self.by_age.remove(&p.age);
-        Some(p)
+        self.partials.remove(key)
     }
 
     /// Drops datagrams whose first fragment is older than the timeout.
     pub fn expire(&mut self, now_us: i64) {
         let cutoff = now_us.saturating_sub(self.timeout_us);
-        while let Some(entry) = self.by_age.first_entry() {
-            if entry.key().0 >= cutoff {
-                break;
-            }
-            let key = entry.remove();
-            self.partials.remove(&key);
+        while self.partials.pop_older_than(cutoff).is_some() {
             self.expired += 1;
         }
     }

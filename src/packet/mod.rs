@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+mod aged;
 pub mod fragments;
 pub mod ip;
 pub mod link;

@@ -30,7 +30,7 @@
 //!   [`TcpReassembler::budget_evictions`]), so many flows each holding a
 //!   partial message cannot add up to gigabytes.
 
-use std::collections::{BTreeMap, HashMap};
+use super::aged::AgedTable;
 use std::net::IpAddr;
 
 use super::PacketError;
@@ -141,8 +141,6 @@ struct Flow {
     /// Highest acknowledgement from the peer that is ahead of `next_seq`:
     /// the peer received bytes this capture missed.
     peer_ack: Option<u32>,
-    /// Key in the activity index: last segment's timestamp and a sequence.
-    age: (i64, u64),
 }
 
 /// Message sink inside a flow: (timestamp, message).
@@ -178,7 +176,7 @@ impl Flow {
         self.buf.capacity().saturating_add(self.stash_bytes)
     }
 
-    fn new(next_seq: u32, age: (i64, u64)) -> Self {
+    fn new(next_seq: u32) -> Self {
         Flow {
             next_seq,
             buf: Vec::new(),
@@ -186,7 +184,6 @@ impl Flow {
             stash_bytes: 0,
             fin: false,
             peer_ack: None,
-            age,
         }
     }
 
@@ -367,9 +364,8 @@ impl Flow {
 /// Bounded DNS-over-TCP reassembler. See the module documentation.
 #[derive(Debug)]
 pub struct TcpReassembler {
-    flows: HashMap<FlowKey, Flow>,
-    by_age: BTreeMap<(i64, u64), FlowKey>,
-    next_seq: u64,
+    /// Aged by last segment (least recently active first).
+    flows: AgedTable<FlowKey, Flow>,
     max_flows: usize,
     max_buffer_bytes: usize,
     max_total_bytes: usize,
@@ -384,9 +380,7 @@ pub struct TcpReassembler {
 impl TcpReassembler {
     pub fn new(max_flows: usize, max_buffer_bytes: usize, timeout_us: i64) -> Self {
         TcpReassembler {
-            flows: HashMap::new(),
-            by_age: BTreeMap::new(),
-            next_seq: 0,
+            flows: AgedTable::default(),
             max_flows,
             max_buffer_bytes,
             max_total_bytes: usize::MAX,
@@ -437,17 +431,14 @@ impl TcpReassembler {
     /// segment left a hole that will never fill).
     pub fn reset(&mut self, key: &FlowKey) {
         if let Some(f) = self.flows.remove(key) {
-            self.by_age.remove(&f.age);
             self.held_bytes = self.held_bytes.saturating_sub(f.held());
         }
     }
 
     /// Removes the least recently active flow (`None` when there is none).
     fn evict_oldest(&mut self) -> Option<FlowKey> {
-        let (_, oldest) = self.by_age.pop_first()?;
-        if let Some(f) = self.flows.remove(&oldest) {
-            self.held_bytes = self.held_bytes.saturating_sub(f.held());
-        }
+        let (oldest, f) = self.flows.pop_oldest()?;
+        self.held_bytes = self.held_bytes.saturating_sub(f.held());
         Some(oldest)
     }
 
@@ -529,7 +520,7 @@ impl TcpReassembler {
             }
             self.create(key, data_seq, ts_us)?;
         }
-        self.touch(&key, ts_us);
+        self.flows.touch(&key, ts_us);
         let Some(flow) = self.flows.get_mut(&key) else {
             return reverse_result;
         };
@@ -558,34 +549,15 @@ impl TcpReassembler {
             }
             self.evictions += 1;
         }
-        let age = (ts_us, self.next_seq);
-        self.next_seq = self.next_seq.wrapping_add(1);
-        self.by_age.insert(age, key);
-        self.flows.insert(key, Flow::new(next_seq, age));
+        self.flows.insert(key, Flow::new(next_seq), ts_us);
         Ok(())
-    }
-
-    fn touch(&mut self, key: &FlowKey, ts_us: i64) {
-        if let Some(f) = self.flows.get_mut(key)
-            && f.age.0 != ts_us
-        {
-            self.by_age.remove(&f.age);
-            f.age.0 = ts_us;
-            self.by_age.insert(f.age, *key);
-        }
     }
 
     /// Drops flows idle for longer than the timeout.
     pub fn expire(&mut self, now_us: i64) {
         let cutoff = now_us.saturating_sub(self.timeout_us);
-        while let Some(entry) = self.by_age.first_entry() {
-            if entry.key().0 >= cutoff {
-                break;
-            }
-            let key = entry.remove();
-            if let Some(f) = self.flows.remove(&key) {
-                self.held_bytes = self.held_bytes.saturating_sub(f.held());
-            }
+        while let Some((_, f)) = self.flows.pop_older_than(cutoff) {
+            self.held_bytes = self.held_bytes.saturating_sub(f.held());
             self.expired += 1;
         }
     }
