@@ -160,9 +160,7 @@ impl Detector for Amplification {
         } else if size >= self.large_bytes {
             t.large += 1;
         }
-        if let Some(q) = q {
-            t.offer_qname(&q.qname);
-        }
+        t.offer_qname(m);
     }
 
     fn pane_may_fire(&self, pane: &super::Tally, slide_secs: f64, _panes: u64) -> bool {

@@ -197,9 +197,7 @@ impl Detector for ClientFlood {
         let t = sink.tally(KeyRef::Client(m.payload.src));
         t.queries += 1;
         t.bytes += m.msg.size as u64;
-        if let Some(q) = &m.msg.question {
-            t.offer_qname(&q.qname);
-        }
+        t.offer_qname(m);
     }
 
     /// Sound: a window at `warning_qps` needs a pane at that rate; below it

@@ -12,6 +12,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -405,13 +406,18 @@ impl Tally {
             .offer(hash, |stored| name.cmp(stored), || name.into());
     }
 
-    /// Offer a query name (hash = its case-insensitive name hash). The name
-    /// is formatted only when it is kept, and compared without allocating.
-    pub fn offer_qname(&mut self, qname: &crate::dns::QName) {
+    /// Offer the message's query name (hash = its case-insensitive name
+    /// hash). The name is rendered only when some tally keeps it, once per
+    /// message (`Observed::qname_text`), and shared by every tally that
+    /// keeps it; it is compared without allocating.
+    pub fn offer_qname(&mut self, m: &Observed<'_, '_>) {
+        let Some(q) = m.msg.question.as_ref() else {
+            return;
+        };
         self.samples.offer(
-            qname.hash(),
-            |stored| qname.cmp_presentation(stored),
-            || qname.to_presentation().into_boxed_str(),
+            q.qname.hash(),
+            |stored| q.qname.cmp_presentation(stored),
+            || m.qname_text(&q.qname),
         );
     }
 
@@ -441,11 +447,13 @@ pub fn pane_share_of_count(count: u64, min: u64, panes: u64) -> bool {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Samples {
     len: u8,
-    items: [(u64, Box<str>); MAX_SAMPLES],
+    /// Names are shared: one rendering of a message's query name serves
+    /// every detector's tally that keeps it.
+    items: [(u64, Arc<str>); MAX_SAMPLES],
 }
 
 impl Samples {
-    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Box<str>)> {
+    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Arc<str>)> {
         self.items[..self.len as usize].iter()
     }
 
@@ -459,7 +467,7 @@ impl Samples {
 
     /// Append `(hash, name)` known to sort after every item held (as
     /// `iter` gave them); ignored when full.
-    pub(crate) fn push_sorted(&mut self, hash: u64, name: Box<str>) {
+    pub(crate) fn push_sorted(&mut self, hash: u64, name: Arc<str>) {
         let n = self.len as usize;
         if n < MAX_SAMPLES {
             self.items[n] = (hash, name);
@@ -473,7 +481,7 @@ impl Samples {
         &mut self,
         hash: u64,
         cmp: impl Fn(&str) -> std::cmp::Ordering,
-        make: impl FnOnce() -> Box<str>,
+        make: impl FnOnce() -> Arc<str>,
     ) {
         if let Some(pos) = self.position(hash, cmp) {
             self.insert_at(pos, hash, make());
@@ -481,14 +489,14 @@ impl Samples {
     }
 
     /// `offer` of a name already built.
-    pub fn offer_owned(&mut self, hash: u64, name: Box<str>) {
+    pub fn offer_owned(&mut self, hash: u64, name: Arc<str>) {
         if let Some(pos) = self.position(hash, |stored| (*name).cmp(stored)) {
             self.insert_at(pos, hash, name);
         }
     }
 
     /// The items, by value (`len` of them).
-    pub fn into_items(self) -> impl Iterator<Item = (u64, Box<str>)> {
+    pub fn into_items(self) -> impl Iterator<Item = (u64, Arc<str>)> {
         let n = self.len as usize;
         self.items.into_iter().take(n)
     }
@@ -511,7 +519,7 @@ impl Samples {
         Some(n)
     }
 
-    fn insert_at(&mut self, pos: usize, hash: u64, name: Box<str>) {
+    fn insert_at(&mut self, pos: usize, hash: u64, name: Arc<str>) {
         if (self.len as usize) < MAX_SAMPLES {
             self.len += 1;
         }
@@ -644,6 +652,8 @@ pub struct Observed<'a, 'b> {
     pub(crate) registered: Cell<Option<Option<usize>>>,
     /// Cache for `registered_domain_str`.
     domain: std::cell::OnceCell<Option<ShortStr>>,
+    /// Cache for `qname_text`.
+    qname_text: std::cell::OnceCell<Arc<str>>,
     /// Set by `newly_observed` when this response's registered domain is
     /// newly observed (the map side then reports the pair).
     pub newly_observed: Cell<bool>,
@@ -661,6 +671,7 @@ impl<'a, 'b> Observed<'a, 'b> {
             unsolicited,
             registered: Cell::new(None),
             domain: std::cell::OnceCell::new(),
+            qname_text: std::cell::OnceCell::new(),
             newly_observed: Cell::new(false),
         }
     }
@@ -679,6 +690,14 @@ impl<'a, 'b> Observed<'a, 'b> {
             .and_then(|q| crate::dns::name::registered_labels(&q.qname));
         self.registered.set(Some(v));
         v
+    }
+
+    /// The presentation form of `qname` (this message's query name),
+    /// rendered on first use and shared after that.
+    fn qname_text(&self, qname: &crate::dns::QName) -> Arc<str> {
+        self.qname_text
+            .get_or_init(|| qname.to_shared_presentation())
+            .clone()
     }
 
     /// The registered domain as a lower-case presentation string.

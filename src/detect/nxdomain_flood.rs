@@ -156,9 +156,7 @@ impl<const RCODE: u16> Detector for RcodeFlood<RCODE> {
             } else {
                 t.servfail += 1;
             }
-            if let Some(q) = &m.msg.question {
-                t.offer_qname(&q.qname);
-            }
+            t.offer_qname(m);
         }
     }
 

@@ -126,9 +126,7 @@ impl Detector for RateAnomaly {
         }
         let t = sink.tally(KeyRef::Server(m.payload.dst));
         t.queries += 1;
-        if let Some(q) = &m.msg.question {
-            t.offer_qname(&q.qname);
-        }
+        t.offer_qname(m);
     }
 
     fn measure(&self, w: &WindowView<'_>) -> f64 {

@@ -164,9 +164,7 @@ impl Detector for SpoofedFlood {
         t.queries += 1;
         t.distinct_mut()
             .insert(crate::sketch::stable_hash(&m.payload.src));
-        if let Some(q) = &m.msg.question {
-            t.offer_qname(&q.qname);
-        }
+        t.offer_qname(m);
     }
 
     fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {

@@ -232,9 +232,7 @@ impl Detector for SubnetFlood {
         t.queries += 1;
         t.bytes += m.msg.size as u64;
         t.distinct_mut().insert(crate::sketch::stable_hash(&src));
-        if let Some(q) = &m.msg.question {
-            t.offer_qname(&q.qname);
-        }
+        t.offer_qname(m);
     }
 
     /// The distinct-sources sketch is needed once the rate alone would alert.

@@ -115,9 +115,7 @@ impl Detector for UnsolicitedResponse {
         t.responses += 1;
         if m.unsolicited == Some(true) {
             t.unsolicited += 1;
-            if let Some(q) = &m.msg.question {
-                t.offer_qname(&q.qname);
-            }
+            t.offer_qname(m);
         }
     }
 
