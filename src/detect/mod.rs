@@ -328,7 +328,7 @@ impl Tally {
             }
         }
         for (h, s) in other.samples.iter() {
-            self.offer_sample(*h, s);
+            self.samples.offer_owned(h, s.clone());
         }
         if let Some(n) = &other.note
             && self.note.as_ref().is_none_or(|m| n < m)
@@ -448,13 +448,18 @@ pub fn pane_share_of_count(count: u64, min: u64, panes: u64) -> bool {
 pub struct Samples {
     len: u8,
     /// Names are shared: one rendering of a message's query name serves
-    /// every detector's tally that keeps it.
-    items: [(u64, Arc<str>); MAX_SAMPLES],
+    /// every detector's tally that keeps it. `None` past `len`: an empty
+    /// set costs no reference count (a default `Arc<str>` is one static
+    /// that every tally made and dropped would count on, from every worker).
+    items: [(u64, Option<Arc<str>>); MAX_SAMPLES],
 }
 
 impl Samples {
-    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Arc<str>)> {
-        self.items[..self.len as usize].iter()
+    /// The samples, sorted by (hash, name).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Arc<str>)> {
+        self.items[..self.len as usize]
+            .iter()
+            .filter_map(|(h, s)| Some((*h, s.as_ref()?)))
     }
 
     pub fn len(&self) -> usize {
@@ -470,7 +475,7 @@ impl Samples {
     pub(crate) fn push_sorted(&mut self, hash: u64, name: Arc<str>) {
         let n = self.len as usize;
         if n < MAX_SAMPLES {
-            self.items[n] = (hash, name);
+            self.items[n] = (hash, Some(name));
             self.len += 1;
         }
     }
@@ -498,7 +503,10 @@ impl Samples {
     /// The items, by value (`len` of them).
     pub fn into_items(self) -> impl Iterator<Item = (u64, Arc<str>)> {
         let n = self.len as usize;
-        self.items.into_iter().take(n)
+        self.items
+            .into_iter()
+            .take(n)
+            .filter_map(|(h, s)| Some((h, s?)))
     }
 
     /// Where `(hash, name)` goes, `None` when it is held already or sorts
@@ -510,7 +518,7 @@ impl Samples {
             return None;
         }
         for (i, (h, s)) in self.items[..n].iter().enumerate() {
-            match hash.cmp(h).then_with(|| cmp(s)) {
+            match hash.cmp(h).then_with(|| cmp(s.as_deref().unwrap_or(""))) {
                 Ordering::Equal => return None,
                 Ordering::Less => return Some(i),
                 Ordering::Greater => {}
@@ -525,7 +533,7 @@ impl Samples {
         }
         let end = self.len as usize;
         self.items[pos..end].rotate_right(1);
-        self.items[pos] = (hash, name);
+        self.items[pos] = (hash, Some(name));
     }
 }
 
