@@ -160,7 +160,9 @@ impl Detector for Amplification {
         } else if size >= self.large_bytes {
             t.large += 1;
         }
-        t.offer_qname(m);
+        if let Some(q) = q {
+            t.offer_qname(&q.qname);
+        }
     }
 
     fn pane_may_fire(&self, pane: &super::Tally, slide_secs: f64, _panes: u64) -> bool {

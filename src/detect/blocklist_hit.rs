@@ -67,7 +67,7 @@ impl Detector for BlocklistHit {
         };
         let t = sink.tally(KeyRef::ClientDomain(m.payload.src, hit.domain));
         t.queries += 1;
-        t.offer_qname(m);
+        t.offer_qname(&q.qname);
         if t.note.as_deref().is_none_or(|n| hit.list < n) {
             t.note = Some(hit.list.into());
         }

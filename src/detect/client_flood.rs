@@ -197,7 +197,9 @@ impl Detector for ClientFlood {
         let t = sink.tally(KeyRef::Client(m.payload.src));
         t.queries += 1;
         t.bytes += m.msg.size as u64;
-        t.offer_qname(m);
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
     }
 
     /// Sound: a window at `warning_qps` needs a pane at that rate; below it

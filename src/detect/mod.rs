@@ -12,7 +12,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -328,7 +327,7 @@ impl Tally {
             }
         }
         for (h, s) in other.samples.iter() {
-            self.samples.offer_owned(h, s.clone());
+            self.offer_sample(*h, s);
         }
         if let Some(n) = &other.note
             && self.note.as_ref().is_none_or(|m| n < m)
@@ -406,18 +405,13 @@ impl Tally {
             .offer(hash, |stored| name.cmp(stored), || name.into());
     }
 
-    /// Offer the message's query name (hash = its case-insensitive name
-    /// hash). The name is rendered only when some tally keeps it, once per
-    /// message (`Observed::qname_text`), and shared by every tally that
-    /// keeps it; it is compared without allocating.
-    pub fn offer_qname(&mut self, m: &Observed<'_, '_>) {
-        let Some(q) = m.msg.question.as_ref() else {
-            return;
-        };
+    /// Offer a query name (hash = its case-insensitive name hash). The name
+    /// is formatted only when it is kept, and compared without allocating.
+    pub fn offer_qname(&mut self, qname: &crate::dns::QName) {
         self.samples.offer(
-            q.qname.hash(),
-            |stored| q.qname.cmp_presentation(stored),
-            || m.qname_text(&q.qname),
+            qname.hash(),
+            |stored| qname.cmp_presentation(stored),
+            || qname.to_presentation().into_boxed_str(),
         );
     }
 
@@ -447,19 +441,12 @@ pub fn pane_share_of_count(count: u64, min: u64, panes: u64) -> bool {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Samples {
     len: u8,
-    /// Names are shared: one rendering of a message's query name serves
-    /// every detector's tally that keeps it. `None` past `len`: an empty
-    /// set costs no reference count (a default `Arc<str>` is one static
-    /// that every tally made and dropped would count on, from every worker).
-    items: [(u64, Option<Arc<str>>); MAX_SAMPLES],
+    items: [(u64, Box<str>); MAX_SAMPLES],
 }
 
 impl Samples {
-    /// The samples, sorted by (hash, name).
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &Arc<str>)> {
-        self.items[..self.len as usize]
-            .iter()
-            .filter_map(|(h, s)| Some((*h, s.as_ref()?)))
+    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Box<str>)> {
+        self.items[..self.len as usize].iter()
     }
 
     pub fn len(&self) -> usize {
@@ -472,10 +459,10 @@ impl Samples {
 
     /// Append `(hash, name)` known to sort after every item held (as
     /// `iter` gave them); ignored when full.
-    pub(crate) fn push_sorted(&mut self, hash: u64, name: Arc<str>) {
+    pub(crate) fn push_sorted(&mut self, hash: u64, name: Box<str>) {
         let n = self.len as usize;
         if n < MAX_SAMPLES {
-            self.items[n] = (hash, Some(name));
+            self.items[n] = (hash, name);
             self.len += 1;
         }
     }
@@ -486,7 +473,7 @@ impl Samples {
         &mut self,
         hash: u64,
         cmp: impl Fn(&str) -> std::cmp::Ordering,
-        make: impl FnOnce() -> Arc<str>,
+        make: impl FnOnce() -> Box<str>,
     ) {
         if let Some(pos) = self.position(hash, cmp) {
             self.insert_at(pos, hash, make());
@@ -494,19 +481,16 @@ impl Samples {
     }
 
     /// `offer` of a name already built.
-    pub fn offer_owned(&mut self, hash: u64, name: Arc<str>) {
+    pub fn offer_owned(&mut self, hash: u64, name: Box<str>) {
         if let Some(pos) = self.position(hash, |stored| (*name).cmp(stored)) {
             self.insert_at(pos, hash, name);
         }
     }
 
     /// The items, by value (`len` of them).
-    pub fn into_items(self) -> impl Iterator<Item = (u64, Arc<str>)> {
+    pub fn into_items(self) -> impl Iterator<Item = (u64, Box<str>)> {
         let n = self.len as usize;
-        self.items
-            .into_iter()
-            .take(n)
-            .filter_map(|(h, s)| Some((h, s?)))
+        self.items.into_iter().take(n)
     }
 
     /// Where `(hash, name)` goes, `None` when it is held already or sorts
@@ -518,7 +502,7 @@ impl Samples {
             return None;
         }
         for (i, (h, s)) in self.items[..n].iter().enumerate() {
-            match hash.cmp(h).then_with(|| cmp(s.as_deref().unwrap_or(""))) {
+            match hash.cmp(h).then_with(|| cmp(s)) {
                 Ordering::Equal => return None,
                 Ordering::Less => return Some(i),
                 Ordering::Greater => {}
@@ -527,13 +511,13 @@ impl Samples {
         Some(n)
     }
 
-    fn insert_at(&mut self, pos: usize, hash: u64, name: Arc<str>) {
+    fn insert_at(&mut self, pos: usize, hash: u64, name: Box<str>) {
         if (self.len as usize) < MAX_SAMPLES {
             self.len += 1;
         }
         let end = self.len as usize;
         self.items[pos..end].rotate_right(1);
-        self.items[pos] = (hash, Some(name));
+        self.items[pos] = (hash, name);
     }
 }
 
@@ -660,8 +644,6 @@ pub struct Observed<'a, 'b> {
     pub(crate) registered: Cell<Option<Option<usize>>>,
     /// Cache for `registered_domain_str`.
     domain: std::cell::OnceCell<Option<ShortStr>>,
-    /// Cache for `qname_text`.
-    qname_text: std::cell::OnceCell<Arc<str>>,
     /// Set by `newly_observed` when this response's registered domain is
     /// newly observed (the map side then reports the pair).
     pub newly_observed: Cell<bool>,
@@ -679,7 +661,6 @@ impl<'a, 'b> Observed<'a, 'b> {
             unsolicited,
             registered: Cell::new(None),
             domain: std::cell::OnceCell::new(),
-            qname_text: std::cell::OnceCell::new(),
             newly_observed: Cell::new(false),
         }
     }
@@ -698,14 +679,6 @@ impl<'a, 'b> Observed<'a, 'b> {
             .and_then(|q| crate::dns::name::registered_labels(&q.qname));
         self.registered.set(Some(v));
         v
-    }
-
-    /// The presentation form of `qname` (this message's query name),
-    /// rendered on first use and shared after that.
-    fn qname_text(&self, qname: &crate::dns::QName) -> Arc<str> {
-        self.qname_text
-            .get_or_init(|| qname.to_shared_presentation())
-            .clone()
     }
 
     /// The registered domain as a lower-case presentation string.

@@ -156,7 +156,9 @@ impl<const RCODE: u16> Detector for RcodeFlood<RCODE> {
             } else {
                 t.servfail += 1;
             }
-            t.offer_qname(m);
+            if let Some(q) = &m.msg.question {
+                t.offer_qname(&q.qname);
+            }
         }
     }
 

@@ -163,7 +163,7 @@ impl Detector for RandomSubdomain {
         } else {
             t.queries += 1;
             t.distinct_mut().insert(q.qname.hash());
-            t.offer_qname(m);
+            t.offer_qname(&q.qname);
         }
     }
 

@@ -126,7 +126,9 @@ impl Detector for RateAnomaly {
         }
         let t = sink.tally(KeyRef::Server(m.payload.dst));
         t.queries += 1;
-        t.offer_qname(m);
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
     }
 
     fn measure(&self, w: &WindowView<'_>) -> f64 {

@@ -164,7 +164,9 @@ impl Detector for SpoofedFlood {
         t.queries += 1;
         t.distinct_mut()
             .insert(crate::sketch::stable_hash(&m.payload.src));
-        t.offer_qname(m);
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
     }
 
     fn needs_full_view(&self, counts: &Tally, _window_secs: f64) -> bool {

@@ -232,7 +232,9 @@ impl Detector for SubnetFlood {
         t.queries += 1;
         t.bytes += m.msg.size as u64;
         t.distinct_mut().insert(crate::sketch::stable_hash(&src));
-        t.offer_qname(m);
+        if let Some(q) = &m.msg.question {
+            t.offer_qname(&q.qname);
+        }
     }
 
     /// The distinct-sources sketch is needed once the rate alone would alert.

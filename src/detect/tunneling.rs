@@ -394,7 +394,7 @@ impl Detector for Tunneling {
             t.txt_null += 1;
         }
         t.distinct_mut().insert(q.qname.hash());
-        t.offer_qname(m);
+        t.offer_qname(&q.qname);
     }
 
     /// The distinct sketch is needed once the counters meet every other

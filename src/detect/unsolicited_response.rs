@@ -115,7 +115,9 @@ impl Detector for UnsolicitedResponse {
         t.responses += 1;
         if m.unsolicited == Some(true) {
             t.unsolicited += 1;
-            t.offer_qname(m);
+            if let Some(q) = &m.msg.question {
+                t.offer_qname(&q.qname);
+            }
         }
     }
 

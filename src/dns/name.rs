@@ -234,15 +234,6 @@ impl QName {
         })
     }
 
-    /// The presentation form as a shared string, in one allocation (sample
-    /// names shared between tallies).
-    pub fn to_shared_presentation(&self) -> std::sync::Arc<str> {
-        self.with_presentation(|p| match std::str::from_utf8(p) {
-            Ok(s) => s.into(),
-            Err(_) => String::from_utf8_lossy(p).into(),
-        })
-    }
-
     /// Run `f` on the presentation form, rendered into a per-thread buffer
     /// (no allocation, no zeroing per name).
     fn with_presentation<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {

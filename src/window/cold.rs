@@ -67,14 +67,13 @@ impl Reader<'_> {
         h[..b.len()].copy_from_slice(b);
         u64::from_le_bytes(h)
     }
-    /// A packed string, as a `Box<str>` or an `Arc<str>` (one allocation).
-    fn string<S: for<'s> From<&'s str>>(&mut self) -> S {
+    fn string(&mut self) -> Box<str> {
         let n = self.varint() as usize;
         let b = self.bytes(n);
         // Packed from a `str`: valid UTF-8 (lossy only as a guard).
         match std::str::from_utf8(b) {
-            Ok(s) => S::from(s),
-            Err(_) => S::from(&String::from_utf8_lossy(b)),
+            Ok(s) => s.into(),
+            Err(_) => String::from_utf8_lossy(b).into(),
         }
     }
 }
