@@ -1513,6 +1513,13 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
             s.late_messages
         );
     }
+    if s.refused_window_keys + s.late_tallies > 0 {
+        let _ = writeln!(
+            e,
+            "window state: {} key tallies refused (tables full, none could fire on its own), {} tallies too late for their window",
+            s.refused_window_keys, s.late_tallies
+        );
+    }
     if s.alerts.is_empty() {
         let _ = writeln!(e, "alerts: none");
     } else {

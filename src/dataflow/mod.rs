@@ -149,6 +149,12 @@ pub struct RunSummary {
     pub decode_errors: BTreeMap<DecodeError, u64>,
     /// Messages older than the watermark: logged, not counted by detectors.
     pub late_messages: u64,
+    /// Keys whose state the reduce side refused because its bounded tables
+    /// were full (`dnsmonitor_state_evictions_total{table="window_keys"}`).
+    pub refused_window_keys: u64,
+    /// Map-side tallies that reached the reduce side after their windows
+    /// had closed (`dnsmonitor_late_tallies_total`).
+    pub late_tallies: u64,
     pub alerts: BTreeMap<(Kind, State), u64>,
     /// Alerts still raised when the input ended.
     pub active_at_end: u64,
@@ -182,6 +188,8 @@ impl Default for RunSummary {
             responses: 0,
             decode_errors: BTreeMap::new(),
             late_messages: 0,
+            refused_window_keys: 0,
+            late_tallies: 0,
             alerts: BTreeMap::new(),
             active_at_end: 0,
             top_names: TopK::new(TOP_NAMES_CAPACITY),

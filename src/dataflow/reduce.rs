@@ -141,6 +141,8 @@ impl Reduce {
                 self.reported = true;
                 let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
                 s.active_at_end += self.windows.active_alerts() as u64;
+                s.refused_window_keys += self.windows.refused_keys;
+                s.late_tallies += self.windows.late_tallies;
             }
         }
     }
