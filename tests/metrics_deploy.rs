@@ -173,7 +173,54 @@ fn assert_all_known(what: &str, used: &BTreeSet<String>, known: &BTreeSet<String
 fn promtool_check_rules_passes() {
     let (ok, out) = run_promtool(&["check", "rules", "deploy/prometheus/rules.yml"], None);
     assert!(ok, "promtool check rules failed:\n{out}");
-    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+}
+
+/// `promtool test rules`: the newly_observed filter rule fires on a fill
+/// held above 0.6 for an hour, with its labels, and not on one at 0.5 or
+/// on a short spike.
+#[test]
+fn nod_filter_rule_fires_on_a_filling_filter_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = dir.path().join("nod-rule-test.yml");
+    let rules = root().join("deploy/prometheus/rules.yml");
+    std::fs::write(
+        &test,
+        format!(
+            r#"rule_files:
+  - {rules}
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'dnsmonitor_nod_filter_fill_ratio{{instance="full:9100", job="dnsmonitor"}}'
+        values: '0.7x120'
+      - series: 'dnsmonitor_nod_filter_fill_ratio{{instance="half:9100", job="dnsmonitor"}}'
+        values: '0.5x120'
+      - series: 'dnsmonitor_nod_filter_fill_ratio{{instance="spike:9100", job="dnsmonitor"}}'
+        values: '0.5x30 0.9x20 0.5x70'
+    alert_rule_test:
+      - eval_time: 50m
+        alertname: DnsmonitorNodFilterFull
+        exp_alerts: []
+      - eval_time: 90m
+        alertname: DnsmonitorNodFilterFull
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              instance: full:9100
+              job: dnsmonitor
+            exp_annotations:
+              summary: "dnsmonitor full:9100: the newly_observed filter is 70% full"
+              description: "The newly_observed Bloom filter has more than 60 % of its bits set (about 0.5 at its configured capacity). Its false-positive rate is the fill to the power of its hash count, so more and more new domains are taken for known ones and go unreported. Raise detectors.newly_observed.capacity, or move filter_file away to start learning again (README, \"newly_observed\")."
+"#,
+            rules = rules.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = run_promtool(&["test", "rules", test.to_str().unwrap()], None);
+    assert!(ok, "promtool test rules failed:\n{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 #[test]
@@ -260,6 +307,7 @@ fn rules_use_only_exported_metrics() {
         "dnsmonitor_alerts_total",
         "dnsmonitor_parse_errors_total",
         "dnsmonitor_packets_total",
+        "dnsmonitor_nod_filter_fill_ratio",
     ] {
         assert!(used.contains(name), "rules do not use {name}");
     }
@@ -278,7 +326,8 @@ fn rules_use_only_exported_metrics() {
             "DnsmonitorLagGrowing",
             "DnsmonitorCriticalAlerts",
             "DnsmonitorParseErrorsHigh",
-            "DnsmonitorLateTallies"
+            "DnsmonitorLateTallies",
+            "DnsmonitorNodFilterFull"
         ]
     );
     for r in rules {
