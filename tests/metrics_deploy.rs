@@ -212,7 +212,7 @@ tests:
               job: dnsmonitor
             exp_annotations:
               summary: "dnsmonitor full:9100: the newly_observed filter is 70% full"
-              description: "The newly_observed Bloom filter has more than 60 % of its bits set (about 0.5 at its configured capacity). Its false-positive rate is the fill to the power of its hash count, so more and more new domains are taken for known ones and go unreported. Raise detectors.newly_observed.capacity, or move filter_file away to start learning again (README, \"newly_observed\")."
+              description: "The newly_observed Bloom filter has more than 60 % of its bits set (about 0.5 at its configured capacity). Its false-positive rate is the fill to the power of its hash count, so more and more new domains are taken for known ones and go unreported. Raise detectors.newly_observed.capacity, set forget_secs, or move filter_file away to start learning again (README, \"newly_observed\")."
 "#,
             rules = rules.display()
         ),

@@ -22,6 +22,13 @@
 //! at the end of the run, only when something was added. A reload of the
 //! pipeline with the same file keeps the running filter.
 //!
+//! Forgetting (`forget_secs` > 0): two filters, one per generation of
+//! `forget_secs` of event time (generation = ts / forget_secs). Known = in
+//! either; a known domain is also put in the current one (kept while in
+//! use); entering a new generation empties the previous filter and makes
+//! it the current one (two or more generations on: both emptied). The file
+//! then holds both, current first, each with its generation number.
+//!
 //! Learning: the first `learning_secs` of event time the filter sees are
 //! learned, not reported. The file records how much has been learned, so
 //! learning continues across restarts until `learning_secs` is reached;
@@ -45,7 +52,7 @@
 //! cluster every member has its own filter (give each its own file).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use serde::Deserialize;
@@ -89,6 +96,10 @@ pub struct NewlyObservedSpec {
     /// Event time between two saves of the filter file, seconds.
     #[serde(default = "default_save_every_secs")]
     pub save_every_secs: toml::Spanned<u64>,
+    /// Forget a domain not seen for between this and twice this much event
+    /// time, seconds (two filters, one per generation); 0: never forget.
+    #[serde(default = "default_forget_secs")]
+    pub forget_secs: toml::Spanned<u64>,
     /// Clients (addresses or prefixes) this detector never counts.
     #[serde(default)]
     pub allow_clients: Vec<toml::Spanned<String>>,
@@ -102,6 +113,7 @@ defaults! {
     default_false_positive_rate: f64 = 0.01;
     default_filter_file: String = String::new();
     default_save_every_secs: u64 = 300;
+    default_forget_secs: u64 = 0;
 }
 
 impl Default for NewlyObservedSpec {
@@ -115,10 +127,15 @@ impl Default for NewlyObservedSpec {
             false_positive_rate: default_false_positive_rate(),
             filter_file: default_filter_file(),
             save_every_secs: default_save_every_secs(),
+            forget_secs: default_forget_secs(),
             allow_clients: Vec::new(),
         }
     }
 }
+
+/// Shortest `forget_secs` other than 0 (a generation shorter than the
+/// detector's window would forget what the window still counts).
+pub const MIN_FORGET_SECS: u64 = 3600;
 
 /// Largest `capacity` (a filter of at most 2^35 bits, 4 GiB, at 1 %).
 pub const MAX_CAPACITY: u64 = 1 << 30;
@@ -127,7 +144,16 @@ pub const MAX_CAPACITY: u64 = 1 << 30;
 /// when in memory), shared by the workers.
 #[derive(Debug)]
 pub struct NodState {
-    pub bloom: Bloom,
+    /// The current generation's filter and the previous one's (`cur`
+    /// says which is which). Without forgetting only `gens[0]` is used.
+    gens: [Bloom; 2],
+    cur: AtomicUsize,
+    /// Generation number of the current filter: event time divided by
+    /// `forget_us` (0 without forgetting).
+    generation: AtomicU64,
+    /// `forget_secs` in microseconds; 0: never forget.
+    forget_us: i64,
+    rotate_lock: Mutex<()>,
     file: Option<PathBuf>,
     /// Learning to do, microseconds of event time (config).
     learning_us: u64,
@@ -155,7 +181,7 @@ pub fn fill_ratio() -> f64 {
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     live.iter()
         .filter_map(Weak::upgrade)
-        .map(|s| s.bloom.fill_ratio())
+        .map(|s| s.fill_ratio())
         .fold(0.0, f64::max)
 }
 
@@ -180,6 +206,7 @@ impl NodState {
         hashes: u32,
         learning_us: u64,
         save_every_us: i64,
+        forget_us: i64,
     ) -> Result<Arc<NodState>, String> {
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|w| w.strong_count() > 0);
@@ -189,29 +216,73 @@ impl NodState {
                 .filter_map(Weak::upgrade)
                 .find(|s| s.file.as_ref() == Some(f))
         {
-            if (s.bloom.bits_log2(), s.bloom.hashes()) != (bits_log2, hashes) {
+            let b = &s.gens[0];
+            if (b.bits_log2(), b.hashes()) != (bits_log2, hashes) {
                 return Err(format!(
                     "in use by the running pipeline with 2^{} bits and {} hashes; capacity and false_positive_rate ask for 2^{bits_log2} bits and {hashes} hashes",
-                    s.bloom.bits_log2(),
-                    s.bloom.hashes()
+                    b.bits_log2(),
+                    b.hashes()
+                ));
+            }
+            if s.forget_us != forget_us {
+                return Err(format!(
+                    "in use by the running pipeline with forget_secs = {}; a reload cannot change it",
+                    s.forget_us / crate::time::MICROS
                 ));
             }
             return Ok(s);
         }
-        let (bloom, learned_before_us) = match file.as_deref().map(Bloom::load).transpose()? {
-            Some(Some((b, meta))) => {
-                if (meta.bits_log2, meta.hashes) != (bits_log2, hashes) {
-                    return Err(format!(
-                        "holds a filter of 2^{} bits and {} hashes; capacity and false_positive_rate ask for 2^{bits_log2} bits and {hashes} hashes (move the file away to start a new filter)",
-                        meta.bits_log2, meta.hashes
-                    ));
-                }
-                (b, meta.learned_us)
+        let new = || Bloom::new(bits_log2, hashes);
+        // The second filter only exists when forgetting.
+        let spare = || match forget_us {
+            0 => Bloom::new(0, 1),
+            _ => new(),
+        };
+        let read = |b: &[u8]| -> Result<Vec<(Bloom, crate::sketch::bloom::FileMeta)>, String> {
+            let (first, meta, used) = Bloom::from_prefix(b)?;
+            let mut out = vec![(first, meta)];
+            if used < b.len() {
+                out.push(Bloom::from_bytes(&b[used..]).map_err(|e| format!("second filter: {e}"))?);
             }
-            _ => (Bloom::new(bits_log2, hashes), 0),
+            Ok(out)
+        };
+        let loaded = match file.as_deref().map(std::fs::read) {
+            Some(Ok(b)) => read(&b)?,
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+            _ => Vec::new(),
+        };
+        for (_, meta) in &loaded {
+            if (meta.bits_log2, meta.hashes) != (bits_log2, hashes) {
+                return Err(format!(
+                    "holds a filter of 2^{} bits and {} hashes; capacity and false_positive_rate ask for 2^{bits_log2} bits and {hashes} hashes (move the file away to start a new filter)",
+                    meta.bits_log2, meta.hashes
+                ));
+            }
+        }
+        let learned_before_us = loaded.first().map_or(0, |(_, m)| m.learned_us);
+        let generation = loaded.first().map_or(0, |(_, m)| m.generation);
+        let mut blooms = loaded.into_iter().map(|(b, _)| b);
+        let gens = match (forget_us, blooms.next(), blooms.next()) {
+            (_, None, _) => [new(), spare()],
+            // Not forgetting: everything a file remembers is known.
+            (0, Some(a), b) => {
+                if let Some(b) = b {
+                    a.union(&b)?;
+                }
+                [a, spare()]
+            }
+            (_, Some(a), b) => [a, b.unwrap_or_else(new)],
         };
         let s = Arc::new(NodState {
-            bloom,
+            gens,
+            cur: AtomicUsize::new(0),
+            generation: AtomicU64::new(if forget_us == 0 {
+                0
+            } else {
+                u64::from(generation)
+            }),
+            forget_us,
+            rotate_lock: Mutex::new(()),
             file,
             learning_us,
             learned_before_us,
@@ -304,10 +375,74 @@ impl NodState {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        self.bloom.save(path, self.learned_us()).map_err(|e| {
+        crate::sketch::bloom::write_atomic(path, &self.to_bytes()).map_err(|e| {
             self.dirty.store(true, Ordering::Relaxed);
             format!("{}: {e}", path.display())
         })
+    }
+
+    /// The file's bytes: the current filter (with the learned time and its
+    /// generation number), then, when forgetting, the previous one.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let _no_rotation = self.rotate_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self.cur.load(Ordering::Acquire);
+        let g = self.generation.load(Ordering::Relaxed) as u32;
+        let mut out = self.gens[c].to_bytes_gen(self.learned_us(), g);
+        if self.forget_us > 0 {
+            out.extend(self.gens[1 - c].to_bytes_gen(0, g.saturating_sub(1)));
+        }
+        out
+    }
+
+    /// Share of the bits set in the fuller filter.
+    pub fn fill_ratio(&self) -> f64 {
+        self.gens[0].fill_ratio().max(self.gens[1].fill_ratio())
+    }
+
+    /// Is the domain (by `Bloom::hash`) known? Also remembers it in the
+    /// current generation. Returns (newly observed, the filter changed).
+    fn observe_domain(&self, h: u64) -> (bool, bool) {
+        let c = self.cur.load(Ordering::Acquire);
+        let cur = &self.gens[c];
+        if self.forget_us == 0 {
+            let set = cur.insert(h);
+            return (set, set);
+        }
+        if cur.contains(h) {
+            return (false, false);
+        }
+        // Seen last generation: known, and carried into this one so that
+        // it is kept while it is in use.
+        let known = self.gens[1 - c].contains(h);
+        let set = cur.insert(h);
+        (set && !known, set)
+    }
+
+    /// With forgetting: start a new generation when event time `ts_us`
+    /// enters one (generation number = ts / forget_secs). The previous
+    /// filter is emptied and becomes the current one, so a domain not seen
+    /// in two generations is forgotten; a jump of two or more empties both.
+    fn rotate(&self, ts_us: i64) {
+        if self.forget_us == 0 {
+            return;
+        }
+        let g = ts_us.max(0) as u64 / self.forget_us as u64;
+        if g <= self.generation.load(Ordering::Relaxed) {
+            return;
+        }
+        let _one = self.rotate_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let have = self.generation.load(Ordering::Relaxed);
+        if g <= have {
+            return;
+        }
+        let c = self.cur.load(Ordering::Relaxed);
+        self.gens[1 - c].clear();
+        if g > have + 1 {
+            self.gens[c].clear();
+        }
+        self.cur.store(1 - c, Ordering::Release);
+        self.generation.store(g, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::Relaxed);
     }
 }
 
@@ -362,6 +497,12 @@ impl NewlyObserved {
             "must be a rate in (0, 0.5]",
         );
         let save_every = check.positive_int("save_every_secs", &spec.save_every_secs);
+        let forget_secs = check.require(
+            "forget_secs",
+            &spec.forget_secs,
+            |v| v == 0 || (MIN_FORGET_SECS..=10 * 365 * 86_400).contains(&v),
+            format!("must be 0 (never forget) or a number of seconds from {MIN_FORGET_SECS} to ten years"),
+        );
         let allow_clients = check.nets("allow_clients", &spec.allow_clients);
         if !check.ok() {
             return None;
@@ -375,6 +516,7 @@ impl NewlyObserved {
             hashes,
             learning_secs * crate::time::MICROS as u64,
             (save_every as i64).saturating_mul(crate::time::MICROS),
+            (forget_secs as i64).saturating_mul(crate::time::MICROS),
         ) {
             Ok(state) => Some(NewlyObserved {
                 window_secs,
@@ -418,16 +560,18 @@ impl Detector for NewlyObserved {
         let s = &self.state;
         let ts = m.payload.ts_us;
         let learning = s.clock(ts);
+        s.rotate(ts);
         let h = Bloom::hash(domain.as_bytes());
-        if s.bloom.insert(h) {
+        let (new, changed) = s.observe_domain(h);
+        if changed {
             s.dirty.store(true, Ordering::Relaxed);
-            if !learning {
-                let t = sink.tally(KeyRef::Client(m.payload.dst));
-                t.long_labels += 1;
-                t.distinct_mut().insert(h);
-                t.offer_sample(h, domain);
-                m.newly_observed.set(true);
-            }
+        }
+        if new && !learning {
+            let t = sink.tally(KeyRef::Client(m.payload.dst));
+            t.long_labels += 1;
+            t.distinct_mut().insert(h);
+            t.offer_sample(h, domain);
+            m.newly_observed.set(true);
         }
         s.maybe_save(ts);
     }
@@ -546,6 +690,89 @@ mod tests {
         // 62 s after the oldest message: learning is over (it would not be,
         // counted from the first message seen).
         assert!(resolve(&d, &mut sink, 62, "10.0.0.2", "new.com", ok));
+    }
+
+    /// `forget_secs`: a domain not seen for two generations is newly
+    /// observed again; one looked up every generation is kept; the file
+    /// holds both generations and a restart from it decides the same.
+    #[test]
+    fn forgetting_by_generation_and_across_a_restart() {
+        const H: i64 = 3600;
+        let dir = tempfile::tempdir().unwrap();
+        let text = "enabled = true\nlearning_secs = 0\nforget_secs = 3600\nfilter_file = \"f.bloom\"\ncapacity = 1000\n";
+        let ok = rcode::NOERROR;
+        // T0 is 22:13:20 UTC: generation boundaries fall at whole hours,
+        // 2800 s after T0, then every 3600 s.
+        let b = 2800;
+        let mut sink = Sink::default();
+        {
+            let (d, e) = build(text, dir.path());
+            assert!(e.is_empty(), "{e:?}");
+            let d = d.unwrap();
+            assert!(resolve(&d, &mut sink, 0, "10.0.0.1", "once.com", ok));
+            assert!(resolve(&d, &mut sink, 0, "10.0.0.1", "daily.com", ok));
+            assert!(!resolve(&d, &mut sink, 10, "10.0.0.2", "once.com", ok));
+            // Next generation: both still known (previous filter); daily is
+            // carried into this one.
+            assert!(!resolve(&d, &mut sink, b + 20, "10.0.0.1", "daily.com", ok));
+        }
+        // The file: two filters, the current one first with its generation.
+        let bytes = std::fs::read(dir.path().join("f.bloom")).unwrap();
+        let (_, m1, used) = Bloom::from_prefix(&bytes).unwrap();
+        let (_, m2) = Bloom::from_bytes(&bytes[used..]).unwrap();
+        let g = ((T0 / 1_000_000 + b + 20) / H) as u32;
+        assert_eq!((m1.generation, m2.generation), (g, g - 1));
+        // A restart from the file decides as the same run would have.
+        let (d, e) = build(text, dir.path());
+        assert!(e.is_empty(), "{e:?}");
+        let d = d.unwrap();
+        assert_eq!(d.state.to_bytes(), bytes, "loaded as saved");
+        // Two generations on: once.com (last seen in the first) is
+        // forgotten, daily.com (seen in the second) is known.
+        assert!(!resolve(
+            &d,
+            &mut sink,
+            b + H + 10,
+            "10.0.0.1",
+            "daily.com",
+            ok
+        ));
+        assert!(resolve(
+            &d,
+            &mut sink,
+            b + H + 20,
+            "10.0.0.1",
+            "once.com",
+            ok
+        ));
+        // A jump of two generations forgets everything.
+        assert!(resolve(
+            &d,
+            &mut sink,
+            b + 4 * H,
+            "10.0.0.1",
+            "daily.com",
+            ok
+        ));
+        // Without forget_secs the same file is read as one filter holding
+        // both generations (and a different forget_secs on the running
+        // filter is refused by a reload).
+        let plain =
+            "enabled = true\nlearning_secs = 0\nfilter_file = \"g.bloom\"\ncapacity = 1000\n";
+        std::fs::copy(dir.path().join("f.bloom"), dir.path().join("g.bloom")).unwrap();
+        let (p, e) = build(plain, dir.path());
+        assert!(e.is_empty(), "{e:?}");
+        assert!(!resolve(
+            &p.unwrap(),
+            &mut sink,
+            0,
+            "10.0.0.1",
+            "daily.com",
+            ok
+        ));
+        let changed = text.replace("3600", "7200");
+        let (_, e) = build(&changed, dir.path());
+        assert!(format!("{e:?}").contains("forget_secs"), "{e:?}");
     }
 
     #[test]
@@ -706,7 +933,7 @@ mod tests {
             let (d, e) = build(text, dir.path());
             assert!(e.is_empty(), "{e:?}");
             let d = d.unwrap();
-            assert_eq!(d.state.bloom.to_bytes(meta.learned_us), first);
+            assert_eq!(d.state.to_bytes(), first);
             // Known from the first run.
             assert!(!resolve(
                 &d,
@@ -820,7 +1047,7 @@ mod tests {
 
     #[test]
     fn newly_observed_spec_validation() {
-        let text = "[detectors.newly_observed]\nenabled = true\nwindow_secs = 0\nmin_domains = 0\ncapacity = 0\nfalse_positive_rate = 0.9\nsave_every_secs = 0\nallow_clients = [\"x\"]\n";
+        let text = "[detectors.newly_observed]\nenabled = true\nwindow_secs = 0\nmin_domains = 0\ncapacity = 0\nfalse_positive_rate = 0.9\nsave_every_secs = 0\nforget_secs = 60\nallow_clients = [\"x\"]\n";
         let s: NewlyObservedSpec = detector_table(text, "newly_observed");
         let (d, errors) = from_spec(&s, text, |s, loc, e| {
             NewlyObserved::from_spec(s, Path::new("."), loc, e)
@@ -834,6 +1061,7 @@ mod tests {
                 "detectors.newly_observed.capacity",
                 "detectors.newly_observed.false_positive_rate",
                 "detectors.newly_observed.save_every_secs",
+                "detectors.newly_observed.forget_secs",
                 "detectors.newly_observed.allow_clients",
             ]
         );

@@ -13,9 +13,11 @@
 //!
 //! File format (little endian), [`FILE_HEADER`] bytes then the words:
 //! `b"DNSMNOD1"`, version `u32` (1), hashes `u32`, log2 of the bits `u32`,
-//! reserved `u32` (0), hash check `u64`, learned event time `u64`
-//! (microseconds, owned by the caller), checksum `u64` (`StableHasher` of
-//! the word bytes), then `2^bits_log2 / 8` bytes of words.
+//! generation `u32` (owned by the caller, 0 when unused), hash check `u64`,
+//! learned event time `u64` (microseconds, owned by the caller), checksum
+//! `u64` (`StableHasher` of the word bytes), then `2^bits_log2 / 8` bytes
+//! of words. A caller may store several such blobs one after the other
+//! ([`Bloom::from_prefix`] reads one and says where it ends).
 
 use std::hash::Hasher;
 use std::io::Write;
@@ -45,6 +47,8 @@ pub struct FileMeta {
     pub hashes: u32,
     /// Caller's value (the detector's learned event time, microseconds).
     pub learned_us: u64,
+    /// Caller's value (the detector's generation number; 0 when unused).
+    pub generation: u32,
 }
 
 pub struct Bloom {
@@ -150,6 +154,15 @@ impl Bloom {
         new
     }
 
+    /// Forget everything (the words are zeroed one by one: a concurrent
+    /// reader may see a partly cleared filter).
+    pub fn clear(&self) {
+        for w in self.words.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.set.store(0, Ordering::Relaxed);
+    }
+
     /// Share of the bits set, in [0, 1].
     pub fn fill_ratio(&self) -> f64 {
         self.set.load(Ordering::Relaxed) as f64 / (1u64 << self.bits_log2) as f64
@@ -162,6 +175,11 @@ impl Bloom {
 
     /// The file bytes (see the module docs); `learned_us` is stored as given.
     pub fn to_bytes(&self, learned_us: u64) -> Vec<u8> {
+        self.to_bytes_gen(learned_us, 0)
+    }
+
+    /// `to_bytes` with a generation number in the header.
+    pub fn to_bytes_gen(&self, learned_us: u64, generation: u32) -> Vec<u8> {
         let mut words = Vec::with_capacity(self.bytes());
         for w in self.words.iter() {
             words.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
@@ -171,7 +189,7 @@ impl Bloom {
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&self.hashes.to_le_bytes());
         out.extend_from_slice(&self.bits_log2.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&generation.to_le_bytes());
         out.extend_from_slice(&Self::hash(CHECK_ITEM).to_le_bytes());
         out.extend_from_slice(&learned_us.to_le_bytes());
         out.extend_from_slice(&Self::hash(&words).to_le_bytes());
@@ -179,9 +197,23 @@ impl Bloom {
         out
     }
 
-    /// Read file bytes; the error says what is wrong (the caller names the
-    /// file).
+    /// Read file bytes holding exactly one filter; the error says what is
+    /// wrong (the caller names the file).
     pub fn from_bytes(b: &[u8]) -> Result<(Bloom, FileMeta), String> {
+        let (bloom, meta, used) = Self::from_prefix(b)?;
+        if used != b.len() {
+            return Err(format!(
+                "{} bytes of bits where the header (2^{} bits) says {}",
+                b.len() - FILE_HEADER,
+                meta.bits_log2,
+                used - FILE_HEADER
+            ));
+        }
+        Ok((bloom, meta))
+    }
+
+    /// Read the filter at the start of `b`; also returns the bytes it took.
+    pub fn from_prefix(b: &[u8]) -> Result<(Bloom, FileMeta, usize), String> {
         if b.len() < FILE_HEADER {
             return Err(format!(
                 "truncated: {} bytes, shorter than the {FILE_HEADER}-byte header",
@@ -207,14 +239,13 @@ impl Bloom {
         if u64_at(24) != Self::hash(CHECK_ITEM) {
             return Err("written with a different hash function (hash check differs)".into());
         }
-        let words = &b[FILE_HEADER..];
         let want = 1usize << (bits_log2 - 3);
-        if words.len() != want {
+        let Some(words) = b.get(FILE_HEADER..FILE_HEADER + want) else {
             return Err(format!(
                 "{} bytes of bits where the header (2^{bits_log2} bits) says {want}",
-                words.len()
+                b.len() - FILE_HEADER
             ));
-        }
+        };
         if u64_at(40) != Self::hash(words) {
             return Err("checksum mismatch (the file is corrupt)".into());
         }
@@ -230,8 +261,9 @@ impl Bloom {
             bits_log2,
             hashes,
             learned_us: u64_at(32),
+            generation: u32_at(20),
         };
-        Ok((bloom, meta))
+        Ok((bloom, meta, FILE_HEADER + want))
     }
 
     /// OR `other` (same size and hashes) into this filter.
@@ -254,18 +286,7 @@ impl Bloom {
     /// Write the file atomically: a temporary file beside it (`<path>.tmp`),
     /// synced, then renamed over `path`.
     pub fn save(&self, path: &Path, learned_us: u64) -> std::io::Result<()> {
-        let tmp = tmp_path(path);
-        let bytes = self.to_bytes(learned_us);
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        write_atomic(path, &self.to_bytes(learned_us))
     }
 
     /// Read a file written by `save`; `Ok(None)` when it does not exist.
@@ -276,6 +297,22 @@ impl Bloom {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it
+/// (`<path>.tmp`), synced, then renamed over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// `<path>.tmp`.
@@ -363,7 +400,8 @@ mod tests {
             FileMeta {
                 bits_log2: 12,
                 hashes: 5,
-                learned_us: 42
+                learned_us: 42,
+                generation: 0
             }
         );
         assert_eq!(c.fill_ratio(), b.fill_ratio());
