@@ -238,19 +238,18 @@ impl NodState {
             0 => Bloom::new(0, 1),
             _ => new(),
         };
-        let read = |b: &[u8]| -> Result<Vec<(Bloom, crate::sketch::bloom::FileMeta)>, String> {
-            let (first, meta, used) = Bloom::from_prefix(b)?;
-            let mut out = vec![(first, meta)];
-            if used < b.len() {
-                out.push(Bloom::from_bytes(&b[used..]).map_err(|e| format!("second filter: {e}"))?);
-            }
-            Ok(out)
-        };
-        let loaded = match file.as_deref().map(std::fs::read) {
-            Some(Ok(b)) => read(&b)?,
-            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
-            _ => Vec::new(),
-        };
+        let loaded = file
+            .as_deref()
+            .map(Bloom::load)
+            .transpose()?
+            .flatten()
+            .unwrap_or_default();
+        if loaded.len() > 2 {
+            return Err(format!(
+                "holds {} filters; a newly_observed file holds one or two",
+                loaded.len()
+            ));
+        }
         for (_, meta) in &loaded {
             if (meta.bits_log2, meta.hashes) != (bits_log2, hashes) {
                 return Err(format!(
@@ -718,8 +717,8 @@ mod tests {
         }
         // The file: two filters, the current one first with its generation.
         let bytes = std::fs::read(dir.path().join("f.bloom")).unwrap();
-        let (_, m1, used) = Bloom::from_prefix(&bytes).unwrap();
-        let (_, m2) = Bloom::from_bytes(&bytes[used..]).unwrap();
+        let gens = Bloom::parse_all(&bytes).unwrap();
+        let (m1, m2) = (gens[0].1, gens[1].1);
         let g = ((T0 / 1_000_000 + b + 20) / H) as u32;
         assert_eq!((m1.generation, m2.generation), (g, g - 1));
         // A restart from the file decides as the same run would have.
@@ -927,7 +926,7 @@ mod tests {
             );
         }
         let first = std::fs::read(&file).expect("saved when dropped");
-        let (_, meta) = Bloom::from_bytes(&first).unwrap();
+        let (_, meta) = Bloom::parse_all(&first).unwrap().remove(0);
         assert_eq!(meta.learned_us, 6_000_000);
         {
             let (d, e) = build(text, dir.path());
@@ -972,7 +971,7 @@ mod tests {
         }
         let second = std::fs::read(&file).unwrap();
         assert_ne!(first, second);
-        let (b, meta) = Bloom::from_bytes(&second).unwrap();
+        let (b, meta) = Bloom::parse_all(&second).unwrap().remove(0);
         assert_eq!(meta.learned_us, 10_000_000);
         assert!(b.contains(Bloom::hash(b"new.com")) && b.contains(Bloom::hash(b"late.com")));
         // Nothing new: nothing written (same bytes, same time stamp).
@@ -1003,7 +1002,7 @@ mod tests {
         resolve(&d, &mut sink, 59, "10.0.0.1", "b.com", rcode::NOERROR);
         assert!(!file.exists());
         resolve(&d, &mut sink, 60, "10.0.0.1", "c.com", rcode::NOERROR);
-        let (b, _) = Bloom::load(&file).unwrap().unwrap();
+        let (b, _) = Bloom::load(&file).unwrap().unwrap().remove(0);
         assert!(
             ["a.com", "b.com", "c.com"]
                 .iter()
@@ -1034,12 +1033,17 @@ mod tests {
         );
         assert_eq!(e[0].line, 3);
         // A filter of another size: says which, and what to do.
-        Bloom::new(10, 3).save(&file, 0).unwrap();
+        crate::sketch::bloom::write_atomic(&file, &Bloom::new(10, 3).to_bytes(0)).unwrap();
         let msg = build(text, dir.path()).1[0].to_string();
         assert!(
             msg.contains("2^10 bits and 3 hashes") && msg.contains("move the file away"),
             "{msg}"
         );
+        // More filters than the two generations.
+        let one = Bloom::new(20, 7).to_bytes(0);
+        crate::sketch::bloom::write_atomic(&file, &one.repeat(3)).unwrap();
+        let msg = build(text, dir.path()).1[0].to_string();
+        assert!(msg.contains("holds 3 filters"), "{msg}");
         // A directory where the file should be.
         let msg = build("enabled = true\nfilter_file = \".\"\n", dir.path()).1[0].to_string();
         assert!(msg.contains("filter_file"), "{msg}");

@@ -16,8 +16,8 @@
 //! generation `u32` (owned by the caller, 0 when unused), hash check `u64`,
 //! learned event time `u64` (microseconds, owned by the caller), checksum
 //! `u64` (`StableHasher` of the word bytes), then `2^bits_log2 / 8` bytes
-//! of words. A caller may store several such blobs one after the other
-//! ([`Bloom::from_prefix`] reads one and says where it ends).
+//! of words. A file may hold several such filters one after the other
+//! ([`Bloom::parse_all`] reads them all).
 
 use std::hash::Hasher;
 use std::io::Write;
@@ -197,23 +197,26 @@ impl Bloom {
         out
     }
 
-    /// Read file bytes holding exactly one filter; the error says what is
-    /// wrong (the caller names the file).
-    pub fn from_bytes(b: &[u8]) -> Result<(Bloom, FileMeta), String> {
-        let (bloom, meta, used) = Self::from_prefix(b)?;
-        if used != b.len() {
-            return Err(format!(
-                "{} bytes of bits where the header (2^{} bits) says {}",
-                b.len() - FILE_HEADER,
-                meta.bits_log2,
-                used - FILE_HEADER
-            ));
+    /// Read file bytes: one filter, or several one after the other. The
+    /// error says what is wrong, and in which filter past the first (the
+    /// caller names the file).
+    pub fn parse_all(mut b: &[u8]) -> Result<Vec<(Bloom, FileMeta)>, String> {
+        let mut out = Vec::new();
+        loop {
+            let (bloom, meta, used) = Self::from_prefix(b).map_err(|e| match out.len() {
+                0 => e,
+                n => format!("filter {}: {e}", n + 1),
+            })?;
+            out.push((bloom, meta));
+            b = &b[used..];
+            if b.is_empty() {
+                return Ok(out);
+            }
         }
-        Ok((bloom, meta))
     }
 
     /// Read the filter at the start of `b`; also returns the bytes it took.
-    pub fn from_prefix(b: &[u8]) -> Result<(Bloom, FileMeta, usize), String> {
+    fn from_prefix(b: &[u8]) -> Result<(Bloom, FileMeta, usize), String> {
         if b.len() < FILE_HEADER {
             return Err(format!(
                 "truncated: {} bytes, shorter than the {FILE_HEADER}-byte header",
@@ -283,16 +286,11 @@ impl Bloom {
         Ok(())
     }
 
-    /// Write the file atomically: a temporary file beside it (`<path>.tmp`),
-    /// synced, then renamed over `path`.
-    pub fn save(&self, path: &Path, learned_us: u64) -> std::io::Result<()> {
-        write_atomic(path, &self.to_bytes(learned_us))
-    }
-
-    /// Read a file written by `save`; `Ok(None)` when it does not exist.
-    pub fn load(path: &Path) -> Result<Option<(Bloom, FileMeta)>, String> {
+    /// Read a file of filters (see [`Bloom::parse_all`]); `Ok(None)` when
+    /// it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Vec<(Bloom, FileMeta)>>, String> {
         match std::fs::read(path) {
-            Ok(b) => Bloom::from_bytes(&b).map(Some),
+            Ok(b) => Bloom::parse_all(&b).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string()),
         }
@@ -390,11 +388,11 @@ mod tests {
         for i in 0..300 {
             b.insert(item(i));
         }
-        b.save(&path, 42).unwrap();
+        write_atomic(&path, &b.to_bytes(42)).unwrap();
         assert!(!tmp_path(&path).exists());
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), FILE_HEADER + 512);
-        let (c, meta) = Bloom::load(&path).unwrap().unwrap();
+        let (c, meta) = Bloom::load(&path).unwrap().unwrap().remove(0);
         assert_eq!(
             meta,
             FileMeta {
@@ -407,8 +405,18 @@ mod tests {
         assert_eq!(c.fill_ratio(), b.fill_ratio());
         assert!((0..300).all(|i| c.contains(item(i))));
         // Saved again: byte for byte the same file.
-        c.save(&path, 42).unwrap();
+        write_atomic(&path, &c.to_bytes(42)).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        // Two filters in one file: both read back, in order.
+        let two = [bytes.clone(), Bloom::new(8, 2).to_bytes(7)].concat();
+        let both = Bloom::parse_all(&two).unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!((both[1].1.bits_log2, both[1].1.learned_us), (8, 7));
+        let msg = Bloom::parse_all(&two[..two.len() - 1]).unwrap_err();
+        assert!(
+            msg.starts_with("filter 2: ") && msg.contains("bytes of bits"),
+            "{msg}"
+        );
         assert!(Bloom::load(&dir.path().join("absent")).unwrap().is_none());
     }
 
@@ -417,7 +425,7 @@ mod tests {
         let b = Bloom::new(8, 2);
         b.insert(item(7));
         let good = b.to_bytes(0);
-        let err = |bytes: &[u8]| Bloom::from_bytes(bytes).unwrap_err();
+        let err = |bytes: &[u8]| Bloom::parse_all(bytes).err().unwrap();
         assert!(err(&good[..20]).contains("truncated"));
         assert!(err(&[b'G'; 60]).contains("magic"));
         let mut v = good.clone();
