@@ -145,17 +145,7 @@ pub async fn ready_after_consumers_left(ch: &lapin::Channel, queue: &str) -> u32
     let clock = Clock;
     let deadline = clock.now() + std::time::Duration::from_secs(30);
     loop {
-        let q = ch
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let q = passive_declare(ch, queue).await.unwrap();
         if q.consumer_count() == 0 {
             return q.message_count();
         }
@@ -237,14 +227,21 @@ pub async fn ready_count(ch: &lapin::Channel, queue: &str) -> u32 {
 /// Messages ready in `queue`, `None` when it does not exist (yet). A failed
 /// passive declare closes the channel: use a fresh one after `None`.
 pub async fn queue_len(ch: &lapin::Channel, queue: &str) -> Option<u32> {
+    passive_declare(ch, queue)
+        .await
+        .ok()
+        .map(|q| q.message_count())
+}
+
+/// The broker's view of an existing `queue` (a passive declare: an error,
+/// which closes the channel, when it does not exist).
+async fn passive_declare(ch: &lapin::Channel, queue: &str) -> lapin::Result<lapin::Queue> {
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
     };
     ch.queue_declare(queue.into(), passive, FieldTable::default())
         .await
-        .ok()
-        .map(|q| q.message_count())
 }
 
 /// Everything ready in `queue`, acked.
