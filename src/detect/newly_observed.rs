@@ -133,6 +133,9 @@ impl Default for NewlyObservedSpec {
     }
 }
 
+/// Longest `learning_secs` and `forget_secs`.
+const TEN_YEARS_SECS: u64 = 10 * 365 * 86_400;
+
 /// Shortest `forget_secs` other than 0 (a generation shorter than the
 /// detector's window would forget what the window still counts).
 pub const MIN_FORGET_SECS: u64 = 3600;
@@ -480,7 +483,7 @@ impl NewlyObserved {
         let learning_secs = check.require(
             "learning_secs",
             &spec.learning_secs,
-            |v| v <= 10 * 365 * 86_400,
+            |v| v <= TEN_YEARS_SECS,
             "must be a number of seconds of at most ten years",
         );
         let capacity = check.require(
@@ -499,7 +502,7 @@ impl NewlyObserved {
         let forget_secs = check.require(
             "forget_secs",
             &spec.forget_secs,
-            |v| v == 0 || (MIN_FORGET_SECS..=10 * 365 * 86_400).contains(&v),
+            |v| v == 0 || (MIN_FORGET_SECS..=TEN_YEARS_SECS).contains(&v),
             format!("must be 0 (never forget) or a number of seconds from {MIN_FORGET_SECS} to ten years"),
         );
         let allow_clients = check.nets("allow_clients", &spec.allow_clients);
