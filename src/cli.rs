@@ -644,7 +644,7 @@ pub(crate) fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow
     // pipeline's `detectors.blocklist_hit.lists`.
     for l in lists {
         if let Err(e) = std::fs::File::open(l) {
-            let shown = dnsmonitor::sinks::escape::for_terminal(&l.display().to_string());
+            let shown = dnsmonitor::escape::for_terminal(&l.display().to_string());
             return Err(usage!("--blocklist {shown}: cannot read: {e}"));
         }
     }
@@ -688,7 +688,7 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
                 kinds.join(", ")
             );
             // Names from the file are printed escaped.
-            use dnsmonitor::sinks::escape::for_terminal;
+            use dnsmonitor::escape::for_terminal;
             let so = &plan.source;
             if so.amqp {
                 println!(
@@ -766,7 +766,7 @@ impl Prepared {
             .spawn(move || {
                 for _ in signals.forever() {
                     let shown = pipeline.as_ref().map_or("the default pipeline".into(), |p| {
-                        dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                        dnsmonitor::escape::for_terminal(&p.display().to_string())
                     });
                     let in_force = r.latest().number;
                     let offered = load_plan(pipeline.as_ref(), &lists)
@@ -793,7 +793,7 @@ impl Prepared {
                 .pipeline
                 .as_ref()
                 .map_or("the default pipeline".into(), |p| {
-                    dnsmonitor::sinks::escape::for_terminal(&p.display().to_string())
+                    dnsmonitor::escape::for_terminal(&p.display().to_string())
                 });
             eprintln!("reload: SIGHUP re-reads {shown} and the blocklists");
         }
@@ -816,7 +816,7 @@ impl Prepared {
             return Ok(());
         }
         let m = self.run_metrics().unwrap_or_default();
-        let title = dnsmonitor::sinks::escape::for_terminal(title);
+        let title = dnsmonitor::escape::for_terminal(title);
         let (screen, alerts, reports) =
             Screen::start(title, m, self.stop.clone()).map_err(|e| match e {
                 ScreenError::NotATerminal => usage!("{e}"),
@@ -1118,7 +1118,7 @@ fn files_in_time_order(files: &[PathBuf], quiet: bool) -> Vec<PathBuf> {
     if !quiet && sorted != files {
         let names: Vec<String> = sorted
             .iter()
-            .map(|p| dnsmonitor::sinks::escape::for_terminal(&p.display().to_string()))
+            .map(|p| dnsmonitor::escape::for_terminal(&p.display().to_string()))
             .collect();
         eprintln!(
             "replay: reading the files in the time order of their first packet: {}",
@@ -1392,7 +1392,7 @@ fn save_filters() -> bool {
     for e in &errors {
         eprintln!(
             "error: newly_observed filter not saved: {}",
-            dnsmonitor::sinks::escape::for_terminal(e)
+            dnsmonitor::escape::for_terminal(e)
         );
     }
     errors.is_empty()
@@ -1425,7 +1425,7 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
         let _ = writeln!(
             e,
             "pipeline: version {number} ({}) in force from event time {}",
-            dnsmonitor::sinks::escape::for_terminal(origin),
+            dnsmonitor::escape::for_terminal(origin),
             rfc3339(*from_us)
         );
     }

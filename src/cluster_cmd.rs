@@ -18,8 +18,8 @@ use dnsmonitor::cluster::{
     ClusterError, ClusterOptions, MemberState, Membership, ZkTarget, pipeline_version,
 };
 use dnsmonitor::config::{DEFAULT_PIPELINE, Plan};
+use dnsmonitor::escape::for_terminal;
 use dnsmonitor::metrics::Metrics;
-use dnsmonitor::sinks::escape::for_terminal;
 use dnsmonitor::time::rfc3339;
 
 use crate::cli::{EXIT_OK, EXIT_USAGE, Usage};

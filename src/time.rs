@@ -7,6 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Microseconds per second.
 pub const MICROS: i64 = 1_000_000;
 
+/// Pane index: event time divided by the window slide. Also the dataflow's
+/// timestamp type; windows (`window/`) and detectors (`detect/`) both count
+/// in it.
+pub type Pane = u64;
+
 /// Reads wall time. Replay uses it only for pacing (`--speed`) and progress;
 /// detection never does.
 #[derive(Clone, Copy, Debug, Default)]

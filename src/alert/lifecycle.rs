@@ -4,10 +4,19 @@
 //! `resolved` once the condition has been clear for `hold_us` of event time.
 //! Pure: driven by window ends, no clock.
 
-use crate::config::LifecyclePolicy;
 use crate::detect::{Finding, Severity};
 
 use super::State;
+
+/// Alert lifecycle policy: `[alerts]` of the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LifecyclePolicy {
+    /// A key must be clear this long (event time) before `resolved`.
+    pub hold_us: i64,
+    /// `updated` is sent when observed moves by at least this fraction
+    /// since the last state sent (or when severity changes).
+    pub update_ratio: f64,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertLifecycle {

@@ -9,7 +9,7 @@ use crate::time::rfc3339;
 
 pub mod lifecycle;
 
-pub use lifecycle::{AlertLifecycle, Transition};
+pub use lifecycle::{AlertLifecycle, LifecyclePolicy, Transition};
 
 /// Schema name written in every alert line.
 pub const SCHEMA: &str = "dnsmonitor.alert/1";

@@ -420,7 +420,7 @@ fn examine(
             eprintln!(
                 "error: cluster {cluster}: refused pushed version {v} ({} error(s); first: {}); keeping {running}",
                 errors.0.len(),
-                crate::sinks::escape::for_terminal(&first)
+                crate::escape::for_terminal(&first)
             );
             info.refused = Some(format!("version {v}: {first}"));
             if let Some(m) = metrics {

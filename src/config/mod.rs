@@ -4,17 +4,20 @@
 //! this step, so a broken pipeline stops before the first packet.
 
 use std::fmt;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::alert::LifecyclePolicy;
 use crate::blocklist::BlocklistSet;
 use crate::detect::{Detector, DetectorsSpec, build_detectors};
 use crate::packet::PacketConfig;
 use crate::time::MICROS;
-use crate::window::WindowSpec;
+use crate::window::WindowPlan;
+
+use crate::spec::unspanned;
+pub use crate::spec::{ConfigError, ConfigErrors, Located};
 
 /// The default pipeline, as shipped in pipelines/default.toml.
 pub const DEFAULT_PIPELINE: &str = include_str!("../../pipelines/default.toml");
@@ -39,7 +42,7 @@ pub struct Spec {
     #[serde(default)]
     pub capture: CaptureSpec,
     #[serde(default)]
-    pub window: WindowToml,
+    pub window: WindowSpec,
     #[serde(default)]
     pub alerts: AlertsSpec,
     #[serde(default)]
@@ -233,15 +236,15 @@ impl Default for CaptureSpec {
 
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WindowToml {
+pub struct WindowSpec {
     pub size_secs: toml::Spanned<u64>,
     pub slide_secs: toml::Spanned<u64>,
     pub allowed_lateness_secs: toml::Spanned<u64>,
 }
 
-impl Default for WindowToml {
+impl Default for WindowSpec {
     fn default() -> Self {
-        WindowToml {
+        WindowSpec {
             size_secs: unspanned(10),
             slide_secs: unspanned(1),
             allowed_lateness_secs: unspanned(2),
@@ -265,26 +268,12 @@ impl Default for AlertsSpec {
     }
 }
 
-fn unspanned<T>(v: T) -> toml::Spanned<T> {
-    toml::Spanned::new(0..0, v)
-}
-
-/// Alert lifecycle policy (see `alert::lifecycle`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LifecyclePolicy {
-    /// A key must be clear this long (event time) before `resolved`.
-    pub hold_us: i64,
-    /// `updated` is sent when observed moves by at least this fraction
-    /// since the last state sent (or when severity changes).
-    pub update_ratio: f64,
-}
-
 /// The validated, typed pipeline.
 pub struct Plan {
     /// Where it came from ("<default>" for the built-in one).
     pub origin: String,
     pub packet: PacketConfig,
-    pub window: WindowSpec,
+    pub window: WindowPlan,
     pub lifecycle: LifecyclePolicy,
     pub detectors: Vec<Arc<dyn Detector>>,
     pub blocklist: Option<Arc<BlocklistSet>>,
@@ -313,139 +302,6 @@ impl fmt::Debug for Plan {
                 &self.detectors.iter().map(|d| d.kind()).collect::<Vec<_>>(),
             )
             .finish()
-    }
-}
-
-/// One configuration problem, located.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConfigError {
-    pub file: String,
-    /// 1-based; 0 when the problem has no place in the file.
-    pub line: usize,
-    pub column: usize,
-    /// Dotted key, e.g. `window.slide_secs` (may be empty).
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Keys and messages quote the file's text: escaped, so a key with
-        // ESC or U+202E in it cannot act on the terminal.
-        use crate::sinks::escape::for_terminal;
-        let file = for_terminal(&self.file);
-        if self.line > 0 {
-            write!(f, "{file}:{}:{}: ", self.line, self.column)?;
-        } else {
-            write!(f, "{file}: ")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, "key `{}`: ", for_terminal(&self.key))?;
-        }
-        f.write_str(&for_terminal(&self.message))
-    }
-}
-
-/// All the errors of one pipeline.
-#[derive(Debug)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-/// The text of a pipeline file with its name, to turn byte spans into
-/// file:line:column and dotted keys.
-pub struct Located<'a> {
-    pub file: &'a str,
-    pub text: &'a str,
-}
-
-impl Located<'_> {
-    /// An error at `span`; `key` is used when given, otherwise the key is
-    /// worked out from the file around the span.
-    pub fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
-        let message = message.into();
-        if span == (0..0) {
-            // A default value: no place in the file.
-            return ConfigError {
-                file: self.file.to_string(),
-                line: 0,
-                column: 0,
-                key: key.to_string(),
-                message,
-            };
-        }
-        let (line, column) = line_col(self.text, span.start);
-        let key = if key.is_empty() {
-            key_path_at(self.text, span.start)
-        } else {
-            key.to_string()
-        };
-        ConfigError {
-            file: self.file.to_string(),
-            line,
-            column,
-            key,
-            message,
-        }
-    }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = offset
-        - before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1)
-        + 1;
-    (line, col)
-}
-
-/// Dotted key of the `key = value` line holding `offset`, prefixed by the
-/// nearest `[table]` header above it.
-fn key_path_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |p| p + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |p| offset + p);
-    let line = text[line_start..line_end].trim();
-    let mut table = String::new();
-    for l in text[..line_start].lines().rev() {
-        let l = l.trim();
-        if l.starts_with('[') {
-            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-            break;
-        }
-    }
-    if line.starts_with('[') {
-        return line
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .to_string();
-    }
-    let key = line
-        .split('=')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .trim_matches('"');
-    match (table.is_empty(), key.is_empty()) {
-        (_, true) => table,
-        (true, false) => key.to_string(),
-        (false, false) => format!("{table}.{key}"),
     }
 }
 
@@ -523,7 +379,8 @@ impl Plan {
     }
 
     /// Validate pipeline text. `file` names it in errors, `base` resolves
-    /// relative paths inside it.
+    /// relative paths inside it. Every table is checked (one function
+    /// each) and every problem reported, in file order.
     pub fn from_str(
         text: &str,
         file: &str,
@@ -535,247 +392,19 @@ impl Plan {
         let Some(spec) = spec else {
             return Err(ConfigErrors(errors));
         };
-
-        // [window]
-        let w = &spec.window;
-        let (size, slide, late) = (
-            *w.size_secs.get_ref(),
-            *w.slide_secs.get_ref(),
-            *w.allowed_lateness_secs.get_ref(),
-        );
-        if slide == 0 {
-            errors.push(loc.error(
-                w.slide_secs.span(),
-                "window.slide_secs",
-                "must be at least 1",
-            ));
+        let e = &mut errors;
+        let (size, slide, late) = window_table(&spec.window, &loc, e);
+        let packet = capture_table(&spec.capture, &loc, e);
+        let lifecycle = alerts_table(&spec.alerts, &loc, e);
+        let metrics_listen = metrics_table(&spec.metrics, &loc, e);
+        let (report_interval_us, report_top) = reports_table(&spec.reports, size, slide, &loc, e);
+        let source = source_table(&spec.source, &loc, e);
+        let sink = sink_table(&spec.sink, &loc, e);
+        let (detectors, blocklist) = build_detectors(&spec.detectors, base, extra_lists, &loc, e);
+        if detectors.is_empty() && e.is_empty() {
+            e.push(loc.error(0..0, "detectors", "no detector is enabled"));
         }
-        if size == 0 || size > MAX_WINDOW_SECS {
-            errors.push(loc.error(
-                w.size_secs.span(),
-                "window.size_secs",
-                format!("must be between 1 and {MAX_WINDOW_SECS}"),
-            ));
-        } else if slide > 0 && size % slide != 0 {
-            errors.push(loc.error(
-                w.slide_secs.span(),
-                "window.slide_secs",
-                format!("must divide window.size_secs ({size})"),
-            ));
-        } else if slide > 0 && size / slide > MAX_PANES {
-            errors.push(loc.error(
-                w.slide_secs.span(),
-                "window.slide_secs",
-                format!("window.size_secs / slide_secs must be at most {MAX_PANES}"),
-            ));
-        }
-        if late > MAX_WINDOW_SECS {
-            errors.push(loc.error(
-                w.allowed_lateness_secs.span(),
-                "window.allowed_lateness_secs",
-                format!("must be at most {MAX_WINDOW_SECS}"),
-            ));
-        }
-
-        // [capture]
-        let c = &spec.capture;
-        let ports = c.dns_ports.get_ref();
-        if ports.is_empty() || ports.len() > MAX_DNS_PORTS || ports.contains(&0) {
-            errors.push(loc.error(
-                c.dns_ports.span(),
-                "capture.dns_ports",
-                format!("must list 1 to {MAX_DNS_PORTS} ports, none of them 0"),
-            ));
-        }
-        for (v, key) in [
-            (
-                *c.max_fragment_datagrams.get_ref(),
-                (&c.max_fragment_datagrams, "capture.max_fragment_datagrams"),
-            ),
-            (
-                *c.max_tcp_flows.get_ref(),
-                (&c.max_tcp_flows, "capture.max_tcp_flows"),
-            ),
-        ] {
-            if v == 0 || v > MAX_TABLE_ENTRIES {
-                errors.push(loc.error(
-                    key.0.span(),
-                    key.1,
-                    format!("must be between 1 and {MAX_TABLE_ENTRIES}"),
-                ));
-            }
-        }
-        let total = *c.max_tcp_total_bytes.get_ref();
-        let one_flow = PacketConfig::DEFAULT_MAX_TCP_BUFFER_BYTES;
-        if !(one_flow..=MAX_TCP_TOTAL_BYTES).contains(&total) {
-            errors.push(loc.error(
-                c.max_tcp_total_bytes.span(),
-                "capture.max_tcp_total_bytes",
-                format!("must be between {one_flow} (one flow's buffer) and {MAX_TCP_TOTAL_BYTES}"),
-            ));
-        }
-        for (v, key) in [
-            (&c.fragment_timeout_secs, "capture.fragment_timeout_secs"),
-            (&c.tcp_flow_timeout_secs, "capture.tcp_flow_timeout_secs"),
-            (&spec.alerts.hold_secs, "alerts.hold_secs"),
-            (&spec.source.idle_timeout_secs, "source.idle_timeout_secs"),
-        ] {
-            if *v.get_ref() > MAX_TIMEOUT_SECS {
-                errors.push(loc.error(
-                    v.span(),
-                    key,
-                    format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
-                ));
-            }
-        }
-        // Bounded above, so these cannot overflow; clamped all the same.
-        let micros = |secs: u64| secs.min(MAX_TIMEOUT_SECS) as i64 * MICROS;
-        let packet = PacketConfig {
-            dns_ports: ports.clone(),
-            max_fragment_datagrams: *c.max_fragment_datagrams.get_ref(),
-            fragment_timeout_us: micros(*c.fragment_timeout_secs.get_ref()),
-            max_tcp_flows: *c.max_tcp_flows.get_ref(),
-            tcp_flow_timeout_us: micros(*c.tcp_flow_timeout_secs.get_ref()),
-            max_tcp_total_bytes: total.clamp(one_flow, MAX_TCP_TOTAL_BYTES),
-            ..PacketConfig::default()
-        };
-
-        // [alerts]
-        let a = &spec.alerts;
-        let ratio = *a.update_ratio.get_ref();
-        if !(ratio.is_finite() && ratio > 0.0) {
-            errors.push(loc.error(
-                a.update_ratio.span(),
-                "alerts.update_ratio",
-                "must be a positive number",
-            ));
-        }
-        let lifecycle = LifecyclePolicy {
-            hold_us: micros(*a.hold_secs.get_ref()),
-            update_ratio: ratio,
-        };
-
-        // [metrics]
-        let metrics_listen = match &spec.metrics.listen {
-            None => None,
-            Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    errors.push(loc.error(
-                        l.span(),
-                        "metrics.listen",
-                        format!(
-                            "`{}` is not an address:port such as 127.0.0.1:9153",
-                            l.get_ref()
-                        ),
-                    ));
-                    None
-                }
-            },
-        };
-
-        // [reports]
-        let r = &spec.reports;
-        let (mut ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
-        if r.interval_secs.span() == (0..0) {
-            // Not set: one report per window length (always slide-aligned).
-            ri = size.max(1);
-        } else if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
-            errors.push(loc.error(
-                r.interval_secs.span(),
-                "reports.interval_secs",
-                format!(
-                    "must be a multiple of window.slide_secs ({slide}) up to {MAX_WINDOW_SECS}"
-                ),
-            ));
-        }
-        if rt == 0 || rt > 1000 {
-            errors.push(loc.error(r.top.span(), "reports.top", "must be between 1 and 1000"));
-        }
-
-        // [source]
-        let so = &spec.source;
-        let amqp = match so.kind.get_ref().as_str() {
-            "amqp" => true,
-            "capture" => false,
-            other => {
-                errors.push(loc.error(
-                    so.kind.span(),
-                    "source.type",
-                    format!("`{other}` is not a source type: use \"capture\" or \"amqp\""),
-                ));
-                false
-            }
-        };
-        let prefetch = *so.prefetch.get_ref();
-        if prefetch == 0 || prefetch > u16::MAX as u32 {
-            errors.push(loc.error(
-                so.prefetch.span(),
-                "source.prefetch",
-                format!("must be between 1 and {}", u16::MAX),
-            ));
-        }
-        if *so.idle_timeout_secs.get_ref() == 0 {
-            errors.push(loc.error(
-                so.idle_timeout_secs.span(),
-                "source.idle_timeout_secs",
-                "must be at least 1",
-            ));
-        }
-        if amqp && so.queue.get_ref().trim().is_empty() {
-            errors.push(loc.error(
-                so.kind.span(),
-                "source.queue",
-                "type = \"amqp\" needs a queue name",
-            ));
-        }
-        let mut bind = Vec::new();
-        for b in so.bind.get_ref() {
-            match parse_binding(b) {
-                Ok(pair) => bind.push(pair),
-                Err(m) => errors.push(loc.error(so.bind.span(), "source.bind", m)),
-            }
-        }
-        let dlx = so.dead_letter_exchange.get_ref().trim();
-        let source = SourcePlan {
-            amqp,
-            queue: so.queue.get_ref().trim().to_string(),
-            prefetch: prefetch.clamp(1, u16::MAX as u32) as u16,
-            idle_timeout_secs: *so.idle_timeout_secs.get_ref(),
-            dead_letter_exchange: (!dlx.is_empty()).then(|| dlx.to_string()),
-            bind,
-        };
-
-        // [sink]
-        let si = &spec.sink;
-        let sink_amqp = match si.kind.get_ref().as_str() {
-            "amqp" => true,
-            "none" => false,
-            other => {
-                errors.push(loc.error(
-                    si.kind.span(),
-                    "sink.type",
-                    format!("`{other}` is not a sink type: use \"none\" or \"amqp\""),
-                ));
-                false
-            }
-        };
-        if si.exchange.get_ref().trim().is_empty() {
-            errors.push(loc.error(si.exchange.span(), "sink.exchange", "must not be empty"));
-        }
-        let sink = SinkPlan {
-            amqp: sink_amqp,
-            exchange: si.exchange.get_ref().trim().to_string(),
-        };
-
-        // [detectors]
-        let (detectors, blocklist) =
-            build_detectors(&spec.detectors, base, extra_lists, &loc, &mut errors);
-        if detectors.is_empty() && errors.is_empty() {
-            errors.push(loc.error(0..0, "detectors", "no detector is enabled"));
-        }
-
-        let cluster = cluster_plan(&spec.cluster, &loc, &mut errors);
+        let cluster = cluster_plan(&spec.cluster, &loc, e);
 
         if !errors.is_empty() {
             // In file order; problems with no place in the file last.
@@ -785,17 +414,290 @@ impl Plan {
         Ok(Plan {
             origin: file.to_string(),
             packet,
-            window: WindowSpec::new(size, slide, late),
+            window: WindowPlan::new(size, slide, late),
             lifecycle,
             detectors,
             blocklist,
             metrics_listen,
-            report_interval_us: ri as i64 * MICROS,
-            report_top: rt,
+            report_interval_us,
+            report_top,
             source,
             sink,
             cluster,
         })
+    }
+}
+
+/// A timeout key: at most a day; returned in microseconds (clamped, so it
+/// cannot overflow even when the error is being reported).
+fn timeout_us(
+    v: &toml::Spanned<u64>,
+    key: &str,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> i64 {
+    if *v.get_ref() > MAX_TIMEOUT_SECS {
+        errors.push(loc.error(
+            v.span(),
+            key,
+            format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
+        ));
+    }
+    (*v.get_ref()).min(MAX_TIMEOUT_SECS) as i64 * MICROS
+}
+
+/// `[window]`: size, slide and allowed lateness, in seconds.
+fn window_table(
+    w: &WindowSpec,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> (u64, u64, u64) {
+    let (size, slide, late) = (
+        *w.size_secs.get_ref(),
+        *w.slide_secs.get_ref(),
+        *w.allowed_lateness_secs.get_ref(),
+    );
+    if slide == 0 {
+        errors.push(loc.error(
+            w.slide_secs.span(),
+            "window.slide_secs",
+            "must be at least 1",
+        ));
+    }
+    if size == 0 || size > MAX_WINDOW_SECS {
+        errors.push(loc.error(
+            w.size_secs.span(),
+            "window.size_secs",
+            format!("must be between 1 and {MAX_WINDOW_SECS}"),
+        ));
+    } else if slide > 0 && size % slide != 0 {
+        errors.push(loc.error(
+            w.slide_secs.span(),
+            "window.slide_secs",
+            format!("must divide window.size_secs ({size})"),
+        ));
+    } else if slide > 0 && size / slide > MAX_PANES {
+        errors.push(loc.error(
+            w.slide_secs.span(),
+            "window.slide_secs",
+            format!("window.size_secs / slide_secs must be at most {MAX_PANES}"),
+        ));
+    }
+    if late > MAX_WINDOW_SECS {
+        errors.push(loc.error(
+            w.allowed_lateness_secs.span(),
+            "window.allowed_lateness_secs",
+            format!("must be at most {MAX_WINDOW_SECS}"),
+        ));
+    }
+    (size, slide, late)
+}
+
+/// `[capture]`: ports and the decoder's reassembly bounds.
+fn capture_table(
+    c: &CaptureSpec,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> PacketConfig {
+    let ports = c.dns_ports.get_ref();
+    if ports.is_empty() || ports.len() > MAX_DNS_PORTS || ports.contains(&0) {
+        errors.push(loc.error(
+            c.dns_ports.span(),
+            "capture.dns_ports",
+            format!("must list 1 to {MAX_DNS_PORTS} ports, none of them 0"),
+        ));
+    }
+    for (v, key) in [
+        (&c.max_fragment_datagrams, "capture.max_fragment_datagrams"),
+        (&c.max_tcp_flows, "capture.max_tcp_flows"),
+    ] {
+        if *v.get_ref() == 0 || *v.get_ref() > MAX_TABLE_ENTRIES {
+            errors.push(loc.error(
+                v.span(),
+                key,
+                format!("must be between 1 and {MAX_TABLE_ENTRIES}"),
+            ));
+        }
+    }
+    let total = *c.max_tcp_total_bytes.get_ref();
+    let one_flow = PacketConfig::DEFAULT_MAX_TCP_BUFFER_BYTES;
+    if !(one_flow..=MAX_TCP_TOTAL_BYTES).contains(&total) {
+        errors.push(loc.error(
+            c.max_tcp_total_bytes.span(),
+            "capture.max_tcp_total_bytes",
+            format!("must be between {one_flow} (one flow's buffer) and {MAX_TCP_TOTAL_BYTES}"),
+        ));
+    }
+    PacketConfig {
+        dns_ports: ports.clone(),
+        max_fragment_datagrams: *c.max_fragment_datagrams.get_ref(),
+        fragment_timeout_us: timeout_us(
+            &c.fragment_timeout_secs,
+            "capture.fragment_timeout_secs",
+            loc,
+            errors,
+        ),
+        max_tcp_flows: *c.max_tcp_flows.get_ref(),
+        tcp_flow_timeout_us: timeout_us(
+            &c.tcp_flow_timeout_secs,
+            "capture.tcp_flow_timeout_secs",
+            loc,
+            errors,
+        ),
+        max_tcp_total_bytes: total.clamp(one_flow, MAX_TCP_TOTAL_BYTES),
+        ..PacketConfig::default()
+    }
+}
+
+/// `[alerts]`: the lifecycle policy.
+fn alerts_table(
+    a: &AlertsSpec,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> LifecyclePolicy {
+    let ratio = *a.update_ratio.get_ref();
+    if !(ratio.is_finite() && ratio > 0.0) {
+        errors.push(loc.error(
+            a.update_ratio.span(),
+            "alerts.update_ratio",
+            "must be a positive number",
+        ));
+    }
+    LifecyclePolicy {
+        hold_us: timeout_us(&a.hold_secs, "alerts.hold_secs", loc, errors),
+        update_ratio: ratio,
+    }
+}
+
+/// `[metrics]`: the listen address, if any.
+fn metrics_table(
+    m: &MetricsSpec,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<std::net::SocketAddr> {
+    let l = m.listen.as_ref()?;
+    match l.get_ref().parse::<std::net::SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(loc.error(
+                l.span(),
+                "metrics.listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:9153",
+                    l.get_ref()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `[reports]`: interval (microseconds, a multiple of the slide; one window
+/// length when not set) and top-N.
+fn reports_table(
+    r: &ReportsSpec,
+    size: u64,
+    slide: u64,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> (i64, usize) {
+    let (mut ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
+    if r.interval_secs.span() == (0..0) {
+        // Not set: one report per window length (always slide-aligned).
+        ri = size.max(1);
+    } else if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
+        errors.push(loc.error(
+            r.interval_secs.span(),
+            "reports.interval_secs",
+            format!("must be a multiple of window.slide_secs ({slide}) up to {MAX_WINDOW_SECS}"),
+        ));
+    }
+    if rt == 0 || rt > 1000 {
+        errors.push(loc.error(r.top.span(), "reports.top", "must be between 1 and 1000"));
+    }
+    (ri.min(MAX_WINDOW_SECS) as i64 * MICROS, rt)
+}
+
+/// `[source]`: the queue `consume` reads and its bindings.
+fn source_table(so: &SourceSpec, loc: &Located<'_>, errors: &mut Vec<ConfigError>) -> SourcePlan {
+    let amqp = match so.kind.get_ref().as_str() {
+        "amqp" => true,
+        "capture" => false,
+        other => {
+            errors.push(loc.error(
+                so.kind.span(),
+                "source.type",
+                format!("`{other}` is not a source type: use \"capture\" or \"amqp\""),
+            ));
+            false
+        }
+    };
+    let prefetch = *so.prefetch.get_ref();
+    if prefetch == 0 || prefetch > u16::MAX as u32 {
+        errors.push(loc.error(
+            so.prefetch.span(),
+            "source.prefetch",
+            format!("must be between 1 and {}", u16::MAX),
+        ));
+    }
+    timeout_us(
+        &so.idle_timeout_secs,
+        "source.idle_timeout_secs",
+        loc,
+        errors,
+    );
+    if *so.idle_timeout_secs.get_ref() == 0 {
+        errors.push(loc.error(
+            so.idle_timeout_secs.span(),
+            "source.idle_timeout_secs",
+            "must be at least 1",
+        ));
+    }
+    if amqp && so.queue.get_ref().trim().is_empty() {
+        errors.push(loc.error(
+            so.kind.span(),
+            "source.queue",
+            "type = \"amqp\" needs a queue name",
+        ));
+    }
+    let mut bind = Vec::new();
+    for b in so.bind.get_ref() {
+        match parse_binding(b) {
+            Ok(pair) => bind.push(pair),
+            Err(m) => errors.push(loc.error(so.bind.span(), "source.bind", m)),
+        }
+    }
+    let dlx = so.dead_letter_exchange.get_ref().trim();
+    SourcePlan {
+        amqp,
+        queue: so.queue.get_ref().trim().to_string(),
+        prefetch: prefetch.clamp(1, u16::MAX as u32) as u16,
+        idle_timeout_secs: *so.idle_timeout_secs.get_ref(),
+        dead_letter_exchange: (!dlx.is_empty()).then(|| dlx.to_string()),
+        bind,
+    }
+}
+
+/// `[sink]`: where alerts are published.
+fn sink_table(si: &SinkSpec, loc: &Located<'_>, errors: &mut Vec<ConfigError>) -> SinkPlan {
+    let sink_amqp = match si.kind.get_ref().as_str() {
+        "amqp" => true,
+        "none" => false,
+        other => {
+            errors.push(loc.error(
+                si.kind.span(),
+                "sink.type",
+                format!("`{other}` is not a sink type: use \"none\" or \"amqp\""),
+            ));
+            false
+        }
+    };
+    if si.exchange.get_ref().trim().is_empty() {
+        errors.push(loc.error(si.exchange.span(), "sink.exchange", "must not be empty"));
+    }
+    SinkPlan {
+        amqp: sink_amqp,
+        exchange: si.exchange.get_ref().trim().to_string(),
     }
 }
 
@@ -906,7 +808,7 @@ mod tests {
     #[test]
     fn default_pipeline_is_valid() {
         let plan = Plan::default_plan(&[]).unwrap();
-        assert_eq!(plan.window, WindowSpec::new(10, 1, 2));
+        assert_eq!(plan.window, WindowPlan::new(10, 1, 2));
         assert!(!plan.detectors.is_empty());
     }
 

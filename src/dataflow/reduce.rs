@@ -20,13 +20,13 @@ use crate::config::Plan;
 use crate::metrics::Metrics;
 use crate::window::keyed::KeyedWindows;
 use crate::window::map_side::Shuffle;
-use crate::window::{Pane, WindowSpec};
+use crate::window::{Pane, WindowPlan};
 
 type AlertOutput<'a> = OutputBuilderSession<'a, Pane, CapacityContainerBuilder<Vec<Alert>>>;
 
 /// The reduce side of one worker.
 pub(crate) struct Reduce {
-    spec: WindowSpec,
+    spec: WindowPlan,
     windows: KeyedWindows,
     /// Held for data that can produce alerts, at the least time not closed.
     held: Option<Capability<Pane>>,
@@ -234,7 +234,7 @@ fn complete_through(frontier: Option<Pane>, last_pane: Option<Pane>) -> Option<P
 /// the alert's window, not before `held`.
 fn runs_by_pane(
     alerts: &[Alert],
-    spec: WindowSpec,
+    spec: WindowPlan,
     held: Pane,
 ) -> Vec<(Pane, std::ops::Range<usize>)> {
     runs_by(alerts, |a| spec.pane_of(a.event_time_us - 1).max(held))

@@ -18,7 +18,7 @@ use super::{IDLE_AFTER_US, Speed};
 use crate::ingest::TIME_JUMP_US;
 use crate::sources::ReadStatus;
 use crate::window::map_side::MAX_MAP_ENTRIES;
-use crate::window::{Pane, WindowSpec};
+use crate::window::{Pane, WindowPlan};
 
 /// `--speed`: holds frames back so that event time runs at the recorded
 /// pace times a factor, counted from the first frame.
@@ -84,14 +84,14 @@ impl Pacer {
 /// capabilities' pane. Kept incrementally: one comparison per frame.
 #[derive(Debug)]
 pub(crate) struct LateBound {
-    spec: WindowSpec,
+    spec: WindowPlan,
     pane: Pane,
     /// The newest-frame time at which `pane` moves on.
     next_us: i64,
 }
 
 impl LateBound {
-    pub(crate) fn new(spec: WindowSpec) -> Self {
+    pub(crate) fn new(spec: WindowPlan) -> Self {
         LateBound {
             spec,
             pane: 0,
@@ -115,7 +115,7 @@ impl LateBound {
 /// Where the source's capabilities stand, from what it has read.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Watermark {
-    pub(crate) spec: WindowSpec,
+    pub(crate) spec: WindowPlan,
     /// A live capture: a silent wire lets event time follow the clock.
     pub(crate) live: bool,
 }
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn late_bound_follows_the_newest_frame_whatever_the_batches() {
         // 10 s panes, 5 s lateness.
-        let spec = WindowSpec::new(60, 10, 5);
+        let spec = WindowPlan::new(60, 10, 5);
         let mut b = LateBound::new(spec);
         assert_eq!(b.min_pane(i64::MIN, 0), 0);
         assert_eq!(b.min_pane(i64::MIN, 2), 2);
@@ -262,7 +262,7 @@ mod tests {
     fn rule(live: bool) -> Watermark {
         // 10 s panes, 60 s windows, 5 s lateness.
         Watermark {
-            spec: WindowSpec::new(60, 10, 5),
+            spec: WindowPlan::new(60, 10, 5),
             live,
         }
     }

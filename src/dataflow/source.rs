@@ -349,7 +349,7 @@ impl Source {
         eprintln!(
             "reload: pipeline version {} ({}) in force from event time {} (messages from then on; windows ending from {} on)",
             v.number,
-            crate::sinks::escape::for_terminal(&v.plan.origin),
+            crate::escape::for_terminal(&v.plan.origin),
             crate::time::rfc3339(start_us),
             crate::time::rfc3339(spec.end_us(v.from)),
         );

@@ -40,7 +40,7 @@ use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// Question types whose answers are used for amplification.
 pub const AMPLIFYING_QTYPES: [u16; 4] = [255, 48, 46, 16];

@@ -24,7 +24,7 @@ use serde_json::json;
 use super::nxdomain_flood::{RCODE_NXDOMAIN, RCODE_SERVFAIL};
 use super::spec::{Check, NetList, defaults, yes};
 use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// `[detectors.client_flood]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]

@@ -59,7 +59,7 @@ use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, ShortStr, Tally, TallySink,
     WindowView,
 };
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// The model file, compiled in.
 pub const MODEL_TEXT: &str = include_str!("dga_model.txt");

@@ -37,6 +37,7 @@ pub(crate) mod test_support;
 pub mod tunneling;
 pub mod unsolicited_response;
 
+pub use crate::dns::ShortStr;
 pub use registry::{DetectorsSpec, build_detectors};
 
 /// Alert kinds (snake_case on the wire; also a bounded metric label).
@@ -209,39 +210,6 @@ impl Key {
             Key::Domain(d) => KeyRef::Domain(d),
             Key::Victim(a) => KeyRef::Victim(*a),
             Key::Server(a) => KeyRef::Server(*a),
-        }
-    }
-}
-
-/// A short string held inline (no allocation), on the heap when longer.
-/// Lives on the stack for one message; the size is the point.
-#[allow(clippy::large_enum_variant)]
-pub enum ShortStr {
-    Inline { len: u8, buf: [u8; 255] },
-    Heap(Box<str>),
-}
-
-impl ShortStr {
-    pub fn new(s: &str) -> ShortStr {
-        if s.len() <= 255 {
-            let mut buf = [0u8; 255];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            ShortStr::Inline {
-                len: s.len() as u8,
-                buf,
-            }
-        } else {
-            ShortStr::Heap(s.into())
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            // Copied from a `&str` whole: always UTF-8.
-            ShortStr::Inline { len, buf } => {
-                std::str::from_utf8(&buf[..*len as usize]).unwrap_or("")
-            }
-            ShortStr::Heap(s) => s,
         }
     }
 }
@@ -605,9 +573,9 @@ pub struct WindowView<'a> {
     /// each with its pane index; empty panes are absent. Complete means the
     /// frontier passed them: every worker's part is merged, so what a
     /// detector reads here is a function of the input alone.
-    pub panes: &'a [(crate::window::Pane, Tally)],
+    pub panes: &'a [(crate::time::Pane, Tally)],
     /// The pane the window ends at.
-    pub end: crate::window::Pane,
+    pub end: crate::time::Pane,
     /// A pane's length in seconds.
     pub slide_secs: f64,
 }

@@ -62,8 +62,8 @@ use super::spec::{Check, NetList, defaults};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
-use crate::config::{ConfigError, Located};
 use crate::sketch::bloom::Bloom;
+use crate::spec::{ConfigError, Located};
 
 /// `[detectors.newly_observed]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]

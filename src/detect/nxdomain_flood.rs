@@ -18,7 +18,7 @@ use super::spec::{Check, NetList, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// Response code 3.
 pub const RCODE_NXDOMAIN: u16 = 3;

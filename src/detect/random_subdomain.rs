@@ -27,7 +27,7 @@ use super::spec::{Check, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// Responses in the window from which the failure ratio is trusted;
 /// below it the domain is treated as having no visible responses.

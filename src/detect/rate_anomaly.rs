@@ -30,7 +30,7 @@ use serde_json::json;
 
 use super::spec::{Check, built, defaults, yes};
 use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// `[detectors.rate_anomaly]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]

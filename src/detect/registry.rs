@@ -22,7 +22,7 @@ use super::subnet_flood::{SubnetFlood, SubnetFloodSpec};
 use super::tunneling::{Tunneling, TunnelingSpec};
 use super::unsolicited_response::{UnsolicitedResponse, UnsolicitedResponseSpec};
 use crate::blocklist::BlocklistSet;
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// `[detectors]`: one optional table per detector kind.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]

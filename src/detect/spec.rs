@@ -5,7 +5,7 @@
 use toml::Spanned;
 
 use super::Kind;
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// `#[serde(default = "yes")]` for `enabled`.
 pub fn yes() -> bool {

@@ -34,7 +34,7 @@ use super::spec::{Check, built, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// Smallest margin above a warm baseline, in sources.
 pub const MIN_MARGIN_SOURCES: f64 = 10.0;

@@ -38,7 +38,7 @@ use serde_json::json;
 
 use super::spec::{Check, NetList, defaults, yes};
 use super::{Detector, Finding, Key, KeyRef, Kind, Observed, Severity, TallySink, WindowView};
-use crate::config::{ConfigError, Located};
+use crate::spec::{ConfigError, Located};
 
 /// `[detectors.subnet_flood]` in a pipeline file.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]

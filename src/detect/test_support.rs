@@ -8,9 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::config::{ConfigError, Located, Plan};
+use crate::config::Plan;
 use crate::detect::{Detector, Finding, Key, Observed, Tally, TallySink, WindowView};
 use crate::packet::{Payload, Transport};
+use crate::spec::{ConfigError, Located};
 use crate::synth::FrameBuilder;
 
 /// A map-side table for one pane.

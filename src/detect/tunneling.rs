@@ -58,8 +58,8 @@ use super::spec::{Check, MAX_LONG_WINDOW_SECS, NetList, defaults, yes};
 use super::{
     Detector, Finding, Key, KeyRef, Kind, Observed, Severity, Tally, TallySink, WindowView,
 };
-use crate::config::{ConfigError, Located};
 use crate::dns::QName;
+use crate::spec::{ConfigError, Located};
 
 /// Sub-label bytes from which an ordinary-type query is a tunnel candidate.
 pub const CARRIER_BYTES: u64 = 20;

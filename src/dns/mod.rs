@@ -6,4 +6,4 @@ pub mod event;
 pub mod name;
 
 pub use decode::{DecodeError, DnsMessage, decode};
-pub use name::QName;
+pub use name::{QName, ShortStr};

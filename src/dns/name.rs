@@ -209,11 +209,11 @@ impl QName {
     }
 
     /// The lower-case presentation form, held inline when it fits.
-    pub fn lowercase_presentation(&self) -> crate::detect::ShortStr {
+    pub fn lowercase_presentation(&self) -> ShortStr {
         self.with_presentation(|p| {
             p.make_ascii_lowercase();
             // Presentation form is ASCII.
-            crate::detect::ShortStr::new(std::str::from_utf8(p).unwrap_or(""))
+            ShortStr::new(std::str::from_utf8(p).unwrap_or(""))
         })
     }
 
@@ -390,6 +390,39 @@ pub fn registered_labels(name: &QName) -> Option<usize> {
     let dom = psl::domain(buf.get(..len)?)?;
     let labels = dom.as_bytes().iter().filter(|&&b| b == b'.').count() + 1;
     (labels <= name.label_count()).then_some(labels)
+}
+
+/// A short string held inline (no allocation), on the heap when longer.
+/// Lives on the stack for one message; the size is the point.
+#[allow(clippy::large_enum_variant)]
+pub enum ShortStr {
+    Inline { len: u8, buf: [u8; 255] },
+    Heap(Box<str>),
+}
+
+impl ShortStr {
+    pub fn new(s: &str) -> ShortStr {
+        if s.len() <= 255 {
+            let mut buf = [0u8; 255];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            ShortStr::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            ShortStr::Heap(s.into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole: always UTF-8.
+            ShortStr::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..*len as usize]).unwrap_or("")
+            }
+            ShortStr::Heap(s) => s,
+        }
+    }
 }
 
 #[cfg(test)]

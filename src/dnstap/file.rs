@@ -82,7 +82,7 @@ impl DnstapFile {
                 if !start.offers_dnstap() {
                     return Err(format!(
                         "not a dnstap file: content type \"{}\" is not protobuf:dnstap.Dnstap",
-                        crate::sinks::escape::for_terminal(&String::from_utf8_lossy(
+                        crate::escape::for_terminal(&String::from_utf8_lossy(
                             start.first_content_type()
                         ))
                     ));

@@ -268,8 +268,7 @@ impl DnstapListener {
                                 continue;
                             };
                             let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let peer =
-                                format!("unix:{}", crate::sinks::escape::for_terminal(&name));
+                            let peer = format!("unix:{}", crate::escape::for_terminal(&name));
                             start_connection(s, conn, peer, &tx, &shared);
                         }
                     });
@@ -486,9 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 DnstapError::WrongContentType,
                 format!(
                     " (offered \"{}\")",
-                    crate::sinks::escape::for_terminal(&String::from_utf8_lossy(
-                        c.first_content_type()
-                    ))
+                    crate::escape::for_terminal(&String::from_utf8_lossy(c.first_content_type()))
                 ),
             )
         };

@@ -11,8 +11,8 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
 use super::AlertSink;
-use super::escape::for_terminal;
 use crate::alert::Alert;
+use crate::escape::for_terminal;
 
 /// Widths of the aligned columns: the longest state (`resolved`), severity
 /// (`CRITICAL`) and kind (`unsolicited_response`); keys are padded to

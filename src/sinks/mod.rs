@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 pub mod amqp;
-pub mod escape;
+pub use crate::escape;
 pub mod human;
 pub mod watch;
 

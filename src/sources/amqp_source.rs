@@ -42,7 +42,7 @@ use crate::ingest::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::metrics::Metrics;
 use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::time::Clock;
-use crate::window::{Pane, WindowSpec};
+use crate::window::{Pane, WindowPlan};
 
 /// Default prefetch (unacked deliveries the broker hands out at once).
 pub const DEFAULT_PREFETCH: u16 = 1000;
@@ -154,7 +154,7 @@ pub struct AmqpSource {
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
     shared: Arc<ConsumerState>,
     book: Arc<Mutex<AckBook>>,
-    spec: WindowSpec,
+    spec: WindowPlan,
     sensors: HashMap<String, SensorState>,
     frame: u64,
     exit_on_eos: bool,
@@ -489,7 +489,7 @@ impl AmqpIngest {
     /// the run.
     pub fn connect(
         opts: AmqpSourceOptions,
-        spec: WindowSpec,
+        spec: WindowPlan,
     ) -> Result<(AmqpIngest, AmqpSource), AmqpError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

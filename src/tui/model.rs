@@ -4,15 +4,15 @@
 //! what the pipeline already produces (metric samples once a second, alert
 //! states, report lines) and knows nothing of terminals: tested alone.
 //! Every text that came from the wire is escaped here, once
-//! (`sinks::escape::for_terminal`).
+//! (`escape::for_terminal`).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::alert::{Alert, State};
 use crate::detect::Severity;
+use crate::escape::for_terminal;
 use crate::metrics::RCODES;
 use crate::reports::Table;
-use crate::sinks::escape::for_terminal;
 use crate::time::MICROS;
 
 /// Seconds of packets/s and queries/s history kept for the sparklines.

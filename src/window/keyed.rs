@@ -32,9 +32,9 @@ use std::sync::Arc;
 
 use super::cold::ColdTally;
 use super::keymap::{Entry, KeyHasher, KeyMap};
-use super::{Pane, WindowSpec};
+use super::{Pane, WindowPlan};
+use crate::alert::LifecyclePolicy;
 use crate::alert::{Alert, AlertLifecycle};
-use crate::config::LifecyclePolicy;
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
 /// Index of a key's state in `KeyedWindows::slots`.
@@ -82,7 +82,7 @@ struct DetWindow {
 }
 
 pub struct KeyedWindows {
-    spec: WindowSpec,
+    spec: WindowPlan,
     policy: LifecyclePolicy,
     detectors: Vec<Arc<dyn Detector>>,
     /// Per detector: its window.
@@ -143,7 +143,7 @@ pub const MAX_KEYS: usize = 1 << 18;
 
 impl KeyedWindows {
     pub fn new(
-        spec: WindowSpec,
+        spec: WindowPlan,
         policy: LifecyclePolicy,
         detectors: Vec<Arc<dyn Detector>>,
     ) -> Self {

@@ -12,11 +12,10 @@ pub mod keyed;
 pub mod keymap;
 pub mod map_side;
 
-/// Pane index; also the dataflow's timestamp type.
-pub type Pane = u64;
+pub use crate::time::Pane;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WindowSpec {
+pub struct WindowPlan {
     /// Slide (pane length), microseconds, > 0.
     pub slide_us: i64,
     /// Panes per window (size / slide), >= 1.
@@ -26,13 +25,13 @@ pub struct WindowSpec {
     pub lateness_us: i64,
 }
 
-impl WindowSpec {
+impl WindowPlan {
     pub fn new(size_secs: u64, slide_secs: u64, lateness_secs: u64) -> Self {
         assert!(
             slide_secs > 0 && size_secs.is_multiple_of(slide_secs),
             "validated by config"
         );
-        WindowSpec {
+        WindowPlan {
             slide_us: slide_secs as i64 * MICROS,
             panes: size_secs / slide_secs,
             lateness_us: lateness_secs as i64 * MICROS,
@@ -93,7 +92,7 @@ mod tests {
 
     #[test]
     fn panes_and_bounds() {
-        let w = WindowSpec::new(10, 1, 2);
+        let w = WindowPlan::new(10, 1, 2);
         assert_eq!(w.panes, 10);
         assert_eq!(w.pane_of(12_345_678), 12);
         assert_eq!(w.bounds_us(12), (3 * MICROS, 13 * MICROS));
@@ -101,7 +100,7 @@ mod tests {
         assert!(!w.contains(12, 2) && !w.contains(12, 13));
         assert_eq!(w.watermark_pane(12 * MICROS), 10);
         assert_eq!(w.first_pane(3), 0);
-        let w = WindowSpec::new(30, 5, 0);
+        let w = WindowPlan::new(30, 5, 0);
         assert_eq!(w.panes, 6);
         assert_eq!(w.pane_of(29 * MICROS), 5);
     }
