@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Plan;
 use crate::detect::Observed;
 use crate::dns::{self, DecodeError};
+use crate::dnstap::{self, DnstapCounters, DnstapError};
 use crate::packet::{PacketDecoder, PacketStats, Payload};
 use crate::sketch::topk::TopK;
 use crate::window::Pane;
@@ -60,7 +61,7 @@ pub struct IngestCounters {
     jump: Option<(u32, i64, i64)>,
     /// Forward time jumps accepted.
     pub time_jumps: u64,
-    /// dnstap messages by type and errors by reason (see `dnstap::process`).
+    /// dnstap messages by type and errors by reason (see `process_dnstap`).
     pub dnstap: crate::dnstap::DnstapCounters,
 }
 
@@ -216,7 +217,7 @@ impl Ingest {
         min_pane: Pane,
     ) {
         if linktype == crate::dnstap::LINKTYPE_DNSTAP {
-            return crate::dnstap::process(self, file, frame, data, min_pane);
+            return process_dnstap(self, file, frame, data, min_pane);
         }
         let (decoder, mut to) = self.split("pcap");
         decoder.decode(linktype, ts_us, data, |payload| {
@@ -495,8 +496,94 @@ impl Ingest {
         last.decode_errors = c.decode_errors.clone();
         last.packet = p.clone();
         last.top_evictions = c.top.evictions;
-        crate::dnstap::publish(&c.dnstap, &mut last.dnstap, m);
+        publish_dnstap(&c.dnstap, &mut last.dnstap, m);
     }
+}
+
+/// Add what `c` counted since `last` to the metrics (per batch, never per
+/// message), then remember it.
+fn publish_dnstap(c: &DnstapCounters, last: &mut DnstapCounters, m: &crate::metrics::Metrics) {
+    m.dnstap_frames.inc_by(c.frames - last.frames);
+    m.dnstap_bytes.inc_by(c.bytes - last.bytes);
+    m.dnstap_connections
+        .inc_by(c.connections - last.connections);
+    for t in crate::dnstap::MessageType::ALL {
+        let i = t as usize;
+        if c.messages[i] > last.messages[i] {
+            m.dnstap_messages
+                .with_label_values(&[t.as_str()])
+                .inc_by(c.messages[i] - last.messages[i]);
+        }
+    }
+    for e in DnstapError::ALL {
+        let i = e as usize;
+        if c.errors[i] > last.errors[i] {
+            m.dnstap_errors
+                .with_label_values(&[e.as_str()])
+                .inc_by(c.errors[i] - last.errors[i]);
+        }
+    }
+    *last = c.clone();
+}
+
+/// Log lines about malformed messages, at most this many per run and
+/// worker (the counters keep counting).
+pub const MAX_DNSTAP_WARNINGS: u64 = 20;
+
+/// One dnstap frame (`data`: the protobuf payload) meets the ingest: see
+/// `dnstap`'s module doc. `frame` numbers it for the event log.
+fn process_dnstap(ingest: &mut Ingest, file: u32, frame: u64, data: &[u8], min_pane: Pane) {
+    let c = &mut ingest.counters.dnstap;
+    c.frames += 1;
+    c.bytes += data.len() as u64;
+    let warn = |c: &mut DnstapCounters, e: DnstapError| {
+        c.error(e);
+        let n: u64 = c.errors.iter().sum();
+        if n <= MAX_DNSTAP_WARNINGS {
+            tracing::warn!(
+                reason = e.as_str(),
+                "dnstap frame {frame} (input {file}) skipped: {e}{}",
+                if n == MAX_DNSTAP_WARNINGS {
+                    " (no more of these are logged; see the dnstap error counters)"
+                } else {
+                    ""
+                }
+            );
+        }
+    };
+    let d = match dnstap::message::decode(data) {
+        Ok(d) => d,
+        Err(e) => return warn(c, e),
+    };
+    let (m, t) = match dnstap::message::inner(&d) {
+        Ok(x) => x,
+        Err(e) => return warn(c, e),
+    };
+    c.message(t);
+    if t.is_upstream() {
+        if t.is_response()
+            && let Some(r) = m.response_message.as_deref()
+            && r.get(3).is_some_and(|b| b & 0x0f == 2)
+        {
+            c.upstream_servfail += 1;
+        }
+        return;
+    }
+    if !t.is_client_side() {
+        return;
+    }
+    let mapped = match dnstap::message::to_payload(m, t) {
+        Ok(p) => p,
+        Err(e) => return warn(c, e),
+    };
+    if mapped.no_server_address {
+        c.no_server_address += 1;
+    }
+    if crate::dns::decode(mapped.payload.data).is_err() {
+        // Counted by the ingest under its DNS decode reason as well.
+        warn(c, DnstapError::BadDns);
+    }
+    ingest.process_payload(file, frame, &mapped.payload, min_pane);
 }
 
 /// Queries waiting for their response, per worker. Both directions of an

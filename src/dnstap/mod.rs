@@ -6,11 +6,13 @@
 //! packet: as a [`RawPacket`](crate::sources::RawPacket) whose link type is
 //! [`LINKTYPE_DNSTAP`] and whose bytes are the protobuf payload of one data
 //! frame, so replay, the dataflow source, sensor batches and `consume` need
-//! no second path. [`process`] is where such a frame meets the ingest: it
-//! decodes the message, counts it by type, and hands client-side messages
-//! (CLIENT_*, AUTH_*) to the same entry point the packet path uses; the
-//! resolver's own upstream traffic (RESOLVER_*, FORWARDER_*) is counted
-//! (with upstream SERVFAILs) and kept out of the client detectors.
+//! no second path. `Ingest::process_dnstap` (ingest.rs) is where such a
+//! frame meets the ingest: it decodes the message, counts it by type, and
+//! hands client-side messages (CLIENT_*, AUTH_*) to the same entry point
+//! the packet path uses; the resolver's own upstream traffic (RESOLVER_*,
+//! FORWARDER_*) is counted (with upstream SERVFAILs) and kept out of the
+//! client detectors. This module only decodes and counts: it imports
+//! nothing above `dns`/`packet`.
 //!
 //! Must not read the wall clock: event time is the message's own time.
 
@@ -19,8 +21,6 @@ pub mod frames;
 pub mod listen;
 pub mod message;
 
-use crate::ingest::Ingest;
-use crate::window::Pane;
 pub use message::MessageType;
 
 /// Link type of a dnstap frame inside dnsmonitor (pcap batches, raw
@@ -196,92 +196,6 @@ impl DnstapCounters {
             .map(|e| (e.as_str(), self.errors[*e as usize]))
             .collect()
     }
-}
-
-/// Add what `c` counted since `last` to the metrics (per batch, never per
-/// message), then remember it.
-pub fn publish(c: &DnstapCounters, last: &mut DnstapCounters, m: &crate::metrics::Metrics) {
-    m.dnstap_frames.inc_by(c.frames - last.frames);
-    m.dnstap_bytes.inc_by(c.bytes - last.bytes);
-    m.dnstap_connections
-        .inc_by(c.connections - last.connections);
-    for t in MessageType::ALL {
-        let i = t as usize;
-        if c.messages[i] > last.messages[i] {
-            m.dnstap_messages
-                .with_label_values(&[t.as_str()])
-                .inc_by(c.messages[i] - last.messages[i]);
-        }
-    }
-    for e in DnstapError::ALL {
-        let i = e as usize;
-        if c.errors[i] > last.errors[i] {
-            m.dnstap_errors
-                .with_label_values(&[e.as_str()])
-                .inc_by(c.errors[i] - last.errors[i]);
-        }
-    }
-    *last = c.clone();
-}
-
-/// Log lines about malformed messages, at most this many per run and
-/// worker (the counters keep counting).
-pub const MAX_MESSAGE_WARNINGS: u64 = 20;
-
-/// One dnstap frame (`data`: the protobuf payload) meets the ingest: see
-/// the module doc. `frame` numbers it for the event log.
-pub fn process(ingest: &mut Ingest, file: u32, frame: u64, data: &[u8], min_pane: Pane) {
-    let c = &mut ingest.counters.dnstap;
-    c.frames += 1;
-    c.bytes += data.len() as u64;
-    let warn = |c: &mut DnstapCounters, e: DnstapError| {
-        c.error(e);
-        let n: u64 = c.errors.iter().sum();
-        if n <= MAX_MESSAGE_WARNINGS {
-            tracing::warn!(
-                reason = e.as_str(),
-                "dnstap frame {frame} (input {file}) skipped: {e}{}",
-                if n == MAX_MESSAGE_WARNINGS {
-                    " (no more of these are logged; see the dnstap error counters)"
-                } else {
-                    ""
-                }
-            );
-        }
-    };
-    let d = match message::decode(data) {
-        Ok(d) => d,
-        Err(e) => return warn(c, e),
-    };
-    let (m, t) = match message::inner(&d) {
-        Ok(x) => x,
-        Err(e) => return warn(c, e),
-    };
-    c.message(t);
-    if t.is_upstream() {
-        if t.is_response()
-            && let Some(r) = m.response_message.as_deref()
-            && r.get(3).is_some_and(|b| b & 0x0f == 2)
-        {
-            c.upstream_servfail += 1;
-        }
-        return;
-    }
-    if !t.is_client_side() {
-        return;
-    }
-    let mapped = match message::to_payload(m, t) {
-        Ok(p) => p,
-        Err(e) => return warn(c, e),
-    };
-    if mapped.no_server_address {
-        c.no_server_address += 1;
-    }
-    if crate::dns::decode(mapped.payload.data).is_err() {
-        // Counted by the ingest under its DNS decode reason as well.
-        warn(c, DnstapError::BadDns);
-    }
-    ingest.process_payload(file, frame, &mapped.payload, min_pane);
 }
 
 /// Flow-affinity key of a dnstap frame, like `PacketDecoder::shard_key`
