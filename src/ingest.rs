@@ -15,15 +15,9 @@ use crate::dns::{self, DecodeError};
 use crate::dnstap::{self, DnstapCounters, DnstapError};
 use crate::packet::{PacketDecoder, PacketStats, Payload};
 use crate::sketch::topk::TopK;
+use crate::time::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::window::Pane;
 use crate::window::map_side::MapTables;
-
-/// A frame this far ahead of the newest believed time is a suspected bogus
-/// timestamp until `JUMP_CONFIRM` frames in a row agree (a capture paused
-/// for longer than this still resumes after that many frames).
-pub const TIME_JUMP_US: i64 = 600 * crate::time::MICROS;
-/// Frames in a row that confirm a forward time jump.
-pub const JUMP_CONFIRM: u32 = 8;
 
 /// Counters kept by the top-names sketch per worker.
 pub const TOP_NAMES_CAPACITY: usize = 4096;

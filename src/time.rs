@@ -7,6 +7,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Microseconds per second.
 pub const MICROS: i64 = 1_000_000;
 
+/// The event-time poisoning guard, shared by the ingest (frames) and the
+/// queue source (batches): a frame this far ahead of the newest believed
+/// time is a suspected bogus timestamp until `JUMP_CONFIRM` frames in a row
+/// agree (a capture paused for longer than this still resumes after that
+/// many frames).
+pub const TIME_JUMP_US: i64 = 600 * MICROS;
+/// Frames in a row that confirm a forward time jump.
+pub const JUMP_CONFIRM: u32 = 8;
+
 /// Pane index: event time divided by the window slide. Also the dataflow's
 /// timestamp type; windows (`window/`) and detectors (`detect/`) both count
 /// in it.

@@ -15,8 +15,8 @@
 use std::time::{Duration, Instant};
 
 use super::{IDLE_AFTER_US, Speed};
-use crate::ingest::TIME_JUMP_US;
 use crate::sources::ReadStatus;
+use crate::time::TIME_JUMP_US;
 use crate::window::map_side::MAX_MAP_ENTRIES;
 use crate::window::{Pane, WindowPlan};
 

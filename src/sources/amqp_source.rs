@@ -38,10 +38,10 @@ use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
 
 use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
 use super::{FrameSource, RawPacket, ReadStatus};
-use crate::ingest::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::metrics::Metrics;
 use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
 use crate::time::Clock;
+use crate::time::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::window::{Pane, WindowPlan};
 
 /// Default prefetch (unacked deliveries the broker hands out at once).
