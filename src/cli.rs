@@ -1398,8 +1398,17 @@ fn save_filters() -> bool {
     errors.is_empty()
 }
 
+/// The run summary on stderr: what was read, what could not be parsed or
+/// kept, what was found.
 fn print_summary(what: &str, s: &RunSummary, workers: u16) {
     let mut e = std::io::stderr().lock();
+    summary_input(&mut e, what, s, workers);
+    summary_losses(&mut e, s);
+    summary_findings(&mut e, s);
+}
+
+/// Packets, capture times, pipeline versions, DNS and dnstap messages.
+fn summary_input(e: &mut impl Write, what: &str, s: &RunSummary, workers: u16) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(e, "--- dnsmonitor {what} summary ---");
     if let Some(c) = &s.capture {
@@ -1468,6 +1477,11 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
             );
         }
     }
+}
+
+/// Parse errors, reassembly evictions, late messages, refused window state.
+fn summary_losses(e: &mut impl Write, s: &RunSummary) {
+    let d = &s.dnstap;
     let mut errs: Vec<(String, u64)> = s
         .packet
         .nonzero_errors()
@@ -1520,6 +1534,10 @@ fn print_summary(what: &str, s: &RunSummary, workers: u16) {
             s.refused_window_keys, s.late_tallies
         );
     }
+}
+
+/// Alerts and the top tables.
+fn summary_findings(e: &mut impl Write, s: &RunSummary) {
     if s.alerts.is_empty() {
         let _ = writeln!(e, "alerts: none");
     } else {
