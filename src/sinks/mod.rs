@@ -5,7 +5,6 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-pub mod amqp;
 pub mod escape;
 pub mod human;
 pub mod watch;
