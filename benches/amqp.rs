@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use dnsmonitor::amqp::sensor::{SensorOptions, Target};
+use dnsmonitor::amqp::source::{AmqpIngest, AmqpSourceOptions};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, Speed};
-use dnsmonitor::sensor::{SensorOptions, Target};
 use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::sources::PcapFiles;
-use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
 use dnsmonitor::time::Clock;
 
 mod common;
@@ -63,7 +63,7 @@ fn sensor(path: &Path, queue: &str, batch: usize) -> u64 {
         metrics: None,
     };
     let input = Box::new(PcapFiles::open(&[path.to_path_buf()]).unwrap());
-    let s = dnsmonitor::sensor::run(opts, input, Arc::new(AtomicBool::new(false))).unwrap();
+    let s = dnsmonitor::amqp::sensor::run(opts, input, Arc::new(AtomicBool::new(false))).unwrap();
     s.packets
 }
 

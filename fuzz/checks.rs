@@ -6,11 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use dnsmonitor::amqp::batch::PcapBatch;
 use dnsmonitor::blocklist::{BlocklistBuilder, ListKind};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dns::QName;
 use dnsmonitor::packet::{PacketConfig, PacketDecoder, Payload, Transport};
-use dnsmonitor::sources::pcap_batch::PcapBatch;
 
 /// Panics unless `line` is one valid JSON value.
 fn json(line: &[u8]) {

@@ -230,7 +230,7 @@ impl BrokerArgs {
     fn uri(&self) -> anyhow::Result<Option<String>> {
         let uri = self.given()?;
         if let Some(u) = &uri {
-            dnsmonitor::sinks::amqp::check_uri(u).map_err(|e| usage!("{e}"))?;
+            dnsmonitor::amqp::client::check_uri(u).map_err(|e| usage!("{e}"))?;
         }
         Ok(uri)
     }
@@ -278,7 +278,7 @@ pub struct AlertsArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// Topic exchange the alerts are published to.
-    #[arg(long, default_value = dnsmonitor::sinks::amqp::DEFAULT_EXCHANGE)]
+    #[arg(long, default_value = dnsmonitor::amqp::DEFAULT_EXCHANGE)]
     pub exchange: String,
     /// Binding pattern (`client_flood.*`, `*.critical`, `#`); repeatable.
     #[arg(long = "bind")]
@@ -383,13 +383,13 @@ pub struct SensorArgs {
     #[arg(long, requires = "exchange")]
     pub routing_key: Option<String>,
     /// Packets per batch.
-    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_BATCH_PACKETS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    #[arg(long, default_value_t = dnsmonitor::amqp::sensor::DEFAULT_BATCH_PACKETS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub batch_packets: usize,
     /// Send a batch once it has been open this many milliseconds.
-    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_BATCH_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = dnsmonitor::amqp::sensor::DEFAULT_BATCH_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_ms: u64,
     /// Batches waiting for the broker's confirm at most (reading pauses beyond).
-    #[arg(long, default_value_t = dnsmonitor::sensor::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=65_535).map(|v| v as usize))]
+    #[arg(long, default_value_t = dnsmonitor::amqp::sensor::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=65_535).map(|v| v as usize))]
     pub max_in_flight: usize,
     /// Sensor id in every batch (default: the host name).
     #[arg(long)]
@@ -498,9 +498,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::sinks::amqp::{
-        NotAlert, alert_line_coloured, clean, consume_alerts_blocking_ready, redact,
+    use dnsmonitor::amqp::error::redact;
+    use dnsmonitor::amqp::subscriber::{
+        NotAlert, alert_line_coloured, consume_alerts_blocking_ready,
     };
+    use dnsmonitor::escape::for_terminal as clean;
     /// Messages that are not alerts warned about one by one (then counted).
     const WARN_FIRST: u64 = 3;
     let uri = args.broker.required()?;
@@ -989,10 +991,10 @@ fn prepare_with(
     if let Some(uri) = uri.filter(|_| publish) {
         let m = metrics.as_ref().map(|(m, _)| m.clone());
         let exchange = c.amqp.exchange.as_deref().unwrap_or(&plan.sink.exchange);
-        let sink = dnsmonitor::sinks::amqp::AmqpAlertSink::connect(&uri, exchange, m)?;
+        let sink = dnsmonitor::amqp::sink::AmqpAlertSink::connect(&uri, exchange, m)?;
         eprintln!(
             "alerts: publishing alerts and reports to {} exchange {exchange}",
-            dnsmonitor::sinks::amqp::redact(&uri),
+            dnsmonitor::amqp::error::redact(&uri),
         );
         // Reports go out too (routing key `report.<name>`), besides --reports.
         let published: Box<dyn Write + Send> = Box::new(sink.reports());
@@ -1183,8 +1185,8 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
 }
 
 fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::sinks::amqp::redact;
-    use dnsmonitor::sources::amqp_source::{AmqpIngest, AmqpSourceOptions};
+    use dnsmonitor::amqp::error::redact;
+    use dnsmonitor::amqp::source::{AmqpIngest, AmqpSourceOptions};
     let c = &args.common;
     let uri = c.amqp.broker.required()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
@@ -1285,8 +1287,8 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
 }
 
 fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::sensor::{SensorOptions, Target, default_sensor_id};
-    use dnsmonitor::sinks::amqp::redact;
+    use dnsmonitor::amqp::error::redact;
+    use dnsmonitor::amqp::sensor::{SensorOptions, Target, default_sensor_id};
     use dnsmonitor::sources::{FrameSource, NoteBroken};
     let uri = args.broker.required()?;
     let target = match (&args.queue, &args.exchange, &args.routing_key) {
@@ -1342,7 +1344,7 @@ fn sensor(args: SensorArgs) -> anyhow::Result<i32> {
     if !args.quiet {
         eprintln!("sensor {id}: {what}, publishing to {} {to}", redact(&uri));
     }
-    let s = dnsmonitor::sensor::run(opts, input, stop)?;
+    let s = dnsmonitor::amqp::sensor::run(opts, input, stop)?;
     if let Some((_, server)) = server {
         server.stop();
     }

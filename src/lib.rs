@@ -3,6 +3,7 @@
 //! arguments and print. See ARCHITECTURE.md for the flow and the rooms.
 
 pub mod alert;
+pub mod amqp;
 pub mod blocklist;
 pub mod cluster;
 pub mod config;
@@ -15,7 +16,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod packet;
 pub mod reports;
-pub mod sensor;
 pub mod sinks;
 pub mod sketch;
 pub mod sources;

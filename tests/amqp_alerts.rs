@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use common::amqp::*;
 use dnsmonitor::alert::{Alert, State};
+use dnsmonitor::amqp::error::redact;
+use dnsmonitor::amqp::sink::AmqpAlertSink;
+use dnsmonitor::amqp::subscriber::{consume_alerts_blocking, consume_alerts_blocking_ready};
 use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::AlertSink;
-use dnsmonitor::sinks::amqp::{
-    AmqpAlertSink, consume_alerts_blocking, consume_alerts_blocking_ready, redact,
-};
 use dnsmonitor::sinks::human::human_line;
 
 #[test]

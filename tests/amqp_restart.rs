@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use common::amqp::*;
 use dnsmonitor::alert::{Alert, State};
+use dnsmonitor::amqp::sink::AmqpAlertSink;
 use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::AlertSink;
-use dnsmonitor::sinks::amqp::AmqpAlertSink;
 use dnsmonitor::time::Clock;
 
 static RESTARTS: Mutex<()> = Mutex::new(());

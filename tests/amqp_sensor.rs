@@ -1,4 +1,4 @@
-//! The sensor library (`dnsmonitor::sensor::run`) against a real RabbitMQ on
+//! The sensor library (`dnsmonitor::amqp::sensor::run`) against a real RabbitMQ on
 //! 127.0.0.1:5672: what it puts on the wire, exchange targets, unroutable
 //! batches, fast failure without leaking the password, `batch_ms` and stop
 //! on an idle live-like input, and a broker restart in the middle of a run.
@@ -17,11 +17,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use common::amqp::*;
+use dnsmonitor::amqp::batch::{CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
+use dnsmonitor::amqp::sensor::{self, SensorOptions, SensorSummary, Target};
 use dnsmonitor::metrics::Metrics;
-use dnsmonitor::sensor::{self, SensorOptions, SensorSummary, Target};
-use dnsmonitor::sources::pcap_batch::{
-    CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, PcapBatch,
-};
 use dnsmonitor::sources::{FrameSource, PcapFiles, RawPacket, ReadStatus};
 use dnsmonitor::time::Clock;
 use lapin::message::BasicGetMessage;

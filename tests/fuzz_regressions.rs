@@ -95,7 +95,7 @@ fn real_captures_pass_the_packet_checks() {
 
 #[test]
 fn packet_batches_and_their_truncations_pass() {
-    use dnsmonitor::sources::pcap_batch::BatchWriter;
+    use dnsmonitor::amqp::batch::BatchWriter;
     let frames = common::amqp::frames(&Path::new(ROOT).join("captures/loopback-dig.pcap"));
     let mut w = BatchWriter::new(frames[0].0, 65535);
     for (_, ts, data, len) in &frames {

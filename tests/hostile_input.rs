@@ -220,7 +220,7 @@ fn a_password_is_never_printed_when_the_uri_does_not_parse() {
 
 #[test]
 fn redact_hides_whatever_could_be_a_password() {
-    use dnsmonitor::sinks::amqp::redact;
+    use dnsmonitor::amqp::error::redact;
     for uri in BAD_URIS {
         let r = redact(uri);
         assert!(!r.contains("S3cr3t") && !r.contains("PW"), "{uri} -> {r}");
@@ -254,7 +254,7 @@ fn amqps_is_refused_rather_than_sent_in_clear() {
     assert!(err.contains("amqps:// (TLS) is not supported"), "{err}");
     assert!(o.stdout.is_empty(), "replay ran anyway");
     // The library refuses it too, before opening a socket.
-    let e = match dnsmonitor::sinks::amqp::AmqpAlertSink::connect(uri, "", None) {
+    let e = match dnsmonitor::amqp::sink::AmqpAlertSink::connect(uri, "", None) {
         Ok(_) => panic!("connected over amqps:// without TLS"),
         Err(e) => e.to_string(),
     };
@@ -732,7 +732,7 @@ fn alerts_on_a_terminal_prints_escaped_readable_lines() {
 
 #[test]
 fn the_terminal_form_of_an_alert_escapes_bidi_and_controls() {
-    use dnsmonitor::sinks::amqp::{NotAlert, alert_line};
+    use dnsmonitor::amqp::subscriber::{NotAlert, alert_line};
     let body = r#"{"schema":"dnsmonitor.alert/1","kind":"client_flood","severity":"critical","state":"raised","key":{"client":"\u202emoc.live\u001b[2J"},"observed":1,"unit":"queries/s","threshold":1}"#;
     let line = alert_line(body, true).unwrap();
     assert!(!raw_terminal_bytes(&line), "{line:?}");

@@ -681,7 +681,7 @@ fn kernel_drops_are_read_from_the_summary() {
 #[test]
 fn sensor_publishes_live_lookups() {
     use common::amqp::*;
-    use dnsmonitor::sources::pcap_batch::{H_EOS, PcapBatch};
+    use dnsmonitor::amqp::batch::{H_EOS, PcapBatch};
     let _serial = serial();
     require_prerequisites!();
     if !broker_up() {

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::amqp::*;
-use dnsmonitor::sources::pcap_batch::{
-    CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, PcapBatch,
-};
+use dnsmonitor::amqp::batch::{CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
 use lapin::types::AMQPValue;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsmonitor");

@@ -115,7 +115,7 @@ impl Default for SinkSpec {
     fn default() -> Self {
         SinkSpec {
             kind: unspanned("none".into()),
-            exchange: unspanned(crate::sinks::amqp::DEFAULT_EXCHANGE.into()),
+            exchange: unspanned(crate::amqp::DEFAULT_EXCHANGE.into()),
         }
     }
 }
@@ -149,10 +149,8 @@ impl Default for SourceSpec {
         SourceSpec {
             kind: unspanned("capture".into()),
             queue: unspanned(String::new()),
-            prefetch: unspanned(crate::sources::amqp_source::DEFAULT_PREFETCH as u32),
-            idle_timeout_secs: unspanned(
-                crate::sources::amqp_source::DEFAULT_IDLE_TIMEOUT.as_secs(),
-            ),
+            prefetch: unspanned(crate::amqp::source::DEFAULT_PREFETCH as u32),
+            idle_timeout_secs: unspanned(crate::amqp::source::DEFAULT_IDLE_TIMEOUT.as_secs()),
             dead_letter_exchange: unspanned(String::new()),
             bind: unspanned(Vec::new()),
         }

@@ -4,7 +4,7 @@
 //! [`FrameSource`] read by one worker.
 //!
 //! Every connection is a separate sensor for event time, with the rules of
-//! `consume` (see `sources::amqp_source`): the watermark is the oldest
+//! `consume` (see `amqp::source`): the watermark is the oldest
 //! "newest message" among the connections that sent something in the last
 //! `idle_timeout`; a silent connection does not hold the windows, and once
 //! every connection is silent event time follows the wall clock from the

@@ -5,8 +5,6 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-pub mod amqp;
-pub use crate::escape;
 pub mod human;
 pub mod watch;
 

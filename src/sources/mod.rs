@@ -1,10 +1,8 @@
 //! Sources of raw packets. Each yields captured frames in capture order
 //! with their link type and timestamp; nothing here decodes them.
 
-pub mod amqp_source;
 pub mod live;
 pub mod live_source;
-pub mod pcap_batch;
 pub mod pcap_file;
 pub mod pcap_resync;
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dnsmonitor::alert::{Alert, State};
-use dnsmonitor::detect::{Key, Kind, Severity};
-use dnsmonitor::sources::pcap_batch::{
+use dnsmonitor::amqp::batch::{
     BatchWriter, CONTENT_TYPE, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ,
 };
+use dnsmonitor::detect::{Key, Kind, Severity};
 use dnsmonitor::time::Clock;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};

@@ -1,5 +1,5 @@
 //! `dnsmonitor sensor`: read frames (capture files or a live interface) and
-//! publish them to RabbitMQ as packet batches (`sources::pcap_batch`), for a
+//! publish them to RabbitMQ as packet batches (`amqp::batch`), for a
 //! central `dnsmonitor consume`.
 //!
 //! Nothing lost, nothing reordered: messages are persistent and published
@@ -22,11 +22,10 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
 
+use super::batch::{BatchWriter, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD};
+use super::client::{connect, declare_exchange, reopen};
+use super::error::{AmqpError, err_text, redact};
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
-use crate::sources::pcap_batch::{
-    BatchWriter, H_EOS, H_PACKETS, H_RUN, H_SENSOR, H_SEQ, MAX_RECORD,
-};
 use crate::sources::{CaptureCounters, FrameSource, ReadStatus};
 use crate::time::Clock;
 

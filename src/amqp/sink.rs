@@ -1,4 +1,4 @@
-//! RabbitMQ (AMQP 0-9-1) alert sink and consumer.
+//! The RabbitMQ alert sink: publishing only.
 //!
 //! [`AmqpAlertSink`] publishes every alert state as one persistent message
 //! (body = the `dnsmonitor.alert/1` JSON line, routing key
@@ -7,6 +7,7 @@
 //! runtime publishes in order, waits for the broker's confirms, and on any
 //! connection/channel error reconnects with bounded exponential backoff and
 //! re-publishes every alert not yet confirmed.
+//! [`AmqpReports`] sends report lines the same way.
 //!
 //! Delivery is **at least once**: an alert whose confirm was lost in a broker
 //! restart is published again, so consumers may see duplicates (same
@@ -14,174 +15,32 @@
 //! [`MAX_PENDING_ALERTS`] are waiting (broker down for long), the oldest are
 //! dropped and counted (`dnsmonitor_amqp_publishes_total{outcome="dropped"}`).
 //!
-//! Credentials: the URI is used as given; every message and log shows it
-//! through [`redact`] (password replaced by `***`, and everything that
-//! could be part of one when the URI does not parse), and lapin's own error
-//! texts pass through [`err_text`], which removes the URI and the secret.
-//!
-//! TLS: lapin is built without TLS, so [`check_uri`] refuses `amqps://`
-//! instead of letting it connect in clear.
+//! Credentials: the URI is used as given and shown only through
+//! [`redact`] and [`err_text`] (see `amqp::error`).
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 
+use super::DEFAULT_EXCHANGE;
+use super::client::{connect, declare_exchange, reopen};
+use super::error::{AmqpError, err_text, redact};
 use crate::alert::{Alert, alert_id};
 use crate::metrics::Metrics;
 use crate::sinks::AlertSink;
 
-/// Default exchange name.
-pub const DEFAULT_EXCHANGE: &str = "dnsmonitor.alerts";
 /// Most alerts kept waiting for a confirm; beyond this the oldest are dropped.
 pub const MAX_PENDING_ALERTS: usize = 10_000;
 /// How long `finish()` waits for outstanding confirms.
 pub const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Reconnect backoff: first delay, doubled up to the maximum.
-pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Time allowed for the first connection (fail fast at start).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A confirm not received within this time counts as a connection failure.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts published before waiting for their confirms.
 const BATCH: usize = 256;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AmqpError {
-    /// The broker could not be reached or refused the connection.
-    #[error("cannot connect to AMQP broker {uri}: {reason}")]
-    Connect { uri: String, reason: String },
-    /// Connected, but declaring/binding/consuming failed.
-    #[error("AMQP error on {uri}: {what}: {reason}")]
-    Broker {
-        uri: String,
-        what: String,
-        reason: String,
-    },
-    #[error("cannot start the AMQP runtime: {0}")]
-    Runtime(#[from] io::Error),
-    /// The URI does not parse (shown redacted).
-    #[error("invalid AMQP URI {uri}: {reason}")]
-    BadUri { uri: String, reason: String },
-    /// `amqps://`: this build has no TLS, and never downgrades to clear text.
-    #[error(
-        "AMQP URI {uri}: amqps:// (TLS) is not supported by this build; refusing rather than connecting without TLS (use amqp:// on a trusted network, or a TLS tunnel such as stunnel to the broker)"
-    )]
-    TlsUnsupported { uri: String },
-}
-
-impl AmqpError {
-    /// `what` failed on the broker at `uri` (shown without its password).
-    pub(crate) fn broker(uri: &str, what: impl Into<String>, e: &lapin::Error) -> AmqpError {
-        AmqpError::Broker {
-            uri: redact(uri),
-            what: what.into(),
-            reason: err_text(e, uri),
-        }
-    }
-}
-
-/// The URI with its password (if any) replaced by `***`. When the URI is
-/// ambiguous (a `/`, `?` or `#` in the password, no `@`), everything that
-/// could be a secret is hidden: all of the userinfo up to the last `@`, or
-/// the whole authority and path when there is no `@` and the authority is
-/// not a plain `host[:port]`.
-pub fn redact(uri: &str) -> String {
-    let (shown, _) = split_secret(uri);
-    shown
-}
-
-/// (`uri` as shown, the part of it hidden) — see [`redact`].
-fn split_secret(uri: &str) -> (String, Option<&str>) {
-    let Some(scheme_end) = uri.find("://") else {
-        // Not even a scheme: nothing of it is safe to show.
-        return ("***".into(), Some(uri).filter(|u| !u.is_empty()));
-    };
-    let auth_start = scheme_end + 3;
-    let rest = &uri[auth_start..];
-    let delimiters = ['/', '?', '#'];
-    match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let host = &rest[at..];
-            match userinfo.split_once(':') {
-                // The usual `user:password@`: the user name is shown.
-                Some((user, password)) if !user.contains(delimiters) => (
-                    format!("{}{user}:***{host}", &uri[..auth_start]),
-                    Some(password).filter(|p| !p.is_empty()),
-                ),
-                // No password at all.
-                None if !userinfo.contains(delimiters) => (uri.to_string(), None),
-                _ => (
-                    format!("{}***{host}", &uri[..auth_start]),
-                    Some(userinfo).filter(|u| !u.is_empty()),
-                ),
-            }
-        }
-        None => {
-            let authority = &rest[..rest.find(delimiters).unwrap_or(rest.len())];
-            let plain_host = match authority.rsplit_once(':') {
-                Some((host, port)) => {
-                    !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit())
-                }
-                None => true,
-            };
-            if plain_host || authority.starts_with('[') {
-                (uri.to_string(), None)
-            } else {
-                (
-                    format!("{}***", &uri[..auth_start]),
-                    Some(rest).filter(|r| !r.is_empty()),
-                )
-            }
-        }
-    }
-}
-
-/// A lapin error's text without the URI or its secret in it.
-pub(crate) fn err_text(e: &lapin::Error, uri: &str) -> String {
-    scrub(&e.to_string(), uri)
-}
-
-/// `text` with `uri` shown redacted and its secret replaced by `***`.
-fn scrub(text: &str, uri: &str) -> String {
-    let (shown, secret) = split_secret(uri);
-    let mut text = if uri.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(uri, &shown)
-    };
-    if let Some(secret) = secret {
-        text = text.replace(secret, "***");
-    }
-    text
-}
-
-/// Check a broker URI before connecting: it must parse, and `amqps://` is
-/// refused (no TLS in this build; never a silent downgrade). Errors show
-/// the URI redacted.
-pub fn check_uri(uri: &str) -> Result<(), AmqpError> {
-    match uri.parse::<lapin::uri::AMQPUri>() {
-        Err(reason) => Err(AmqpError::BadUri {
-            uri: redact(uri),
-            reason: scrub(&reason, uri),
-        }),
-        Ok(u) if u.scheme == lapin::uri::AMQPScheme::AMQPS => {
-            Err(AmqpError::TlsUnsupported { uri: redact(uri) })
-        }
-        Ok(_) => Ok(()),
-    }
-}
 
 /// Routing key of an alert: `<kind>.<severity>`, e.g. `client_flood.critical`.
 pub fn routing_key(a: &Alert) -> String {
@@ -272,54 +131,6 @@ pub struct AmqpAlertSink {
     finished: bool,
 }
 
-/// Open a connection, failing after [`CONNECT_TIMEOUT`]; errors show the
-/// URI without its password.
-pub async fn connect(uri: &str) -> Result<Connection, AmqpError> {
-    check_uri(uri)?;
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(uri, ConnectionProperties::default()),
-    )
-    .await
-    {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(AmqpError::Connect {
-            uri: redact(uri),
-            reason: err_text(&e, uri),
-        }),
-        Err(_) => Err(AmqpError::Connect {
-            uri: redact(uri),
-            reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
-        }),
-    }
-}
-
-/// Call `open` until it succeeds, sleeping between failures (each logged)
-/// from [`BACKOFF_INITIAL`] doubling up to [`BACKOFF_MAX`]; `None` once
-/// `give_up` (asked before every attempt) says so.
-pub(crate) async fn reopen<T, Fut>(
-    mut open: impl FnMut() -> Fut,
-    mut give_up: impl FnMut() -> bool,
-) -> Option<T>
-where
-    Fut: std::future::Future<Output = Result<T, AmqpError>>,
-{
-    let mut backoff = BACKOFF_INITIAL;
-    loop {
-        if give_up() {
-            return None;
-        }
-        match open().await {
-            Ok(l) => return Some(l),
-            Err(e) => {
-                tracing::warn!("{e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-    }
-}
-
 async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpError> {
     let conn = connect(uri).await?;
     let broker = |what: &str, e: lapin::Error| AmqpError::broker(uri, what, &e);
@@ -334,24 +145,6 @@ async fn open(uri: &str, exchange: &str) -> Result<(Connection, Channel), AmqpEr
         .await
         .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
     Ok((conn, ch))
-}
-
-/// Declare a durable exchange of `kind` (an existing one must match).
-pub(crate) async fn declare_exchange(
-    ch: &Channel,
-    exchange: &str,
-    kind: ExchangeKind,
-) -> lapin::Result<()> {
-    ch.exchange_declare(
-        exchange.into(),
-        kind,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
 }
 
 impl AmqpAlertSink {
@@ -647,168 +440,4 @@ impl Drop for AmqpAlertSink {
         }
         self.shutdown();
     }
-}
-
-/// Like [`consume_alerts_blocking_ready`] without the readiness callback.
-pub fn consume_alerts_blocking(
-    uri: &str,
-    exchange: &str,
-    bindings: &[String],
-    stop: Arc<AtomicBool>,
-    on_line: impl FnMut(&str),
-) -> Result<(), AmqpError> {
-    consume_alerts_blocking_ready(uri, exchange, bindings, stop, || {}, on_line)
-}
-
-/// Consume alerts: declare the (durable topic) exchange, an exclusive
-/// auto-delete server-named queue bound with each pattern in `bindings`
-/// (none = `#`), and call `on_line` with each message body; the message is
-/// acked after `on_line` returns. `ready` is called once the queue is bound
-/// (alerts published from then on are received). Returns when `stop` is set
-/// (checked every 100 ms), or with an error if the connection is lost.
-pub fn consume_alerts_blocking_ready(
-    uri: &str,
-    exchange: &str,
-    bindings: &[String],
-    stop: Arc<AtomicBool>,
-    ready: impl FnOnce(),
-    mut on_line: impl FnMut(&str),
-) -> Result<(), AmqpError> {
-    let exchange = if exchange.is_empty() {
-        DEFAULT_EXCHANGE
-    } else {
-        exchange
-    };
-    let red = redact(uri);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let broker = |what: &str, e: lapin::Error| AmqpError::broker(uri, what, &e);
-        let conn = connect(uri).await?;
-        let ch = conn
-            .create_channel()
-            .await
-            .map_err(|e| broker("open channel", e))?;
-        declare_exchange(&ch, exchange, ExchangeKind::Topic)
-            .await
-            .map_err(|e| broker(&format!("declare exchange {exchange}"), e))?;
-        let queue = ch
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| broker("declare queue", e))?;
-        let qname = queue.name().clone();
-        let default = ["#".to_string()];
-        let patterns = if bindings.is_empty() {
-            &default[..]
-        } else {
-            bindings
-        };
-        for p in patterns {
-            ch.queue_bind(
-                qname.clone(),
-                exchange.into(),
-                p.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| broker(&format!("bind {p}"), e))?;
-        }
-        ch.basic_qos(100, BasicQosOptions::default())
-            .await
-            .map_err(|e| broker("basic.qos", e))?;
-        let mut consumer = ch
-            .basic_consume(
-                qname,
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| broker("basic.consume", e))?;
-        ready();
-        while !stop.load(Ordering::Relaxed) {
-            let next = match tokio::time::timeout(Duration::from_millis(100), consumer.next()).await
-            {
-                Err(_) => continue,
-                Ok(n) => n,
-            };
-            let d = match next {
-                None => {
-                    return Err(AmqpError::Broker {
-                        uri: red.clone(),
-                        what: "consume".into(),
-                        reason: "consumer cancelled by the broker".into(),
-                    });
-                }
-                Some(Err(e)) => return Err(broker("consume", e)),
-                Some(Ok(d)) => d,
-            };
-            on_line(&String::from_utf8_lossy(&d.data));
-            d.ack(BasicAckOptions::default())
-                .await
-                .map_err(|e| broker("ack", e))?;
-        }
-        let _ = conn.close(200, "stopped".into()).await;
-        Ok(())
-    })
-}
-
-pub use crate::sinks::escape::for_terminal as clean;
-use crate::sinks::escape::{acts_on_terminal, json_for_terminal};
-
-/// Why a message on the alert exchange was not printed as an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum NotAlert {
-    /// A `dnsmonitor.report/1` line (published on the same exchange).
-    Report,
-    /// Not JSON at all.
-    NotJson,
-    /// JSON, but not a `dnsmonitor.alert/1` object.
-    OtherJson,
-}
-
-impl NotAlert {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotAlert::Report => "report",
-            NotAlert::NotJson => "not JSON",
-            NotAlert::OtherJson => "JSON that is not an alert",
-        }
-    }
-}
-
-/// One message body as `dnsmonitor alerts` prints it: a readable line
-/// (`human`, for a terminal) or the alert JSON on one line; either way
-/// nothing in it can act on a terminal or break the line. Anything that is
-/// not a `dnsmonitor.alert/1` object is refused, saying what it is.
-pub fn alert_line(body: &str, human: bool) -> Result<String, NotAlert> {
-    alert_line_coloured(body, human, false)
-}
-
-/// [`alert_line`], the readable form coloured when `colour`.
-pub fn alert_line_coloured(body: &str, human: bool, colour: bool) -> Result<String, NotAlert> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| NotAlert::NotJson)?;
-    match v.get("schema").and_then(|s| s.as_str()) {
-        Some(crate::alert::SCHEMA) => {}
-        Some(crate::reports::SCHEMA) => return Err(NotAlert::Report),
-        _ => return Err(NotAlert::OtherJson),
-    }
-    if human {
-        return Ok(crate::sinks::human::human_line(&v, colour));
-    }
-    // As published when already clean (byte for byte), else re-written.
-    if !body.contains(['\n', '\r']) && !body.chars().any(acts_on_terminal) {
-        return Ok(body.to_string());
-    }
-    Ok(json_for_terminal(&v.to_string()))
 }

@@ -1,4 +1,4 @@
-//! RabbitMQ ingest: packet batches (`sources::pcap_batch`) consumed from a
+//! RabbitMQ ingest: packet batches (`amqp::batch`) consumed from a
 //! durable queue and fed to the dataflow as frames.
 //!
 //! At least once, never lost: the queue is consumed with a prefetch limit
@@ -36,10 +36,11 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Acker, Channel, Connection, Consumer, ExchangeKind};
 
-use super::pcap_batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
-use super::{FrameSource, RawPacket, ReadStatus};
+use super::batch::{H_EOS, H_RUN, H_SENSOR, H_SEQ, PcapBatch};
+use super::client::{connect, declare_exchange, reopen};
+use super::error::{AmqpError, err_text, redact};
 use crate::metrics::Metrics;
-use crate::sinks::amqp::{AmqpError, connect, declare_exchange, err_text, redact, reopen};
+use crate::sources::{FrameSource, RawPacket, ReadStatus};
 use crate::time::Clock;
 use crate::time::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::window::{Pane, WindowPlan};
