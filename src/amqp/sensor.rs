@@ -460,7 +460,7 @@ pub fn run(
             if clock.now().saturating_duration_since(stats_at) >= Duration::from_secs(1) {
                 stats_at = clock.now();
                 if let Some(cc) = input.capture_counters() {
-                    m.add_capture(cc, &mut capture_seen);
+                    cc.publish(&mut capture_seen, m);
                 }
             }
         }
@@ -496,7 +496,7 @@ pub fn run(
     p.summary.elapsed = clock.now().saturating_duration_since(started);
     p.summary.capture = input.capture_counters();
     if let (Some(m), Some(cc)) = (&metrics, p.summary.capture) {
-        m.add_capture(cc, &mut capture_seen);
+        cc.publish(&mut capture_seen, m);
     }
     Ok(p.summary)
 }

@@ -472,7 +472,7 @@ impl Source {
             && let Some(cc) = self.input.as_mut().and_then(|s| s.capture_counters())
             && let Some(m) = &self.metrics
         {
-            m.add_capture(cc, &mut self.capture_published);
+            cc.publish(&mut self.capture_published, m);
         }
         let Some(m) = &self.metrics else { return };
         let reader = self.place.index == 0 || !self.place.shared;

@@ -535,24 +535,6 @@ impl Registrar {
 }
 
 impl Metrics {
-    /// Move the capture counters on to the kernel's totals `now`; `seen` is
-    /// what was published before (updated).
-    pub fn add_capture(
-        &self,
-        now: crate::sources::CaptureCounters,
-        seen: &mut crate::sources::CaptureCounters,
-    ) {
-        self.capture_received
-            .inc_by(now.received.saturating_sub(seen.received));
-        self.capture_drops
-            .with_label_values(&["kernel"])
-            .inc_by(now.dropped_kernel.saturating_sub(seen.dropped_kernel));
-        self.capture_drops
-            .with_label_values(&["interface"])
-            .inc_by(now.dropped_interface.saturating_sub(seen.dropped_interface));
-        *seen = now;
-    }
-
     /// All metrics with the label sets of this build: `Kind::ALL`,
     /// `PacketError::ALL`, `DecodeError::ALL`.
     pub fn new() -> Self {

@@ -32,6 +32,23 @@ pub struct CaptureCounters {
     pub dropped_interface: u64,
 }
 
+impl CaptureCounters {
+    /// Move the capture metrics on to the kernel's totals `self`; `seen` is
+    /// what was published before (updated).
+    pub fn publish(self, seen: &mut CaptureCounters, m: &crate::metrics::Metrics) {
+        m.capture_received
+            .inc_by(self.received.saturating_sub(seen.received));
+        m.capture_drops
+            .with_label_values(&["kernel"])
+            .inc_by(self.dropped_kernel.saturating_sub(seen.dropped_kernel));
+        m.capture_drops.with_label_values(&["interface"]).inc_by(
+            self.dropped_interface
+                .saturating_sub(seen.dropped_interface),
+        );
+        *seen = self;
+    }
+}
+
 /// A source of frames for the dataflow's source operator.
 pub trait FrameSource {
     /// Hand over up to `max` frames; wait at most `wait` when none is ready.
