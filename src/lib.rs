@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod packet;
 pub mod reports;
+pub mod runtime;
 pub mod sinks;
 pub mod sketch;
 pub mod sources;

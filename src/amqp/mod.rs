@@ -16,7 +16,8 @@
 //!
 //! What this room must not do: decode packets or DNS, know about timely or
 //! the windows beyond the `FrameSource`/`AlertSink` traits and a pane number
-//! to ack by, or show a broker URI without [`error::redact`].
+//! to ack by, build a tokio runtime of its own (every task runs on
+//! `crate::runtime::shared`), or show a broker URI without [`error::redact`].
 
 pub mod batch;
 pub mod client;

@@ -397,16 +397,11 @@ pub fn run(
 ) -> Result<SensorSummary, SensorError> {
     let clock = Clock;
     let started = clock.now();
-    // One worker thread: lapin's heartbeat and internal tasks run on the
-    // runtime, and must keep running while this thread reads an idle
-    // interface (with a current-thread runtime they would only run inside
-    // `block_on`, and the broker would close a quiet connection).
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("amqp-sensor")
-        .enable_all()
-        .build()
-        .map_err(AmqpError::from)?;
+    // The shared runtime has worker threads of its own: lapin's heartbeat
+    // and internal tasks keep running while this thread reads an idle
+    // interface (were they only run inside `block_on`, the broker would
+    // close a quiet connection).
+    let rt = crate::runtime::shared().map_err(AmqpError::from)?;
     let link = rt.block_on(open(&opts))?;
     let run_id = format!("{:x}-{}", clock.unix_micros(), std::process::id());
     let batch_packets = opts.batch_packets.max(1);

@@ -3,10 +3,10 @@
 //! [`AmqpAlertSink`] publishes every alert state as one persistent message
 //! (body = the `dnsmonitor.alert/1` JSON line, routing key
 //! `<kind>.<severity>`) to a durable topic exchange, with publisher confirms.
-//! `emit` only queues into a bounded in-memory buffer; a background tokio
-//! runtime publishes in order, waits for the broker's confirms, and on any
-//! connection/channel error reconnects with bounded exponential backoff and
-//! re-publishes every alert not yet confirmed.
+//! `emit` only queues into a bounded in-memory buffer; a task on the
+//! process's tokio runtime publishes in order, waits for the broker's
+//! confirms, and on any connection/channel error reconnects with bounded
+//! exponential backoff and re-publishes every alert not yet confirmed.
 //! [`AmqpReports`] sends report lines the same way.
 //!
 //! Delivery is **at least once**: an alert whose confirm was lost in a broker
@@ -37,6 +37,9 @@ use crate::sinks::AlertSink;
 pub const MAX_PENDING_ALERTS: usize = 10_000;
 /// How long `finish()` waits for outstanding confirms.
 pub const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long dropping the sink waits for the publisher to close its
+/// connection before cancelling it.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// A confirm not received within this time counts as a connection failure.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts published before waiting for their confirms.
@@ -126,7 +129,8 @@ impl PublisherState {
 /// Publishes alerts to a RabbitMQ topic exchange (see the module docs).
 pub struct AmqpAlertSink {
     shared: Arc<PublisherState>,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The publisher task (on the shared runtime) until shut down.
+    task: Option<tokio::task::JoinHandle<()>>,
     finish_timeout: Duration,
     finished: bool,
 }
@@ -157,11 +161,7 @@ impl AmqpAlertSink {
         } else {
             exchange
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("amqp-alerts")
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime::shared()?;
         let first = runtime.block_on(open(uri, exchange))?;
         let shared = Arc::new(PublisherState {
             q: Mutex::new(Queue::default()),
@@ -171,10 +171,10 @@ impl AmqpAlertSink {
             uri: uri.to_string(),
             exchange: exchange.to_string(),
         });
-        runtime.spawn(publisher(shared.clone(), first));
+        let task = runtime.spawn(publisher(shared.clone(), first));
         Ok(AmqpAlertSink {
             shared,
-            runtime: Some(runtime),
+            task: Some(task),
             finish_timeout: FINISH_TIMEOUT,
             finished: false,
         })
@@ -190,11 +190,17 @@ impl AmqpAlertSink {
         self.shared.q.lock().unwrap().pending.len()
     }
 
+    /// Stop the publisher: it closes the connection once nothing is
+    /// pending (or gives up reconnecting); after [`SHUTDOWN_WAIT`] it is
+    /// cancelled, which drops the connection.
     fn shutdown(&mut self) {
         self.shared.q.lock().unwrap().stop = true;
         self.shared.wake.notify_one();
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if crate::runtime::wait(SHUTDOWN_WAIT, task).is_none() {
+                abort.abort();
+            }
         }
     }
 }

@@ -53,6 +53,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_SENSORS: usize = 10_000;
 /// How often the queue depth is read (metrics).
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
+/// How long stopping waits for the consuming task to close its connection.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// All prefetched deliveries waiting this long for their windows: the
 /// prefetch is too small for the window; it is doubled.
 const STALL_AFTER: Duration = Duration::from_secs(2);
@@ -138,10 +140,11 @@ struct AckBook {
     pending: VecDeque<(Acker, Option<Pane>)>,
 }
 
-/// The broker side of an AMQP input: owns the connection and the runtime;
-/// [`AmqpIngest::finish`] acks what the finished run processed.
+/// The broker side of an AMQP input: owns the consuming task (and with it
+/// the connection); [`AmqpIngest::finish`] acks what the finished run
+/// processed.
 pub struct AmqpIngest {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: &'static tokio::runtime::Runtime,
     shared: Arc<ConsumerState>,
     book: Arc<Mutex<AckBook>>,
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
@@ -492,11 +495,7 @@ impl AmqpIngest {
         opts: AmqpSourceOptions,
         spec: WindowPlan,
     ) -> Result<(AmqpIngest, AmqpSource), AmqpError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("amqp-ingest")
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime::shared()?;
         let first = runtime.block_on(open_consumer(&opts, opts.prefetch.max(1)))?;
         let shared = Arc::new(ConsumerState {
             counters: Mutex::new(ConsumeCounters {
@@ -532,7 +531,7 @@ impl AmqpIngest {
         };
         Ok((
             AmqpIngest {
-                runtime: Some(runtime),
+                runtime,
                 shared,
                 book,
                 cmd: cmd_tx,
@@ -551,23 +550,16 @@ impl AmqpIngest {
     /// written, so ack them all, wait for the acks, close the connection.
     /// Deliveries fetched but not processed go back to the queue.
     pub fn finish(mut self) -> ConsumeCounters {
-        let Some(rt) = self.runtime.take() else {
-            return self.counters();
-        };
         for (acker, _) in self.book.lock().unwrap().pending.drain(..) {
-            spawn_ack(rt.handle(), &self.shared, acker);
+            spawn_ack(self.runtime.handle(), &self.shared, acker);
         }
         let tasks: Vec<_> = std::mem::take(&mut *self.shared.settling.lock().unwrap());
-        rt.block_on(async {
+        self.runtime.block_on(async {
             for t in tasks {
                 let _ = t.await;
             }
         });
-        let _ = self.cmd.send(Cmd::Stop);
-        if let Some(t) = self.task.take() {
-            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), t).await });
-        }
-        rt.shutdown_timeout(Duration::from_secs(2));
+        self.stop();
         self.counters()
     }
 
@@ -576,14 +568,28 @@ impl AmqpIngest {
     pub fn abandon(self) -> ConsumeCounters {
         self.counters()
     }
+
+    /// Stop the consuming task: it closes the connection (the broker
+    /// requeues what was not acked); after [`STOP_WAIT`] it is cancelled,
+    /// which drops the connection. Acks still under way are cancelled too.
+    fn stop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let _ = self.cmd.send(Cmd::Stop);
+        let abort = task.abort_handle();
+        if crate::runtime::wait(STOP_WAIT, task).is_none() {
+            abort.abort();
+        }
+        for t in std::mem::take(&mut *self.shared.settling.lock().unwrap()) {
+            t.abort();
+        }
+    }
 }
 
 impl Drop for AmqpIngest {
     fn drop(&mut self) {
-        let _ = self.cmd.send(Cmd::Stop);
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
+        self.stop();
     }
 }
 

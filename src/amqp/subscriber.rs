@@ -51,10 +51,8 @@ pub fn consume_alerts_blocking_ready(
         exchange
     };
     let red = redact(uri);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    // On the calling thread: `on_line` need not be `Send`.
+    crate::runtime::shared()?.block_on(async {
         let broker = |what: &str, e: lapin::Error| AmqpError::broker(uri, what, &e);
         let conn = connect(uri).await?;
         let ch = conn

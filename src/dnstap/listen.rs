@@ -1,7 +1,8 @@
 //! The dnstap listener: Frame Streams **bidirectional** over unix and TCP
 //! sockets (READY → ACCEPT, START, data frames, STOP → FINISH), several
-//! senders at once, read by tokio tasks and handed to the dataflow as a
-//! [`FrameSource`] read by one worker.
+//! senders at once, read by tasks on the process's tokio runtime
+//! (`crate::runtime`) and handed to the dataflow as a [`FrameSource`] read
+//! by one worker. Dropping the listener cancels its tasks.
 //!
 //! Every connection is a separate sensor for event time, with the rules of
 //! `consume` (see `amqp::source`): the watermark is the oldest
@@ -167,6 +168,54 @@ impl ListenerState {
     }
 }
 
+/// The listener's tasks (accept loops, connections) on the shared runtime,
+/// cancelled together when their [`OwnTasks`] is dropped (with the
+/// listener, or when `bind` fails halfway); one spawned after that is
+/// cancelled at once.
+#[derive(Clone)]
+struct Tasks {
+    handle: tokio::runtime::Handle,
+    /// (cancelled, the tasks that may still run).
+    running: Arc<Mutex<(bool, Vec<tokio::task::AbortHandle>)>>,
+}
+
+impl Tasks {
+    fn new(handle: tokio::runtime::Handle) -> Tasks {
+        Tasks {
+            handle,
+            running: Arc::default(),
+        }
+    }
+
+    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let t = self.handle.spawn(f).abort_handle();
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.0 {
+            t.abort();
+            return;
+        }
+        running.1.retain(|t| !t.is_finished());
+        running.1.push(t);
+    }
+
+    fn cancel(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.0 = true;
+        for t in running.1.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// Cancels the [`Tasks`] when dropped.
+struct OwnTasks(Tasks);
+
+impl Drop for OwnTasks {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 /// Per-connection event time (see the module doc).
 struct SenderState {
     newest_ts: i64,
@@ -175,7 +224,9 @@ struct SenderState {
 
 /// The listener as a dataflow input.
 pub struct DnstapListener {
-    rt: Option<tokio::runtime::Runtime>,
+    rt: &'static tokio::runtime::Runtime,
+    /// Its tasks, cancelled when the listener is dropped.
+    tasks: OwnTasks,
     rx: mpsc::Receiver<Batch>,
     senders: HashMap<u64, SenderState>,
     /// Newest message of connections that closed.
@@ -225,12 +276,9 @@ impl DnstapListener {
     /// Bind every address (errors before the run starts) and start
     /// accepting.
     pub fn bind(opts: ListenOptions) -> Result<(DnstapListener, ListenerCounters), ListenError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("dnstap")
-            .enable_all()
-            .build()
-            .map_err(|e| ListenError::Runtime(e.to_string()))?;
+        let rt = crate::runtime::shared().map_err(|e| ListenError::Runtime(e.to_string()))?;
+        // Dropped on an error below: the addresses bound so far stop accepting.
+        let tasks = OwnTasks(Tasks::new(rt.handle().clone()));
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         let shared = Arc::new(ListenerState {
             counters: Mutex::new(DnstapCounters::default()),
@@ -262,14 +310,15 @@ impl DnstapListener {
                     bound.push(addr.to_string());
                     let (tx, shared, ids) = (tx.clone(), shared.clone(), next_conn.clone());
                     let name = path.display().to_string();
-                    rt.spawn(async move {
+                    let spawner = tasks.0.clone();
+                    tasks.0.spawn(async move {
                         loop {
                             let Ok((s, _)) = l.accept().await else {
                                 continue;
                             };
                             let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let peer = format!("unix:{}", crate::escape::for_terminal(&name));
-                            start_connection(s, conn, peer, &tx, &shared);
+                            start_connection(s, conn, peer, &tx, &shared, &spawner);
                         }
                     });
                 }
@@ -280,13 +329,15 @@ impl DnstapListener {
                     let local = l.local_addr().map_err(|e| err(e.to_string()))?;
                     bound.push(format!("tcp:{local}"));
                     let (tx, shared, ids) = (tx.clone(), shared.clone(), next_conn.clone());
-                    rt.spawn(async move {
+                    let spawner = tasks.0.clone();
+                    tasks.0.spawn(async move {
                         loop {
                             let Ok((s, peer)) = l.accept().await else {
                                 continue;
                             };
                             let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            start_connection(s, conn, format!("tcp:{peer}"), &tx, &shared);
+                            let peer = format!("tcp:{peer}");
+                            start_connection(s, conn, peer, &tx, &shared, &spawner);
                         }
                     });
                 }
@@ -295,7 +346,8 @@ impl DnstapListener {
         let counters = ListenerCounters(shared.clone());
         Ok((
             DnstapListener {
-                rt: Some(rt),
+                rt,
+                tasks,
                 rx,
                 senders: HashMap::new(),
                 closed_newest: None,
@@ -356,6 +408,7 @@ fn start_connection<S>(
     peer: String,
     tx: &mpsc::Sender<Batch>,
     shared: &Arc<ListenerState>,
+    tasks: &Tasks,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -378,7 +431,7 @@ fn start_connection<S>(
     }
     tracing::info!("dnstap connection {conn} from {peer} accepted");
     let (tx, shared) = (tx.clone(), shared.clone());
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut conn_state = Connection {
             s,
             conn,
@@ -614,9 +667,9 @@ impl FrameSource for DnstapListener {
         // Wait for the first batch at most `wait`, then take what is there.
         if let Ok(b) = self.rx.try_recv() {
             n += self.take(b, f);
-        } else if let Some(rt) = &self.rt
-            && let Ok(Some(b)) =
-                rt.block_on(async { tokio::time::timeout(wait, self.rx.recv()).await })
+        } else if let Ok(Some(b)) = self
+            .rt
+            .block_on(async { tokio::time::timeout(wait, self.rx.recv()).await })
         {
             n += self.take(b, f);
         }
@@ -669,9 +722,7 @@ impl FrameSource for DnstapListener {
 
 impl Drop for DnstapListener {
     fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
+        self.tasks.0.cancel();
         for p in &self.socket_files {
             let _ = std::fs::remove_file(p);
         }

@@ -1,5 +1,5 @@
-//! The HTTP endpoint for Prometheus scrapes: hyper (HTTP/1.1) on a small
-//! tokio runtime in a thread of its own. Connections are served
+//! The HTTP endpoint for Prometheus scrapes: hyper (HTTP/1.1), a task on
+//! the process's tokio runtime (`crate::runtime`). Connections are served
 //! concurrently, at most [`MAX_CONNECTIONS`] at once (more wait in the
 //! listen backlog), each bounded in time ([`REQUEST_TIMEOUT`] for the
 //! request head, twice that for the whole exchange) and in size
@@ -15,7 +15,6 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -23,7 +22,9 @@ use hyper::body::Bytes;
 use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::runtime::Runtime;
 use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
 
 use super::Metrics;
 
@@ -50,12 +51,13 @@ const INDEX_HTML: &str = "<!DOCTYPE html>\n<html><head><title>dnsmonitor</title>
 pub struct MetricsServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    runtime: &'static Runtime,
+    task: Option<JoinHandle<()>>,
 }
 
 impl MetricsServer {
     /// Binds `addr` (port 0 picks a free port) and serves `metrics` from a
-    /// new thread. Returns once bound; [`local_addr`](Self::local_addr) is
+    /// task on the shared runtime. Returns once bound; [`local_addr`](Self::local_addr) is
     /// the real address.
     pub fn start(addr: SocketAddr, metrics: Metrics) -> io::Result<MetricsServer> {
         Self::start_with_timeout(addr, metrics, REQUEST_TIMEOUT)
@@ -70,20 +72,15 @@ impl MetricsServer {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime::shared()?;
         let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("metrics-http".into())
-            .spawn(move || {
-                runtime.block_on(accept_loop(listener, metrics, timeout, stopped));
-            })?;
+        let task = runtime.spawn(accept_loop(listener, metrics, timeout, stopped));
         tracing::debug!(%addr, "metrics endpoint listening");
         Ok(MetricsServer {
             addr,
             stop: Some(stop),
-            thread: Some(thread),
+            runtime,
+            task: Some(task),
         })
     }
 
@@ -93,21 +90,27 @@ impl MetricsServer {
     }
 
     /// Stops accepting (the port is free once this returns), lets the
-    /// connections in progress finish (each bounded in time) and joins the
-    /// thread.
+    /// connections in progress finish (each bounded in time) and waits for
+    /// the task.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        let Some(thread) = self.thread.take() else {
+        let Some(task) = self.task.take() else {
             return;
         };
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if thread.join().is_err() {
-            tracing::warn!("metrics server thread panicked");
+        if !crate::runtime::may_block() {
+            // Inside the runtime (cannot wait): the task ends on its own.
+            return;
+        }
+        if let Err(e) = self.runtime.block_on(task)
+            && e.is_panic()
+        {
+            tracing::warn!("metrics server task panicked");
         }
     }
 }
