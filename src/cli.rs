@@ -367,7 +367,7 @@ pub struct SensorArgs {
     /// Receive dnstap from resolvers instead (`unix:PATH` or
     /// `tcp:HOST:PORT`, repeatable) and forward it as dnstap batches.
     #[arg(long, value_name = "ADDR")]
-    pub dnstap: Vec<dnsmonitor::dnstap::listen::ListenAddr>,
+    pub dnstap: Vec<dnsmonitor::sources::dnstap_listen::ListenAddr>,
     /// Mode of --dnstap unix socket files (octal).
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_socket_mode)]
     pub socket_mode: u32,
@@ -1578,7 +1578,7 @@ fn summary_findings(e: &mut impl Write, s: &RunSummary) {
 pub struct DnstapArgs {
     /// Where resolvers connect: `unix:PATH` or `tcp:HOST:PORT`; repeatable.
     #[arg(long = "listen", required = true, value_name = "ADDR")]
-    pub listen: Vec<dnsmonitor::dnstap::listen::ListenAddr>,
+    pub listen: Vec<dnsmonitor::sources::dnstap_listen::ListenAddr>,
     /// Mode of unix socket files (octal).
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_socket_mode)]
     pub socket_mode: u32,
@@ -1602,7 +1602,7 @@ fn parse_socket_mode(s: &str) -> Result<u32, String> {
 fn sensor_dnstap_input(
     args: &SensorArgs,
 ) -> anyhow::Result<(Box<dyn dnsmonitor::sources::FrameSource + Send>, String)> {
-    use dnsmonitor::dnstap::listen::{DEFAULT_IDLE_TIMEOUT, DnstapListener, ListenOptions};
+    use dnsmonitor::sources::dnstap_listen::{DEFAULT_IDLE_TIMEOUT, DnstapListener, ListenOptions};
     let (listener, _) = DnstapListener::bind(ListenOptions {
         listen: args.dnstap.clone(),
         socket_mode: args.socket_mode,
@@ -1615,7 +1615,7 @@ fn sensor_dnstap_input(
 }
 
 fn dnstap(args: DnstapArgs) -> anyhow::Result<i32> {
-    use dnsmonitor::dnstap::listen::{DnstapListener, ListenOptions, with_listener};
+    use dnsmonitor::sources::dnstap_listen::{DnstapListener, ListenOptions, with_listener};
     let c = &args.common;
     // Like `live`: a restarted service appends; SIGINT/SIGTERM close the
     // windows, flush and exit 0.

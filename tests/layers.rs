@@ -20,7 +20,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// module -> the modules it may import.
+/// module -> the modules it may import (each listed in an earlier row).
 fn allowed() -> BTreeMap<String, BTreeSet<String>> {
     let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let begin = arch
@@ -44,6 +44,12 @@ fn allowed() -> BTreeMap<String, BTreeSet<String>> {
             .map(|d| d.trim().trim_matches('`').to_string())
             .filter(|d| !d.is_empty() && d != "—")
             .collect();
+        for d in &deps {
+            assert!(
+                table.contains_key(d),
+                "ARCHITECTURE.md: `{module}` may import `{d}`, which is not in a row above it"
+            );
+        }
         assert!(
             table.insert(module.to_string(), deps).is_none(),
             "ARCHITECTURE.md lists `{module}` twice"

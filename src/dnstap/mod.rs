@@ -1,12 +1,13 @@
 //! dnstap input: Frame Streams transport (`frames`), the dnstap protobuf
-//! message and its mapping onto a DNS payload (`message`), unidirectional
-//! files (`file`) and the bidirectional listener (`listen`).
+//! message and its mapping onto a DNS payload (`message`) and unidirectional
+//! files (`file`). The bidirectional socket listener is a source
+//! (`sources::dnstap_listen`).
 //!
 //! A dnstap frame travels through the rest of dnsmonitor like a captured
 //! packet: as a [`RawPacket`](crate::sources::RawPacket) whose link type is
 //! [`LINKTYPE_DNSTAP`] and whose bytes are the protobuf payload of one data
 //! frame, so replay, the dataflow source, sensor batches and `consume` need
-//! no second path. `Ingest::process_dnstap` (ingest.rs) is where such a
+//! no second path. `process_dnstap` in ingest.rs is where such a
 //! frame meets the ingest: it decodes the message, counts it by type, and
 //! hands client-side messages (CLIENT_*, AUTH_*) to the same entry point
 //! the packet path uses; the resolver's own upstream traffic (RESOLVER_*,
@@ -18,7 +19,6 @@
 
 pub mod file;
 pub mod frames;
-pub mod listen;
 pub mod message;
 
 pub use message::MessageType;
@@ -58,7 +58,7 @@ pub enum DnstapError {
     NoTime,
     /// The DNS bytes do not decode (see the `dns` parse errors).
     BadDns,
-    /// Over `listen::MAX_CONNECTIONS` connections at once.
+    /// Over `sources::dnstap_listen::MAX_CONNECTIONS` connections at once.
     TooManyConnections,
 }
 

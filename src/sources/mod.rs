@@ -1,6 +1,7 @@
 //! Sources of raw packets. Each yields captured frames in capture order
 //! with their link type and timestamp; nothing here decodes them.
 
+pub mod dnstap_listen;
 pub mod live;
 pub mod live_source;
 pub mod pcap_file;

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::frames::{self, ControlType, Frame};
-use super::{DnstapCounters, DnstapError, LINKTYPE_DNSTAP};
+use super::{FrameSource, RawPacket, ReadStatus};
+use crate::dnstap::frames::{self, ControlType, Frame};
+use crate::dnstap::{DnstapCounters, DnstapError, LINKTYPE_DNSTAP};
 use crate::metrics::Metrics;
-use crate::sources::{FrameSource, RawPacket, ReadStatus};
 use crate::time::Clock;
 
 /// Most sender connections served at once; further ones are closed at once
@@ -580,7 +580,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         // no dnstap protobuf ends the connection, one
                         // without a time is counted and skipped.
                         self.start += n;
-                        let ts = match super::message::frame_time(d) {
+                        let ts = match crate::dnstap::message::frame_time(d) {
                             Ok(ts) => ts,
                             Err(DnstapError::Protobuf) => {
                                 self.flush(batch).await;
