@@ -305,7 +305,9 @@ impl Member {
             LOSS_GRACE,
             metrics.clone(),
         );
-        store::watch_config(&formed.membership, done.clone(), metrics);
+        store::watch_config(&formed.membership, done.clone(), metrics, |p, c, d| {
+            Plan::from_pushed(p, c, d).map(drop)
+        });
         Ok((
             Running {
                 membership: formed.membership,
@@ -450,7 +452,7 @@ pub fn plan_and_member(
                 p.config.version,
                 std::process::id()
             ));
-            let plan = p.plan(&name, &dir);
+            let plan = Plan::from_pushed(&p, &name, &dir);
             // The lists are loaded into the plan: the files are not needed.
             let _ = std::fs::remove_dir_all(&dir);
             let plan = plan.map_err(|e| {

@@ -19,7 +19,7 @@ use zookeeper_client as zkc;
 
 use super::form::{MemberInfo, sorted_members};
 use super::zk::{ClusterError, Zk, cluster_path, config_path, members_path};
-use crate::config::{ConfigErrors, Plan};
+use crate::spec::{ConfigError, ConfigErrors};
 use crate::time::Clock;
 
 /// A znode holds about 1 MB (ZooKeeper's jute.maxbuffer): blocklists are
@@ -237,17 +237,32 @@ pub fn load(zk: &Zk, cluster: &str) -> Result<Option<Pushed>, ClusterError> {
     }))
 }
 
+/// A pushed version laid out as files, ready for `Plan::from_str`
+/// (`Plan::from_pushed` in config/ does both).
+pub struct PushedFiles {
+    /// Names the version's znode in errors.
+    pub origin: String,
+    pub pipeline: String,
+    /// Where the lists were written (relative paths resolve here).
+    pub dir: PathBuf,
+    pub lists: Vec<PathBuf>,
+}
+
+/// Checks a pushed version on a running member (the binary passes
+/// `Plan::from_pushed`; this room knows no pipelines).
+pub type Validate = fn(&Pushed, &str, &Path) -> Result<(), ConfigErrors>;
+
 impl Pushed {
-    /// Validate it into a plan: the lists are written into `dir` (created)
-    /// and given as extra blocklists; errors name the version's znode.
-    pub fn plan(&self, cluster: &str, dir: &Path) -> Result<Plan, ConfigErrors> {
+    /// Lay it out for validation: the lists are written into `dir`
+    /// (created); errors name the version's znode.
+    pub fn files(&self, cluster: &str, dir: &Path) -> Result<PushedFiles, ConfigErrors> {
         let origin = format!(
             "zookeeper:{}/pipeline ({})",
             version_path(cluster, self.config.version),
             self.config.pipeline_name
         );
         let io_error = |message: String| {
-            ConfigErrors(vec![crate::config::ConfigError {
+            ConfigErrors(vec![ConfigError {
                 file: origin.clone(),
                 line: 0,
                 column: 0,
@@ -273,8 +288,12 @@ impl Pushed {
                 .map_err(|e| io_error(format!("cannot write {}: {e}", p.display())))?;
             paths.push(p);
         }
-        let text = String::from_utf8_lossy(&self.pipeline);
-        Plan::from_str(&text, &origin, dir, &paths)
+        Ok(PushedFiles {
+            pipeline: String::from_utf8_lossy(&self.pipeline).into_owned(),
+            origin,
+            dir: dir.to_path_buf(),
+            lists: paths,
+        })
     }
 }
 
@@ -346,6 +365,7 @@ pub fn watch_config(
     member: &super::Membership,
     done: Arc<AtomicBool>,
     metrics: Option<crate::metrics::Metrics>,
+    validate: Validate,
 ) {
     let zk = member.zk.clone();
     let cluster = member.cluster.clone();
@@ -368,7 +388,7 @@ pub fn watch_config(
                 match load(&zk, &cluster) {
                     Ok(Some(p)) if p.config.version > seen => {
                         seen = p.config.version;
-                        examine(&cluster, &p, &mut info, metrics.as_ref());
+                        examine(&cluster, &p, &mut info, metrics.as_ref(), validate);
                         let data = serde_json::to_vec(&info).expect("member info serialises");
                         if let Err(e) = zk.call("set", &path, zk.client.set_data(&path, &data, None)) {
                             tracing::warn!(error = %e, "cannot update this member's state in ZooKeeper");
@@ -403,11 +423,12 @@ fn examine(
     p: &Pushed,
     info: &mut MemberInfo,
     metrics: Option<&crate::metrics::Metrics>,
+    validate: Validate,
 ) {
     let v = p.config.version;
     let dir =
         std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
-    let result = p.plan(cluster, &dir);
+    let result = validate(p, cluster, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let running = match info.config_version {
         Some(r) => format!("pushed version {r}"),

@@ -376,6 +376,17 @@ impl Plan {
         )
     }
 
+    /// Validate a version pushed to a cluster: its lists are written into
+    /// `dir` and given as extra blocklists; errors name its znode.
+    pub fn from_pushed(
+        p: &crate::cluster::store::Pushed,
+        cluster: &str,
+        dir: &Path,
+    ) -> Result<Plan, ConfigErrors> {
+        let f = p.files(cluster, dir)?;
+        Plan::from_str(&f.pipeline, &f.origin, &f.dir, &f.lists)
+    }
+
     /// Validate pipeline text. `file` names it in errors, `base` resolves
     /// relative paths inside it. Every table is checked (one function
     /// each) and every problem reported, in file order.
