@@ -419,7 +419,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "NAME")]
     pub dead_letter_exchange: Option<String>,
     /// Bind the queue to a topic exchange: EXCHANGE=ROUTING_KEY; repeatable.
-    #[arg(long = "bind", value_name = "EXCHANGE=KEY", value_parser = dnsmonitor::config::parse_binding)]
+    #[arg(long = "bind", value_name = "EXCHANGE=KEY", value_parser = dnsmonitor::amqp::spec::parse_binding)]
     pub bindings: Vec<(String, String)>,
     /// Finish once every sensor seen has sent its last batch (replays through the broker).
     #[arg(long)]
@@ -655,8 +655,16 @@ pub(crate) fn load_plan(pipeline: Option<&PathBuf>, lists: &[PathBuf]) -> anyhow
         None => Plan::default_plan(lists),
     };
     let plan = plan.map_err(|e| usage!("invalid pipeline:\n{e}"))?;
+    warn_pipeline(&plan);
     warn_blocklist(&plan);
     Ok(plan)
+}
+
+/// The pipeline's warnings (retired keys), located like its errors.
+fn warn_pipeline(plan: &Plan) {
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// Say which blocklist lines were rejected: the first few of each list
@@ -680,6 +688,7 @@ fn warn_blocklist(plan: &Plan) {
 fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
     match Plan::from_file(pipeline, &[]) {
         Ok(plan) => {
+            warn_pipeline(&plan);
             warn_blocklist(&plan);
             let kinds: Vec<_> = plan.detectors.iter().map(|d| d.kind().as_str()).collect();
             println!(
@@ -692,7 +701,7 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<i32> {
             // Names from the file are printed escaped.
             use dnsmonitor::escape::for_terminal;
             let so = &plan.source;
-            if so.amqp {
+            if !so.queue.is_empty() {
                 println!(
                     "  source: amqp queue {} (prefetch {}, idle timeout {} s{})",
                     for_terminal(&so.queue),

@@ -7,6 +7,12 @@
 use std::fmt;
 use std::ops::Range;
 
+/// Microseconds per second (as `time::MICROS`; this leaf imports nothing).
+const MICROS: i64 = 1_000_000;
+
+/// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 /// A value with no place in the file (a default).
 pub fn unspanned<T>(v: T) -> toml::Spanned<T> {
     toml::Spanned::new(0..0, v)
@@ -143,4 +149,22 @@ fn key_path_at(text: &str, offset: usize) -> String {
         (true, false) => key.to_string(),
         (false, false) => format!("{table}.{key}"),
     }
+}
+
+/// A timeout key: at most a day; returned in microseconds (clamped, so it
+/// cannot overflow even when the error is being reported).
+pub fn timeout_us(
+    v: &toml::Spanned<u64>,
+    key: &str,
+    loc: &Located<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> i64 {
+    if *v.get_ref() > MAX_TIMEOUT_SECS {
+        errors.push(loc.error(
+            v.span(),
+            key,
+            format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
+        ));
+    }
+    (*v.get_ref()).min(MAX_TIMEOUT_SECS) as i64 * MICROS
 }

@@ -41,6 +41,38 @@ fn check_accepts_the_shipped_pipelines() {
         out.contains("sink: amqp exchange dnsmonitor.alerts"),
         "{out}"
     );
+    // The shipped pipelines use no retired key.
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+/// The retired `[source] type` still loads, with a warning naming the file,
+/// line and key, in `check` and in a command that runs.
+#[test]
+fn a_retired_key_loads_with_a_located_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("old.toml");
+    std::fs::write(&p, "[source]\ntype = \"amqp\"\nqueue = \"q\"\n").unwrap();
+    let want = format!(
+        "warning: {}:2:8: key `source.type`: no longer used",
+        p.display()
+    );
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    let o = bin()
+        .current_dir(root())
+        .args([
+            "replay",
+            "captures/loopback-dig.pcap",
+            "--alerts",
+            "/dev/null",
+            "--pipeline",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
 }
 
 #[test]

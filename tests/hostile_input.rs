@@ -811,7 +811,7 @@ fn check_escapes_what_the_pipeline_file_says() {
     // Names from a valid file are printed too.
     std::fs::write(
         &p,
-        "[source]\ntype = \"amqp\"\nqueue = \"q\\u001b[2J\"\n[sink]\ntype = \"amqp\"\nexchange = \"x\\u202e\"\n",
+        "[source]\nqueue = \"q\\u001b[2J\"\n[sink]\ntype = \"amqp\"\nexchange = \"x\\u202e\"\n",
     )
     .unwrap();
     let o = bin().arg("check").arg(&p).output().unwrap();

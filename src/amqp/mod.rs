@@ -25,6 +25,7 @@ pub mod error;
 pub mod sensor;
 pub mod sink;
 pub mod source;
+pub mod spec;
 pub mod subscriber;
 
 /// Default alert exchange (published to by the sink, read by `alerts`).

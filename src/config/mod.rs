@@ -16,8 +16,9 @@ use crate::packet::PacketConfig;
 use crate::time::MICROS;
 use crate::window::WindowPlan;
 
-use crate::spec::unspanned;
+use crate::amqp::spec::{SinkPlan, SinkSpec, SourcePlan, SourceSpec, sink_table, source_table};
 pub use crate::spec::{ConfigError, ConfigErrors, Located};
+use crate::spec::{timeout_us, unspanned};
 
 /// The default pipeline, as shipped in pipelines/default.toml.
 pub const DEFAULT_PIPELINE: &str = include_str!("../../pipelines/default.toml");
@@ -33,8 +34,7 @@ pub const MAX_PANES: u64 = 3_600;
 pub const MAX_TABLE_ENTRIES: usize = 1 << 24;
 /// Ceiling of `capture.max_tcp_total_bytes` (64 GiB).
 pub const MAX_TCP_TOTAL_BYTES: usize = 64 << 30;
-/// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
-pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+pub use crate::spec::MAX_TIMEOUT_SECS;
 
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -100,87 +100,6 @@ pub struct ClusterPlan {
     pub connect_timeout: std::time::Duration,
     pub form_timeout: std::time::Duration,
     pub session_timeout: std::time::Duration,
-}
-
-/// `[sink]`: where alerts and reports go besides `--alerts`/`--reports`.
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SinkSpec {
-    #[serde(rename = "type")]
-    pub kind: toml::Spanned<String>,
-    pub exchange: toml::Spanned<String>,
-}
-
-impl Default for SinkSpec {
-    fn default() -> Self {
-        SinkSpec {
-            kind: unspanned("none".into()),
-            exchange: unspanned(crate::amqp::DEFAULT_EXCHANGE.into()),
-        }
-    }
-}
-
-/// The validated `[sink]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SinkPlan {
-    /// `type = "amqp"`: publishing is required (a broker URI must be given).
-    pub amqp: bool,
-    /// The topic exchange (the CLI's `--exchange` wins).
-    pub exchange: String,
-}
-
-/// `[source]`: where `dnsmonitor consume` reads packets (the broker URI
-/// comes from `--amqp`, `--amqp-file` or `DNSMONITOR_AMQP_URI`, never from
-/// the pipeline file). `replay` and `live` ignore it.
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SourceSpec {
-    #[serde(rename = "type")]
-    pub kind: toml::Spanned<String>,
-    pub queue: toml::Spanned<String>,
-    pub prefetch: toml::Spanned<u32>,
-    pub idle_timeout_secs: toml::Spanned<u64>,
-    pub dead_letter_exchange: toml::Spanned<String>,
-    pub bind: toml::Spanned<Vec<String>>,
-}
-
-impl Default for SourceSpec {
-    fn default() -> Self {
-        SourceSpec {
-            kind: unspanned("capture".into()),
-            queue: unspanned(String::new()),
-            prefetch: unspanned(crate::amqp::source::DEFAULT_PREFETCH as u32),
-            idle_timeout_secs: unspanned(crate::amqp::source::DEFAULT_IDLE_TIMEOUT.as_secs()),
-            dead_letter_exchange: unspanned(String::new()),
-            bind: unspanned(Vec::new()),
-        }
-    }
-}
-
-/// The validated `[source]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SourcePlan {
-    /// `type = "amqp"`.
-    pub amqp: bool,
-    /// Empty when not set.
-    pub queue: String,
-    pub prefetch: u16,
-    pub idle_timeout_secs: u64,
-    pub dead_letter_exchange: Option<String>,
-    /// (exchange, routing key) pairs from `bind = ["exchange=key", ...]`.
-    pub bind: Vec<(String, String)>,
-}
-
-/// Parse `exchange=routing.key` (a binding of the ingest queue).
-pub fn parse_binding(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((e, k)) if !e.trim().is_empty() && !k.trim().is_empty() => {
-            Ok((e.trim().to_string(), k.trim().to_string()))
-        }
-        _ => Err(format!(
-            "`{s}` is not EXCHANGE=ROUTING_KEY (e.g. dnsmonitor.packets=sensors.#)"
-        )),
-    }
 }
 
 /// `[reports]`: periodic top-k reports (`--reports`).
@@ -287,6 +206,9 @@ pub struct Plan {
     pub sink: SinkPlan,
     /// `[cluster]`.
     pub cluster: ClusterPlan,
+    /// Problems that do not stop the pipeline (a retired key), located
+    /// like errors; `check` and every command print them.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl fmt::Debug for Plan {
@@ -407,7 +329,8 @@ impl Plan {
         let lifecycle = alerts_table(&spec.alerts, &loc, e);
         let metrics_listen = metrics_table(&spec.metrics, &loc, e);
         let (report_interval_us, report_top) = reports_table(&spec.reports, size, slide, &loc, e);
-        let source = source_table(&spec.source, &loc, e);
+        let mut warnings = Vec::new();
+        let source = source_table(&spec.source, &loc, e, &mut warnings);
         let sink = sink_table(&spec.sink, &loc, e);
         let (detectors, blocklist) = build_detectors(&spec.detectors, base, extra_lists, &loc, e);
         if detectors.is_empty() && e.is_empty() {
@@ -433,26 +356,9 @@ impl Plan {
             source,
             sink,
             cluster,
+            warnings,
         })
     }
-}
-
-/// A timeout key: at most a day; returned in microseconds (clamped, so it
-/// cannot overflow even when the error is being reported).
-fn timeout_us(
-    v: &toml::Spanned<u64>,
-    key: &str,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> i64 {
-    if *v.get_ref() > MAX_TIMEOUT_SECS {
-        errors.push(loc.error(
-            v.span(),
-            key,
-            format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
-        ));
-    }
-    (*v.get_ref()).min(MAX_TIMEOUT_SECS) as i64 * MICROS
 }
 
 /// `[window]`: size, slide and allowed lateness, in seconds.
@@ -627,89 +533,6 @@ fn reports_table(
     (ri.min(MAX_WINDOW_SECS) as i64 * MICROS, rt)
 }
 
-/// `[source]`: the queue `consume` reads and its bindings.
-fn source_table(so: &SourceSpec, loc: &Located<'_>, errors: &mut Vec<ConfigError>) -> SourcePlan {
-    let amqp = match so.kind.get_ref().as_str() {
-        "amqp" => true,
-        "capture" => false,
-        other => {
-            errors.push(loc.error(
-                so.kind.span(),
-                "source.type",
-                format!("`{other}` is not a source type: use \"capture\" or \"amqp\""),
-            ));
-            false
-        }
-    };
-    let prefetch = *so.prefetch.get_ref();
-    if prefetch == 0 || prefetch > u16::MAX as u32 {
-        errors.push(loc.error(
-            so.prefetch.span(),
-            "source.prefetch",
-            format!("must be between 1 and {}", u16::MAX),
-        ));
-    }
-    timeout_us(
-        &so.idle_timeout_secs,
-        "source.idle_timeout_secs",
-        loc,
-        errors,
-    );
-    if *so.idle_timeout_secs.get_ref() == 0 {
-        errors.push(loc.error(
-            so.idle_timeout_secs.span(),
-            "source.idle_timeout_secs",
-            "must be at least 1",
-        ));
-    }
-    if amqp && so.queue.get_ref().trim().is_empty() {
-        errors.push(loc.error(
-            so.kind.span(),
-            "source.queue",
-            "type = \"amqp\" needs a queue name",
-        ));
-    }
-    let mut bind = Vec::new();
-    for b in so.bind.get_ref() {
-        match parse_binding(b) {
-            Ok(pair) => bind.push(pair),
-            Err(m) => errors.push(loc.error(so.bind.span(), "source.bind", m)),
-        }
-    }
-    let dlx = so.dead_letter_exchange.get_ref().trim();
-    SourcePlan {
-        amqp,
-        queue: so.queue.get_ref().trim().to_string(),
-        prefetch: prefetch.clamp(1, u16::MAX as u32) as u16,
-        idle_timeout_secs: *so.idle_timeout_secs.get_ref(),
-        dead_letter_exchange: (!dlx.is_empty()).then(|| dlx.to_string()),
-        bind,
-    }
-}
-
-/// `[sink]`: where alerts are published.
-fn sink_table(si: &SinkSpec, loc: &Located<'_>, errors: &mut Vec<ConfigError>) -> SinkPlan {
-    let sink_amqp = match si.kind.get_ref().as_str() {
-        "amqp" => true,
-        "none" => false,
-        other => {
-            errors.push(loc.error(
-                si.kind.span(),
-                "sink.type",
-                format!("`{other}` is not a sink type: use \"none\" or \"amqp\""),
-            ));
-            false
-        }
-    };
-    if si.exchange.get_ref().trim().is_empty() {
-        errors.push(loc.error(si.exchange.span(), "sink.exchange", "must not be empty"));
-    }
-    SinkPlan {
-        amqp: sink_amqp,
-        exchange: si.exchange.get_ref().trim().to_string(),
-    }
-}
-
 /// Validate `[cluster]`.
 fn cluster_plan(c: &ClusterSpec, loc: &Located<'_>, errors: &mut Vec<ConfigError>) -> ClusterPlan {
     let text =
@@ -865,8 +688,19 @@ mod tests {
             e[1].starts_with("p.toml:3:12: key `sink.exchange`"),
             "{e:?}"
         );
-        let e = errs("[source]\ntype = \"amqp\"\n");
-        assert!(e[0].contains("key `source.queue`"), "{e:?}");
+        // The retired `source.type` loads (old files keep working) with a
+        // located warning; any other value is still an error (above).
+        for v in ["amqp", "capture"] {
+            let text = format!("[source]\ntype = \"{v}\"\n");
+            let plan = Plan::from_str(&text, "p.toml", Path::new("."), &[]).unwrap();
+            let w: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(
+                w[0].starts_with("p.toml:2:8: key `source.type`: no longer used"),
+                "{w:?}"
+            );
+        }
+        assert!(Plan::default_plan(&[]).unwrap().warnings.is_empty());
         let e = errs("[alerts]\nhold_secs = \"soon\"\n");
         assert!(
             e[0].starts_with("p.toml:2:13: key `alerts.hold_secs`:"),
