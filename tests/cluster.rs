@@ -904,7 +904,7 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
     // Both members took part (competing consumers).
     for p in [&a, &b] {
         assert!(
-            !p.stderr().contains("0 batches"),
+            !p.stderr().contains("queue: 0 batches"),
             "{}: {}",
             p.name,
             p.stderr()
