@@ -222,10 +222,21 @@ fn step(
             return Step::Linger { left: in_force };
         }
     }
-    let reforming = candidates.iter().any(|c| c.info.left_epoch.is_some());
+    // Members that re-form keep their order; then the others by arrival.
+    let mut order = candidates.clone();
+    order.sort_by_key(|c| (c.info.left_index.is_none(), c.info.left_index, c.seq));
+    let reforming = order.first().is_some_and(|c| c.info.left_epoch.is_some());
+    if reforming {
+        // They run what they loaded again (the pushed version in force, a
+        // re-form being a restart): a standby that runs another pipeline
+        // is left out (and says so when it compares).
+        let first = &order[0].info;
+        let like = (first.pipeline_version.clone(), first.workers);
+        order.retain(|c| (c.info.pipeline_version.clone(), c.info.workers) == like);
+    }
     let size = if reforming {
-        n.min(candidates.len())
-    } else if candidates.len() >= n {
+        n.min(order.len())
+    } else if order.len() >= n {
         n
     } else {
         0
@@ -233,11 +244,8 @@ fn step(
     if size == 0 {
         return Step::Wait;
     }
-    // Members that re-form keep their order; then the others by arrival.
-    let mut order = candidates.clone();
-    order.sort_by_key(|c| (c.info.left_index.is_none(), c.info.left_index, c.seq));
     let chosen: Vec<i64> = order[..size].iter().map(|c| c.seq).collect();
-    let decider = candidates.iter().map(|c| c.seq).min();
+    let decider = order.iter().map(|c| c.seq).min();
     if decider == Some(seq) {
         Step::Decide(chosen)
     } else if chosen.contains(&seq) {
@@ -1000,6 +1008,27 @@ mod tests {
         assert_eq!(
             step(10, 3, Some(&f), &listed, false),
             Step::Decide(vec![11, 10])
+        );
+    }
+
+    #[test]
+    fn a_standby_of_another_pipeline_is_left_out_of_a_re_form() {
+        // Version 2 was pushed; 10 re-formed and runs it, standby 5 still
+        // runs the version it was started with.
+        let f = formation(2, &[1, 2]);
+        let mut stale = member(5, None);
+        stale.info.pipeline_version = "old".into();
+        let listed = [stale, member(10, Some((2, 0)))];
+        assert_eq!(
+            step(10, 2, Some(&f), &listed, false),
+            Step::Decide(vec![10])
+        );
+        assert_eq!(
+            step(5, 2, Some(&f), &listed, false),
+            Step::Standby {
+                running: 0,
+                with: vec![10]
+            }
         );
     }
 
