@@ -1036,20 +1036,37 @@ fn hangup_signals() -> anyhow::Result<signal_hook::iterator::Signals> {
     signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).context("SIGHUP handler")
 }
 
-/// Form the cluster a member registered in (no-op without one).
+/// Form the cluster a member registered in (no-op without one); a member
+/// loss then re-forms as `restart` says.
 fn form(
     member: Option<crate::cluster_cmd::Member>,
     metrics: Option<Metrics>,
+    restart: crate::cluster_cmd::Restart,
 ) -> anyhow::Result<(
     Option<crate::cluster_cmd::Running>,
     Option<dnsmonitor::cluster::net::Endpoints>,
 )> {
     match member {
         Some(m) => {
-            let (r, e) = m.form(metrics)?;
+            let (r, e) = m.form(metrics, restart)?;
             Ok((Some(r), Some(e)))
         }
         None => Ok((None, None)),
+    }
+}
+
+/// How a cluster member of a run with these outputs starts over when it
+/// re-forms. `append`: the outputs are opened for appending (live,
+/// consume: what was written before the re-form stays, and the new run
+/// carries on from the saved newly_observed filters); a replay truncates
+/// them and reads its files again from the start. `refuse`: why this run
+/// cannot start over. A member asked to stop does not start over either.
+fn restart(p: &Prepared, append: bool, refuse: Option<String>) -> crate::cluster_cmd::Restart {
+    crate::cluster_cmd::Restart {
+        refuse,
+        save_filters: append,
+        outputs: Some(p.watch.clone()),
+        stop: Some(p.stop.clone()),
     }
 }
 
@@ -1066,7 +1083,12 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
     let mut p = prepare_with(c, plan, false, true, stop)?;
     let progress = !c.quiet && !c.tui && std::io::stderr().is_terminal();
-    let (running, endpoints) = form(member, p.run_metrics())?;
+    // Starting over reads the files again; a stream was read once.
+    let refuse = args.files.iter().any(|f| is_stream(f)).then(|| {
+        "a replay of standard input or a FIFO cannot start over: start the members again"
+            .to_string()
+    });
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, false, refuse))?;
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
@@ -1157,7 +1179,7 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
-    let (running, endpoints) = form(member, p.run_metrics())?;
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None))?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
@@ -1237,7 +1259,7 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
-    let (running, endpoints) = form(member, p.run_metrics())?;
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None))?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),

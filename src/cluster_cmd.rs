@@ -5,13 +5,14 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use dnsmonitor::cluster::net::Endpoints;
+use dnsmonitor::cluster::reform::{self, Carried, Cause};
 use dnsmonitor::cluster::store;
 use dnsmonitor::cluster::zk::Zk;
 use dnsmonitor::cluster::{
@@ -20,12 +21,14 @@ use dnsmonitor::cluster::{
 use dnsmonitor::config::{DEFAULT_PIPELINE, Plan};
 use dnsmonitor::escape::for_terminal;
 use dnsmonitor::metrics::Metrics;
-use dnsmonitor::time::rfc3339;
+use dnsmonitor::sinks::watch::OutputWatch;
+use dnsmonitor::time::{Clock, rfc3339};
 
 use crate::cli::{EXIT_OK, EXIT_USAGE, Usage};
 
 /// How long a member that left may precede this one's own end before it
-/// counts as lost (members of a replay finish within moments).
+/// counts as lost (members of a replay finish within moments); a loss
+/// re-forms the cluster.
 const LOSS_GRACE: Duration = Duration::from_secs(3);
 
 /// The flags of a cluster member (`replay`, `live`, `consume`); each wins
@@ -191,6 +194,7 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
                     "workers": i.workers,
                     "pid": i.pid,
                     "refused": i.refused,
+                    "reforms": i.reforms,
                 }),
                 None => serde_json::json!({ "znode": m.znode, "state": null }),
             })
@@ -273,18 +277,178 @@ pub struct Running {
     done: Arc<AtomicBool>,
 }
 
+/// How a member starts over when it re-forms (the command decides).
+pub struct Restart {
+    /// Why it cannot: it stops (exit status 1) instead, saying so.
+    pub refuse: Option<String>,
+    /// Save the newly_observed filters first: the new image carries on
+    /// from them (live, consume; a replay starts over from its files).
+    pub save_filters: bool,
+    /// The outputs, stopped between two writes before the exec.
+    pub outputs: Option<OutputWatch>,
+    /// Set when the member was asked to stop (SIGINT/SIGTERM): a loss then
+    /// ends it (exit status 1) instead of starting it over.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// What a re-form needs; set once the member formed.
+struct ReformContext {
+    cluster: String,
+    /// This member's znode, epoch and index in the formation it leaves.
+    znode: String,
+    epoch: u64,
+    index: usize,
+    carried: Option<Carried>,
+    /// When the re-form under way began, until its formation connected:
+    /// a formation that fails to connect re-forms again within the same
+    /// deadline.
+    reforming_since_us: Option<i64>,
+    restart: Restart,
+    /// The run is over: a loss now is no reason to start over.
+    done: Arc<AtomicBool>,
+}
+
+/// Set once formed; read by the panic hook and the ZooKeeper watch.
+static CONTEXT: Mutex<Option<ReformContext>> = Mutex::new(None);
+/// Set by the first thread that re-forms; any other waits for the exec.
+static REFORMING: AtomicBool = AtomicBool::new(false);
+/// How long a re-form waits for the output write under way.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Start over in a fresh process image to re-form with the members
+/// present (`why`: what happened, for the log): stop the outputs between
+/// two writes, save the newly_observed filters (live, consume), exec
+/// (every connection closes: RabbitMQ delivers what was not acked again,
+/// and the others see this member's timely connections break). Returns
+/// only when there is nothing to re-form (not formed yet, or the run is
+/// over); a member that cannot re-form stops with exit status 1.
+fn reform(cause: Cause, why: &str) {
+    if REFORMING.swap(true, Ordering::SeqCst) {
+        // Another thread (the watch, another network thread) re-forms.
+        loop {
+            std::thread::park();
+        }
+    }
+    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(c) = context.as_ref().filter(|c| !c.done.load(Ordering::Acquire)) else {
+        REFORMING.store(false, Ordering::SeqCst);
+        return;
+    };
+    let cluster = &c.cluster;
+    let stopping = c
+        .restart
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed));
+    if let Some(reason) = c.restart.refuse.as_deref().or(stopping.then_some(
+        "it was stopping (SIGINT/SIGTERM), so it does not start over; the windows not yet written are lost",
+    )) {
+        eprintln!("error: cluster {cluster}: {why}; this member stops: {reason}");
+        std::process::exit(1);
+    }
+    let clock = Clock;
+    let since = c.reforming_since_us.unwrap_or_else(|| clock.unix_micros());
+    let next = Carried::next(c.carried.as_ref(), cause, c.epoch, &c.znode, c.index, since);
+    tracing::info!(cluster = %cluster, cause = cause.as_str(), %why, "re-forming");
+    eprintln!(
+        "cluster {cluster}: {why}; re-forming with the members present (re-form {} of this process)",
+        next.reforms()
+    );
+    if let Some(o) = &c.restart.outputs
+        && !o.quiesce(QUIESCE_LIMIT)
+    {
+        tracing::warn!("an output was still writing after {QUIESCE_LIMIT:?}; re-forming anyway");
+    }
+    if c.restart.save_filters {
+        for e in dnsmonitor::detect::newly_observed::save_all() {
+            eprintln!(
+                "error: newly_observed filter not saved: {}",
+                for_terminal(&e)
+            );
+        }
+    }
+    let e = reform::exec_self(&next);
+    eprintln!("error: cluster {cluster}: cannot re-form: cannot start this program again: {e}");
+    std::process::exit(1);
+}
+
 impl Member {
-    /// Wait for the cluster to form; the endpoints go to the run.
-    pub fn form(self, metrics: Option<Metrics>) -> anyhow::Result<(Running, Endpoints)> {
+    /// Wait for the cluster to form and connect to the other members; the
+    /// endpoints go to the run. From here on a member loss re-forms
+    /// (`restart` says how) instead of stopping the member.
+    pub fn form(
+        self,
+        metrics: Option<Metrics>,
+        restart: Restart,
+    ) -> anyhow::Result<(Running, Endpoints)> {
         let cluster = self.membership.cluster.clone();
-        let mut formed = self.membership.form(self.listener).map_err(cluster_error)?;
+        let opts = self.membership.options().clone();
+        let carried = self.membership.carried.clone();
+        if let (Some(m), Some(c)) = (&metrics, &carried) {
+            m.cluster_reforms
+                .with_label_values(&[Cause::Loss.as_str()])
+                .inc_by(c.losses);
+            m.cluster_reforms
+                .with_label_values(&[Cause::Grow.as_str()])
+                .inc_by(c.grows);
+        }
+        let failed = |e: ClusterError| match e {
+            e @ ClusterError::Reform { .. } => cluster_error(e),
+            e if carried.is_some() && !e.is_usage() => cluster_error(ClusterError::Reform {
+                cluster: cluster.clone(),
+                secs: opts.form_timeout.as_secs(),
+                why: e.to_string(),
+            }),
+            e => cluster_error(e),
+        };
+        let mut formed = self.membership.form(self.listener).map_err(&failed)?;
         let index = formed.endpoints.index;
+        let done = Arc::new(AtomicBool::new(false));
+        *CONTEXT.lock().unwrap_or_else(|p| p.into_inner()) = Some(ReformContext {
+            cluster: cluster.clone(),
+            znode: formed.membership.path.clone(),
+            epoch: formed.epoch,
+            index,
+            carried: carried.clone(),
+            reforming_since_us: carried.as_ref().map(|c| c.since_us),
+            restart,
+            done: done.clone(),
+        });
+        if let Err(e) = formed.endpoints.connect_now() {
+            // A member of the formation did not come: re-form again while
+            // there is time, else stop.
+            if formed
+                .membership
+                .reform_deadline()
+                .is_some_and(|d| Clock.now() < d)
+            {
+                reform(Cause::Loss, &format!("the formation did not connect ({e})"));
+            }
+            return Err(failed(e));
+        }
+        if let Some(c) = CONTEXT.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            c.reforming_since_us = None;
+        }
+        reform_when_a_connection_breaks();
         formed
             .membership
             .set_state(MemberState::Running, Some(index));
+        let size = formed.endpoints.processes();
+        let again = carried.as_ref().map_or(String::new(), |c| {
+            let secs = Clock.unix_micros().saturating_sub(c.since_us).max(0) as f64 / 1e6;
+            format!(" (re-form {}, {secs:.1} s after it began)", c.reforms())
+        });
+        let short = if size < opts.processes {
+            format!(
+                "; {} short of --processes {}: it re-forms when a member joins",
+                opts.processes - size,
+                opts.processes
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "cluster {cluster}: formed with {} members; this is process {index} at {}{}",
-            formed.endpoints.processes(),
+            "cluster {cluster}: formed with {size} members{again}; this is process {index} at {}{}{short}",
             for_terminal(&formed.membership.info.address),
             if index == 0 {
                 " (it writes the outputs)"
@@ -292,8 +456,6 @@ impl Member {
                 " (process 0 writes the outputs)"
             }
         );
-        stop_when_a_connection_breaks(&cluster);
-        let done = Arc::new(AtomicBool::new(false));
         if let Some(m) = &metrics {
             m.cluster_process_index.set(index as i64);
             m.cluster_config_version
@@ -304,6 +466,7 @@ impl Member {
             done.clone(),
             LOSS_GRACE,
             metrics.clone(),
+            Arc::new(|cause, why: String| reform(cause, &why)),
         );
         store::watch_config(&formed.membership, done.clone(), metrics, |p, c, d| {
             Plan::from_pushed(p, c, d).map(drop)
@@ -319,25 +482,30 @@ impl Member {
 }
 
 /// timely's network threads panic when a member's connection breaks (a
-/// member killed, a network cut), and the workers then panic one after the
-/// other. Recovery means re-forming, which is not implemented yet: say so
-/// in one line and stop at the first such panic (exit status 1). Panics
-/// anywhere else keep the default hook.
-fn stop_when_a_connection_breaks(cluster: &str) {
-    let cluster = cluster.to_string();
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let thread = std::thread::current();
-        let name = thread.name().unwrap_or("");
-        if name.starts_with("timely:recv-") || name.starts_with("timely:send-") {
-            let why = info.payload_as_str().unwrap_or("a network thread failed");
-            eprintln!(
-                "error: cluster {cluster}: the connection to another member broke ({name}: {why}); this member stops: re-forming a running cluster is not implemented yet, restart the members"
-            );
-            std::process::exit(1);
-        }
-        default(info);
-    }));
+/// member killed, a network cut, or one that re-forms), and the workers
+/// would then panic one after the other: re-form at the first such panic,
+/// before anything unwinds (the thread's panic ends in the exec). Panics
+/// anywhere else keep the default hook. Installed once.
+fn reform_when_a_connection_breaks() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("");
+            let peer = name
+                .strip_prefix("timely:recv-")
+                .or_else(|| name.strip_prefix("timely:send-"));
+            if let Some(peer) = peer {
+                let why = info.payload_as_str().unwrap_or("a network thread failed");
+                reform(
+                    Cause::Loss,
+                    &format!("the connection to process {peer} broke ({name}: {why})"),
+                );
+            }
+            default(info);
+        }));
+    });
 }
 
 impl Running {
@@ -474,10 +642,21 @@ pub fn plan_and_member(
             (plan, version, None)
         }
     };
+    // A re-formed image: what it carried over its exec (for this cluster).
+    let members_dir = format!("{}/m-", dnsmonitor::cluster::zk::members_path(&name));
+    let carried = Carried::from_env().filter(|c| c.znode.starts_with(&members_dir));
     let (membership, listener) =
-        Membership::join(zk, &opts, version, config_version, workers).map_err(cluster_error)?;
+        Membership::join(zk, &opts, version, config_version, workers, carried)
+            .map_err(cluster_error)?;
+    let waiting = match &membership.carried {
+        Some(c) => format!(
+            "re-forming (it was process {} of formation {}) with the members present, up to {processes}",
+            c.index, c.epoch
+        ),
+        None => format!("waiting for {processes} member(s)"),
+    };
     eprintln!(
-        "cluster {name}: registered as {} ({}); waiting for {processes} member(s)",
+        "cluster {name}: registered as {} ({}); {waiting}",
         membership.path,
         for_terminal(&membership.info.address)
     );

@@ -1,9 +1,11 @@
 //! A cluster of real dnsmonitor processes forming through a real ZooKeeper
 //! (127.0.0.1:2181, started by scripts/services.sh): the same alerts at
-//! every scale, `cluster status` and `cluster push`, and clear errors for
-//! a bad `--zookeeper`, a bad push and members that disagree. Without a
-//! ZooKeeper the tests fail under scripts/test.sh (skip otherwise, saying
-//! so). Each test uses a cluster name of its own.
+//! every scale, `cluster status` and `cluster push`, clear errors for a
+//! bad `--zookeeper`, a bad push and members that disagree, and members
+//! that re-form by themselves after a member loss (and grow back).
+//! Without a ZooKeeper the tests fail (`common::cannot_run`; only with
+//! DNSMONITOR_SKIP_SERVICES=1 are they SKIPPED, and counted). Each test
+//! uses a cluster name of its own.
 
 mod common;
 
@@ -515,35 +517,89 @@ fn members_with_different_pipelines_do_not_form() {
     );
 }
 
-/// Two paced members form, the second gets `signal`, and the first must
-/// stop with exit status 1 within a minute: its stderr, and the second.
-fn first_stops_when_the_second_gets(signal: i32, tag: &str) -> (String, Proc) {
+/// Two paced members (`speed`) form, the second gets `signal`, and the
+/// first re-forms alone (2 members wanted, no standby) within a minute,
+/// without exiting: the first (its stderr says why), the second, and the
+/// folder of their alert files.
+fn first_re_forms_alone_when_the_second_gets(
+    signal: i32,
+    tag: &str,
+    speed: &str,
+) -> (Proc, Proc, PathBuf, String) {
     let cluster = unique();
     let dir = tempdir(tag);
-    let mut a = paced_member(&dir, &cluster, 2, "a");
-    let mut b = paced_member(&dir, &cluster, 2, "b");
+    let start = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", speed, "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
     a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
     b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
     b.signal(signal);
-    let st = a.wait(Duration::from_secs(60));
+    a.wait_for_stderr("formed with 1 members (re-form 1,", Duration::from_secs(60));
     let e = a.stderr();
-    assert_eq!(st.code(), Some(1), "{e}");
-    (e, b)
-}
-
-#[test]
-fn a_killed_member_stops_the_other_with_a_clear_error() {
-    if !zk_up() {
-        return;
-    }
-    let (e, _b) = first_stops_when_the_second_gets(libc::SIGKILL, "cluster-kill");
     assert!(
-        e.contains("the connection to another member broke") || e.contains("left"),
+        e.contains("re-forming with the members present (re-form 1 of this process)"),
         "{e}"
+    );
+    assert!(
+        e.contains("1 short of --processes 2"),
+        "it says it runs below its size: {e}"
     );
     assert!(
         !e.contains("panicked"),
         "one clear line, no panic trace: {e}"
+    );
+    (a, b, dir, cluster)
+}
+
+/// The metrics address a member serves now (a re-formed member serves on
+/// a new port when it was given port 0).
+fn last_metrics_addr(stderr: &str) -> String {
+    stderr
+        .rsplit("serving on http://")
+        .next()
+        .and_then(|r| r.split('/').next())
+        .expect("metrics address")
+        .to_string()
+}
+
+/// Member loss in a replay: the survivor re-forms alone, replays the files
+/// again from the start, and its alerts are those of a 1-process replay.
+#[test]
+fn a_killed_member_makes_the_other_re_form_and_replay_alone() {
+    if !zk_up() {
+        return;
+    }
+    let (mut a, _b, dir, _) =
+        first_re_forms_alone_when_the_second_gets(libc::SIGKILL, "cluster-kill", "8x");
+    let e = a.stderr();
+    assert!(e.contains("the connection to process"), "{e}");
+    let text = common::amqp::scrape(&last_metrics_addr(&e));
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_reforms_total{cause=\"loss\"}"),
+        1
+    );
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_process_index"),
+        0
+    );
+    let st = a.wait(Duration::from_secs(120));
+    assert!(st.success(), "{}", a.stderr());
+    let want = replay_alone(&dir, "alone", 1, &[]);
+    let got = std::fs::read(dir.join("a.jsonl")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "the survivor's alerts"
     );
 }
 
@@ -848,7 +904,7 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
     // Both members took part (competing consumers).
     for p in [&a, &b] {
         assert!(
-            !p.stderr().contains("0 batches"),
+            !p.stderr().contains("queue: 0 batches"),
             "{}: {}",
             p.name,
             p.stderr()
@@ -856,15 +912,15 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
     }
 }
 
-/// Member loss with `consume`: three members share a queue; one is killed
-/// (SIGKILL) mid-run; the survivors stop with a clear error (a running
-/// cluster is not re-formed yet) and nothing they had not finished is
-/// acked. Two members started again form once the dead sessions expire
-/// (waiting as standbys until then) and consume the rest and what is
-/// redelivered: every alert `replay` raises on the capture is raised, with
-/// the same id, and the queue ends empty.
+/// Member loss with `consume`: three members share a queue while a
+/// sensor-like publisher sends the capture's batches one by one; one
+/// member (not process 0) is killed (SIGKILL) mid-run. The two survivors
+/// re-form by themselves, without exiting, and RabbitMQ delivers again
+/// what was not acknowledged: every alert `replay` raises on the capture
+/// is written (the same line, so the same id), the queue ends empty, and
+/// the survivors stop cleanly on SIGINT.
 #[test]
-fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
+fn after_a_member_is_killed_the_survivors_re_form_and_lose_nothing() {
     use common::amqp::{
         Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
     };
@@ -879,7 +935,6 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
     let dir = tempdir("cluster-loss");
     let want = String::from_utf8(replay_alone(&dir, "replay", 1, &[])).unwrap();
     let bs = batches(&frames(&capture()), 500, "sensor-loss", false);
-    let (first_half, second_half) = bs.split_at(bs.len() / 2);
     let rt = rt();
     rt.block_on(async {
         let (_conn, ch) = channel().await;
@@ -887,49 +942,56 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
     });
     let cluster = unique();
     let alerts = dir.join("alerts.jsonl");
-    let start = |name: &'static str, n: usize| consume_member(name, &q, &cluster, n, &alerts);
-    let mut first: Vec<Proc> = ["a", "b", "c"].into_iter().map(|n| start(n, 3)).collect();
-    for p in &mut first {
+    let start = |name: &'static str| consume_member(name, &q, &cluster, 3, &alerts);
+    let mut members: Vec<Proc> = ["a", "b", "c"].into_iter().map(start).collect();
+    for p in &mut members {
         p.wait_for_stderr("formed with 3 members", Duration::from_secs(60));
     }
-    rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        publish(&ch, &q, first_half).await;
-    });
+    // The sensor: one batch every 200 ms (about 7 s for the capture), on
+    // while a member is killed and the others re-form.
+    let sensor = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let rt = common::amqp::rt();
+            rt.block_on(async {
+                let (_conn, ch) = channel().await;
+                for b in bs.chunks(1) {
+                    publish(&ch, &q, b).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        })
+    };
     // Kill a member that is not process 0 once it has taken batches.
-    let victim = first
+    let victim = members
         .iter()
         .position(|p| !p.stderr().contains("this is process 0"))
         .unwrap();
-    let mut dead = first.remove(victim);
+    let mut dead = members.remove(victim);
     dead.wait_for_stderr("prefetched batches wait", Duration::from_secs(60));
     dead.signal(libc::SIGKILL);
-    for p in &mut first {
-        let st = p.wait(Duration::from_secs(60));
+    let clock = dnsmonitor::time::Clock;
+    let killed = clock.now();
+    for p in &mut members {
+        p.wait_for_stderr("formed with 2 members (re-form 1,", Duration::from_secs(60));
         let e = p.stderr();
-        assert_eq!(st.code(), Some(1), "{}: {e}", p.name);
         assert!(
-            e.contains("the connection to another member broke"),
+            e.contains("re-forming with the members present"),
             "{}: {e}",
             p.name
         );
+        assert!(!e.contains("panicked"), "{}: {e}", p.name);
     }
+    eprintln!(
+        "re-formed {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
     drop(dead);
-    // Started again at size 2: standbys while the dead sessions linger.
-    let mut second: Vec<Proc> = ["d", "e"].into_iter().map(|n| start(n, 2)).collect();
-    for p in &mut second {
-        p.wait_for_stderr("formed with 2 members", Duration::from_secs(90));
-    }
-    rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        publish(&ch, &q, second_half).await;
-    });
+    sensor.join().unwrap();
     // Every alert of replay appears in the (appended) alert file.
-    let out = dir.join("alerts.jsonl");
-    let clock = dnsmonitor::time::Clock;
     let t0 = clock.now();
     loop {
-        let got = std::fs::read_to_string(&out).unwrap_or_default();
+        let got = std::fs::read_to_string(&alerts).unwrap_or_default();
         let missing: Vec<&str> = want
             .lines()
             .filter(|l| !got.lines().any(|g| g == *l))
@@ -939,15 +1001,17 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
         }
         assert!(
             t0.elapsed() < Duration::from_secs(120),
-            "missing alerts:\n{}\ngot:\n{got}",
-            missing.join("\n")
+            "missing alerts:\n{}\ngot:\n{got}\n{}\n{}",
+            missing.join("\n"),
+            members[0].stderr(),
+            members[1].stderr()
         );
         clock.sleep(Duration::from_millis(200));
     }
-    for p in &second {
+    for p in &members {
         p.signal(libc::SIGINT);
     }
-    for p in &mut second {
+    for p in &mut members {
         let st = p.wait(Duration::from_secs(60));
         assert!(st.success(), "{}: {}", p.name, p.stderr());
     }
@@ -960,14 +1024,65 @@ fn after_a_member_is_killed_the_restarted_cluster_loses_nothing() {
 
 /// A member that stops answering without closing its connections (SIGSTOP:
 /// a hung host) is noticed through ZooKeeper once its session expires: the
-/// other member stops with a clear error instead of waiting for ever.
+/// other re-forms alone instead of waiting for ever. A member that joins
+/// then makes it re-form again to grow back to its size; both stop cleanly.
 #[test]
-fn a_hung_member_is_noticed_through_zookeeper() {
+fn a_hung_member_is_noticed_through_zookeeper_and_a_new_one_grows_the_cluster_back() {
     if !zk_up() {
         return;
     }
     // Session timeout (6 s) plus the grace (3 s), well inside the wait.
-    let (e, b) = first_stops_when_the_second_gets(libc::SIGSTOP, "cluster-hung");
+    let (mut a, b, dir, cluster) =
+        first_re_forms_alone_when_the_second_gets(libc::SIGSTOP, "cluster-hung", "1x");
+    let e = a.stderr();
     assert!(e.contains("left (its ZooKeeper session ended)"), "{e}");
     b.signal(libc::SIGKILL);
+    let mut c = paced_member(&dir, &cluster, 2, "c");
+    c.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    a.wait_for_stderr("formed with 2 members (re-form 2,", Duration::from_secs(60));
+    let e = a.stderr();
+    assert!(
+        e.contains("registered while the cluster runs below --processes"),
+        "{e}"
+    );
+    let text = common::amqp::scrape(&last_metrics_addr(&e));
+    for (cause, n) in [("loss", 1), ("grow", 1)] {
+        assert_eq!(
+            common::amqp::metric(
+                &text,
+                &format!("dnsmonitor_cluster_reforms_total{{cause=\"{cause}\"}}")
+            ),
+            n,
+            "{cause}"
+        );
+    }
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let members = doc["members"].as_array().unwrap();
+    let states: Vec<&str> = members
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["running", "running"], "{doc}");
+    let mut reforms: Vec<u64> = members
+        .iter()
+        .map(|m| m["reforms"].as_u64().unwrap())
+        .collect();
+    reforms.sort();
+    assert_eq!(reforms, [0, 2], "{doc}");
+    // A member's run ends once every member's input has: stop both.
+    a.signal(libc::SIGINT);
+    c.signal(libc::SIGINT);
+    for p in [&mut a, &mut c] {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
 }

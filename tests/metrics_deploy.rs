@@ -110,6 +110,7 @@ fn busy_metrics() -> Metrics {
     m.cluster_process_index.set(1);
     m.cluster_config_version.set(2);
     m.cluster_config_refused.inc();
+    m.cluster_reforms.with_label_values(&["loss"]).inc();
     m.pipeline_reloads.with_label_values(&["applied"]).inc();
     m.set_zookeeper_session("connected");
     m
@@ -431,6 +432,7 @@ fn closed_sets() -> BTreeMap<&'static str, BTreeSet<String>> {
         ),
         ("version", s(&[env!("CARGO_PKG_VERSION")])),
         ("result", s(&["applied", "refused"])),
+        ("cause", s(&["loss", "grow"])),
         (
             "session_state",
             s(&[

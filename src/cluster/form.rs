@@ -1,24 +1,46 @@
 //! Forming: a member registers an ephemeral sequential znode under
-//! `/dnsmonitor/<cluster>/members` (its `MemberInfo` as JSON), waits until
-//! `--processes` members are there, and takes its process index from the
-//! sorted sequence numbers. A member past the first N waits as a standby.
-//! Every wait is bounded (`form_timeout`) except a standby's, which is what
-//! it is for. Members compare their pipeline version and worker count
-//! before timely starts: a cluster never runs two pipelines.
+//! `/dnsmonitor/<cluster>/members` (its `MemberInfo` as JSON) and waits for
+//! a formation that names it. A formation ([`Formation`], in
+//! `/dnsmonitor/<cluster>/formation`) is decided by one member, the
+//! waiting member with the lowest sequence number, and written with a
+//! conditional set, so every member follows the same decision:
+//!
+//! - at first, once `--processes` N members wait: the first N (by
+//!   sequence number) form, later ones wait as standbys;
+//! - after a member loss (a member *re-forms*, see `reform.rs`: it
+//!   registers again and carries the formation it left): once the members
+//!   of that formation have come back (registered again) or gone (their
+//!   sessions ended), bounded by the session timeout plus a grace, the
+//!   members present form at min(N, present), standbys included;
+//! - a member that registers while a formation below N runs waits; the
+//!   running members re-form to take it in ([`Membership::watch`]).
+//!
+//! The process index is the position in the formation: members that
+//! re-form keep their order (process 0 writes the outputs), new ones come
+//! after. Every wait is bounded (`form_timeout`, for a re-form from when
+//! it began) except a standby's, which is what it is for. Members compare
+//! their pipeline version and worker count before timely starts: a
+//! cluster never runs two pipelines.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
 use super::net::Endpoints;
-use super::zk::{ClusterError, Zk, members_path, session_state_label};
+use super::reform::{Carried, Cause};
+use super::zk::{ClusterError, Zk, formation_path, members_path, session_state_label};
 use super::{ClusterOptions, check_name};
 use crate::metrics::Metrics;
 use crate::time::Clock;
+
+/// How long past its session timeout a member of a formation being left
+/// may stay registered without coming back before the others form
+/// without it (one cut off from the others but not from ZooKeeper).
+pub const LINGER_GRACE: Duration = Duration::from_secs(2);
 
 /// Where a member is in its life (shown by `cluster status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +84,27 @@ pub struct MemberInfo {
     /// The last pushed version it refused, and why.
     #[serde(default)]
     pub refused: Option<String>,
+    /// Re-forms this process went through.
+    #[serde(default)]
+    pub reforms: u64,
+    /// While it re-forms: the formation it left (epoch) ...
+    #[serde(default)]
+    pub left_epoch: Option<u64>,
+    /// ... and its process index there.
+    #[serde(default)]
+    pub left_index: Option<usize>,
+}
+
+/// The formation in force: written by the member that decides it, read
+/// by every member (JSON in `/dnsmonitor/<cluster>/formation`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Formation {
+    /// Counts the formations of this cluster.
+    pub epoch: u64,
+    /// The members' sequence numbers, by process index.
+    pub members: Vec<i64>,
+    /// When it was decided, microseconds since the epoch.
+    pub since_us: i64,
 }
 
 /// A registered member (its session keeps the znode alive).
@@ -72,6 +115,8 @@ pub struct Membership {
     pub path: String,
     pub seq: i64,
     pub info: MemberInfo,
+    /// What it carried over a re-form, when it is a re-formed image.
+    pub carried: Option<Carried>,
     opts: ClusterOptions,
 }
 
@@ -81,6 +126,8 @@ pub struct Formed {
     pub endpoints: Endpoints,
     /// The members' znode names, by process index.
     pub members: Vec<String>,
+    /// The formation's epoch.
+    pub epoch: u64,
 }
 
 /// Prefix of member znodes.
@@ -102,16 +149,135 @@ pub fn sorted_members(children: &[String]) -> Vec<(i64, String)> {
     v
 }
 
+/// A registered member as a forming member sees it.
+#[derive(Clone, Debug)]
+struct Listed {
+    seq: i64,
+    name: String,
+    info: MemberInfo,
+}
+
+/// What one look at the members and the formation in force decides.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// A formation names this member: form it.
+    Form,
+    /// Write this formation (this member decides), then look again.
+    Decide(Vec<i64>),
+    /// The deciding member is to write this formation, which names this
+    /// member: wait for it.
+    Await(Vec<i64>),
+    /// A formation runs without this member (`running` members: full, or
+    /// below N and about to re-form to take it in), or the one about to
+    /// be written leaves it out (`running` 0): wait as long as it takes.
+    /// `with`: the members it would form with, to compare with.
+    Standby { running: usize, with: Vec<i64> },
+    /// The formation in force is being left: wait for its `left` members
+    /// still registered to come back or go.
+    Linger { left: usize },
+    /// Wait for more members to register.
+    Wait,
+}
+
+/// The decision of one look, from the formation in force (`None`: none
+/// yet), the members registered (`listed`, by sequence number) and
+/// whether lingering members of a formation being left are ignored now.
+/// Pure, so every member that sees the same state decides the same.
+fn step(
+    seq: i64,
+    n: usize,
+    formation: Option<&Formation>,
+    listed: &[Listed],
+    ignore_lingering: bool,
+) -> Step {
+    if formation.is_some_and(|f| f.members.contains(&seq)) {
+        return Step::Form;
+    }
+    let (epoch, in_formation) = match formation {
+        Some(f) => (Some(f.epoch), &f.members[..]),
+        None => (None, &[][..]),
+    };
+    let in_force = listed
+        .iter()
+        .filter(|l| in_formation.contains(&l.seq))
+        .count();
+    let candidates: Vec<&Listed> = listed
+        .iter()
+        .filter(|l| !in_formation.contains(&l.seq))
+        .collect();
+    // One of its members re-forms: the formation in force is being left.
+    let left = epoch.is_some() && candidates.iter().any(|c| c.info.left_epoch == epoch);
+    if in_force > 0 {
+        if !left {
+            return Step::Standby {
+                running: in_force,
+                with: listed
+                    .iter()
+                    .filter(|l| in_formation.contains(&l.seq))
+                    .map(|l| l.seq)
+                    .collect(),
+            };
+        }
+        if !ignore_lingering {
+            return Step::Linger { left: in_force };
+        }
+    }
+    // Members that re-form keep their order; then the others by arrival.
+    let mut order = candidates.clone();
+    order.sort_by_key(|c| (c.info.left_index.is_none(), c.info.left_index, c.seq));
+    let reforming = order.first().is_some_and(|c| c.info.left_epoch.is_some());
+    if reforming {
+        // They run what they loaded again (the pushed version in force, a
+        // re-form being a restart): a standby that runs another pipeline
+        // is left out (and says so when it compares).
+        let first = &order[0].info;
+        let like = (first.pipeline_version.clone(), first.workers);
+        order.retain(|c| (c.info.pipeline_version.clone(), c.info.workers) == like);
+    }
+    let size = if reforming {
+        n.min(order.len())
+    } else if order.len() >= n {
+        n
+    } else {
+        0
+    };
+    if size == 0 {
+        return Step::Wait;
+    }
+    let chosen: Vec<i64> = order[..size].iter().map(|c| c.seq).collect();
+    let decider = order.iter().map(|c| c.seq).min();
+    if decider == Some(seq) {
+        Step::Decide(chosen)
+    } else if chosen.contains(&seq) {
+        Step::Await(chosen)
+    } else {
+        Step::Standby {
+            running: 0,
+            with: chosen,
+        }
+    }
+}
+
+/// What a forming member last said it waits for (said once per change).
+#[derive(Clone, Copy, PartialEq)]
+enum Said {
+    Nothing,
+    Standby,
+    Linger,
+}
+
 impl Membership {
     /// Bind the timely endpoint and register through `zk` (connected to
     /// `opts.zookeeper`). `pipeline_version`: this member's
-    /// `super::pipeline_version`.
+    /// `super::pipeline_version`; `carried`: what a re-formed image
+    /// carried over (its old znode is deleted once the new one exists).
     pub fn join(
         zk: Zk,
         opts: &ClusterOptions,
         pipeline_version: String,
         config_version: Option<u64>,
         workers: usize,
+        carried: Option<Carried>,
     ) -> Result<(Membership, TcpListener), ClusterError> {
         check_name(&opts.name).map_err(|message| ClusterError::Config {
             cluster: opts.name.escape_default().to_string(),
@@ -130,6 +296,16 @@ impl Membership {
         let (listener, address) = bind_advertised(&opts.advertise)?;
         let dir = members_path(&opts.name);
         zk.mkdir(&dir)?;
+        let fpath = formation_path(&opts.name);
+        let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+        match zk.call("create", &fpath, zk.client.create(&fpath, b"", &persistent)) {
+            Ok(_)
+            | Err(ClusterError::Call {
+                source: zkc::Error::NodeExists,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
         let info = MemberInfo {
             address,
             state: MemberState::Forming,
@@ -140,6 +316,9 @@ impl Membership {
             workers,
             pid: std::process::id(),
             refused: None,
+            reforms: carried.as_ref().map_or(0, Carried::reforms),
+            left_epoch: carried.as_ref().map(|c| c.epoch),
+            left_index: carried.as_ref().map(|c| c.index),
         };
         let data = serde_json::to_vec(&info).expect("member info serialises");
         let prefix = format!("{dir}/{MEMBER_PREFIX}");
@@ -148,6 +327,23 @@ impl Membership {
         let seq = seq.into_i64();
         let path = format!("{prefix}{seq:010}");
         tracing::info!(cluster = %opts.name, member = %path, "registered");
+        // The znode of the image before the re-form: the others wait for
+        // it to go (it is back under the new name).
+        if let Some(old) = carried.as_ref().map(|c| &c.znode)
+            && old
+                .strip_prefix(&prefix)
+                .and_then(|s| s.parse::<i64>().ok())
+                .is_some()
+        {
+            match zk.call("delete", old, zk.client.delete(old, None)) {
+                Ok(())
+                | Err(ClusterError::Call {
+                    source: zkc::Error::NoNode,
+                    ..
+                }) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot remove this member's previous znode"),
+            }
+        }
         Ok((
             Membership {
                 zk: Arc::new(zk),
@@ -155,10 +351,25 @@ impl Membership {
                 path,
                 seq,
                 info,
+                carried,
                 opts: opts.clone(),
             },
             listener,
         ))
+    }
+
+    /// The options it joined with.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.opts
+    }
+
+    /// When a re-form must be done by: `form_timeout` after it began.
+    pub fn reform_deadline(&self) -> Option<Instant> {
+        let c = self.carried.as_ref()?;
+        let clock = Clock;
+        let spent =
+            Duration::from_micros(clock.unix_micros().saturating_sub(c.since_us).max(0) as u64);
+        Some(clock.now() + self.opts.form_timeout.saturating_sub(spent))
     }
 
     /// Write this member's state into its znode.
@@ -166,6 +377,10 @@ impl Membership {
         self.info.state = state;
         self.info.index = index;
         self.info.since_us = Clock.unix_micros();
+        if state == MemberState::Running {
+            self.info.left_epoch = None;
+            self.info.left_index = None;
+        }
         self.publish();
     }
 
@@ -182,19 +397,38 @@ impl Membership {
         }
     }
 
-    /// Wait for the cluster to form (as standby while past the first N),
-    /// compare versions, and hand over the endpoints.
+    /// Wait for a formation that names this member (as a standby while
+    /// others run without it), compare versions, and hand over the
+    /// endpoints.
     pub fn form(mut self, listener: TcpListener) -> Result<Formed, ClusterError> {
         let n = self.opts.processes;
         let dir = members_path(&self.cluster);
+        let fpath = formation_path(&self.cluster);
         let clock = Clock;
-        let mut deadline = clock.now() + self.opts.form_timeout;
+        let reform_deadline = self.reform_deadline();
+        let mut deadline = reform_deadline.unwrap_or_else(|| clock.now() + self.opts.form_timeout);
+        let linger = self.opts.session_timeout + LINGER_GRACE;
+        // Since when the formation being left (that epoch) is seen so.
+        let mut left_since: Option<(u64, Instant)> = None;
+        let mut said = Said::Nothing;
         loop {
             let zk = self.zk.clone();
-            let (children, watcher) =
+            let (children, members_changed) =
                 zk.call("list", &dir, zk.client.list_and_watch_children(&dir))?;
+            let (data, stat, formation_changed) =
+                zk.call("get", &fpath, zk.client.get_and_watch_data(&fpath))?;
+            let formation: Option<Formation> = if data.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
+                    cluster: self.cluster.clone(),
+                    message: format!(
+                        "{fpath} holds no formation this version reads ({e}): not a dnsmonitor of this version?"
+                    ),
+                })?)
+            };
             let members = sorted_members(&children);
-            let Some(pos) = members.iter().position(|(s, _)| *s == self.seq) else {
+            if !members.iter().any(|(s, _)| *s == self.seq) {
                 return Err(ClusterError::Network {
                     cluster: self.cluster.clone(),
                     message: format!(
@@ -202,102 +436,230 @@ impl Membership {
                         self.path
                     ),
                 });
-            };
-            if pos >= n {
-                if self.info.state != MemberState::Standby {
-                    tracing::warn!(
-                        cluster = %self.cluster,
-                        position = pos + 1,
-                        size = n,
-                        "the cluster is full: waiting as a standby"
-                    );
-                    eprintln!(
-                        "cluster {}: {} members are registered before this one (size {n}): waiting as a standby",
-                        self.cluster, pos
-                    );
-                    self.set_state(MemberState::Standby, None);
-                }
-                // A standby waits as long as it takes.
-                let _ = zk.block_on(watcher.changed());
-                // Its turn: from now on the forming wait is bounded again.
-                deadline = clock.now() + self.opts.form_timeout;
-                continue;
             }
-            if members.len() >= n {
-                let first = &members[..n];
-                // A member that left between the listing and the read
-                // (one that refused to form, say): list again.
-                let Some(infos) = self.read_infos(first)? else {
-                    continue;
-                };
-                self.check_same(first, &infos)?;
-                let addresses = infos.iter().map(|i| i.address.clone()).collect();
-                let seqs: Vec<i64> = first.iter().map(|(s, _)| *s).collect();
-                let handshake = handshake(&self.cluster, &seqs, &self.info.pipeline_version);
-                let endpoints = Endpoints {
-                    cluster: self.cluster.clone(),
-                    index: pos,
-                    addresses,
-                    listener,
-                    handshake,
-                    timeout: self.opts.form_timeout,
-                };
-                tracing::info!(cluster = %self.cluster, index = pos, size = n, "formed");
-                return Ok(Formed {
-                    membership: self,
-                    endpoints,
-                    members: first.iter().map(|(_, name)| name.clone()).collect(),
-                });
-            }
+            let listed = self.read_listed(&members)?;
             let now = clock.now();
-            if now >= deadline {
-                let list: Vec<String> = members.iter().map(|(_, name)| name.clone()).collect();
+            let epoch = formation.as_ref().map_or(0, |f| f.epoch);
+            let left = formation.is_some()
+                && listed.iter().any(|l| {
+                    l.info.left_epoch == Some(epoch)
+                        && !formation
+                            .as_ref()
+                            .is_some_and(|f| f.members.contains(&l.seq))
+                });
+            if !left {
+                left_since = None;
+            } else if left_since.is_none_or(|(e, _)| e != epoch) {
+                left_since = Some((epoch, now));
+            }
+            let ignore_lingering = left_since.is_some_and(|(_, t)| now >= t + linger);
+            let wait_until = match step(self.seq, n, formation.as_ref(), &listed, ignore_lingering)
+            {
+                Step::Form => {
+                    let f = formation.expect("a formation names this member");
+                    return self.formed(f, &listed, listener, deadline);
+                }
+                Step::Decide(chosen) => {
+                    self.check_same(&pick(&listed, &chosen))?;
+                    let f = Formation {
+                        epoch: epoch + 1,
+                        members: chosen,
+                        since_us: Clock.unix_micros(),
+                    };
+                    let data = serde_json::to_vec(&f).expect("formation serialises");
+                    match zk.call(
+                        "set",
+                        &fpath,
+                        zk.client.set_data(&fpath, &data, Some(stat.version)),
+                    ) {
+                        Ok(_) => {
+                            tracing::info!(cluster = %self.cluster, epoch = f.epoch, size = f.members.len(), "decided a formation");
+                        }
+                        // Another member decided first: follow it.
+                        Err(ClusterError::Call {
+                            source: zkc::Error::BadVersion,
+                            ..
+                        }) => {}
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
+                Step::Await(chosen) => {
+                    self.check_same(&pick(&listed, &chosen))?;
+                    Some(deadline)
+                }
+                Step::Standby { running, with } => {
+                    // A member that could never form with them says so now.
+                    self.check_same(&pick(&listed, &with))?;
+                    if said != Said::Standby {
+                        said = Said::Standby;
+                        let what = if running == 0 {
+                            let before = members.iter().take_while(|(s, _)| *s != self.seq).count();
+                            format!("{before} members are registered before this one (size {n})")
+                        } else if running >= n {
+                            format!("{running} members are running (size {n})")
+                        } else {
+                            format!(
+                                "{running} of {n} members are running; they re-form to take this one in"
+                            )
+                        };
+                        tracing::warn!(cluster = %self.cluster, size = n, "waiting as a standby");
+                        eprintln!("cluster {}: {what}: waiting as a standby", self.cluster);
+                        self.set_state(MemberState::Standby, None);
+                    }
+                    None
+                }
+                Step::Linger { left } => {
+                    if said != Said::Linger {
+                        said = Said::Linger;
+                        eprintln!(
+                            "cluster {}: waiting for {left} member(s) of the formation being left to register again or for their ZooKeeper sessions to end (at most {} s)",
+                            self.cluster,
+                            linger.as_secs()
+                        );
+                    }
+                    let (_, since) = left_since.expect("lingering has a start");
+                    Some((since + linger).min(deadline))
+                }
+                Step::Wait => Some(deadline),
+            };
+            if wait_until.is_some() && now >= deadline {
+                if reform_deadline.is_some() {
+                    return Err(ClusterError::Reform {
+                        cluster: self.cluster.clone(),
+                        secs: self.opts.form_timeout.as_secs(),
+                        why: format!(
+                            "{} member(s) registered ({}), none decided a formation",
+                            members.len(),
+                            names(&members)
+                        ),
+                    });
+                }
                 return Err(ClusterError::MembersMissing {
                     cluster: self.cluster.clone(),
                     present: members.len(),
                     wanted: n,
                     secs: self.opts.form_timeout.as_secs(),
-                    list: list.join(", "),
+                    list: names(&members),
                 });
             }
-            let _ = zk
-                .block_on(async { tokio::time::timeout(deadline - now, watcher.changed()).await });
+            let zk = &self.zk;
+            let changed = async {
+                tokio::select! {
+                    _ = members_changed.changed() => {}
+                    _ = formation_changed.changed() => {}
+                }
+            };
+            match wait_until {
+                Some(until) => {
+                    let left = until.saturating_duration_since(clock.now());
+                    let _ = zk.block_on(async { tokio::time::timeout(left, changed).await });
+                }
+                None => {
+                    // A standby waits as long as it takes; its turn comes
+                    // with a bounded wait again.
+                    zk.block_on(changed);
+                    deadline = clock.now() + self.opts.form_timeout;
+                }
+            }
         }
     }
 
-    /// The `MemberInfo` of each of `members`; `None` when one of them has
-    /// left since they were listed.
-    fn read_infos(
-        &self,
-        members: &[(i64, String)],
-    ) -> Result<Option<Vec<MemberInfo>>, ClusterError> {
+    /// The cluster formed as `f`: this member's endpoints.
+    fn formed(
+        self,
+        f: Formation,
+        listed: &[Listed],
+        listener: TcpListener,
+        deadline: Instant,
+    ) -> Result<Formed, ClusterError> {
+        let mut picked = Vec::with_capacity(f.members.len());
+        for s in &f.members {
+            match listed.iter().find(|l| l.seq == *s) {
+                Some(l) => picked.push(l),
+                None => {
+                    return Err(ClusterError::Network {
+                        cluster: self.cluster.clone(),
+                        message: format!(
+                            "member m-{s:010} of formation {} left before the cluster started",
+                            f.epoch
+                        ),
+                    });
+                }
+            }
+        }
+        self.check_same(&picked)?;
+        let index = f
+            .members
+            .iter()
+            .position(|s| *s == self.seq)
+            .expect("the formation names this member");
+        let handshake = handshake(
+            &self.cluster,
+            f.epoch,
+            &f.members,
+            &self.info.pipeline_version,
+        );
+        let clock = Clock;
+        // A first formation connects within the form timeout; a re-form
+        // within what is left of it, and at most a session timeout plus
+        // grace (then it re-forms again without a member that did not come).
+        let timeout = match self.carried {
+            Some(_) => deadline
+                .saturating_duration_since(clock.now())
+                .min(self.opts.session_timeout + LINGER_GRACE),
+            None => self.opts.form_timeout,
+        };
+        let endpoints = Endpoints {
+            cluster: self.cluster.clone(),
+            index,
+            addresses: picked.iter().map(|l| l.info.address.clone()).collect(),
+            listener,
+            handshake,
+            timeout,
+            connected: Default::default(),
+        };
+        tracing::info!(cluster = %self.cluster, index, size = f.members.len(), epoch = f.epoch, "formed");
+        Ok(Formed {
+            members: picked.iter().map(|l| l.name.clone()).collect(),
+            epoch: f.epoch,
+            membership: self,
+            endpoints,
+        })
+    }
+
+    /// The `MemberInfo` of each of `members` still registered (one that
+    /// left since the listing is left out).
+    fn read_listed(&self, members: &[(i64, String)]) -> Result<Vec<Listed>, ClusterError> {
         let dir = members_path(&self.cluster);
-        let mut infos = Vec::with_capacity(members.len());
-        for (_, name) in members {
+        let mut out = Vec::with_capacity(members.len());
+        for (seq, name) in members {
             let path = format!("{dir}/{name}");
             let data = match self.zk.call("get", &path, self.zk.client.get_data(&path)) {
                 Ok((data, _)) => data,
                 Err(ClusterError::Call {
                     source: zookeeper_client::Error::NoNode,
                     ..
-                }) => return Ok(None),
+                }) => continue,
                 Err(e) => return Err(e),
             };
-            infos.push(serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
+            let info = serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
                 cluster: self.cluster.clone(),
                 message: format!("member {name} has no readable member data ({e}): not a dnsmonitor of this version?"),
-            })?);
+            })?;
+            out.push(Listed {
+                seq: *seq,
+                name: name.clone(),
+                info,
+            });
         }
-        Ok(Some(infos))
+        Ok(out)
     }
 
     /// Every member must run the same pipeline version and worker count.
-    fn check_same(
-        &self,
-        members: &[(i64, String)],
-        infos: &[MemberInfo],
-    ) -> Result<(), ClusterError> {
-        for ((_, name), other) in members.iter().zip(infos) {
+    fn check_same(&self, members: &[&Listed]) -> Result<(), ClusterError> {
+        for l in members {
+            let (name, other) = (&l.name, &l.info);
             if other.pipeline_version != self.info.pipeline_version {
                 return Err(ClusterError::Mismatch {
                     cluster: self.cluster.clone(),
@@ -327,10 +689,13 @@ impl Membership {
     /// Watch the cluster while this member runs (tasks on the session's
     /// runtime, until `done`):
     /// - the members: the `cluster_members` gauge follows them; when one of
-    ///   the formed members leaves before `done` is set, say so and stop
-    ///   this process (a running cluster is not re-formed yet, and timely
-    ///   cannot go on without it). `grace`: how long a member that left may
-    ///   precede our own end (members of a replay finish within moments);
+    ///   the formed `members` leaves before `done` is set, `reform` is
+    ///   called with [`Cause::Loss`] (on a thread of its own; timely cannot
+    ///   go on without it). `grace`: how long a member that left may
+    ///   precede our own end (members of a replay finish within moments).
+    ///   When the formation runs below `--processes` and a member that
+    ///   could join registers (same pipeline and workers, its endpoint
+    ///   answers), `reform` is called with [`Cause::Grow`];
     /// - the session state, into `zookeeper_session_state`.
     pub fn watch(
         &self,
@@ -338,13 +703,17 @@ impl Membership {
         done: Arc<AtomicBool>,
         grace: Duration,
         metrics: Option<Metrics>,
+        reform: Arc<dyn Fn(Cause, String) + Send + Sync>,
     ) {
         let client = self.zk.client.clone();
         let dir = members_path(&self.cluster);
-        let cluster = self.cluster.clone();
         let stop = done.clone();
         let m = metrics.clone();
+        let below = members.len() < self.opts.processes;
+        let mine = self.info.clone();
         self.zk.spawn(async move {
+            // Members already found unable to join (said once).
+            let mut passed: Vec<String> = Vec::new();
             loop {
                 match client.list_and_watch_children(&dir).await {
                     Ok((children, watcher)) => {
@@ -356,11 +725,53 @@ impl Membership {
                             if stop.load(Ordering::Acquire) {
                                 return;
                             }
-                            tracing::error!(cluster = %cluster, member = %gone, "a member left");
-                            eprintln!(
-                                "error: cluster {cluster}: member {gone} left (its ZooKeeper session ended); this member stops: re-forming a running cluster is not implemented yet, restart the members"
-                            );
-                            std::process::exit(1);
+                            tracing::error!(member = %gone, "a member left");
+                            let why = format!("member {gone} left (its ZooKeeper session ended)");
+                            let reform = reform.clone();
+                            std::thread::spawn(move || reform(Cause::Loss, why));
+                            return;
+                        }
+                        if below {
+                            for name in sorted_members(&children).into_iter().map(|(_, n)| n) {
+                                if members.contains(&name) || passed.contains(&name) {
+                                    continue;
+                                }
+                                let path = format!("{dir}/{name}");
+                                let Ok((data, _)) = client.get_data(&path).await else {
+                                    continue;
+                                };
+                                let Ok(info) = serde_json::from_slice::<MemberInfo>(&data) else {
+                                    passed.push(name);
+                                    continue;
+                                };
+                                if info.state == MemberState::Running {
+                                    // A member of an older formation that lingers.
+                                    continue;
+                                }
+                                let fits = info.pipeline_version == mine.pipeline_version
+                                    && info.workers == mine.workers;
+                                let address = info.address.clone();
+                                let answers = fits
+                                    && tokio::task::spawn_blocking(move || {
+                                        super::net::probe(&address, PROBE_TIMEOUT)
+                                    })
+                                    .await
+                                    .unwrap_or(false);
+                                if !answers {
+                                    tracing::warn!(member = %name, address = %info.address, fits, "a member registered that cannot join this formation");
+                                    passed.push(name);
+                                    continue;
+                                }
+                                if stop.load(Ordering::Acquire) {
+                                    return;
+                                }
+                                let why = format!(
+                                    "member {name} registered while the cluster runs below --processes"
+                                );
+                                let reform = reform.clone();
+                                std::thread::spawn(move || reform(Cause::Grow, why));
+                                return;
+                            }
                         }
                         watcher.changed().await;
                     }
@@ -396,14 +807,32 @@ impl Membership {
     }
 }
 
+/// How long a running member tries to reach a new member's endpoint
+/// before it re-forms to take it in.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The members of `listed` with these sequence numbers, in their order.
+fn pick<'a>(listed: &'a [Listed], seqs: &[i64]) -> Vec<&'a Listed> {
+    seqs.iter()
+        .filter_map(|s| listed.iter().find(|l| l.seq == *s))
+        .collect()
+}
+
+/// Znode names, comma-separated.
+fn names(members: &[(i64, String)]) -> String {
+    let list: Vec<&str> = members.iter().map(|(_, name)| name.as_str()).collect();
+    list.join(", ")
+}
+
 fn pushed(v: Option<u64>) -> String {
     v.map_or(String::new(), |v| format!(" (pushed version {v})"))
 }
 
 /// What the members' timely endpoints prove to each other on connecting:
 /// the same cluster, the same formation, the same pipeline.
-fn handshake(cluster: &str, seqs: &[i64], pipeline_version: &str) -> u64 {
-    let seqs: Vec<u8> = seqs.iter().flat_map(|s| s.to_le_bytes()).collect();
+fn handshake(cluster: &str, epoch: u64, seqs: &[i64], pipeline_version: &str) -> u64 {
+    let mut seqs: Vec<u8> = seqs.iter().flat_map(|s| s.to_le_bytes()).collect();
+    seqs.extend(epoch.to_le_bytes());
     let f = super::fingerprint(
         cluster.as_bytes(),
         &[seqs, pipeline_version.as_bytes().to_vec()],
@@ -455,6 +884,192 @@ mod tests {
         let v = sorted_members(&children);
         let seqs: Vec<i64> = v.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, [2, 7, 10]);
+    }
+
+    /// A registered member: `seq`, and the formation and index it left
+    /// when it re-forms.
+    fn member(seq: i64, left: Option<(u64, usize)>) -> Listed {
+        Listed {
+            seq,
+            name: format!("m-{seq:010}"),
+            info: MemberInfo {
+                address: format!("127.0.0.1:{}", 2000 + seq),
+                state: MemberState::Forming,
+                index: None,
+                since_us: 0,
+                pipeline_version: "v".into(),
+                config_version: None,
+                workers: 1,
+                pid: 1,
+                refused: None,
+                reforms: u64::from(left.is_some()),
+                left_epoch: left.map(|(e, _)| e),
+                left_index: left.map(|(_, i)| i),
+            },
+        }
+    }
+
+    fn formation(epoch: u64, members: &[i64]) -> Formation {
+        Formation {
+            epoch,
+            members: members.to_vec(),
+            since_us: 0,
+        }
+    }
+
+    #[test]
+    fn a_first_formation_waits_for_n_and_the_lowest_member_decides() {
+        let two = [member(1, None), member(2, None)];
+        assert_eq!(step(1, 3, None, &two, false), Step::Wait);
+        let four = [
+            member(1, None),
+            member(2, None),
+            member(3, None),
+            member(4, None),
+        ];
+        assert_eq!(step(1, 3, None, &four, false), Step::Decide(vec![1, 2, 3]));
+        assert_eq!(step(2, 3, None, &four, false), Step::Await(vec![1, 2, 3]));
+        assert_eq!(
+            step(4, 3, None, &four, false),
+            Step::Standby {
+                running: 0,
+                with: vec![1, 2, 3]
+            }
+        );
+        // Once written, it names them; a later member is a standby.
+        let f = formation(1, &[1, 2, 3]);
+        assert_eq!(step(2, 3, Some(&f), &four, false), Step::Form);
+        assert_eq!(
+            step(4, 3, Some(&f), &four, false),
+            Step::Standby {
+                running: 3,
+                with: vec![1, 2, 3]
+            }
+        );
+        // A formation of an earlier run whose members are all gone does
+        // not count: the new members wait for N again.
+        let old = formation(7, &[1, 2, 3]);
+        let fresh = [member(20, None), member(21, None)];
+        assert_eq!(step(20, 3, Some(&old), &fresh, false), Step::Wait);
+    }
+
+    #[test]
+    fn after_a_loss_the_members_present_form_once_the_old_ones_are_back_or_gone() {
+        let f = formation(4, &[1, 2, 3]);
+        // 3 was killed and lingers; 1 and 2 registered again as 10, 11.
+        let lingering = [
+            member(3, None),
+            member(10, Some((4, 0))),
+            member(11, Some((4, 1))),
+        ];
+        assert_eq!(
+            step(10, 3, Some(&f), &lingering, false),
+            Step::Linger { left: 1 }
+        );
+        assert_eq!(
+            step(11, 3, Some(&f), &lingering, false),
+            Step::Linger { left: 1 }
+        );
+        // Its session ended (or the wait for it did): form at 2 of 3.
+        assert_eq!(
+            step(10, 3, Some(&f), &lingering, true),
+            Step::Decide(vec![10, 11])
+        );
+        let gone = [member(10, Some((4, 0))), member(11, Some((4, 1)))];
+        assert_eq!(
+            step(10, 3, Some(&f), &gone, false),
+            Step::Decide(vec![10, 11])
+        );
+        assert_eq!(
+            step(11, 3, Some(&f), &gone, false),
+            Step::Await(vec![10, 11])
+        );
+        // One not back yet (its old znode is there, in the formation): wait.
+        let one_back = [member(2, None), member(10, Some((4, 0)))];
+        assert_eq!(
+            step(10, 3, Some(&f), &one_back, false),
+            Step::Linger { left: 1 }
+        );
+    }
+
+    #[test]
+    fn a_standby_takes_the_empty_place_and_process_0_stays_where_it_was() {
+        let f = formation(2, &[1, 2]);
+        // 1 (process 0) was lost; 2 re-forms as 10; 5 waited as a standby
+        // and, registered first, decides.
+        let listed = [member(5, None), member(10, Some((2, 1)))];
+        assert_eq!(
+            step(5, 2, Some(&f), &listed, false),
+            Step::Decide(vec![10, 5])
+        );
+        // Survivors keep their order, whatever their new sequence numbers.
+        let f = formation(3, &[1, 2, 3]);
+        let listed = [member(10, Some((3, 2))), member(11, Some((3, 0)))];
+        assert_eq!(
+            step(10, 3, Some(&f), &listed, false),
+            Step::Decide(vec![11, 10])
+        );
+    }
+
+    #[test]
+    fn a_standby_of_another_pipeline_is_left_out_of_a_re_form() {
+        // Version 2 was pushed; 10 re-formed and runs it, standby 5 still
+        // runs the version it was started with.
+        let f = formation(2, &[1, 2]);
+        let mut stale = member(5, None);
+        stale.info.pipeline_version = "old".into();
+        let listed = [stale, member(10, Some((2, 0)))];
+        assert_eq!(
+            step(10, 2, Some(&f), &listed, false),
+            Step::Decide(vec![10])
+        );
+        assert_eq!(
+            step(5, 2, Some(&f), &listed, false),
+            Step::Standby {
+                running: 0,
+                with: vec![10]
+            }
+        );
+    }
+
+    #[test]
+    fn a_member_joining_a_cluster_below_n_waits_for_it_to_re_form() {
+        // Formation 5 runs with 10 alone (N = 2); 12 registers.
+        let f = formation(5, &[10]);
+        let listed = [member(10, None), member(12, None)];
+        assert_eq!(
+            step(12, 2, Some(&f), &listed, false),
+            Step::Standby {
+                running: 1,
+                with: vec![10]
+            }
+        );
+        // 10 re-forms (as 13) to take it in: 12 decides, 13 keeps index 0.
+        let listed = [member(12, None), member(13, Some((5, 0)))];
+        assert_eq!(
+            step(12, 2, Some(&f), &listed, false),
+            Step::Decide(vec![13, 12])
+        );
+        // A member that left an older formation joins a running one as
+        // any new member does, however long it waits.
+        let listed = [member(10, None), member(14, Some((3, 1)))];
+        assert_eq!(
+            step(14, 2, Some(&f), &listed, true),
+            Step::Standby {
+                running: 1,
+                with: vec![10]
+            }
+        );
+    }
+
+    #[test]
+    fn member_data_of_before_re_forms_still_reads() {
+        let old = r#"{"address":"h:1","state":"running","index":0,"since_us":1,"pipeline_version":"v","config_version":null,"workers":1,"pid":2}"#;
+        let info: MemberInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (info.reforms, info.left_epoch, info.left_index),
+            (0, None, None)
+        );
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //!
 //! ```text
 //! /dnsmonitor/<cluster>/members/m-0000000007   ephemeral sequential, JSON MemberInfo
+//! /dnsmonitor/<cluster>/formation              JSON Formation: the formation in force
 //! /dnsmonitor/<cluster>/config                 JSON PushedConfig (version N), see store.rs
 //! /dnsmonitor/<cluster>/config/v<N>/...        the pushed pipeline and blocklist chunks
 //! ```
 //!
 //! - `zk.rs`: the ZooKeeper session (own tokio runtime), paths, errors.
-//! - `form.rs`: registration, waiting for N members, index from the sorted
-//!   sequence numbers, standby, the member's state in its znode.
+//! - `form.rs`: registration, the formation (decided by one member,
+//!   followed by all), standby, the member's state in its znode, the watch
+//!   that notices a member loss (or a new member while below N).
+//! - `reform.rs`: what a member carries over the re-exec with which it
+//!   re-forms, and the exec itself.
 //! - `net.rs`: the timely endpoints: our own sockets (deadline, handshake)
 //!   handed to timely's `initialize_networking_from_sockets`.
 //! - `store.rs`: `cluster push` (pipeline + chunked blocklists, versioned)
@@ -22,6 +26,7 @@
 
 pub mod form;
 pub mod net;
+pub mod reform;
 pub mod store;
 pub mod zk;
 

@@ -10,6 +10,7 @@
 use std::any::Any;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use timely::communication::Hooks;
@@ -21,8 +22,12 @@ use crate::time::Clock;
 
 /// First 8 bytes of the greeting: "DNSMCL01".
 const MAGIC: u64 = u64::from_le_bytes(*b"DNSMCL01");
+/// First 8 bytes of a running member's probe ([`probe`]): "DNSMPROB".
+const PROBE: u64 = u64::from_le_bytes(*b"DNSMPROB");
 /// Greeting: magic, formation hash, sender's process index (u64 LE each).
 const GREETING: usize = 24;
+/// What [`Endpoints::check_greeting`] says of a probe.
+const PROBED: &str = "a running member's probe";
 /// Pause between two attempts to reach a member not yet listening.
 const DIAL_RETRY: Duration = Duration::from_millis(100);
 
@@ -39,6 +44,25 @@ pub struct Endpoints {
     pub handshake: u64,
     /// Deadline for all connections.
     pub timeout: Duration,
+    /// The sockets once [`Endpoints::connect_now`] connected them.
+    pub connected: Mutex<Option<Vec<Option<TcpStream>>>>,
+}
+
+/// Whether a member's endpoint at `address` accepts a connection within
+/// `timeout`: a running member asks before it re-forms to take a new
+/// member in. The probe says what it is, so the member drops it quietly
+/// when it accepts its connections.
+pub fn probe(address: &str, timeout: Duration) -> bool {
+    let Some(to) = address.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&to, timeout) else {
+        return false;
+    };
+    let mut g = [0u8; GREETING];
+    g[..8].copy_from_slice(&PROBE.to_le_bytes());
+    let _ = s.write_all(&g);
+    true
 }
 
 impl Endpoints {
@@ -59,7 +83,11 @@ impl Endpoints {
         &self,
         threads: usize,
     ) -> Result<(Vec<AllocatorBuilder>, Box<dyn Any + Send>), ClusterError> {
-        let sockets = self.connect()?;
+        let connected = self.connected.lock().ok().and_then(|mut c| c.take());
+        let sockets = match connected {
+            Some(s) => s,
+            None => self.connect()?,
+        };
         let hooks = Hooks::default();
         let process =
             ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
@@ -70,6 +98,16 @@ impl Endpoints {
             builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
             Box::new(guard),
         ))
+    }
+
+    /// Connect to every other member now (bounded); [`Endpoints::communication`]
+    /// then uses these sockets.
+    pub fn connect_now(&self) -> Result<(), ClusterError> {
+        let sockets = self.connect()?;
+        if let Ok(mut c) = self.connected.lock() {
+            *c = Some(sockets);
+        }
+        Ok(())
     }
 
     /// One socket per other process, by index (`None` at our own).
@@ -103,6 +141,9 @@ impl Endpoints {
             b.copy_from_slice(&g[i * 8..i * 8 + 8]);
             u64::from_le_bytes(b)
         };
+        if word(0) == PROBE {
+            return Err(PROBED.into());
+        }
         if word(0) != MAGIC {
             return Err("not a dnsmonitor cluster member".into());
         }
@@ -201,6 +242,7 @@ impl Endpoints {
                         });
                     match r {
                         Ok(j) => sockets[j] = Some(s),
+                        Err(why) if why == PROBED => {}
                         Err(why) => {
                             tracing::warn!(%peer, %why, "refused a connection to the timely endpoint")
                         }
@@ -228,6 +270,7 @@ mod tests {
             listener,
             handshake: h,
             timeout: Duration::from_secs(5),
+            connected: Default::default(),
         }
     }
 
@@ -254,6 +297,33 @@ mod tests {
             .collect();
         for h in handles {
             assert_eq!(h.join().unwrap().unwrap(), 2);
+        }
+    }
+
+    #[test]
+    fn a_probe_is_dropped_quietly_and_the_members_connect() {
+        let ls: Vec<TcpListener> = (0..2)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<String> = ls
+            .iter()
+            .map(|l| l.local_addr().unwrap().to_string())
+            .collect();
+        // A running member probes process 1 before it listens for the others.
+        assert!(probe(&addrs[1], Duration::from_secs(1)));
+        assert!(!probe("127.0.0.1:1", Duration::from_secs(1)));
+        let handles: Vec<_> = ls
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let e = endpoints(i, addrs.clone(), l, 9);
+                std::thread::spawn(move || e.connect_now().map(|()| e))
+            })
+            .collect();
+        for h in handles {
+            let e = h.join().unwrap().unwrap();
+            let sockets = e.connected.lock().unwrap().take().unwrap();
+            assert_eq!(sockets.iter().filter(|s| s.is_some()).count(), 1);
         }
     }
 

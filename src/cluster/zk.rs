@@ -47,6 +47,14 @@ pub enum ClusterError {
         secs: u64,
         list: String,
     },
+    #[error(
+        "cluster {cluster}: could not re-form within {secs} s ({why}); this member stops (the wait is [cluster] form_timeout_secs)"
+    )]
+    Reform {
+        cluster: String,
+        secs: u64,
+        why: String,
+    },
     #[error("cluster {cluster}: {message}")]
     Mismatch { cluster: String, message: String },
     #[error("cluster {cluster}: timely endpoints: {message}")]
@@ -155,6 +163,12 @@ pub fn cluster_path(cluster: &str) -> String {
 /// `/dnsmonitor/<cluster>/members`.
 pub fn members_path(cluster: &str) -> String {
     format!("/dnsmonitor/{cluster}/members")
+}
+
+/// `/dnsmonitor/<cluster>/formation`: the formation in force
+/// (`form::Formation`).
+pub fn formation_path(cluster: &str) -> String {
+    format!("/dnsmonitor/{cluster}/formation")
 }
 
 /// `/dnsmonitor/<cluster>/config`.

@@ -60,6 +60,10 @@ pub const AMQP_PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "failed", "dropped"];
 /// Values of the `result` label of `dnsmonitor_pipeline_reloads_total`.
 pub const RELOAD_RESULTS: [&str; 2] = ["applied", "refused"];
 
+/// Values of the `cause` label of `dnsmonitor_cluster_reforms_total`
+/// (`crate::cluster::reform::Cause`).
+pub const REFORM_CAUSES: [&str; 2] = ["loss", "grow"];
+
 /// Values of the `session_state` label of
 /// `dnsmonitor_zookeeper_session_state` (`crate::cluster`).
 pub const ZK_SESSION_STATES: [&str; 6] = [
@@ -145,6 +149,7 @@ pub enum MetricName {
     ClusterProcessIndex,
     ClusterConfigVersion,
     ClusterConfigRefused,
+    ClusterReforms,
     ZookeeperSessionState,
     PipelineReloads,
     NodFilterFillRatio,
@@ -160,7 +165,7 @@ pub struct MetricSpec {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 32] = [
+    pub const ALL: [MetricName; 33] = [
         MetricName::Packets,
         MetricName::PacketBytes,
         MetricName::DnsMessages,
@@ -190,6 +195,7 @@ impl MetricName {
         MetricName::ClusterProcessIndex,
         MetricName::ClusterConfigVersion,
         MetricName::ClusterConfigRefused,
+        MetricName::ClusterReforms,
         MetricName::ZookeeperSessionState,
         MetricName::PipelineReloads,
         MetricName::NodFilterFillRatio,
@@ -377,6 +383,12 @@ impl MetricName {
                 &[],
                 "Pushed pipeline versions this member refused as invalid (the last good one is kept).",
             ),
+            MetricName::ClusterReforms => (
+                "dnsmonitor_cluster_reforms_total",
+                Counter,
+                &["cause"],
+                "Re-forms of this cluster member since it started, by cause: loss (a member of its formation was lost) or grow (a new member joined a cluster running below --processes).",
+            ),
             MetricName::PipelineReloads => (
                 "dnsmonitor_pipeline_reloads_total",
                 Counter,
@@ -476,6 +488,9 @@ pub struct Metrics {
     pub cluster_config_version: IntGauge,
     /// `dnsmonitor_cluster_config_refused_total`
     pub cluster_config_refused: IntCounter,
+    /// `dnsmonitor_cluster_reforms_total{cause}`: values [`REFORM_CAUSES`];
+    /// carried over the re-exec with which a member re-forms.
+    pub cluster_reforms: IntCounterVec,
     /// `dnsmonitor_pipeline_reloads_total{result}`: values [`RELOAD_RESULTS`].
     pub pipeline_reloads: IntCounterVec,
     /// `dnsmonitor_zookeeper_session_state{session_state}`: values [`ZK_SESSION_STATES`].
@@ -589,6 +604,7 @@ impl Metrics {
             cluster_process_index: r.int_gauge(MetricName::ClusterProcessIndex),
             cluster_config_version: r.int_gauge(MetricName::ClusterConfigVersion),
             cluster_config_refused: r.counter(MetricName::ClusterConfigRefused),
+            cluster_reforms: r.counter_vec(MetricName::ClusterReforms),
             pipeline_reloads: r.counter_vec(MetricName::PipelineReloads),
             zookeeper_session_state: r.gauge_vec(MetricName::ZookeeperSessionState),
             nod_filter_fill_ratio: r.gauge(MetricName::NodFilterFillRatio),
@@ -640,6 +656,9 @@ impl Metrics {
         }
         for st in ZK_SESSION_STATES {
             m.zookeeper_session_state.with_label_values(&[st]);
+        }
+        for c in REFORM_CAUSES {
+            m.cluster_reforms.with_label_values(&[c]);
         }
         m.cluster_process_index.set(-1);
         m.build_info

@@ -149,6 +149,10 @@ fn label_sets_are_the_closed_ones() {
         one("outcome", &["confirmed", "failed", "dropped"])
     );
     assert_eq!(
+        set("dnsmonitor_cluster_reforms_total"),
+        one("cause", &["loss", "grow"])
+    );
+    assert_eq!(
         set("dnsmonitor_build_info"),
         one("version", &[env!("CARGO_PKG_VERSION")])
     );

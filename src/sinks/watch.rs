@@ -2,11 +2,14 @@
 //! (which one, why) and a stop flag is set, so a live capture stops at once
 //! instead of capturing into a dead output, and the command can exit with a
 //! failure status. Wraps any [`AlertSink`] and any writer; it decides
-//! nothing about what to write.
+//! nothing about what to write. It also lets a cluster member that
+//! re-forms (a re-exec) stop the outputs between two writes
+//! ([`OutputWatch::quiesce`]), so no half-written window is left behind.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Duration;
 
 use crate::alert::Alert;
 use crate::sinks::{AlertSink, is_broken_pipe};
@@ -16,6 +19,9 @@ use crate::sinks::{AlertSink, is_broken_pipe};
 pub struct OutputWatch {
     stop: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<OutputFailure>>>,
+    /// Held by each write (a whole window of alerts, a write or flush of
+    /// the others), and for good by [`OutputWatch::quiesce`].
+    gate: Arc<Mutex<()>>,
 }
 
 /// Which output failed and how.
@@ -40,7 +46,38 @@ impl OutputWatch {
         OutputWatch {
             stop,
             failure: Arc::new(Mutex::new(None)),
+            gate: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// Wait (at most `limit`) for the write under way to end, then hold
+    /// every watched output for good: nothing more reaches them. Before a
+    /// re-form's exec. False when the limit passed first (they are not
+    /// held then).
+    pub fn quiesce(&self, limit: Duration) -> bool {
+        let clock = crate::time::Clock;
+        let t0 = clock.now();
+        loop {
+            match self.gate.try_lock() {
+                Ok(g) => {
+                    std::mem::forget(g);
+                    return true;
+                }
+                Err(TryLockError::Poisoned(p)) => {
+                    std::mem::forget(p.into_inner());
+                    return true;
+                }
+                Err(TryLockError::WouldBlock) if t0.elapsed() < limit => {
+                    clock.sleep(Duration::from_millis(2));
+                }
+                Err(TryLockError::WouldBlock) => return false,
+            }
+        }
+    }
+
+    /// Hold the gate for one write.
+    fn pass(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The first failure, if any output failed.
@@ -106,11 +143,17 @@ impl WatchedAlerts {
 
 impl AlertSink for WatchedAlerts {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
-        let r = self.inner.emit(alerts);
+        let r = {
+            let _one = self.watch.pass();
+            self.inner.emit(alerts)
+        };
         self.check(r)
     }
     fn finish(&mut self) -> io::Result<()> {
-        let r = self.inner.finish();
+        let r = {
+            let _one = self.watch.pass();
+            self.inner.finish()
+        };
         self.check(r)
     }
     fn settled(&self) -> bool {
@@ -126,13 +169,63 @@ struct WatchedWriter {
 
 impl Write for WatchedWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner
-            .write(buf)
-            .inspect_err(|e| self.watch.record(self.output, e))
+        let r = {
+            let _one = self.watch.pass();
+            self.inner.write(buf)
+        };
+        r.inspect_err(|e| self.watch.record(self.output, e))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner
-            .flush()
-            .inspect_err(|e| self.watch.record(self.output, e))
+        let r = {
+            let _one = self.watch.pass();
+            self.inner.flush()
+        };
+        r.inspect_err(|e| self.watch.record(self.output, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Clock;
+
+    /// A writer whose writes take `pause`.
+    struct Slow(Duration);
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Clock.sleep(self.0);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn quiesce_waits_for_the_write_under_way_and_then_holds_the_outputs() {
+        let watch = OutputWatch::new(Arc::new(AtomicBool::new(false)));
+        let mut w = watch.writer("event", Box::new(Slow(Duration::from_millis(300))));
+        let writing = std::thread::spawn(move || {
+            w.write_all(b"one\n").unwrap();
+            w
+        });
+        Clock.sleep(Duration::from_millis(50));
+        // The write under way outlasts a short limit ...
+        assert!(!watch.quiesce(Duration::from_millis(20)));
+        // ... and ends within a long one.
+        let t0 = Clock.now();
+        assert!(watch.quiesce(Duration::from_secs(10)));
+        assert!(t0.elapsed() >= Duration::from_millis(150));
+        let mut w = writing.join().unwrap();
+        // Held from now on: a later write does not get through.
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        std::thread::spawn(move || {
+            let _ = w.write_all(b"two\n");
+            d.store(true, Ordering::Release);
+        });
+        Clock.sleep(Duration::from_millis(200));
+        assert!(!done.load(Ordering::Acquire));
     }
 }
