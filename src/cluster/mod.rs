@@ -27,6 +27,7 @@
 pub mod form;
 pub mod net;
 pub mod reform;
+pub mod spec;
 pub mod store;
 pub mod zk;
 
