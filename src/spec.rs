@@ -2,13 +2,12 @@
 //! component's spec parser uses, so that a detector or a source can check
 //! its own table and name file:line:column and the dotted key without
 //! depending on `config/` (which assembles the components, above them all).
-//! Must not: depend on anything but `escape`.
+//! Must not: depend on anything but `escape` and `time`.
 
 use std::fmt;
 use std::ops::Range;
 
-/// Microseconds per second (as `time::MICROS`; this leaf imports nothing).
-const MICROS: i64 = 1_000_000;
+use crate::time::MICROS;
 
 /// Ceiling of every other `*_secs` duration (timeouts, alert hold): a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;

@@ -18,23 +18,16 @@ use crate::window::WindowPlan;
 
 use crate::amqp::spec::{SinkPlan, SinkSpec, SourcePlan, SourceSpec, sink_table, source_table};
 use crate::cluster::spec::{ClusterPlan, ClusterSpec, cluster_plan};
+use crate::packet::spec::{CaptureSpec, capture_table};
+pub use crate::packet::spec::{MAX_DNS_PORTS, MAX_TABLE_ENTRIES, MAX_TCP_TOTAL_BYTES};
 pub use crate::spec::{ConfigError, ConfigErrors, Located};
 use crate::spec::{timeout_us, unspanned};
+pub use crate::window::spec::{MAX_PANES, MAX_WINDOW_SECS};
+use crate::window::spec::{WindowSpec, window_table};
 
 /// The default pipeline, as shipped in pipelines/default.toml.
 pub const DEFAULT_PIPELINE: &str = include_str!("../../pipelines/default.toml");
 
-/// Most DNS ports a pipeline may list.
-pub const MAX_DNS_PORTS: usize = 16;
-/// Largest window a pipeline may ask for (1 day).
-pub const MAX_WINDOW_SECS: u64 = 86_400;
-/// Most panes per window (size / slide): bounds per-key state.
-pub const MAX_PANES: u64 = 3_600;
-/// Ceiling of the state-table sizes (`capture.max_fragment_datagrams`,
-/// `capture.max_tcp_flows`; the defaults are 4096 and 65 536).
-pub const MAX_TABLE_ENTRIES: usize = 1 << 24;
-/// Ceiling of `capture.max_tcp_total_bytes` (64 GiB).
-pub const MAX_TCP_TOTAL_BYTES: usize = 64 << 30;
 pub use crate::spec::MAX_TIMEOUT_SECS;
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -82,49 +75,6 @@ impl Default for ReportsSpec {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSpec {
     pub listen: Option<toml::Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CaptureSpec {
-    pub dns_ports: toml::Spanned<Vec<u16>>,
-    pub max_fragment_datagrams: toml::Spanned<usize>,
-    pub fragment_timeout_secs: toml::Spanned<u64>,
-    pub max_tcp_flows: toml::Spanned<usize>,
-    pub tcp_flow_timeout_secs: toml::Spanned<u64>,
-    pub max_tcp_total_bytes: toml::Spanned<usize>,
-}
-
-impl Default for CaptureSpec {
-    fn default() -> Self {
-        let d = PacketConfig::default();
-        CaptureSpec {
-            dns_ports: unspanned(d.dns_ports),
-            max_fragment_datagrams: unspanned(d.max_fragment_datagrams),
-            fragment_timeout_secs: unspanned((d.fragment_timeout_us / MICROS) as u64),
-            max_tcp_flows: unspanned(d.max_tcp_flows),
-            tcp_flow_timeout_secs: unspanned((d.tcp_flow_timeout_us / MICROS) as u64),
-            max_tcp_total_bytes: unspanned(d.max_tcp_total_bytes),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WindowSpec {
-    pub size_secs: toml::Spanned<u64>,
-    pub slide_secs: toml::Spanned<u64>,
-    pub allowed_lateness_secs: toml::Spanned<u64>,
-}
-
-impl Default for WindowSpec {
-    fn default() -> Self {
-        WindowSpec {
-            size_secs: unspanned(10),
-            slide_secs: unspanned(1),
-            allowed_lateness_secs: unspanned(2),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -316,109 +266,6 @@ impl Plan {
             cluster,
             warnings,
         })
-    }
-}
-
-/// `[window]`: size, slide and allowed lateness, in seconds.
-fn window_table(
-    w: &WindowSpec,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> (u64, u64, u64) {
-    let (size, slide, late) = (
-        *w.size_secs.get_ref(),
-        *w.slide_secs.get_ref(),
-        *w.allowed_lateness_secs.get_ref(),
-    );
-    if slide == 0 {
-        errors.push(loc.error(
-            w.slide_secs.span(),
-            "window.slide_secs",
-            "must be at least 1",
-        ));
-    }
-    if size == 0 || size > MAX_WINDOW_SECS {
-        errors.push(loc.error(
-            w.size_secs.span(),
-            "window.size_secs",
-            format!("must be between 1 and {MAX_WINDOW_SECS}"),
-        ));
-    } else if slide > 0 && size % slide != 0 {
-        errors.push(loc.error(
-            w.slide_secs.span(),
-            "window.slide_secs",
-            format!("must divide window.size_secs ({size})"),
-        ));
-    } else if slide > 0 && size / slide > MAX_PANES {
-        errors.push(loc.error(
-            w.slide_secs.span(),
-            "window.slide_secs",
-            format!("window.size_secs / slide_secs must be at most {MAX_PANES}"),
-        ));
-    }
-    if late > MAX_WINDOW_SECS {
-        errors.push(loc.error(
-            w.allowed_lateness_secs.span(),
-            "window.allowed_lateness_secs",
-            format!("must be at most {MAX_WINDOW_SECS}"),
-        ));
-    }
-    (size, slide, late)
-}
-
-/// `[capture]`: ports and the decoder's reassembly bounds.
-fn capture_table(
-    c: &CaptureSpec,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> PacketConfig {
-    let ports = c.dns_ports.get_ref();
-    if ports.is_empty() || ports.len() > MAX_DNS_PORTS || ports.contains(&0) {
-        errors.push(loc.error(
-            c.dns_ports.span(),
-            "capture.dns_ports",
-            format!("must list 1 to {MAX_DNS_PORTS} ports, none of them 0"),
-        ));
-    }
-    for (v, key) in [
-        (&c.max_fragment_datagrams, "capture.max_fragment_datagrams"),
-        (&c.max_tcp_flows, "capture.max_tcp_flows"),
-    ] {
-        if *v.get_ref() == 0 || *v.get_ref() > MAX_TABLE_ENTRIES {
-            errors.push(loc.error(
-                v.span(),
-                key,
-                format!("must be between 1 and {MAX_TABLE_ENTRIES}"),
-            ));
-        }
-    }
-    let total = *c.max_tcp_total_bytes.get_ref();
-    let one_flow = PacketConfig::DEFAULT_MAX_TCP_BUFFER_BYTES;
-    if !(one_flow..=MAX_TCP_TOTAL_BYTES).contains(&total) {
-        errors.push(loc.error(
-            c.max_tcp_total_bytes.span(),
-            "capture.max_tcp_total_bytes",
-            format!("must be between {one_flow} (one flow's buffer) and {MAX_TCP_TOTAL_BYTES}"),
-        ));
-    }
-    PacketConfig {
-        dns_ports: ports.clone(),
-        max_fragment_datagrams: *c.max_fragment_datagrams.get_ref(),
-        fragment_timeout_us: timeout_us(
-            &c.fragment_timeout_secs,
-            "capture.fragment_timeout_secs",
-            loc,
-            errors,
-        ),
-        max_tcp_flows: *c.max_tcp_flows.get_ref(),
-        tcp_flow_timeout_us: timeout_us(
-            &c.tcp_flow_timeout_secs,
-            "capture.tcp_flow_timeout_secs",
-            loc,
-            errors,
-        ),
-        max_tcp_total_bytes: total.clamp(one_flow, MAX_TCP_TOTAL_BYTES),
-        ..PacketConfig::default()
     }
 }
 

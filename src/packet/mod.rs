@@ -10,6 +10,7 @@ mod aged;
 pub mod fragments;
 pub mod ip;
 pub mod link;
+pub mod spec;
 pub mod tcp;
 
 mod decoder;

@@ -11,6 +11,7 @@ pub mod cold;
 pub mod keyed;
 pub mod keymap;
 pub mod map_side;
+pub mod spec;
 
 pub use crate::time::Pane;
 
