@@ -713,60 +713,6 @@ mod tests {
         assert!(none.0.is_empty());
     }
 
-    /// Through the real dataflow (long window, buckets, promotion from the
-    /// cold store) at 1, 2 and 4 workers: byte-identical alerts, the
-    /// random-character families raised.
-    #[test]
-    fn dga_through_the_dataflow_any_worker_count() {
-        use std::sync::Arc;
-        let dir = tempfile::tempdir().unwrap();
-        let pcap = dir.path().join("dga.pcap");
-        let opts = crate::synth::labelled::SynthOptions {
-            scenarios: vec!["dga".into()],
-            seed: 5,
-            duration_s: 200,
-            ..Default::default()
-        };
-        crate::synth::labelled::generate_file(&opts, &pcap).unwrap();
-        let run = |workers: usize| {
-            let mut plan = crate::config::Plan::default_plan(&[]).unwrap();
-            plan.detectors = vec![Arc::new(crate::detect::spec::built(Dga::from_spec))];
-            plan.blocklist = None;
-            let buf = Buf::default();
-            let outputs = crate::dataflow::Outputs {
-                alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(buf.clone()))),
-                events: None,
-                reports: None,
-            };
-            let options = crate::dataflow::RunOptions {
-                workers,
-                ..Default::default()
-            };
-            crate::dataflow::replay(Arc::new(plan), vec![pcap.clone()], options, outputs).unwrap();
-            String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
-        };
-        let one = run(1);
-        assert_eq!(one, run(2), "2 workers");
-        assert_eq!(one, run(4), "4 workers");
-        let raised: Vec<String> = one
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|a| a["state"] == "raised")
-            .map(|a| a["key"]["client"].as_str().unwrap().to_string())
-            .collect();
-        // corebot, dircrypt, necurs, ramnit, tinba: hosts .2 .3 .5 .6 .10.
-        for host in [
-            "10.77.0.2",
-            "10.77.0.3",
-            "10.77.0.5",
-            "10.77.0.6",
-            "10.77.0.10",
-        ] {
-            assert!(raised.iter().any(|r| r == host), "{host}: {one}");
-        }
-        assert!(raised.iter().all(|r| r.starts_with("10.77.0.")), "{one}");
-    }
-
     /// The volume rule: a word DGA (suppobox) scores like popular names
     /// and is found by its many distinct failures; the same names from a
     /// client that mostly succeeds, or retried, are not.

@@ -9,9 +9,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use std::net::{IpAddr, SocketAddr};
+
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Outputs, RunOptions, RunSummary, Speed};
+use dnsmonitor::detect::Detector;
 use dnsmonitor::sinks::JsonLinesAlerts;
+use dnsmonitor::synth::{FrameBuilder, PcapWriter};
 
 #[derive(Clone, Default)]
 pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
@@ -35,16 +39,34 @@ impl SharedBuf {
 pub struct Run {
     pub alerts: String,
     pub events: String,
+    /// Top-k report lines; empty unless asked for ([`replay_with_reports`]).
+    pub reports: String,
     pub summary: RunSummary,
 }
 
 pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Run {
+    replay_outputs(files, plan, workers, events, false)
+}
+
+/// [`replay`] writing the report lines too (no event log).
+pub fn replay_with_reports(files: &[PathBuf], plan: Plan, workers: usize) -> Run {
+    replay_outputs(files, plan, workers, false, true)
+}
+
+fn replay_outputs(
+    files: &[PathBuf],
+    plan: Plan,
+    workers: usize,
+    events: bool,
+    reports: bool,
+) -> Run {
     let a = SharedBuf::default();
     let e = SharedBuf::default();
+    let r = SharedBuf::default();
     let outputs = Outputs {
         alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
         events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
-        reports: None,
+        reports: reports.then(|| Box::new(r.clone()) as Box<dyn Write + Send>),
     };
     let opts = RunOptions {
         workers,
@@ -55,8 +77,27 @@ pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Ru
     Run {
         alerts: a.text(),
         events: e.text(),
+        reports: r.text(),
         summary,
     }
+}
+
+/// The default pipeline (its windows, lifecycle and packet layer) with
+/// exactly `detectors` and no blocklist.
+pub fn plan_with(detectors: Vec<Arc<dyn Detector>>) -> Plan {
+    let mut plan = Plan::default_plan(&[]).expect("default plan");
+    plan.detectors = detectors;
+    plan.blocklist = None;
+    plan
+}
+
+/// Replay `files` through the real dataflow, one worker, with the default
+/// pipeline and exactly `detectors` ([`plan_with`]); the alerts as JSON.
+pub fn detector_alerts(
+    files: &[PathBuf],
+    detectors: Vec<Arc<dyn Detector>>,
+) -> Vec<serde_json::Value> {
+    alerts_json(&replay(files, plan_with(detectors), 1, false).alerts)
 }
 
 /// A plan from pipeline text (paths relative to `base`).
@@ -73,6 +114,31 @@ pub fn alerts_json(text: &str) -> Vec<serde_json::Value> {
 /// A file of the shared test data (`../shared/data`, see [`shared_data`]).
 pub fn shared(rel: &str) -> PathBuf {
     shared_data().join(rel)
+}
+
+/// Every capture (`.pcap`, `.pcapng`, `.cap`) under
+/// `../shared/data/captures`, sorted.
+pub fn all_captures() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![shared("captures")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The shared test data: real captures and public blocklists with their
@@ -92,6 +158,54 @@ pub fn shared_data_at(dir: &Path) -> PathBuf {
         dir.display()
     );
     dir.to_path_buf()
+}
+
+/// Write a capture of queries to one server 198.51.100.53: `normal_secs`
+/// seconds of 250 queries/s from 200 clients (10.1.0.0/24), then
+/// `attack_secs` seconds adding `attack_qps` queries/s, each from a new
+/// address (spoofed, from 100.64.0.0/10). Returns the file, in a temporary
+/// folder removed when the `TempDir` is dropped.
+pub fn server_scenario(
+    normal_secs: i64,
+    attack_secs: i64,
+    attack_qps: i64,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scenario.pcap");
+    let mut w = PcapWriter::create(&path).unwrap();
+    let mut fb = FrameBuilder::new();
+    let server: SocketAddr = "198.51.100.53:53".parse().unwrap();
+    let t0 = 1_700_000_000_000_000i64;
+    let mut id = 0u16;
+    let mut spoofed = 0u32;
+    for s in 0..normal_secs + attack_secs {
+        let sec = t0 + s * 1_000_000;
+        for i in 0..250i64 {
+            let c = ((i * 7 + s) % 200) as u8;
+            let src = SocketAddr::new(IpAddr::from([10, 1, 0, c]), 40_000 + u16::from(c));
+            id = id.wrapping_add(1);
+            let qname = format!("host{}.example.com", i % 50);
+            w.write_frame(sec + i * 4_000, fb.query(src, server, id, &qname, 1, false))
+                .unwrap();
+        }
+        if s < normal_secs {
+            continue;
+        }
+        for j in 0..attack_qps {
+            spoofed += 1;
+            let a = 0x6440_0000u32 + spoofed.wrapping_mul(7919) % (1 << 22);
+            let src = SocketAddr::new(
+                IpAddr::from(a.to_be_bytes()),
+                1024 + (spoofed % 60_000) as u16,
+            );
+            id = id.wrapping_add(1);
+            let ts = sec + j * 1_000_000 / attack_qps + 1;
+            w.write_frame(ts, fb.query(src, server, id, "www.example.com", 1, false))
+                .unwrap();
+        }
+    }
+    w.into_inner().unwrap();
+    (dir, path)
 }
 
 /// The environment variable with which a developer lets tests that need a
