@@ -437,7 +437,8 @@ pub struct ConsumeArgs {
 pub struct SynthArgs {
     /// Scenario(s): benign, client_flood, subnet_flood, nxdomain_flood, servfail_flood,
     /// random_subdomain, amplification, unsolicited_response, spoofed_flood, rate_anomaly,
-    /// tunneling, blocklist_hit, mixed. Repeatable.
+    /// tunneling, blocklist_hit, rate_ramp (a slow rate_anomaly), dga (infected hosts: give
+    /// minutes), mixed (every attack but rate_ramp and dga). Repeatable.
     #[arg(long = "scenario", required = true, num_args = 1..)]
     pub scenarios: Vec<String>,
     /// Random seed: the same seed gives the same capture.

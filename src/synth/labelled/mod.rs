@@ -88,7 +88,7 @@ mod plan;
 mod traffic;
 mod world;
 
-use attacks::{AttackState, MIXED, by_name};
+use attacks::{ALONE, AttackState, MIXED, by_name};
 use plan::{Plan, Planned};
 use traffic::Gen;
 use world::World;
@@ -287,7 +287,12 @@ pub fn validate(opts: &SynthOptions) -> Result<(), String> {
             return Err(format!(
                 "intensity for unknown attack `{}` (known: {})",
                 name.escape_debug(),
-                MIXED.map(|a| a.attack().name()).join(", ")
+                MIXED
+                    .into_iter()
+                    .chain(ALONE)
+                    .map(|a| a.attack().name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if !(f.is_finite() && *f > 0.0) {

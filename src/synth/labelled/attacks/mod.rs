@@ -105,7 +105,7 @@ pub(super) const MIXED: [&dyn Inject; 11] = [
 
 /// The attacks only asked for by name: the ramp has the same key as
 /// `rate_anomaly`, the infected hosts of `dga` need minutes.
-const ALONE: [&dyn Inject; 2] = [&rate_ramp::RateRamp, &dga::Dga];
+pub(super) const ALONE: [&dyn Inject; 2] = [&rate_ramp::RateRamp, &dga::Dga];
 
 /// The attack named `n`.
 pub(super) fn by_name(n: &str) -> Option<&'static dyn Inject> {
