@@ -297,7 +297,7 @@ mod tests {
             observed: 316.2,
             threshold: 300.0,
             unit: "queries/s".into(),
-            evidence: "{}".into(),
+            evidence: Default::default(),
         });
         v.report(
             r#"{"report":"top_qnames","event_time":"2026-11-25T18:01:10Z","total":10,"top":[{"qname":"\u001b]0;pwned\u0007.example","count":9}]}"#,

@@ -365,7 +365,7 @@ mod tests {
             observed: 316.2,
             threshold: 300.0,
             unit: "queries/s".into(),
-            evidence: "{}".into(),
+            evidence: Default::default(),
         }
     }
 
