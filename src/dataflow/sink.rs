@@ -244,10 +244,10 @@ impl SinkPart for ReportWriter {
 
     fn write(&mut self, interval: u64, parts: Vec<ReportPart>) {
         let interval_us = self.plan.report_interval_us;
-        let lines = reports::render(interval, interval_us, &parts, self.plan.report_top);
+        let reports = reports::render(interval, interval_us, &parts, self.plan.report_top);
         write_or_close(&mut self.out, "report", &self.summary, |out| {
-            for line in &lines {
-                out.write_all(line.as_bytes())?;
+            for r in &reports {
+                out.write_all(r.to_json_line().as_bytes())?;
                 out.write_all(b"\n")?;
             }
             out.flush()
