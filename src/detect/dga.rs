@@ -733,11 +733,7 @@ mod tests {
             plan.detectors = vec![Arc::new(crate::detect::spec::built(Dga::from_spec))];
             plan.blocklist = None;
             let buf = Buf::default();
-            let outputs = crate::dataflow::Outputs {
-                alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(buf.clone()))),
-                events: None,
-                reports: None,
-            };
+            let outputs = crate::dataflow::Outputs::json_lines(Box::new(buf.clone()), None, None);
             let options = crate::dataflow::RunOptions {
                 workers,
                 ..Default::default()

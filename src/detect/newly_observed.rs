@@ -1091,11 +1091,11 @@ mod tests {
             plan.detectors = vec![Arc::new(detector("enabled = true\nlearning_secs = 60\n"))];
             plan.blocklist = None;
             let (alerts, reports) = (Buf::default(), Buf::default());
-            let outputs = crate::dataflow::Outputs {
-                alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(alerts.clone()))),
-                events: None,
-                reports: Some(Box::new(reports.clone())),
-            };
+            let outputs = crate::dataflow::Outputs::json_lines(
+                Box::new(alerts.clone()),
+                None,
+                Some(Box::new(reports.clone())),
+            );
             let options = crate::dataflow::RunOptions {
                 workers,
                 ..Default::default()

@@ -245,11 +245,7 @@ pub fn replay(files: &[PathBuf], detectors: Vec<Arc<dyn Detector>>) -> Vec<serde
     plan.detectors = detectors;
     plan.blocklist = None;
     let buf = Buf::default();
-    let outputs = crate::dataflow::Outputs {
-        alerts: Box::new(crate::sinks::JsonLinesAlerts::new(Box::new(buf.clone()))),
-        events: None,
-        reports: None,
-    };
+    let outputs = crate::dataflow::Outputs::json_lines(Box::new(buf.clone()), None, None);
     crate::dataflow::replay(
         Arc::new(plan),
         files.to_vec(),

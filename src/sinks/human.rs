@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
-use super::AlertSink;
+use super::Sink;
 use crate::alert::{Alert, read_back_value};
 use crate::escape::for_terminal;
 
@@ -159,7 +159,7 @@ impl HumanAlerts {
     }
 }
 
-impl AlertSink for HumanAlerts {
+impl Sink<Alert> for HumanAlerts {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         if self.terminal && !alerts.is_empty() {
             self.out.write_all(CLEAR_LINE)?;

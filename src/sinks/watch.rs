@@ -1,15 +1,14 @@
 //! Watching the outputs of a run: the first output that fails is recorded
 //! (which one, why) and a stop flag is set, so a live capture stops at once
 //! instead of capturing into a dead output, and the command can exit with a
-//! failure status. Wraps any [`AlertSink`] and any writer; it decides
-//! nothing about what to write.
+//! failure status. Wraps any [`Sink`]; it decides nothing about what to
+//! write.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::alert::Alert;
-use crate::sinks::{AlertSink, is_broken_pipe};
+use crate::sinks::{Sink, is_broken_pipe};
 
 /// The first output failure of a run, shared by every watched output.
 #[derive(Clone)]
@@ -71,42 +70,36 @@ impl OutputWatch {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// `sink`, with its failures recorded.
-    pub fn alerts(&self, sink: Box<dyn AlertSink>) -> Box<dyn AlertSink> {
-        Box::new(WatchedAlerts {
+    /// `sink` (the `output` output: `alert`, `event`, `report`), with its
+    /// failures recorded.
+    pub fn sink<R: 'static>(
+        &self,
+        output: &'static str,
+        sink: Box<dyn Sink<R>>,
+    ) -> Box<dyn Sink<R>> {
+        Box::new(Watched {
+            output,
             inner: sink,
             watch: self.clone(),
         })
     }
-
-    /// `out` (the `output` output: `event`, `report`), with its failures recorded.
-    pub fn writer(
-        &self,
-        output: &'static str,
-        out: Box<dyn Write + Send>,
-    ) -> Box<dyn Write + Send> {
-        Box::new(WatchedWriter {
-            output,
-            inner: out,
-            watch: self.clone(),
-        })
-    }
 }
 
-struct WatchedAlerts {
-    inner: Box<dyn AlertSink>,
+struct Watched<R> {
+    output: &'static str,
+    inner: Box<dyn Sink<R>>,
     watch: OutputWatch,
 }
 
-impl WatchedAlerts {
+impl<R> Watched<R> {
     fn check(&self, r: io::Result<()>) -> io::Result<()> {
-        r.inspect_err(|e| self.watch.record("alert", e))
+        r.inspect_err(|e| self.watch.record(self.output, e))
     }
 }
 
-impl AlertSink for WatchedAlerts {
-    fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
-        let r = self.inner.emit(alerts);
+impl<R> Sink<R> for Watched<R> {
+    fn emit(&mut self, records: &[R]) -> io::Result<()> {
+        let r = self.inner.emit(records);
         self.check(r)
     }
     fn finish(&mut self) -> io::Result<()> {
@@ -115,24 +108,5 @@ impl AlertSink for WatchedAlerts {
     }
     fn settled(&self) -> bool {
         self.inner.settled()
-    }
-}
-
-struct WatchedWriter {
-    output: &'static str,
-    inner: Box<dyn Write + Send>,
-    watch: OutputWatch,
-}
-
-impl Write for WatchedWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner
-            .write(buf)
-            .inspect_err(|e| self.watch.record(self.output, e))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner
-            .flush()
-            .inspect_err(|e| self.watch.record(self.output, e))
     }
 }

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Outputs, RunOptions, RunSummary, Speed};
-use dnsmonitor::sinks::JsonLinesAlerts;
 
 #[derive(Clone, Default)]
 pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
@@ -41,11 +40,11 @@ pub struct Run {
 pub fn replay(files: &[PathBuf], plan: Plan, workers: usize, events: bool) -> Run {
     let a = SharedBuf::default();
     let e = SharedBuf::default();
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
-        events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
-        reports: None,
-    };
+    let outputs = Outputs::json_lines(
+        Box::new(a.clone()),
+        events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
+        None,
+    );
     let opts = RunOptions {
         workers,
         speed: Speed::Max,
