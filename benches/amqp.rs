@@ -25,7 +25,6 @@ use dnsmonitor::amqp::sensor::{SensorOptions, Target};
 use dnsmonitor::amqp::source::{AmqpIngest, AmqpSourceOptions};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, Speed};
-use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::sources::PcapFiles;
 use dnsmonitor::time::Clock;
 
@@ -45,11 +44,7 @@ fn plan(pipeline: Option<&str>) -> Arc<Plan> {
 }
 
 fn outputs() -> Outputs {
-    Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))),
-        events: None,
-        reports: None,
-    }
+    Outputs::json_lines(Box::new(Sink), None, None)
 }
 
 fn sensor(path: &Path, queue: &str, batch: usize) -> u64 {

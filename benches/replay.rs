@@ -23,7 +23,6 @@ use std::sync::Arc;
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Outputs, RunOptions, Speed};
 use dnsmonitor::packet::{PacketConfig, PacketDecoder};
-use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::synth::scenario::Scenario;
 
 mod common;
@@ -76,11 +75,7 @@ fn replay_with(
         Some(text) => Plan::from_str(text, "bench", Path::new("."), lists).unwrap(),
         None => Plan::default_plan(lists).unwrap(),
     };
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(Sink))),
-        events: None,
-        reports: Some(Box::new(Sink)),
-    };
+    let outputs = Outputs::json_lines(Box::new(Sink), None, Some(Box::new(Sink)));
     let opts = RunOptions {
         workers,
         speed: Speed::Max,

@@ -10,12 +10,14 @@ use anyhow::Context;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
+use dnsmonitor::alert::Alert;
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::reload::Reload;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::metrics::{Metrics, MetricsServer};
+use dnsmonitor::reports::Report;
 use dnsmonitor::sinks::watch::OutputWatch;
-use dnsmonitor::sinks::{AlertSink, JsonLinesAlerts, open_output};
+use dnsmonitor::sinks::{JsonLines, Sink, Tee, open_output};
 use dnsmonitor::sources::PcapFiles;
 use dnsmonitor::sources::live::{LiveCapture, LiveOptions, default_filter, install_stop_signals};
 use dnsmonitor::sources::live_source::LiveSource;
@@ -162,7 +164,7 @@ impl PipelineArgs {
     /// The alert sink over `out`: readable lines when asked (`--format
     /// human`) or when nobody asked and standard output is a terminal;
     /// coloured only on a terminal (and without `NO_COLOR`).
-    fn alert_sink(&self, out: Box<dyn Write + Send>) -> Box<dyn AlertSink> {
+    fn alert_sink(&self, out: Box<dyn Write + Send>) -> Box<dyn Sink<Alert>> {
         use dnsmonitor::sinks::human::{HumanAlerts, colour_wanted};
         let to_terminal = self.alerts_path().as_os_str() == "-" && std::io::stdout().is_terminal();
         let human = match self.format {
@@ -174,7 +176,7 @@ impl PipelineArgs {
         } else if human {
             Box::new(HumanAlerts::new(out, false))
         } else {
-            Box::new(JsonLinesAlerts::new(out))
+            Box::new(JsonLines::new(out))
         }
     }
 }
@@ -555,54 +557,6 @@ fn alerts(args: AlertsArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// Alerts to JSON lines and, when configured, to RabbitMQ too.
-struct Tee(Vec<Box<dyn AlertSink>>);
-
-impl AlertSink for Tee {
-    fn settled(&self) -> bool {
-        self.0.iter().all(|s| s.settled())
-    }
-
-    fn emit(&mut self, alerts: &[dnsmonitor::alert::Alert]) -> std::io::Result<()> {
-        let mut first = Ok(());
-        for s in &mut self.0 {
-            if let Err(e) = s.emit(alerts)
-                && first.is_ok()
-            {
-                first = Err(e);
-            }
-        }
-        first
-    }
-    fn finish(&mut self) -> std::io::Result<()> {
-        let mut first = Ok(());
-        for s in &mut self.0 {
-            if let Err(e) = s.finish() {
-                eprintln!("error: {e}");
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
-    }
-}
-
-/// Report lines to a file and to RabbitMQ.
-struct TeeWriter(Vec<Box<dyn Write + Send>>);
-
-impl Write for TeeWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for w in &mut self.0 {
-            w.write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|w| w.flush())
-    }
-}
-
 fn parse_intensity(s: &str) -> Result<(String, f64), String> {
     let (k, v) = s
         .split_once('=')
@@ -835,10 +789,10 @@ impl Prepared {
                 e => anyhow::Error::new(e),
             })?;
         let o = &mut self.outputs;
-        let before = std::mem::replace(&mut o.alerts, Box::new(Tee(Vec::new())));
-        o.alerts = Box::new(Tee(vec![before, Box::new(alerts)]));
+        let before = std::mem::replace(&mut o.alerts, Box::new(Tee::default()));
+        o.alerts = Box::new(Tee::new(vec![before, Box::new(alerts)]));
         o.reports = Some(match o.reports.take() {
-            Some(r) => Box::new(TeeWriter(vec![r, Box::new(reports)])),
+            Some(r) => Box::new(Tee::new(vec![r, Box::new(reports)])),
             None => Box::new(reports),
         });
         self.screen = Some(screen);
@@ -850,7 +804,7 @@ impl Prepared {
         std::mem::replace(
             &mut self.outputs,
             Outputs {
-                alerts: Box::new(Tee(Vec::new())),
+                alerts: Box::new(Tee::default()),
                 events: None,
                 reports: None,
             },
@@ -981,17 +935,21 @@ fn prepare_with(
         Some(dnsmonitor::sinks::open_output(c.alerts_path(), append).context("alert output")?)
     };
     let events = match &c.events {
-        Some(p) => Some(watch.writer("event", open_output(p).context("event output")?)),
+        Some(p) => {
+            let out = open_output(p).context("event output")?;
+            Some(watch.sink("event", Box::new(JsonLines::new(out))))
+        }
         None => None,
     };
-    let reports = match &c.reports {
-        Some(p) => Some(watch.writer("report", open_output(p).context("report output")?)),
-        None => None,
-    };
+    let mut reports: Vec<Box<dyn Sink<Report>>> = Vec::new();
+    if let Some(p) = &c.reports {
+        let out = open_output(p).context("report output")?;
+        reports.push(watch.sink("report", Box::new(JsonLines::new(out))));
+    }
     let metrics = serve_metrics(c.metrics_listen.or(plan.metrics_listen))?;
     let screen_metrics = (c.tui && metrics.is_none()).then(Metrics::new);
-    let mut sinks: Vec<Box<dyn AlertSink>> = alerts.map(|a| c.alert_sink(a)).into_iter().collect();
-    let mut reports = reports;
+    let mut sinks: Vec<Box<dyn Sink<Alert>>> =
+        alerts.map(|a| c.alert_sink(a)).into_iter().collect();
     let uri = c.amqp.uri()?;
     if plan.sink.amqp && publish && uri.is_none() {
         return Err(usage!(
@@ -1007,19 +965,15 @@ fn prepare_with(
             dnsmonitor::amqp::error::redact(&uri),
         );
         // Reports go out too (routing key `report.<name>`), besides --reports.
-        let published: Box<dyn Write + Send> = Box::new(sink.reports());
-        reports = Some(match reports {
-            Some(file) => Box::new(TeeWriter(vec![file, published])),
-            None => published,
-        });
+        reports.push(Box::new(sink.reports()));
         sinks.push(Box::new(sink));
     }
     Ok(Prepared {
         plan,
         outputs: Outputs {
-            alerts: watch.alerts(Box::new(Tee(sinks))),
+            alerts: watch.sink("alert", Box::new(Tee::new(sinks))),
             events,
-            reports,
+            reports: (!reports.is_empty()).then(|| Box::new(Tee::new(reports)) as _),
         },
         metrics,
         screen_metrics,

@@ -7,8 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::Plan;
 use crate::detect::Observed;
 use crate::dns::{self, DecodeError};
@@ -22,13 +20,7 @@ use crate::window::map_side::MapTables;
 /// Counters kept by the top-names sketch per worker.
 pub const TOP_NAMES_CAPACITY: usize = 4096;
 
-/// One event-log line on its way to the writer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EventLine {
-    pub file: u32,
-    pub frame: u64,
-    pub line: Vec<u8>,
-}
+pub use crate::dns::event::EventLine;
 
 /// What one worker's ingest counted.
 #[derive(Clone, Debug)]

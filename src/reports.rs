@@ -144,10 +144,101 @@ impl ReportTables {
     }
 }
 
-/// Merge the parts of one interval and render its report lines (one per
-/// table, in `Table` order), `top` items each, biggest first.
-pub fn render(interval: u64, interval_us: i64, parts: &[ReportPart], top: usize) -> Vec<String> {
-    let mut lines = Vec::new();
+/// One `dnsmonitor.report/1` record: a table of one interval, merged over
+/// the workers (README, Reports). Rendered to JSON only by the sinks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub table: Table,
+    /// End of the interval (µs since the epoch: `event_time`).
+    pub end_us: i64,
+    /// Length of the interval (µs): it started this long before `end_us`.
+    pub interval_us: i64,
+    /// Queries counted in the interval (top tables), newly observed
+    /// responses (`newly_observed`).
+    pub total: u64,
+    pub items: Items,
+}
+
+/// What a report lists.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Items {
+    /// A top-k table: (item, count), biggest first.
+    Top(Vec<(Box<str>, u64)>),
+    /// Newly observed pairs, each once, in time order.
+    Newly(Vec<NewlyItem>),
+}
+
+/// A (client, domain) pair newly observed, at the response that made it new.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewlyItem {
+    pub client: Box<str>,
+    pub domain: Box<str>,
+    pub first_seen_us: i64,
+}
+
+impl Report {
+    /// The report's name (`top_qnames`, ..., `newly_observed`).
+    pub fn name(&self) -> &'static str {
+        self.table.names().0
+    }
+
+    /// The report as a `dnsmonitor.report/1` object, fields in schema order.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("schema".into(), SCHEMA.into());
+        m.insert("report".into(), self.name().into());
+        m.insert("event_time".into(), rfc3339(self.end_us).into());
+        m.insert(
+            "window".into(),
+            serde_json::json!({
+                "start": rfc3339(self.end_us - self.interval_us),
+                "end": rfc3339(self.end_us),
+            }),
+        );
+        m.insert("total".into(), self.total.into());
+        match &self.items {
+            Items::Top(items) => {
+                let field = self.table.names().1;
+                let items: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(|(s, n)| {
+                        let mut o = serde_json::Map::new();
+                        o.insert(field.into(), (**s).into());
+                        o.insert("count".into(), (*n).into());
+                        serde_json::Value::Object(o)
+                    })
+                    .collect();
+                m.insert("top".into(), items.into());
+            }
+            Items::Newly(items) => {
+                let items: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(|i| {
+                        serde_json::json!({
+                            "client": i.client,
+                            "domain": i.domain,
+                            "first_seen": rfc3339(i.first_seen_us),
+                        })
+                    })
+                    .collect();
+                m.insert("listed".into(), items.len().into());
+                m.insert("items".into(), items.into());
+            }
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// The report as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        self.to_json().to_string()
+    }
+}
+
+/// Merge the parts of one interval into its reports (one per table, in
+/// `Table` order), `top` items each, biggest first.
+pub fn render(interval: u64, interval_us: i64, parts: &[ReportPart], top: usize) -> Vec<Report> {
+    let end_us = (interval as i64 + 1) * interval_us;
+    let mut reports = Vec::new();
     for t in Table::ALL {
         let mut merged = TopK::new(REPORT_CAPACITY);
         let mut total = 0;
@@ -163,37 +254,29 @@ pub fn render(interval: u64, interval_us: i64, parts: &[ReportPart], top: usize)
         if total == 0 {
             continue;
         }
-        let (name, field) = t.names();
-        let end_us = (interval as i64 + 1) * interval_us;
-        let items: Vec<serde_json::Value> = merged
+        let items = merged
             .top(top)
             .into_iter()
-            .map(|(s, n)| {
-                let mut o = serde_json::Map::new();
-                o.insert(field.into(), s.into());
-                o.insert("count".into(), n.into());
-                serde_json::Value::Object(o)
-            })
+            .map(|(s, n)| (s.into_owned().into_boxed_str(), n))
             .collect();
-        let v = serde_json::json!({
-            "schema": SCHEMA,
-            "report": name,
-            "event_time": rfc3339(end_us),
-            "window": { "start": rfc3339(end_us - interval_us), "end": rfc3339(end_us) },
-            "total": total,
-            "top": items,
+        reports.push(Report {
+            table: t,
+            end_us,
+            interval_us,
+            total,
+            items: Items::Top(items),
         });
-        lines.push(v.to_string());
     }
-    if let Some(line) = render_newly(interval, interval_us, parts) {
-        lines.push(line);
+    if let Some(r) = render_newly(end_us, interval_us, parts) {
+        reports.push(r);
     }
-    lines
+    reports
 }
 
-/// The `newly_observed` line of an interval: every pair the workers kept,
-/// by (event time, client, domain), a pair listed once (its first time).
-fn render_newly(interval: u64, interval_us: i64, parts: &[ReportPart]) -> Option<String> {
+/// The `newly_observed` report of an interval: every pair the workers
+/// kept, by (event time, client, domain), a pair listed once (its first
+/// time).
+fn render_newly(end_us: i64, interval_us: i64, parts: &[ReportPart]) -> Option<Report> {
     let mine = parts.iter().filter(|p| p.table == Table::NewlyObserved);
     let total: u64 = mine.clone().map(|p| p.total).sum();
     if total == 0 {
@@ -205,26 +288,22 @@ fn render_newly(interval: u64, interval_us: i64, parts: &[ReportPart]) -> Option
     items.sort();
     let mut seen = std::collections::HashSet::new();
     items.retain(|(_, s)| seen.insert(*s));
-    let end_us = (interval as i64 + 1) * interval_us;
-    let items: Vec<serde_json::Value> = items
+    let items = items
         .into_iter()
         .map(|(ts, s)| {
             let (client, domain) = s.split_once(' ').unwrap_or((s, ""));
-            serde_json::json!({
-                "client": client,
-                "domain": domain,
-                "first_seen": rfc3339(ts as i64),
-            })
+            NewlyItem {
+                client: client.into(),
+                domain: domain.into(),
+                first_seen_us: ts as i64,
+            }
         })
         .collect();
-    let v = serde_json::json!({
-        "schema": SCHEMA,
-        "report": "newly_observed",
-        "event_time": rfc3339(end_us),
-        "window": { "start": rfc3339(end_us - interval_us), "end": rfc3339(end_us) },
-        "total": total,
-        "listed": items.len(),
-        "items": items,
-    });
-    Some(v.to_string())
+    Some(Report {
+        table: Table::NewlyObserved,
+        end_us,
+        interval_us,
+        total,
+        items: Items::Newly(items),
+    })
 }

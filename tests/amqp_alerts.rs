@@ -16,7 +16,7 @@ use dnsmonitor::amqp::sink::AmqpAlertSink;
 use dnsmonitor::amqp::subscriber::{consume_alerts_blocking, consume_alerts_blocking_ready};
 use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
-use dnsmonitor::sinks::AlertSink;
+use dnsmonitor::sinks::Sink;
 use dnsmonitor::sinks::human::human_line;
 
 #[test]

@@ -15,7 +15,7 @@ use dnsmonitor::alert::{Alert, State};
 use dnsmonitor::amqp::sink::AmqpAlertSink;
 use dnsmonitor::detect::{Kind, Severity};
 use dnsmonitor::metrics::Metrics;
-use dnsmonitor::sinks::AlertSink;
+use dnsmonitor::sinks::Sink;
 use dnsmonitor::time::Clock;
 
 static RESTARTS: Mutex<()> = Mutex::new(());

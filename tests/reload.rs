@@ -13,7 +13,6 @@ use std::sync::Arc;
 use common::SharedBuf;
 use dnsmonitor::dataflow::reload::Reload;
 use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions};
-use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::sources::PcapFiles;
 use dnsmonitor::time::{MICROS, rfc3339};
 
@@ -53,11 +52,7 @@ fn run_with_switch(
     let reload = Arc::new(Reload::new(old.clone()));
     reload.schedule(Arc::new(new), at_pane).expect("compatible");
     let a = SharedBuf::default();
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
-        events: None,
-        reports: None,
-    };
+    let outputs = Outputs::json_lines(Box::new(a.clone()), None, None);
     let opts = RunOptions {
         workers,
         reload: Some(reload),
@@ -280,11 +275,7 @@ fn run_lists(workers: usize, lists: &[PathBuf], at_pane: Option<u64>) -> String 
         None => (new, None),
     };
     let a = SharedBuf::default();
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
-        events: None,
-        reports: None,
-    };
+    let outputs = Outputs::json_lines(Box::new(a.clone()), None, None);
     let opts = RunOptions {
         workers,
         reload,

@@ -3,6 +3,7 @@
 //! raised / updated / resolved states, one episode per (kind, key).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::detect::{Key, Kind, Severity};
 use crate::time::rfc3339;
@@ -45,8 +46,113 @@ pub struct Alert {
     pub observed: f64,
     pub threshold: f64,
     pub unit: Box<str>,
-    /// JSON object text (kept as text so the record crosses workers cheaply).
-    pub evidence: Box<str>,
+    /// Kind-specific counts, in the order the detector gave them (the
+    /// `evidence` object of the schema); rendered with the alert only.
+    #[serde(with = "evidence_wire")]
+    pub evidence: Evidence,
+}
+
+/// An alert's evidence: a JSON object, its keys in insertion order.
+pub type Evidence = Map<String, Value>;
+
+/// Every float of `evidence` as serde_json reads its own text of it back.
+///
+/// Evidence used to travel as JSON text and be read again on its way out,
+/// and serde_json's reader (without its `float_roundtrip` feature) lands
+/// one unit in the last place off some 17-digit floats
+/// (`10.364839701248293` reads as `10.364839701248291`). Published alerts
+/// and the golden outputs carry those values, so where the text used to be
+/// read again this is applied instead, float by float: when an alert is
+/// made from a finding (`window::keyed`), when a field is added
+/// ([`Alert::add_evidence`]) and for the readable line (`sinks::human`).
+pub fn read_back(mut evidence: Evidence) -> Evidence {
+    evidence.values_mut().for_each(read_back_value);
+    evidence
+}
+
+/// [`read_back`] for any JSON value (objects and arrays included).
+pub fn read_back_value(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let read = n.as_f64().and_then(|x| {
+                let text = serde_json::to_string(&x).ok()?;
+                serde_json::Number::from_f64(serde_json::from_str(&text).ok()?)
+            });
+            if let Some(r) = read {
+                *n = r;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(read_back_value),
+        Value::Object(o) => o.values_mut().for_each(read_back_value),
+        _ => {}
+    }
+}
+
+/// How evidence crosses processes (a cluster's exchange, bincode, which
+/// cannot read a `serde_json::Value` back: it is not self-describing): as a
+/// tree of tagged values, exactly (floats are not printed and read). Within
+/// a process alerts move as they are.
+mod evidence_wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    use super::Evidence;
+
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        Null,
+        Bool(bool),
+        U64(u64),
+        I64(i64),
+        F64(f64),
+        Str(String),
+        Array(Vec<Wire>),
+        Object(Vec<(String, Wire)>),
+    }
+
+    fn object(o: &Evidence) -> Vec<(String, Wire)> {
+        o.iter().map(|(k, v)| (k.clone(), to_wire(v))).collect()
+    }
+
+    fn to_wire(v: &Value) -> Wire {
+        match v {
+            Value::Null => Wire::Null,
+            Value::Bool(b) => Wire::Bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => Wire::U64(u),
+                (None, Some(i), _) => Wire::I64(i),
+                (None, None, f) => Wire::F64(f.unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Wire::Str(s.clone()),
+            Value::Array(a) => Wire::Array(a.iter().map(to_wire).collect()),
+            Value::Object(o) => Wire::Object(object(o)),
+        }
+    }
+
+    fn from_wire(w: Wire) -> Value {
+        match w {
+            Wire::Null => Value::Null,
+            Wire::Bool(b) => b.into(),
+            Wire::U64(u) => u.into(),
+            Wire::I64(i) => i.into(),
+            // Not finite only if it was not a number: null, as JSON has it.
+            Wire::F64(f) => f.into(),
+            Wire::Str(s) => s.into(),
+            Wire::Array(a) => a.into_iter().map(from_wire).collect(),
+            Wire::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, w)| (k, from_wire(w))).collect())
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(e: &Evidence, s: S) -> Result<S::Ok, S::Error> {
+        object(e).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Evidence, D::Error> {
+        let o = Vec::<(String, Wire)>::deserialize(d)?;
+        Ok(o.into_iter().map(|(k, w)| (k, from_wire(w))).collect())
+    }
 }
 
 /// Stable alert id per (kind, key): 16 hex digits of a fixed 64-bit hash of
@@ -60,25 +166,23 @@ pub fn alert_id(kind: Kind, key: &Key) -> String {
     format!("{h:016x}")
 }
 
-fn num(v: f64) -> serde_json::Value {
+fn num(v: f64) -> Value {
     // Integers print without a fraction; others keep 3 decimals for stable output.
     if v.fract() == 0.0 && v.abs() < 1e15 {
-        serde_json::Value::from(v as i64)
+        Value::from(v as i64)
     } else {
         serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number)
+            .map_or(Value::Null, Value::Number)
     }
 }
 
 impl Alert {
-    /// Add a field to the evidence object (e.g. capture loss seen by the sink).
-    pub fn add_evidence(&mut self, key: &str, value: serde_json::Value) {
-        let mut v: serde_json::Value = serde_json::from_str(&self.evidence)
-            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
-        if let Some(o) = v.as_object_mut() {
-            o.insert(key.to_string(), value);
-        }
-        self.evidence = v.to_string().into();
+    /// Add a field to the evidence object (e.g. capture loss seen by the
+    /// sink); the evidence is then [`read_back`], as it was when this
+    /// re-read its text.
+    pub fn add_evidence(&mut self, key: &str, value: Value) {
+        self.evidence.insert(key.to_string(), value);
+        self.evidence = read_back(std::mem::take(&mut self.evidence));
     }
 
     /// Sort key making output independent of worker count and scheduling.
@@ -88,9 +192,12 @@ impl Alert {
 
     /// The alert as one JSON line (no trailing newline), fields in schema order.
     pub fn to_json_line(&self) -> String {
-        let evidence: serde_json::Value = serde_json::from_str(&self.evidence)
-            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
-        let mut m = serde_json::Map::new();
+        self.to_json().to_string()
+    }
+
+    /// The alert as a `dnsmonitor.alert/1` object, fields in schema order.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
         m.insert("schema".into(), SCHEMA.into());
         m.insert("id".into(), alert_id(self.kind, &self.key).into());
         m.insert("kind".into(), self.kind.as_str().into());
@@ -105,7 +212,76 @@ impl Alert {
         m.insert("observed".into(), num(self.observed));
         m.insert("threshold".into(), num(self.threshold));
         m.insert("unit".into(), (*self.unit).into());
-        m.insert("evidence".into(), evidence);
-        serde_json::Value::Object(m).to_string()
+        m.insert("evidence".into(), Value::Object(self.evidence.clone()));
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Key;
+
+    fn alert() -> Alert {
+        let mut evidence = Evidence::new();
+        evidence.insert("queries".into(), 3162.into());
+        evidence.insert("window_secs".into(), 10.0.into());
+        evidence.insert("baseline_mean".into(), 10.364839701248293.into());
+        evidence.insert("sample_qnames".into(), vec!["a\\.b.test"].into());
+        Alert {
+            kind: Kind::ClientFlood,
+            severity: Severity::Critical,
+            state: State::Raised,
+            key: Key::Client("127.0.0.66".parse().unwrap()),
+            event_time_us: 1_764_093_675_000_000,
+            window_start_us: 1_764_093_665_000_000,
+            observed: 316.2,
+            threshold: 300.0,
+            unit: "queries/s".into(),
+            evidence,
+        }
+    }
+
+    #[test]
+    fn evidence_is_rendered_in_the_order_it_was_given_added_fields_last() {
+        let mut a = alert();
+        let line = a.to_json_line();
+        assert!(
+            line.ends_with(
+                r#""unit":"queries/s","evidence":{"queries":3162,"window_secs":10.0,"baseline_mean":10.364839701248293,"sample_qnames":["a\\.b.test"]}}"#
+            ),
+            "{line}"
+        );
+        a.add_evidence("capture_dropped_packets", 0.into());
+        let line = a.to_json_line();
+        assert!(
+            line.ends_with(
+                r#""evidence":{"queries":3162,"window_secs":10.0,"baseline_mean":10.364839701248291,"sample_qnames":["a\\.b.test"],"capture_dropped_packets":0}}"#
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn read_back_is_what_serde_json_reads_from_the_text() {
+        let mut v =
+            serde_json::json!({"a": [10.364839701248293, 0.1, 3], "b": {"c": 2.5}, "d": "x"});
+        let text = v.to_string();
+        read_back_value(&mut v);
+        let read: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v.to_string(), read.to_string());
+        assert!(v.to_string().contains("10.364839701248291"), "{v}");
+    }
+
+    /// Alerts cross processes (a cluster) through timely's bincode.
+    #[test]
+    fn an_alert_crosses_processes_unchanged() {
+        use timely::communication::Bytesable;
+        let sent = timely::Bincode::from(vec![alert()]);
+        let mut bytes = Vec::new();
+        sent.into_bytes(&mut bytes);
+        let got: timely::Bincode<Vec<Alert>> =
+            Bytesable::from_bytes(timely::bytes::arc::BytesMut::from(bytes).freeze());
+        assert_eq!(got.payload, sent.payload);
     }
 }

@@ -10,12 +10,12 @@
 //! - `sensor`: `dnsmonitor sensor`, frames published as batches.
 //! - `source`: `dnsmonitor consume`, batches consumed as a `FrameSource`,
 //!   acked once the windows holding them are written.
-//! - `sink`: alerts and reports published (an `AlertSink`).
+//! - `sink`: alerts and reports published (`sinks::Sink`s).
 //! - `subscriber`: `dnsmonitor alerts`, the alert exchange printed for
 //!   people.
 //!
 //! What this room must not do: decode packets or DNS, know about timely or
-//! the windows beyond the `FrameSource`/`AlertSink` traits and a pane number
+//! the windows beyond the `FrameSource`/`Sink` traits and a pane number
 //! to ack by, build a tokio runtime of its own (every task runs on
 //! `crate::runtime::shared`), or show a broker URI without [`error::redact`].
 

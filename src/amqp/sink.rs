@@ -7,7 +7,8 @@
 //! process's tokio runtime publishes in order, waits for the broker's
 //! confirms, and on any connection/channel error reconnects with bounded
 //! exponential backoff and re-publishes every alert not yet confirmed.
-//! [`AmqpReports`] sends report lines the same way.
+//! [`AmqpReports`] sends reports the same way (routing key
+//! `report.<report>`).
 //!
 //! Delivery is **at least once**: an alert whose confirm was lost in a broker
 //! restart is published again, so consumers may see duplicates (same
@@ -31,7 +32,9 @@ use super::client::{connect, declare_exchange, reopen};
 use super::error::{AmqpError, err_text, redact};
 use crate::alert::{Alert, alert_id};
 use crate::metrics::Metrics;
-use crate::sinks::AlertSink;
+use crate::reports::Report;
+use crate::sinks::Sink;
+use crate::time::rfc3339;
 
 /// Most alerts kept waiting for a confirm; beyond this the oldest are dropped.
 pub const MAX_PENDING_ALERTS: usize = 10_000;
@@ -332,43 +335,40 @@ async fn publisher(shared: Arc<PublisherState>, first: (Connection, Channel)) {
     }
 }
 
-/// Report lines (`dnsmonitor.report/1`) published through an alert sink's
-/// connection and buffer, one message per line, routing key
-/// `report.<report>` (e.g. `report.top_qnames`).
+/// Reports (`dnsmonitor.report/1`) published through an alert sink's
+/// connection and buffer, one message per report, routing key
+/// `report.<report>` (e.g. `report.top_qnames`). Not waited for: the alert
+/// sink's end waits for them (see its `Drop`).
 pub struct AmqpReports {
     shared: Arc<PublisherState>,
-    buf: Vec<u8>,
 }
 
-impl io::Write for AmqpReports {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=nl).collect();
-            let body = line[..line.len() - 1].to_vec();
-            let v: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let name = v["report"].as_str().unwrap_or("unknown").to_string();
-            let time = v["event_time"].as_str().unwrap_or("").to_string();
-            self.shared.enqueue(std::iter::once((
-                format!("report.{name}"),
-                format!("report-{name}-{time}"),
-                body,
-            )));
+impl Sink<Report> for AmqpReports {
+    fn emit(&mut self, reports: &[Report]) -> io::Result<()> {
+        if reports.is_empty() {
+            return Ok(());
         }
-        Ok(data.len())
+        self.shared.enqueue(reports.iter().map(|r| {
+            let name = r.name();
+            (
+                format!("report.{name}"),
+                format!("report-{name}-{}", rfc3339(r.end_us)),
+                r.to_json_line().into_bytes(),
+            )
+        }));
+        Ok(())
     }
-    fn flush(&mut self) -> io::Result<()> {
+
+    fn finish(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl AmqpAlertSink {
-    /// A writer for report lines that publishes them on this sink's exchange.
+    /// A report sink that publishes on this sink's exchange.
     pub fn reports(&self) -> AmqpReports {
         AmqpReports {
             shared: self.shared.clone(),
-            buf: Vec::new(),
         }
     }
 
@@ -393,7 +393,7 @@ impl AmqpAlertSink {
     }
 }
 
-impl AlertSink for AmqpAlertSink {
+impl Sink<Alert> for AmqpAlertSink {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         if alerts.is_empty() {
             return Ok(());

@@ -1,10 +1,10 @@
 //! The timely dataflow of a run. Each worker runs:
 //!
 //! ```text
-//! Source ──Shuffle (by key hash)──> Reduce (KeyedWindows) ──Alert (to worker 0)──> AlertSink
+//! Source ──Shuffle (by key hash)──> Reduce (KeyedWindows) ──Alert (to worker 0)──> Sink<Alert>
 //!    │  └─FrameBatch (a single stream's frames, by shard)──> Spread ──Shuffle──┘
-//!    ├─────EventLine (to worker 0)─────────────────────────────────────────────> EventSink
-//!    └─────ReportPart (to worker 0)────────────────────────────────────────────> ReportSink
+//!    ├─────EventLine (to worker 0)─────────────────────────────────────────────> Sink<EventLine>
+//!    └─────ReportPart (to worker 0, merged into Report)────────────────────────> Sink<Report>
 //! ```
 //!
 //! - `source.rs`: the source operator (`Source`): reads frames, paces them,
@@ -15,9 +15,9 @@
 //!   them there and ships like a source.
 //! - `reduce.rs`: the reduce operator (`Reduce`): `KeyedWindows` closed by
 //!   the frontier, alerts sent at their window's pane.
-//! - `sink.rs`: one generic sink (`stash_sink`): stash by time, sort, write
-//!   when the frontier passes; `AlertWriter`, `EventWriter` and
-//!   `ReportWriter` are what differs per output.
+//! - `sink.rs`: one generic sink (`stash_sink`): stash by time, sort, emit
+//!   to the output's `sinks::Sink` when the frontier passes; `AlertWriter`,
+//!   `EventWriter` and `ReportWriter` are what differs per output.
 //! - `rules.rs`: pacing (`--speed`) and watermark rules, plain types tested
 //!   without timely.
 //! - this file: the public API (`run`, `replay`, options, summary) and the
@@ -41,7 +41,6 @@ mod source;
 mod spread;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -50,7 +49,7 @@ use std::time::Duration;
 use timely::dataflow::Scope;
 use timely::dataflow::operators::Concat;
 
-use crate::alert::State;
+use crate::alert::{Alert, State};
 use crate::config::Plan;
 use crate::detect::Kind;
 use crate::dns::DecodeError;
@@ -58,12 +57,13 @@ pub use crate::ingest::EventLine;
 use crate::ingest::TOP_NAMES_CAPACITY;
 use crate::metrics::Metrics;
 use crate::packet::PacketStats;
-use crate::sinks::{AlertSink, is_broken_pipe};
+use crate::reports::Report;
+use crate::sinks::{JsonLines, Sink};
 use crate::sketch::topk::TopK;
 use crate::sources::{CaptureCounters, FrameSource, PcapFiles};
 use crate::time::Clock;
 use crate::window::Pane;
-use sink::{AlertWriter, EventWriter, ReportWriter, stash_sink};
+use sink::{AlertWriter, EventWriter, Output, ReportWriter, stash_sink};
 use source::SourceSetup;
 
 /// Frames read per activation of the source (also the granularity at which
@@ -131,10 +131,27 @@ impl Default for RunOptions {
 
 /// Where results go; taken by worker 0.
 pub struct Outputs {
-    pub alerts: Box<dyn AlertSink>,
-    pub events: Option<Box<dyn Write + Send>>,
-    /// Top-k report lines (`dnsmonitor.report/1`).
-    pub reports: Option<Box<dyn Write + Send>>,
+    pub alerts: Box<dyn Sink<Alert>>,
+    /// The event log (`--events`), when asked for.
+    pub events: Option<Box<dyn Sink<EventLine>>>,
+    /// Top-k and newly observed reports (`--reports`), when asked for.
+    pub reports: Option<Box<dyn Sink<Report>>>,
+}
+
+impl Outputs {
+    /// JSON lines to each writer given: alerts, and the event log and
+    /// reports when asked for.
+    pub fn json_lines(
+        alerts: Box<dyn std::io::Write + Send>,
+        events: Option<Box<dyn std::io::Write + Send>>,
+        reports: Option<Box<dyn std::io::Write + Send>>,
+    ) -> Self {
+        Outputs {
+            alerts: Box::new(JsonLines::new(alerts)),
+            events: events.map(|w| Box::new(JsonLines::new(w)) as Box<dyn Sink<EventLine>>),
+            reports: reports.map(|w| Box::new(JsonLines::new(w)) as Box<dyn Sink<Report>>),
+        }
+    }
 }
 
 /// What a run counted; merged over workers.
@@ -406,7 +423,7 @@ impl RunShared {
             self.reload.clone(),
         );
         let alert_writer = AlertWriter {
-            sink: alert_sink,
+            out: Output::new("alert", alert_sink, self.summary.clone()),
             index,
             summary: self.summary.clone(),
             metrics: self.metrics.clone(),
@@ -416,16 +433,14 @@ impl RunShared {
         };
         stash_sink(alerts, "AlertSink", alert_writer);
         let report_writer = ReportWriter {
-            out: report_out,
+            out: Output::new("report", report_out, self.summary.clone()),
             plan: self.plan.clone(),
-            summary: self.summary.clone(),
         };
         stash_sink(streams.reports, "ReportSink", report_writer);
         let event_writer = EventWriter {
-            out: event_out,
+            out: Output::new("event", event_out, self.summary.clone()),
             index,
             enabled: self.events,
-            summary: self.summary.clone(),
             written: self.written.clone(),
             relay: self.relays(index),
         };
@@ -461,25 +476,4 @@ impl RunShared {
 /// The frontier's time, `None` once it is empty (input finished).
 fn frontier_min(frontier: &timely::progress::frontier::MutableAntichain<Pane>) -> Option<Pane> {
     frontier.frontier().first().copied()
-}
-
-/// Write to an optional output; when that fails the output is dropped, the
-/// summary says so, and the error is logged unless the reader went away.
-fn write_or_close(
-    out: &mut Option<Box<dyn Write + Send>>,
-    what: &str,
-    summary: &Mutex<RunSummary>,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) {
-    let Some(o) = out.as_mut() else { return };
-    if let Err(e) = write(o.as_mut()) {
-        if !is_broken_pipe(&e) {
-            tracing::error!(error = %e, "{what} output failed");
-        }
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .output_closed = true;
-        *out = None;
-    }
 }

@@ -1,12 +1,11 @@
 //! One sink for every output: stash what arrives by time, and when the
-//! frontier passes a time, sort what it holds and write it, in time order.
-//! All data goes to worker 0. What differs per output is a small
-//! [`SinkPart`]: how a batch is stashed, when a stash is complete, how it is
-//! written, and what to do after each step (flush, finish, tell the source
-//! how far output was written).
+//! frontier passes a time, sort what it holds and emit it to the output's
+//! [`Sink`], in time order. All data goes to worker 0. What differs per
+//! output is a small [`SinkPart`]: how a batch is stashed, when a stash is
+//! complete, how it is written, and what to do after each step (finish,
+//! tell the source how far output was written).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,12 +13,12 @@ use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use super::{EventLine, RunSummary, frontier_min, write_or_close};
+use super::{EventLine, RunSummary, frontier_min};
 use crate::alert::{Alert, State};
 use crate::config::Plan;
 use crate::metrics::Metrics;
-use crate::reports::{self, ReportPart};
-use crate::sinks::{AlertSink, is_broken_pipe};
+use crate::reports::{self, Report, ReportPart};
+use crate::sinks::{Sink, is_broken_pipe};
 use crate::window::Pane;
 
 /// Index into the `written` marks the source settles its input with.
@@ -93,11 +92,78 @@ fn take_below<K: Ord, V>(pending: &mut BTreeMap<K, V>, bound: Option<K>) -> BTre
     std::mem::replace(pending, rest)
 }
 
+/// Worker 0's sink for one output (`None` elsewhere). When it fails it is
+/// dropped (nothing more is written or released), the summary says the
+/// output closed, and the error is logged unless the reader went away.
+pub(crate) struct Output<R> {
+    sink: Option<Box<dyn Sink<R>>>,
+    /// `alert`, `event` or `report`, for the log.
+    what: &'static str,
+    summary: Arc<Mutex<RunSummary>>,
+}
+
+impl<R> Output<R> {
+    pub(crate) fn new(
+        what: &'static str,
+        sink: Option<Box<dyn Sink<R>>>,
+        summary: Arc<Mutex<RunSummary>>,
+    ) -> Self {
+        Output {
+            sink,
+            what,
+            summary,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Open, and everything emitted is safe (see [`Sink::settled`]).
+    fn settled(&self) -> bool {
+        self.sink.as_ref().is_some_and(|s| s.settled())
+    }
+
+    fn emit(&mut self, records: &[R]) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.emit(records) {
+            if !is_broken_pipe(&e) {
+                tracing::error!(error = %e, "{} output failed", self.what);
+            }
+            self.close();
+        }
+    }
+
+    /// The input ended.
+    fn finish(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.finish() {
+            // (Tee prints its sinks' errors, the output watch the first
+            // failure.) Not everything reached its destination: say so in
+            // the summary.
+            tracing::debug!(error = %e, "{} output did not finish", self.what);
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .output_closed = true;
+        self.sink = None;
+    }
+}
+
 /// Alerts, sorted per window: counted in the summary and the metrics, with
 /// the capture's drops as evidence (live), then emitted.
 pub(crate) struct AlertWriter {
-    /// Worker 0's output; `None` elsewhere and once it failed.
-    pub(crate) sink: Option<Box<dyn AlertSink>>,
+    /// Worker 0's output; closed elsewhere and once it failed.
+    pub(crate) out: Output<Alert>,
     pub(crate) index: usize,
     pub(crate) summary: Arc<Mutex<RunSummary>>,
     pub(crate) metrics: Option<Metrics>,
@@ -133,53 +199,37 @@ impl SinkPart for AlertWriter {
 
     fn write(&mut self, _window: u64, mut v: Vec<Alert>) {
         v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
-        for a in v.iter_mut() {
-            self.count(a, &mut s);
-        }
-        if let Some(sink) = self.sink.as_mut()
-            && let Err(e) = sink.emit(&v)
         {
-            if !is_broken_pipe(&e) {
-                tracing::error!(error = %e, "alert output failed");
+            let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+            for a in v.iter_mut() {
+                self.count(a, &mut s);
             }
-            s.output_closed = true;
-            self.sink = None;
         }
+        self.out.emit(&v);
     }
 
     fn after(&mut self, frontier: Option<Pane>) {
-        if frontier.is_none()
-            && let Some(sink) = self.sink.as_mut()
-            && let Err(e) = sink.finish()
-        {
-            // (Tee prints its sinks' errors.) Not everything
-            // reached its destination: say so in the summary.
-            tracing::debug!(error = %e, "alert output did not finish");
-            self.summary
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .output_closed = true;
-            self.sink = None;
+        if frontier.is_none() {
+            self.out.finish();
         }
         // Written only counts once the sink says it is safe (a broker
         // confirmed); otherwise a later step moves it on. (A failed sink is
         // gone: then nothing more is released.)
-        if (self.index == 0 && self.sink.as_ref().is_some_and(|s| s.settled())) || self.relay {
+        if (self.index == 0 && self.out.settled()) || self.relay {
             let f = frontier.unwrap_or(u64::MAX);
             self.written[WRITTEN_ALERTS].store(f, Ordering::Release);
         }
     }
 }
 
-/// The event log, in frame order; flushed at every step.
+/// The event log, in frame order, each pane's lines written (and flushed)
+/// when the frontier passes it.
 pub(crate) struct EventWriter {
-    /// Worker 0's output; `None` elsewhere and once it failed.
-    pub(crate) out: Option<Box<dyn Write + Send>>,
+    /// Worker 0's output; closed elsewhere and once it failed.
+    pub(crate) out: Output<EventLine>,
     pub(crate) index: usize,
     /// Event lines were asked for (on every worker).
     pub(crate) enabled: bool,
-    pub(crate) summary: Arc<Mutex<RunSummary>>,
     pub(crate) written: Arc<[AtomicU64; 2]>,
     /// As `AlertWriter::relay`.
     pub(crate) relay: bool,
@@ -190,18 +240,17 @@ impl SinkPart for EventWriter {
 
     fn write(&mut self, _pane: u64, mut v: Vec<EventLine>) {
         v.sort_by_key(|e| (e.file, e.frame));
-        write_or_close(&mut self.out, "event", &self.summary, |out| {
-            v.iter().try_for_each(|e| out.write_all(&e.line))
-        });
+        self.out.emit(&v);
     }
 
     fn after(&mut self, frontier: Option<Pane>) {
-        // Flushed at every step: the source acknowledges input once its
-        // lines are written.
+        if frontier.is_none() {
+            self.out.finish();
+        }
+        // The source acknowledges input once its lines are written.
         if self.index == 0 {
-            write_or_close(&mut self.out, "event", &self.summary, |out| out.flush());
             // An event output that failed releases nothing more.
-            if !self.enabled || self.out.is_some() {
+            if !self.enabled || self.out.is_open() {
                 let f = frontier.unwrap_or(u64::MAX);
                 self.written[WRITTEN_EVENTS].store(f, Ordering::Release);
             }
@@ -215,10 +264,9 @@ impl SinkPart for EventWriter {
 /// Top-k reports: each interval's parts merged once the frontier passed
 /// the interval's last pane.
 pub(crate) struct ReportWriter {
-    /// Worker 0's output; `None` elsewhere and once it failed.
-    pub(crate) out: Option<Box<dyn Write + Send>>,
+    /// Worker 0's output; closed elsewhere and once it failed.
+    pub(crate) out: Output<Report>,
     pub(crate) plan: Arc<Plan>,
-    pub(crate) summary: Arc<Mutex<RunSummary>>,
 }
 
 impl SinkPart for ReportWriter {
@@ -244,20 +292,23 @@ impl SinkPart for ReportWriter {
 
     fn write(&mut self, interval: u64, parts: Vec<ReportPart>) {
         let interval_us = self.plan.report_interval_us;
-        let lines = reports::render(interval, interval_us, &parts, self.plan.report_top);
-        write_or_close(&mut self.out, "report", &self.summary, |out| {
-            for line in &lines {
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()
-        });
+        let reports = reports::render(interval, interval_us, &parts, self.plan.report_top);
+        self.out.emit(&reports);
+    }
+
+    fn after(&mut self, frontier: Option<Pane>) {
+        if frontier.is_none() {
+            self.out.finish();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+    use crate::sinks::JsonLines;
 
     /// An output whose bytes the test can read.
     #[derive(Clone, Default)]
@@ -285,11 +336,12 @@ mod tests {
     fn events_are_stashed_by_time_and_written_in_frame_order() {
         let out = SharedBuf::default();
         let written = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let summary = Arc::new(Mutex::new(RunSummary::default()));
+        let sink = JsonLines::new(Box::new(out.clone()));
         let mut w = EventWriter {
-            out: Some(Box::new(out.clone())),
+            out: Output::new("event", Some(Box::new(sink)), summary),
             index: 0,
             enabled: true,
-            summary: Arc::new(Mutex::new(RunSummary::default())),
             written: written.clone(),
             relay: false,
         };
@@ -317,10 +369,10 @@ mod tests {
     #[test]
     fn reports_are_complete_once_the_frontier_passed_the_interval() {
         let plan = Arc::new(Plan::default_plan(&[]).expect("default plan"));
+        let summary = Arc::new(Mutex::new(RunSummary::default()));
         let w = ReportWriter {
-            out: None,
+            out: Output::new("report", None, summary),
             plan: plan.clone(),
-            summary: Arc::new(Mutex::new(RunSummary::default())),
         };
         let per = (plan.report_interval_us / plan.window.slide_us) as u64;
         assert_eq!(w.complete_below(Some(0)), Some(0));

@@ -15,12 +15,28 @@
 use std::fmt;
 use std::io::Write as _;
 
+use serde::{Deserialize, Serialize};
+
 use super::decode::DnsMessage;
 use crate::packet::Payload;
 
 /// The `schema` field of every event line: tells events from alerts and
 /// reports sharing one stream. A breaking change gets a new name.
 pub const SCHEMA: &str = "dnsmonitor.event/1";
+
+/// One event-log line on its way to the output: the record of the event
+/// sinks, rendered where the message was decoded (so a message is rendered
+/// once, on the worker of its shard) and put in capture order by where it
+/// was found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventLine {
+    /// The capture file among the inputs, and the frame in it.
+    pub file: u32,
+    pub frame: u64,
+    /// The JSON object and its `'\n'` ([`write_event`] and the ingest's
+    /// `source`).
+    pub line: Vec<u8>,
+}
 
 /// Append one JSON object and a `'\n'` to `out`.
 ///

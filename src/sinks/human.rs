@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
-use super::AlertSink;
-use crate::alert::Alert;
+use super::Sink;
+use crate::alert::{Alert, read_back_value};
 use crate::escape::for_terminal;
 
 /// Widths of the aligned columns: the longest state (`resolved`), severity
@@ -159,13 +159,15 @@ impl HumanAlerts {
     }
 }
 
-impl AlertSink for HumanAlerts {
+impl Sink<Alert> for HumanAlerts {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         if self.terminal && !alerts.is_empty() {
             self.out.write_all(CLEAR_LINE)?;
         }
         for a in alerts {
-            let v: Value = serde_json::from_str(&a.to_json_line()).map_err(io::Error::other)?;
+            // As from the JSON line read back (see `alert::read_back`).
+            let mut v = a.to_json();
+            read_back_value(&mut v);
             writeln!(self.out, "{}", human_line(&v, self.colour))?;
         }
         self.out.flush()

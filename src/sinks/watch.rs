@@ -1,18 +1,17 @@
 //! Watching the outputs of a run: the first output that fails is recorded
 //! (which one, why) and a stop flag is set, so a live capture stops at once
 //! instead of capturing into a dead output, and the command can exit with a
-//! failure status. Wraps any [`AlertSink`] and any writer; it decides
-//! nothing about what to write. It also lets a cluster member that
-//! re-forms (a re-exec) stop the outputs between two writes
-//! ([`OutputWatch::quiesce`]), so no half-written window is left behind.
+//! failure status. Wraps any [`Sink`]; it decides nothing about what to
+//! write. It also lets a cluster member that re-forms (a re-exec) stop the
+//! outputs between two writes ([`OutputWatch::quiesce`]), so no
+//! half-written window is left behind.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
-use crate::alert::Alert;
-use crate::sinks::{AlertSink, is_broken_pipe};
+use crate::sinks::{Sink, is_broken_pipe};
 
 /// The first output failure of a run, shared by every watched output.
 #[derive(Clone)]
@@ -108,44 +107,38 @@ impl OutputWatch {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// `sink`, with its failures recorded.
-    pub fn alerts(&self, sink: Box<dyn AlertSink>) -> Box<dyn AlertSink> {
-        Box::new(WatchedAlerts {
+    /// `sink` (the `output` output: `alert`, `event`, `report`), with its
+    /// failures recorded.
+    pub fn sink<R: 'static>(
+        &self,
+        output: &'static str,
+        sink: Box<dyn Sink<R>>,
+    ) -> Box<dyn Sink<R>> {
+        Box::new(Watched {
+            output,
             inner: sink,
             watch: self.clone(),
         })
     }
-
-    /// `out` (the `output` output: `event`, `report`), with its failures recorded.
-    pub fn writer(
-        &self,
-        output: &'static str,
-        out: Box<dyn Write + Send>,
-    ) -> Box<dyn Write + Send> {
-        Box::new(WatchedWriter {
-            output,
-            inner: out,
-            watch: self.clone(),
-        })
-    }
 }
 
-struct WatchedAlerts {
-    inner: Box<dyn AlertSink>,
+struct Watched<R> {
+    output: &'static str,
+    inner: Box<dyn Sink<R>>,
     watch: OutputWatch,
 }
 
-impl WatchedAlerts {
+impl<R> Watched<R> {
     fn check(&self, r: io::Result<()>) -> io::Result<()> {
-        r.inspect_err(|e| self.watch.record("alert", e))
+        r.inspect_err(|e| self.watch.record(self.output, e))
     }
 }
 
-impl AlertSink for WatchedAlerts {
-    fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+impl<R> Sink<R> for Watched<R> {
+    fn emit(&mut self, records: &[R]) -> io::Result<()> {
         let r = {
             let _one = self.watch.pass();
-            self.inner.emit(alerts)
+            self.inner.emit(records)
         };
         self.check(r)
     }
@@ -161,43 +154,20 @@ impl AlertSink for WatchedAlerts {
     }
 }
 
-struct WatchedWriter {
-    output: &'static str,
-    inner: Box<dyn Write + Send>,
-    watch: OutputWatch,
-}
-
-impl Write for WatchedWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let r = {
-            let _one = self.watch.pass();
-            self.inner.write(buf)
-        };
-        r.inspect_err(|e| self.watch.record(self.output, e))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        let r = {
-            let _one = self.watch.pass();
-            self.inner.flush()
-        };
-        r.inspect_err(|e| self.watch.record(self.output, e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::Clock;
 
-    /// A writer whose writes take `pause`.
+    /// A sink whose batches take `pause` to write.
     struct Slow(Duration);
 
-    impl Write for Slow {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    impl Sink<u8> for Slow {
+        fn emit(&mut self, _: &[u8]) -> io::Result<()> {
             Clock.sleep(self.0);
-            Ok(buf.len())
+            Ok(())
         }
-        fn flush(&mut self) -> io::Result<()> {
+        fn finish(&mut self) -> io::Result<()> {
             Ok(())
         }
     }
@@ -205,9 +175,9 @@ mod tests {
     #[test]
     fn quiesce_waits_for_the_write_under_way_and_then_holds_the_outputs() {
         let watch = OutputWatch::new(Arc::new(AtomicBool::new(false)));
-        let mut w = watch.writer("event", Box::new(Slow(Duration::from_millis(300))));
+        let mut w = watch.sink("event", Box::new(Slow(Duration::from_millis(300))));
         let writing = std::thread::spawn(move || {
-            w.write_all(b"one\n").unwrap();
+            w.emit(b"one").unwrap();
             w
         });
         Clock.sleep(Duration::from_millis(50));
@@ -222,7 +192,7 @@ mod tests {
         let done = Arc::new(AtomicBool::new(false));
         let d = done.clone();
         std::thread::spawn(move || {
-            let _ = w.write_all(b"two\n");
+            let _ = w.emit(b"two");
             d.store(true, Ordering::Release);
         });
         Clock.sleep(Duration::from_millis(200));

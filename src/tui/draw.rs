@@ -297,11 +297,14 @@ mod tests {
             observed: 316.2,
             threshold: 300.0,
             unit: "queries/s".into(),
-            evidence: "{}".into(),
+            evidence: Default::default(),
         });
-        v.report(
-            r#"{"report":"top_qnames","event_time":"2026-11-25T18:01:10Z","total":10,"top":[{"qname":"\u001b]0;pwned\u0007.example","count":9}]}"#,
-        );
+        v.report(&crate::tui::model::tests::top_report(
+            TopTable::Qnames,
+            1_795_629_670,
+            10,
+            &[("\u{1b}]0;pwned\u{7}.example", 9)],
+        ));
         let text = screen(&v);
         assert!(text.contains("packets/s 1200"), "{text}");
         assert!(text.contains("queries/s 600"), "{text}");

@@ -9,8 +9,8 @@
 //!   queries, responses by RCODE, late messages, capture drops, watermark;
 //! - the alert stream: [`ScreenAlerts`] is one more alert sink (alerts are
 //!   sent once per closed window);
-//! - the report stream: [`ScreenReports`] is one more report output (one
-//!   line per table per reporting interval).
+//! - the report stream: [`ScreenReports`] is one more report sink (one
+//!   report per table per reporting interval).
 //!
 //! The last two reach the screen over a channel. The screen is read-only;
 //! `q` or Ctrl-C sets the run's stop flag (the same one SIGINT sets), so the
@@ -21,7 +21,7 @@
 pub mod draw;
 pub mod model;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -32,7 +32,8 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers
 
 use crate::alert::Alert;
 use crate::metrics::{CAPTURE_DROP_WHERE, Metrics, RCODES};
-use crate::sinks::AlertSink;
+use crate::reports::Report;
+use crate::sinks::Sink;
 use crate::time::Clock;
 use model::{Action, Phase, Sample, View};
 
@@ -42,7 +43,7 @@ pub const REFRESH: Duration = Duration::from_secs(1);
 /// What the pipeline sends the screen.
 enum Update {
     Alert(Box<Alert>),
-    Report(String),
+    Report(Box<Report>),
     /// The run is over (input ended or stopped).
     Ended,
 }
@@ -70,7 +71,7 @@ pub fn sample(m: &Metrics) -> Sample {
 /// The alert sink that feeds the screen (a copy of every alert state).
 pub struct ScreenAlerts(Sender<Update>);
 
-impl AlertSink for ScreenAlerts {
+impl Sink<Alert> for ScreenAlerts {
     fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         for a in alerts {
             // A screen that is gone wants nothing more.
@@ -84,24 +85,19 @@ impl AlertSink for ScreenAlerts {
     }
 }
 
-/// The report output that feeds the screen: complete lines, one by one.
-pub struct ScreenReports {
-    tx: Sender<Update>,
-    buf: Vec<u8>,
-}
+/// The report sink that feeds the screen (a copy of every report).
+pub struct ScreenReports(Sender<Update>);
 
-impl Write for ScreenReports {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        while let Some(i) = self.buf.iter().position(|&c| c == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=i).collect();
-            let text = String::from_utf8_lossy(&line[..i]).into_owned();
-            let _ = self.tx.send(Update::Report(text));
+impl Sink<Report> for ScreenReports {
+    fn emit(&mut self, reports: &[Report]) -> io::Result<()> {
+        for r in reports {
+            // A screen that is gone wants nothing more.
+            let _ = self.0.send(Update::Report(Box::new(r.clone())));
         }
-        Ok(b.len())
+        Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -125,8 +121,7 @@ pub enum ScreenError {
 impl Screen {
     /// Take over the terminal and start drawing. `title` names the command
     /// and its input (escaped by the caller); `stop` is the run's stop flag.
-    /// Returns the screen and the alert sink and report output to give the
-    /// run.
+    /// Returns the screen and the alert and report sinks to give the run.
     pub fn start(
         title: String,
         metrics: Metrics,
@@ -142,10 +137,7 @@ impl Screen {
             .name("screen".into())
             .spawn(move || run(terminal, &title, &metrics, &flag, &rx))?;
         let alerts = ScreenAlerts(tx.clone());
-        let reports = ScreenReports {
-            tx: tx.clone(),
-            buf: Vec::new(),
-        };
+        let reports = ScreenReports(tx.clone());
         Ok((
             Screen {
                 tx,
@@ -208,7 +200,7 @@ fn run(
         while let Ok(u) = rx.try_recv() {
             match u {
                 Update::Alert(a) => view.alert(&a),
-                Update::Report(l) => view.report(&l),
+                Update::Report(r) => view.report(&r),
                 Update::Ended => {
                     // The final counts, at once.
                     let now = clock.now();

@@ -2,7 +2,7 @@
 //! counter samples, the RCODE mix, the open alerts, the latest top-k report
 //! tables, and the operator's choices (sort orders, pause). It is fed by
 //! what the pipeline already produces (metric samples once a second, alert
-//! states, report lines) and knows nothing of terminals: tested alone.
+//! states, reports) and knows nothing of terminals: tested alone.
 //! Every text that came from the wire is escaped here, once
 //! (`escape::for_terminal`).
 
@@ -12,8 +12,8 @@ use crate::alert::{Alert, State};
 use crate::detect::Severity;
 use crate::escape::for_terminal;
 use crate::metrics::RCODES;
-use crate::reports::Table;
-use crate::time::MICROS;
+use crate::reports::{Items, Report, Table};
+use crate::time::{MICROS, rfc3339};
 
 /// Seconds of packets/s and queries/s history kept for the sparklines.
 pub const HISTORY_SECS: usize = 300;
@@ -71,7 +71,7 @@ pub struct OpenAlert {
 /// The newest report of one table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TopTable {
-    /// End of the report's interval (RFC 3339 as written).
+    /// End of the report's interval (RFC 3339).
     pub end: String,
     pub total: u64,
     /// (escaped name, count), as the report ordered them.
@@ -200,46 +200,22 @@ impl View {
         }
     }
 
-    /// A `dnsmonitor.report/1` line from the report stream (anything else
-    /// is ignored).
-    pub fn report(&mut self, line: &str) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            return;
-        };
-        let Some(name) = v.get("report").and_then(|r| r.as_str()) else {
-            return;
-        };
-        let Some((i, field)) = Table::ALL
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.names().0 == name)
-            .map(|(i, t)| (i, t.names().1))
+    /// A report from the report stream: the top-k tables are shown (the
+    /// newly observed pairs are not).
+    pub fn report(&mut self, r: &Report) {
+        let (Some(i), Items::Top(items)) =
+            (Table::ALL.iter().position(|t| *t == r.table), &r.items)
         else {
             return;
         };
-        let rows = v
-            .get("top")
-            .and_then(|t| t.as_array())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|it| {
-                        let name = it.get(field)?.as_str()?;
-                        let count = it.get("count")?.as_u64()?;
-                        Some((for_terminal(name), count))
-                    })
-                    .take(TOP_ROWS)
-                    .collect()
-            })
-            .unwrap_or_default();
         self.tops[i] = TopTable {
-            end: v
-                .get("event_time")
-                .and_then(|t| t.as_str())
-                .map(for_terminal)
-                .unwrap_or_default(),
-            total: v.get("total").and_then(|t| t.as_u64()).unwrap_or(0),
-            rows,
+            end: rfc3339(r.end_us),
+            total: r.total,
+            rows: items
+                .iter()
+                .take(TOP_ROWS)
+                .map(|(name, n)| (for_terminal(name), *n))
+                .collect(),
         };
     }
 
@@ -350,7 +326,7 @@ fn key_text(a: &Alert) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::detect::{Key, Kind};
 
@@ -365,7 +341,7 @@ mod tests {
             observed: 316.2,
             threshold: 300.0,
             unit: "queries/s".into(),
-            evidence: "{}".into(),
+            evidence: Default::default(),
         }
     }
 
@@ -471,14 +447,31 @@ mod tests {
         assert_eq!(v.alert_states, 5);
     }
 
+    /// A top-k report of the interval ending at `end` (seconds).
+    pub(crate) fn top_report(table: Table, end: i64, total: u64, items: &[(&str, u64)]) -> Report {
+        Report {
+            table,
+            end_us: end * MICROS,
+            interval_us: 10 * MICROS,
+            total,
+            items: Items::Top(items.iter().map(|&(s, n)| (s.into(), n)).collect()),
+        }
+    }
+
     #[test]
-    fn report_lines_fill_the_tables_escaped() {
+    fn reports_fill_the_tables_escaped() {
         let mut v = View::default();
-        v.report(
-            r#"{"schema":"dnsmonitor.report/1","report":"top_qnames","event_time":"2026-11-25T18:01:10Z","window":{},"total":12,"top":[{"qname":"b.example","count":5},{"qname":"\u001b[2Jevil\u202e.example","count":7}]}"#,
-        );
-        v.report("not json");
-        v.report(r#"{"report":"top_other","top":[]}"#);
+        v.report(&top_report(
+            Table::Qnames,
+            1_795_629_670,
+            12,
+            &[("b.example", 5), ("\u{1b}[2Jevil\u{202e}.example", 7)],
+        ));
+        v.report(&Report {
+            items: Items::Newly(vec![]),
+            ..top_report(Table::NewlyObserved, 1_795_629_670, 1, &[])
+        });
+        assert_eq!(v.tops[0].end, "2026-11-25T18:01:10Z");
         let top = v.top(Table::Qnames);
         assert_eq!(top[0], ("\\u{1b}[2Jevil\\u{202e}.example", 7));
         assert_eq!(top[1], ("b.example", 5));

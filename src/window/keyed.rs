@@ -34,7 +34,7 @@ use super::cold::ColdTally;
 use super::keymap::{Entry, KeyHasher, KeyMap};
 use super::{Pane, WindowPlan};
 use crate::alert::LifecyclePolicy;
-use crate::alert::{Alert, AlertLifecycle};
+use crate::alert::{self, Alert, AlertLifecycle, Evidence};
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
 /// Index of a key's state in `KeyedWindows::slots`.
@@ -517,10 +517,10 @@ impl KeyedWindows {
             if let Some(t) =
                 AlertLifecycle::step(&mut kp.alert, &policy, finding.as_ref(), measured, end_us)
             {
-                let evidence = match &finding {
-                    Some(f) => serde_json::Value::Object(f.evidence.clone()),
+                let evidence = alert::read_back(match finding {
+                    Some(f) => f.evidence,
                     None => resolved_evidence(raised_at, peak, policy.hold_us),
-                };
+                });
                 out.push(Alert {
                     kind: d.kind(),
                     severity: t.severity,
@@ -531,7 +531,7 @@ impl KeyedWindows {
                     observed: t.observed,
                     threshold: t.threshold,
                     unit: t.unit.into(),
-                    evidence: evidence.to_string().into(),
+                    evidence,
                 });
             }
             match (was_open, kp.alert.is_some()) {
@@ -602,10 +602,16 @@ impl KeyedWindows {
     }
 }
 
-fn resolved_evidence(raised_at: Option<i64>, peak: Option<f64>, hold_us: i64) -> serde_json::Value {
-    serde_json::json!({
-        "raised_at": raised_at.map(crate::time::rfc3339),
-        "peak_observed": peak,
-        "hold_secs": hold_us as f64 / crate::time::MICROS as f64,
-    })
+fn resolved_evidence(raised_at: Option<i64>, peak: Option<f64>, hold_us: i64) -> Evidence {
+    let mut e = Evidence::new();
+    e.insert(
+        "raised_at".into(),
+        raised_at.map(crate::time::rfc3339).into(),
+    );
+    e.insert("peak_observed".into(), peak.into());
+    e.insert(
+        "hold_secs".into(),
+        (hold_us as f64 / crate::time::MICROS as f64).into(),
+    );
+    e
 }

@@ -360,7 +360,7 @@ pub fn test_alert(kind: Kind, severity: Severity, state: State, last: u8, t: i64
         observed: 316.2,
         threshold: 300.0,
         unit: "queries/s".into(),
-        evidence: r#"{"queries":3162}"#.into(),
+        evidence: [("queries".to_string(), 3162.into())].into_iter().collect(),
     }
 }
 

@@ -14,7 +14,6 @@ use std::net::{IpAddr, SocketAddr};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dataflow::{self, Outputs, RunOptions, RunSummary, Speed};
 use dnsmonitor::detect::Detector;
-use dnsmonitor::sinks::JsonLinesAlerts;
 use dnsmonitor::synth::{FrameBuilder, PcapWriter};
 
 #[derive(Clone, Default)]
@@ -63,11 +62,11 @@ fn replay_outputs(
     let a = SharedBuf::default();
     let e = SharedBuf::default();
     let r = SharedBuf::default();
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
-        events: events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
-        reports: reports.then(|| Box::new(r.clone()) as Box<dyn Write + Send>),
-    };
+    let outputs = Outputs::json_lines(
+        Box::new(a.clone()),
+        events.then(|| Box::new(e.clone()) as Box<dyn Write + Send>),
+        reports.then(|| Box::new(r.clone()) as Box<dyn Write + Send>),
+    );
     let opts = RunOptions {
         workers,
         speed: Speed::Max,
