@@ -550,10 +550,10 @@ impl store::LiveSwitch for Switch {
             m.pipeline_reloads.with_label_values(&["applied"]).inc();
         }
         format!(
-            "pushed version {version} (pipeline version {}) in force from event time {} in every member (messages from then on; windows ending from {} on)",
-            v.number,
+            "pushed version {version} in force from event time {} in every member (messages from then on; windows ending from {} on; version {} of this run)",
             rfc3339(pane as i64 * spec.slide_us),
             rfc3339(spec.end_us(pane)),
+            v.number,
         )
     }
 
