@@ -997,13 +997,14 @@ fn form(
     member: Option<crate::cluster_cmd::Member>,
     metrics: Option<Metrics>,
     restart: crate::cluster_cmd::Restart,
+    reload: &Arc<Reload>,
 ) -> anyhow::Result<(
     Option<crate::cluster_cmd::Running>,
     Option<dnsmonitor::cluster::net::Endpoints>,
 )> {
     match member {
         Some(m) => {
-            let (r, e) = m.form(metrics, restart)?;
+            let (r, e) = m.form(metrics, restart, Some(reload.clone()))?;
             Ok((Some(r), Some(e)))
         }
         None => Ok((None, None)),
@@ -1043,7 +1044,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         "a replay of standard input or a FIFO cannot start over: start the members again"
             .to_string()
     });
-    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, false, refuse))?;
+    let reload = p.reload(c, hup)?;
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, false, refuse), &reload)?;
     let opts = RunOptions {
         workers: c.workers as usize,
         speed: args.speed,
@@ -1051,7 +1053,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
-        reload: Some(p.reload(c, hup)?),
+        reload: Some(reload),
         ..RunOptions::default()
     };
     let input = if args.files.iter().any(|f| is_stream(f)) {
@@ -1134,14 +1136,15 @@ fn live(args: LiveArgs) -> anyhow::Result<i32> {
     let drops = source.drops.clone();
     let failure = source.failure.clone();
     eprintln!("live: capturing on {} (filter: {filter})", args.interface);
-    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None))?;
+    let reload = p.reload(c, hup)?;
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None), &reload)?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         capture_drops: Some(drops),
         cluster: endpoints,
-        reload: Some(p.reload(c, hup)?),
+        reload: Some(reload),
         ..RunOptions::default()
     };
     p.start_screen(&format!("live on {}", args.interface))?;
@@ -1214,13 +1217,14 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
     eprintln!("consume: reading {} queue {queue}", redact(&uri));
-    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None))?;
+    let reload = p.reload(c, hup)?;
+    let (running, endpoints) = form(member, p.run_metrics(), restart(&p, true, None), &reload)?;
     let run_opts = RunOptions {
         workers: c.workers as usize,
         stop: Some(p.stop.clone()),
         metrics: p.run_metrics(),
         cluster: endpoints,
-        reload: Some(p.reload(c, hup)?),
+        reload: Some(reload),
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;

@@ -19,6 +19,7 @@ use dnsmonitor::cluster::{
     ClusterError, ClusterOptions, MemberState, Membership, ZkTarget, pipeline_version,
 };
 use dnsmonitor::config::{DEFAULT_PIPELINE, Plan};
+use dnsmonitor::dataflow::reload::{Reload, pane_at};
 use dnsmonitor::escape::for_terminal;
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::watch::OutputWatch;
@@ -93,6 +94,19 @@ pub struct PushArgs {
     /// A blocklist pushed with it (any supported format); repeatable.
     #[arg(long = "blocklist", short = 'b')]
     pub blocklists: Vec<PathBuf>,
+    /// Switch the running members to it at this event time (RFC 3339,
+    /// e.g. 2026-11-25T18:01:20Z; rounded up to a pane boundary), all at
+    /// the same pane or none. Without it the members run it from their
+    /// next start.
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<i64>,
+}
+
+/// `--at`: an RFC 3339 event time, microseconds since the epoch.
+fn parse_at(s: &str) -> Result<i64, String> {
+    dnsmonitor::time::parse_rfc3339(s)
+        .filter(|&t| t >= 0)
+        .ok_or_else(|| format!("not an RFC 3339 time after 1970 (e.g. 2026-11-25T18:01:20Z): {s}"))
 }
 
 /// A ZooKeeper problem as the CLI reports it: a usage error (exit 2) when
@@ -156,6 +170,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         &file_name(&a.pipeline),
         &text,
         &lists,
+        a.at,
     )
     .map_err(cluster_error)?;
     println!(
@@ -166,6 +181,15 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         for_terminal(&c.pipeline_name),
         c.blocklists.len()
     );
+    match c.at_us {
+        Some(at) => println!(
+            "the running members switch to it at event time {} (from the pane that starts there), all or none: each says so in its log",
+            rfc3339(at)
+        ),
+        None => println!(
+            "the running members keep their version; members run it from their next start (push with --at TIME to switch them while they run)"
+        ),
+    }
     Ok(EXIT_OK)
 }
 
@@ -210,6 +234,7 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
                     "name": l.name, "bytes": l.bytes, "chunks": l.chunks,
                 })).collect::<Vec<_>>(),
                 "pushed": rfc3339(c.pushed_us),
+                "at": c.at_us.map(rfc3339),
             })),
             "members": members,
         });
@@ -218,13 +243,17 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
     }
     match &s.config {
         Some(c) => println!(
-            "cluster {}: {} member(s); pushed version {} (pipeline version {}, {}) since {}",
+            "cluster {}: {} member(s); pushed version {} (pipeline version {}, {}) since {}{}",
             s.cluster,
             s.members.len(),
             c.version,
             c.fingerprint,
             for_terminal(&c.pipeline_name),
-            rfc3339(c.pushed_us)
+            rfc3339(c.pushed_us),
+            c.at_us.map_or(String::new(), |t| format!(
+                ", switching at event time {}",
+                rfc3339(t)
+            ))
         ),
         None => println!(
             "cluster {}: {} member(s); no pushed version",
@@ -380,6 +409,7 @@ impl Member {
         self,
         metrics: Option<Metrics>,
         restart: Restart,
+        reload: Option<Arc<Reload>>,
     ) -> anyhow::Result<(Running, Endpoints)> {
         let cluster = self.membership.cluster.clone();
         let opts = self.membership.options().clone();
@@ -468,9 +498,21 @@ impl Member {
             metrics.clone(),
             Arc::new(|cause, why: String| reform(cause, &why)),
         );
-        store::watch_config(&formed.membership, done.clone(), metrics, |p, c, d| {
-            Plan::from_pushed(p, c, d).map(drop)
+        let switch = reload.map(|reload| {
+            Arc::new(Switch {
+                reload,
+                metrics: metrics.clone(),
+                held: Mutex::new(None),
+            }) as Arc<dyn store::LiveSwitch>
         });
+        store::watch_config(
+            &formed.membership,
+            formed.members.clone(),
+            done.clone(),
+            metrics,
+            |p, c, d| Plan::from_pushed(p, c, d).map(drop),
+            switch,
+        );
         Ok((
             Running {
                 membership: formed.membership,
@@ -478,6 +520,46 @@ impl Member {
             },
             formed.endpoints,
         ))
+    }
+}
+
+/// A member's run as its config watcher switches it (`cluster push --at`).
+struct Switch {
+    reload: Arc<Reload>,
+    metrics: Option<Metrics>,
+    /// The version held, and its pane.
+    held: Mutex<Option<(Arc<Plan>, u64)>>,
+}
+
+impl store::LiveSwitch for Switch {
+    fn hold(&self, p: &store::Pushed, cluster: &str, dir: &Path, at_us: i64) -> Result<(), String> {
+        let plan = Plan::from_pushed(p, cluster, dir).map_err(|e| e.to_string())?;
+        let pane = pane_at(plan.window.slide_us, at_us).ok_or("an event time before 1970")?;
+        self.reload.hold(&plan, pane)?;
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::new(plan), pane));
+        Ok(())
+    }
+
+    fn decide(&self, version: u64) -> String {
+        let Some((plan, pane)) = self.held.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return format!("pushed version {version} was not held here");
+        };
+        let spec = plan.window;
+        let v = self.reload.decide(plan, pane);
+        if let Some(m) = &self.metrics {
+            m.pipeline_reloads.with_label_values(&["applied"]).inc();
+        }
+        format!(
+            "pushed version {version} in force from event time {} in every member (messages from then on; windows ending from {} on; version {} of this run)",
+            rfc3339(pane as i64 * spec.slide_us),
+            rfc3339(spec.end_us(pane)),
+            v.number,
+        )
+    }
+
+    fn release(&self) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.reload.release();
     }
 }
 

@@ -1086,3 +1086,148 @@ fn a_hung_member_is_noticed_through_zookeeper_and_a_new_one_grows_the_cluster_ba
         assert!(st.success(), "{}: {}", p.name, p.stderr());
     }
 }
+
+/// The capture read by one process (one worker) with `new` scheduled from
+/// pane `at_pane` through the same `Reload` path: the alerts.
+fn alone_with_switch(old: &str, new: &str, at_pane: u64) -> Vec<u8> {
+    use dnsmonitor::dataflow::reload::Reload;
+    use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions};
+    use dnsmonitor::sinks::JsonLinesAlerts;
+    use std::sync::Arc;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let old = Arc::new(common::plan(old, repo, &[]));
+    let reload = Arc::new(Reload::new(old.clone()));
+    let new = common::plan(new, repo, &[]);
+    reload.schedule(Arc::new(new), at_pane).expect("compatible");
+    let a = common::SharedBuf::default();
+    let outputs = Outputs {
+        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
+        events: None,
+        reports: None,
+    };
+    let opts = RunOptions {
+        workers: 1,
+        reload: Some(reload),
+        ..RunOptions::default()
+    };
+    let input = Input::Files(vec![capture()]);
+    dataflow::run(old, input, opts, outputs).expect("run");
+    a.text().into_bytes()
+}
+
+#[test]
+fn a_threshold_pushed_mid_run_switches_every_member_at_its_event_time() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-push-at");
+    // Default thresholds raise the flood (18:01:02 .. 18:01:24.4) at
+    // 18:01:12; raised ones from 18:01:15 on end it there.
+    let old = "[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 300.0\n";
+    let new = "[detectors.client_flood]\nwarning_qps = 100000.0\ncritical_qps = 200000.0\n";
+    let p = dir.join("raised.toml");
+    std::fs::write(&p, new).unwrap();
+    let started = dir.join("default.toml");
+    std::fs::write(&started, old).unwrap();
+    let member = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--metrics-listen", "127.0.0.1:0", "--pipeline"])
+            .arg(&started)
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut members = [member("a"), member("b")];
+    for m in members.iter_mut() {
+        m.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    }
+    let push = |at: &str| {
+        let o = admin(
+            bin()
+                .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+                .args(["--at", at])
+                .arg(&p),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // Version 1 at a time the members' input has passed (the capture
+    // starts at 18:00:59.7): too late for them, refused by every member.
+    let said = push("2026-11-25T18:00:30Z");
+    assert!(
+        said.contains("switch to it at event time 2026-11-25T18:00:30Z"),
+        "{said}"
+    );
+    for m in members.iter_mut() {
+        m.wait_for_stderr("refused pushed version 1", Duration::from_secs(30));
+        let e = m.stderr();
+        assert!(e.contains("already past that event time"), "{e}");
+        let addr = last_metrics_addr(&e);
+        let text = common::amqp::scrape(&addr);
+        assert_eq!(
+            common::amqp::metric(&text, "dnsmonitor_cluster_config_refused_total"),
+            1
+        );
+    }
+    let o = admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        &cluster,
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["config"]["at"], "2026-11-25T18:00:30Z", "{doc}");
+    for m in doc["members"].as_array().unwrap() {
+        let refused = m["refused"].as_str().unwrap_or_default();
+        assert!(refused.starts_with("version 1:"), "{doc}");
+    }
+    // Version 2 ahead of them: every member switches at 18:01:15.
+    push("2026-11-25T18:01:14.5Z");
+    for m in members.iter_mut() {
+        m.wait_for_stderr(
+            "in force from event time 2026-11-25T18:01:15Z in every member",
+            Duration::from_secs(30),
+        );
+    }
+    for m in members.iter_mut() {
+        assert!(m.wait(Duration::from_secs(120)).success(), "{}", m.stderr());
+    }
+    let index = |m: &Proc| -> usize {
+        let e = m.stderr();
+        e.split("this is process ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no process index in: {e}"))
+    };
+    let first = if index(&members[0]) == 0 { "a" } else { "b" };
+    let got = std::fs::read(dir.join(format!("{first}.jsonl"))).unwrap();
+    let pane = 1_795_629_600 + 75; // 2026-11-25T18:01:15Z, slide 1 s
+    let want = alone_with_switch(old, new, pane);
+    let alerts = common::alerts_json(&String::from_utf8_lossy(&want));
+    assert!(
+        alerts.iter().any(|a| a["state"] == "raised"),
+        "old thresholds before 18:01:15"
+    );
+    let after: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["event_time"].as_str().unwrap() > "2026-11-25T18:01:15Z")
+        .collect();
+    assert!(
+        after.len() == 1 && after[0]["state"] == "resolved",
+        "the new thresholds from 18:01:15 on: {after:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "process 0's alerts against one process switching at the same pane"
+    );
+}

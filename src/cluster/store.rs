@@ -5,6 +5,7 @@
 //! /dnsmonitor/<c>/config                   PushedConfig (JSON): the version in force
 //! /dnsmonitor/<c>/config/v<N>/pipeline     the pipeline text
 //! /dnsmonitor/<c>/config/v<N>/list-<i>-<j> chunk j of blocklist i (CHUNK_BYTES each)
+//! /dnsmonitor/<c>/config/v<N>/ack-<member> "ready" or "refused: why" (`--at`)
 //! ```
 //!
 //! A version is written completely before the `config` node names it (a
@@ -39,6 +40,10 @@ pub struct PushedConfig {
     pub pipeline_name: String,
     pub blocklists: Vec<PushedList>,
     pub pushed_us: i64,
+    /// `cluster push --at`: the event time (microseconds since the epoch)
+    /// running members switch to it at; `None`: at their next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_us: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +92,7 @@ pub fn push(
     pipeline_name: &str,
     pipeline: &[u8],
     lists: &[(String, Vec<u8>)],
+    at_us: Option<i64>,
 ) -> Result<PushedConfig, ClusterError> {
     let refuse = |message: String| ClusterError::Config {
         cluster: cluster.to_string(),
@@ -154,6 +160,7 @@ pub fn push(
         pipeline_name: pipeline_name.to_string(),
         blocklists: stored,
         pushed_us: Clock.unix_micros(),
+        at_us,
     };
     let data = serde_json::to_vec(&config).expect("config serialises");
     let path = config_path(cluster);
@@ -354,23 +361,48 @@ pub fn status(zk: &Zk, cluster: &str) -> Result<Status, ClusterError> {
     })
 }
 
+/// What a running member does with a valid pushed version that names an
+/// event time (`cluster push --at`); the binary implements it over the
+/// run's `dataflow::reload::Reload` (this room knows no dataflow).
+pub trait LiveSwitch: Send + Sync {
+    /// Load the version (its lists written under `dir`) and hold this
+    /// member's readers before the pane of `at_us`; `Err` with why it
+    /// cannot be applied live here (another window, or too late: the
+    /// input is already past that event time).
+    fn hold(&self, p: &Pushed, cluster: &str, dir: &Path, at_us: i64) -> Result<(), String>;
+    /// Every member is ready: put the held version in force; what to log.
+    fn decide(&self, version: u64) -> String;
+    /// A member is not ready: the readers go on with the version in force.
+    fn release(&self);
+}
+
 /// While a member runs: watch the `config` node (a std thread, until
 /// `done`). A newly pushed version is loaded and validated here; an invalid
 /// one (a list it names missing on this member, say) is refused: logged,
 /// counted (`cluster_config_refused`), and shown by `cluster status` in
-/// this member's `refused`. The member keeps the version it runs: a valid
-/// new version applies when the members restart (switching a running
-/// cluster at an event-time pane is not implemented yet).
+/// this member's `refused`. The member keeps the version it runs.
+///
+/// A valid version pushed with `--at` switches the running members at
+/// that event time, all or none (`switch`, over `members`: the
+/// formation's member znode names): each member holds its readers before
+/// the pane and writes its answer (`ack-<member>`: ready, or why not) into
+/// the version's node, then waits for the others'. Every member ready:
+/// each puts it in force at the same pane; any member not ready (too late,
+/// cannot load it, cannot apply it live): every member refuses it, says
+/// why and counts it. A version without `--at` applies at the next start.
 pub fn watch_config(
     member: &super::Membership,
+    members: Vec<String>,
     done: Arc<AtomicBool>,
     metrics: Option<crate::metrics::Metrics>,
     validate: Validate,
+    switch: Option<Arc<dyn LiveSwitch>>,
 ) {
     let zk = member.zk.clone();
     let cluster = member.cluster.clone();
     let mut info = member.info.clone();
     let path = member.path.clone();
+    let me = leaf(&path).to_string();
     let spawned = std::thread::Builder::new()
         .name("cluster-config".into())
         .spawn(move || {
@@ -387,8 +419,27 @@ pub fn watch_config(
                 };
                 match load(&zk, &cluster) {
                     Ok(Some(p)) if p.config.version > seen => {
+                        // Versions pushed in between, never seen here:
+                        // the members waiting for this one's answer hear
+                        // that it cannot apply them.
+                        for skipped in seen + 1..p.config.version {
+                            let _ = answer(
+                                &zk,
+                                &cluster,
+                                skipped,
+                                &me,
+                                &format!("refused: version {} was pushed before this member saw it", p.config.version),
+                            );
+                        }
                         seen = p.config.version;
-                        examine(&cluster, &p, &mut info, metrics.as_ref(), validate);
+                        let ctx = Examine {
+                            zk: &zk,
+                            cluster: &cluster,
+                            me: &me,
+                            members: &members,
+                            done: &done,
+                        };
+                        examine(&ctx, &p, &mut info, metrics.as_ref(), validate, switch.as_deref());
                         let data = serde_json::to_vec(&info).expect("member info serialises");
                         if let Err(e) = zk.call("set", &path, zk.client.set_data(&path, &data, None)) {
                             tracing::warn!(error = %e, "cannot update this member's state in ZooKeeper");
@@ -416,50 +467,215 @@ pub fn watch_config(
 
 /// How often the config watcher looks whether the run is over.
 const CONFIG_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a member waiting for the others' answers looks again.
+const ANSWER_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+/// A member's answer to a version pushed with `--at`.
+const READY: &str = "ready";
+
+fn leaf(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Write this member's answer to version `v` (once: a second is ignored).
+fn answer(zk: &Zk, cluster: &str, v: u64, me: &str, what: &str) -> Result<(), ClusterError> {
+    let path = format!("{}/ack-{me}", version_path(cluster, v));
+    let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    match zk.call(
+        "create",
+        &path,
+        zk.client.create(&path, what.as_bytes(), &opts),
+    ) {
+        Ok(_)
+        | Err(ClusterError::Call {
+            source: zkc::Error::NodeExists,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The decision on version `v` once it can be made from the members'
+/// answers: `Ok` when every member is ready, `Err(member, why)` at the
+/// first one that is not; `None` while answers are missing.
+pub fn decision(
+    members: &[String],
+    answers: &[(String, String)],
+) -> Option<Result<(), (String, String)>> {
+    for (m, a) in answers {
+        if members.contains(m) && a != READY {
+            return Some(Err((m.clone(), a.clone())));
+        }
+    }
+    let ready = |m: &String| answers.iter().any(|(n, a)| n == m && a == READY);
+    members.iter().all(ready).then_some(Ok(()))
+}
+
+/// Wait for every member's answer to version `v` (or `done`).
+fn await_answers(ctx: &Examine<'_>, v: u64) -> Option<Result<(), (String, String)>> {
+    let dir = version_path(ctx.cluster, v);
+    while !ctx.done.load(Ordering::Acquire) {
+        let mut answers = Vec::new();
+        match ctx.zk.call("list", &dir, ctx.zk.client.list_children(&dir)) {
+            Ok(children) => {
+                for c in children {
+                    let Some(m) = c.strip_prefix("ack-") else {
+                        continue;
+                    };
+                    let p = format!("{dir}/{c}");
+                    if let Ok((d, _)) = ctx.zk.call("get", &p, ctx.zk.client.get_data(&p)) {
+                        answers.push((m.to_string(), String::from_utf8_lossy(&d).into_owned()));
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the members' answers"),
+        }
+        if let Some(d) = decision(ctx.members, &answers) {
+            return Some(d);
+        }
+        Clock.sleep(ANSWER_RECHECK);
+    }
+    None
+}
+
+/// Where `examine` works.
+struct Examine<'a> {
+    zk: &'a Zk,
+    cluster: &'a str,
+    me: &'a str,
+    members: &'a [String],
+    done: &'a AtomicBool,
+}
 
 /// Validate a newly pushed version on this member; say what happens.
 fn examine(
-    cluster: &str,
+    ctx: &Examine<'_>,
     p: &Pushed,
     info: &mut MemberInfo,
     metrics: Option<&crate::metrics::Metrics>,
     validate: Validate,
+    switch: Option<&dyn LiveSwitch>,
 ) {
+    let cluster = ctx.cluster;
     let v = p.config.version;
     let dir =
         std::env::temp_dir().join(format!("dnsmonitor-{cluster}-v{v}-{}", std::process::id()));
     let result = validate(p, cluster, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
     let running = match info.config_version {
         Some(r) => format!("pushed version {r}"),
         None => format!("pipeline version {}", info.pipeline_version),
     };
+    let mut refuse = |why: String| {
+        tracing::error!(cluster, version = v, error = %why, "refused a pushed version");
+        eprintln!(
+            "error: cluster {cluster}: refused pushed version {v} ({}); keeping {running}",
+            crate::escape::for_terminal(&why)
+        );
+        info.refused = Some(format!("version {v}: {why}"));
+        if let Some(m) = metrics {
+            m.cluster_config_refused.inc();
+        }
+    };
+    let at_us = p.config.at_us;
     match result {
         Err(errors) => {
+            let _ = std::fs::remove_dir_all(&dir);
             let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
-            tracing::error!(cluster, version = v, error = %first, "refused a pushed version");
-            eprintln!(
-                "error: cluster {cluster}: refused pushed version {v} ({} error(s); first: {}); keeping {running}",
-                errors.0.len(),
-                crate::escape::for_terminal(&first)
-            );
-            info.refused = Some(format!("version {v}: {first}"));
-            if let Some(m) = metrics {
-                m.cluster_config_refused.inc();
+            if at_us.is_some() {
+                let _ = answer(ctx.zk, cluster, v, ctx.me, &format!("refused: {first}"));
             }
+            refuse(format!("{} error(s); first: {first}", errors.0.len()));
         }
         Ok(_) => {
-            info.refused = None;
-            if p.config.fingerprint != info.pipeline_version {
-                tracing::warn!(
-                    cluster,
-                    version = v,
-                    "a new pushed version applies at the next start"
-                );
-                eprintln!(
-                    "cluster {cluster}: pushed version {v} is valid; this member keeps {running} until the members restart (switching a running cluster is not implemented yet)"
-                );
+            let held = match (at_us, switch) {
+                (Some(at), Some(s)) => Some(s.hold(p, cluster, &dir, at).map(|()| (at, s))),
+                (Some(_), None) => Some(Err("this member's run cannot switch live".to_string())),
+                (None, _) => None,
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            match held {
+                None => {
+                    info.refused = None;
+                    if p.config.fingerprint != info.pipeline_version {
+                        tracing::warn!(
+                            cluster,
+                            version = v,
+                            "a new pushed version applies at the next start"
+                        );
+                        eprintln!(
+                            "cluster {cluster}: pushed version {v} is valid; it has no --at event time, so this member keeps {running} until the members restart"
+                        );
+                    }
+                }
+                Some(Err(why)) => {
+                    let _ = answer(ctx.zk, cluster, v, ctx.me, &format!("refused: {why}"));
+                    refuse(format!(
+                        "cannot switch at {}: {why}",
+                        crate::time::rfc3339(at_us.unwrap_or_default())
+                    ));
+                }
+                Some(Ok((at, s))) => {
+                    eprintln!(
+                        "cluster {cluster}: pushed version {v} is valid; waiting for every member to be ready to switch at {}",
+                        crate::time::rfc3339(at)
+                    );
+                    if let Err(e) = answer(ctx.zk, cluster, v, ctx.me, READY) {
+                        tracing::warn!(error = %e, "cannot answer a pushed version");
+                    }
+                    match await_answers(ctx, v) {
+                        Some(Ok(())) => {
+                            let said = s.decide(v);
+                            info.refused = None;
+                            info.config_version = Some(v);
+                            info.pipeline_version = p.config.fingerprint.clone();
+                            if let Some(m) = metrics {
+                                m.cluster_config_version.set(v as i64);
+                            }
+                            eprintln!("cluster {cluster}: {said}");
+                        }
+                        Some(Err((m, why))) => {
+                            s.release();
+                            refuse(format!(
+                                "member {m} cannot switch at {}: {why}",
+                                crate::time::rfc3339(at)
+                            ));
+                        }
+                        None => s.release(),
+                    }
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_switches_when_every_member_is_ready_and_no_member_refuses() {
+        let members = vec!["m-1".to_string(), "m-2".to_string()];
+        let a = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(m, x)| (m.to_string(), x.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            decision(&members, &a(&[("m-1", READY)])),
+            None,
+            "waits for m-2"
+        );
+        assert_eq!(
+            decision(
+                &members,
+                &a(&[("m-1", READY), ("m-2", READY), ("m-9", "refused: x")])
+            ),
+            Some(Ok(())),
+            "a member outside the formation does not count"
+        );
+        assert_eq!(
+            decision(&members, &a(&[("m-2", "refused: too late")])),
+            Some(Err(("m-2".into(), "refused: too late".into()))),
+            "one refusal decides at once"
+        );
     }
 }

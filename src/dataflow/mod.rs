@@ -279,7 +279,7 @@ pub fn run(
     if let Some(r) = &opts.reload {
         if opts.cluster.is_some() {
             r.refuse_all(
-                "a cluster member does not reload its pipeline file: push a new version with `dnsmonitor cluster push` (applied when the members restart)".into(),
+                "a cluster member does not reload its pipeline file: push a new version with `dnsmonitor cluster push --at TIME` (every member switches at that event time)".into(),
             );
         } else if !files.is_empty() && workers > 1 {
             r.refuse_all(format!(

@@ -17,8 +17,20 @@
 //! and order) and the report interval cannot change live: such a version is
 //! refused (restart to apply it). A replay of files read by several workers
 //! has no single reader that could decide `P` for all: reloads are refused
-//! there; and a cluster member applies pushed versions when it restarts.
+//! there, and a cluster member refuses SIGHUP.
+//!
+//! A cluster switches at a pane fixed by the push instead (`cluster push
+//! --at`, `pane_at`): each member's config watcher `hold`s its readers
+//! before `P` (refused when one of them already handed on a frame of `P`
+//! or later, or its input ended), tells the others whether it is ready and,
+//! once every member of the formation is, `decide`s (or `release`s when
+//! one is not). Every reader of the process waits at its first frame of a
+//! pane `>= P` while a version is held or decided but not yet followed
+//! (`may_pass`), and follows a decided version by switching its decoding
+//! and sending its `Shuffle::Switch` at its capability (`< P`). So every
+//! worker of every member switches at `P`, or none does.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Plan;
@@ -42,6 +54,23 @@ pub struct Reload {
     versions: Mutex<Vec<Version>>,
     /// Why this run cannot switch (set by `run`), if it cannot.
     refuse: Mutex<Option<String>>,
+    /// Cluster: readers wait before a frame of this pane or later (a
+    /// version held for every member's answer); `NO_GATE` when none.
+    gate: AtomicU64,
+    /// The newest pane a reader of this process reached (`u64::MAX` once
+    /// an input ended): a hold at or below it is too late.
+    passed: AtomicU64,
+    /// `versions.len()`, for the readers' per-frame check.
+    decided: AtomicUsize,
+}
+
+const NO_GATE: u64 = u64::MAX;
+
+/// The pane a version pushed for event time `at_us` is in force from: the
+/// first pane that starts at or after it (a time inside a pane is rounded
+/// up to the next boundary). `None` before 1970.
+pub fn pane_at(slide_us: i64, at_us: i64) -> Option<Pane> {
+    (at_us >= 0 && slide_us > 0).then(|| (at_us as u64).div_ceil(slide_us as u64))
 }
 
 impl Reload {
@@ -54,7 +83,108 @@ impl Reload {
                 plan,
             }]),
             refuse: Mutex::new(None),
+            gate: AtomicU64::new(NO_GATE),
+            passed: AtomicU64::new(0),
+            decided: AtomicUsize::new(1),
         }
+    }
+
+    /// Cluster: hold this process's readers before pane `at` for a new
+    /// version (`plan`, checked against the one in force); `Err` with why
+    /// not: it cannot be applied live, another is held, or a reader
+    /// already reached pane `at` (too late: its frames from `at` on were
+    /// observed with the version in force).
+    pub fn hold(&self, plan: &Plan, at: Pane) -> Result<(), String> {
+        let latest = self.latest();
+        compatible(&latest.plan, plan)?;
+        if at <= latest.from && latest.number > 1 {
+            return Err(format!(
+                "version {} is in force from a later pane already",
+                latest.number
+            ));
+        }
+        if self
+            .gate
+            .compare_exchange(NO_GATE, at, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err("another pushed version is waiting for the members".into());
+        }
+        // A reader publishes its pane before it looks at the gate: either
+        // it sees the gate, or this sees its pane.
+        let passed = self.passed.load(Ordering::SeqCst);
+        if passed >= at {
+            self.release();
+            return Err(if passed == u64::MAX {
+                "the input of this member ended".into()
+            } else {
+                "this member's input is already past that event time".into()
+            });
+        }
+        Ok(())
+    }
+
+    /// Cluster: let the readers go on with the version in force.
+    pub fn release(&self) {
+        self.gate.store(NO_GATE, Ordering::SeqCst);
+    }
+
+    /// Cluster: every member is ready: `plan` is in force from pane `at`
+    /// (held before with `hold`). The readers follow it, then go on.
+    pub fn decide(&self, plan: Arc<Plan>, at: Pane) -> Version {
+        let version = {
+            let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+            let version = Version {
+                number: v.len() as u64 + 1,
+                from: at,
+                plan,
+            };
+            v.push(version.clone());
+            self.decided.store(v.len(), Ordering::SeqCst);
+            version
+        };
+        self.release();
+        version
+    }
+
+    /// A reader is about to hand on a frame of pane `p` (and publishes
+    /// it: a later `hold` at or below it is too late), having followed
+    /// `followed` versions: whether it may (no version held at or before
+    /// `p`, none decided that it has not followed yet).
+    pub(crate) fn may_pass(&self, p: Pane, followed: usize) -> bool {
+        if self.passed.load(Ordering::Relaxed) < p {
+            self.passed.fetch_max(p, Ordering::SeqCst);
+        }
+        p < self.gate.load(Ordering::SeqCst) && self.decided.load(Ordering::SeqCst) == followed
+    }
+
+    /// A reader's capabilities would move to pane `p`, having followed
+    /// `followed` versions: where they may move (not past the pane a
+    /// version is held at, or decided at and not yet followed here).
+    pub(crate) fn cap_at_most(&self, p: Pane, followed: usize) -> Pane {
+        let reached = p.saturating_sub(1);
+        if self.passed.load(Ordering::Relaxed) < reached {
+            self.passed.fetch_max(reached, Ordering::SeqCst);
+        }
+        let p = p.min(self.gate.load(Ordering::SeqCst));
+        if self.decided.load(Ordering::SeqCst) > followed
+            && let Some(v) = self.get(followed as u64 + 1)
+        {
+            return p.min(v.from);
+        }
+        p
+    }
+
+    /// Whether a reader that followed `followed` versions must not end
+    /// yet: a version is held, or decided and not followed here.
+    pub(crate) fn busy(&self, followed: usize) -> bool {
+        self.gate.load(Ordering::SeqCst) != NO_GATE
+            || self.decided.load(Ordering::SeqCst) > followed
+    }
+
+    /// A reader's input ended: no version can be held any more.
+    pub(crate) fn input_ended(&self) {
+        self.passed.store(u64::MAX, Ordering::SeqCst);
     }
 
     /// Offer a new version (loaded and valid): `Ok` once it is queued for
@@ -108,6 +238,7 @@ impl Reload {
             plan,
         };
         v.push(version.clone());
+        self.decided.store(v.len(), Ordering::SeqCst);
         Some(version)
     }
 
@@ -175,4 +306,62 @@ pub fn compatible(old: &Plan, new: &Plan) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Arc<Plan> {
+        let p = Plan::from_str(text, "<test>", std::path::Path::new("."), &[]).expect("valid");
+        Arc::new(p)
+    }
+
+    #[test]
+    fn a_pushed_time_is_rounded_up_to_a_pane_boundary() {
+        let s = 1_000_000;
+        assert_eq!(pane_at(s, 75 * s), Some(75), "on a boundary: that pane");
+        assert_eq!(pane_at(s, 74 * s + 1), Some(75), "inside a pane: the next");
+        assert_eq!(pane_at(5 * s, 74 * s), Some(15));
+        assert_eq!(pane_at(s, 0), Some(0));
+        assert_eq!(pane_at(s, -1), None);
+    }
+
+    #[test]
+    fn a_hold_behind_the_readers_is_refused_and_one_ahead_waits_for_them() {
+        let old = plan("[detectors.client_flood]\nwarning_qps = 100.0\n");
+        let new = plan("[detectors.client_flood]\nwarning_qps = 1000.0\ncritical_qps = 3000.0\n");
+        let r = Reload::new(old);
+        assert!(r.may_pass(100, 1), "nothing held");
+        let late = r.hold(&new, 100).unwrap_err();
+        assert!(late.contains("already past"), "{late}");
+        assert!(
+            r.may_pass(101, 1),
+            "a refused hold leaves the readers alone"
+        );
+        // Ahead of them: they wait at its pane, not before.
+        r.hold(&new, 103).expect("ahead");
+        assert!(r.may_pass(102, 1));
+        assert!(!r.may_pass(103, 1), "held at its pane");
+        assert!(r.hold(&new, 104).is_err(), "one version at a time");
+        r.release();
+        assert!(r.may_pass(103, 1), "released");
+        r.hold(&new, 110).expect("ahead");
+        let v = r.decide(new.clone(), 110);
+        assert_eq!((v.number, v.from), (2, 110));
+        assert!(!r.may_pass(109, 1), "decided: a reader follows it first");
+        assert_eq!(r.cap_at_most(120, 1), 110, "not past it before following");
+        assert_eq!(r.cap_at_most(120, 2), 120);
+        assert!(r.may_pass(110, 2), "followed");
+        assert!(
+            r.hold(&new, 110).is_err(),
+            "not at the pane of the version in force"
+        );
+        let window = plan(
+            "[window]\nsize_secs = 20\nslide_secs = 1\n[detectors.client_flood]\nwarning_qps = 100.0\n",
+        );
+        assert!(r.hold(&window, 200).unwrap_err().contains("window"));
+        r.input_ended();
+        assert!(r.hold(&new, 1_000).unwrap_err().contains("ended"));
+    }
 }

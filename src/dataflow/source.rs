@@ -188,8 +188,14 @@ pub(crate) struct Source {
     forward: Vec<FrameBatch>,
     out_forward: Option<(Output<FrameBatch>, Option<Capability<Pane>>)>,
     forwarding: Arc<Forwarding>,
-    /// New pipeline versions, when this worker reads for all.
+    /// New pipeline versions, when this worker reads input: it follows
+    /// every decided one; the input's one reader (`decides`) also picks
+    /// the pane of a reload (SIGHUP).
     reload: Option<Arc<Reload>>,
+    decides: bool,
+    /// Frames read but not handed on: a cluster version waits at their
+    /// pane (`Reload::may_pass`).
+    backlog: std::collections::VecDeque<HeldFrame>,
 }
 
 impl Source {
@@ -200,6 +206,7 @@ impl Source {
             ingest = ingest.with_reports();
         }
         let shared = input.as_ref().is_some_and(|s| s.shared());
+        let reads = input.is_some();
         // Only the one reader of the input decides where a version switches.
         let reader = input.is_some() && (!shared || setup.peers == 1);
         let local = setup.forwarding.local();
@@ -248,7 +255,9 @@ impl Source {
             forward,
             out_forward: None,
             forwarding: setup.forwarding,
-            reload: setup.reload.filter(|_| reader),
+            reload: setup.reload.filter(|_| reads),
+            decides: reader,
+            backlog: Default::default(),
         }
     }
 
@@ -268,13 +277,24 @@ impl Source {
         {
             b.set_position(done.min(total));
         }
-        let done = status == ReadStatus::Done;
+        let followed = self.ingest.switches() + 1;
+        let mut done = status == ReadStatus::Done;
+        if done && self.reload.as_ref().is_some_and(|r| r.busy(followed)) {
+            // A cluster version waits for the members' answers: end once
+            // it is decided (and followed) or released.
+            done = false;
+            self.wake = Some(GATE_WAIT);
+        }
         if done {
             self.ingest.settle_time();
         }
         self.publish_metrics(cap_pane);
         let complete_us = self.complete_us();
-        let next_pane = self.watermark.next_pane(done, complete_us, cap_pane);
+        let mut next_pane = self.watermark.next_pane(done, complete_us, cap_pane);
+        if let (Some(r), Some(p)) = (&self.reload, next_pane) {
+            // Not past the pane a cluster version waits at.
+            next_pane = Some(r.cap_at_most(p, followed).max(cap_pane));
+        }
         self.ship(&caps, cap_pane, next_pane);
         match next_pane {
             Some(p) => {
@@ -292,6 +312,9 @@ impl Source {
                 self.caps = Some(caps);
             }
             None => {
+                if let Some(r) = &self.reload {
+                    r.input_ended();
+                }
                 // End of input: tell every reduce worker the last pane.
                 let last_pane = self.watermark.last_pane(complete_us, cap_pane);
                 let ends =
@@ -312,47 +335,56 @@ impl Source {
         }
     }
 
-    /// A new pipeline version waiting: it is in force from the pane after
-    /// the newest frame handed on (not below the capabilities), for this
+    /// A new pipeline version waiting (SIGHUP, the input's one reader): it
+    /// is in force from the pane after the newest frame handed on (not
+    /// below the capabilities). Then every decided version this worker has
+    /// not followed yet (a cluster's are decided by the config watcher at
+    /// the pushed pane, while every reader waits before it): for this
     /// worker's decoding at once, for the `Spread`s of this process through
     /// `Reload`, and for every reduce worker by a `Shuffle::Switch` sent at
     /// the capability (so none can have closed that window yet).
     fn take_reload(&mut self, caps: &Caps, cap_pane: Pane) {
-        let Some(reload) = self.reload.as_ref() else {
+        let Some(reload) = self.reload.clone() else {
             return;
         };
         let spec = self.watermark.spec;
-        let newest = self.ingest.counters.newest_seen_us();
-        let from = if newest == i64::MIN {
-            cap_pane
-        } else {
-            cap_pane.max(spec.pane_of(newest) + 1)
-        };
-        let Some(v) = reload.take_pending(from) else {
-            return;
-        };
-        self.ingest.switch_at(v.from, v.plan.clone());
-        let switches = (0..self.place.peers as u64).map(|target| Shuffle::Switch {
-            target,
-            pane: v.from,
-            version: v.number,
-        });
-        self.outputs
-            .shuffle
-            .activate()
-            .session(&caps.shuffle)
-            .give_iterator(switches);
-        if let Some(m) = &self.metrics {
-            m.pipeline_reloads.with_label_values(&["applied"]).inc();
+        if self.decides {
+            let newest = self.ingest.counters.newest_seen_us();
+            let from = if newest == i64::MIN {
+                cap_pane
+            } else {
+                cap_pane.max(spec.pane_of(newest) + 1)
+            };
+            if reload.take_pending(from).is_some()
+                && let Some(m) = &self.metrics
+            {
+                m.pipeline_reloads.with_label_values(&["applied"]).inc();
+            }
         }
-        let start_us = spec.bounds_us(v.from).1 - spec.slide_us;
-        eprintln!(
-            "reload: pipeline version {} ({}) in force from event time {} (messages from then on; windows ending from {} on)",
-            v.number,
-            crate::escape::for_terminal(&v.plan.origin),
-            crate::time::rfc3339(start_us),
-            crate::time::rfc3339(spec.end_us(v.from)),
-        );
+        while let Some(v) = reload.get(self.ingest.switches() as u64 + 2) {
+            debug_assert!(cap_pane <= v.from, "a switch below the capability");
+            self.ingest.switch_at(v.from, v.plan.clone());
+            let switches = (0..self.place.peers as u64).map(|target| Shuffle::Switch {
+                target,
+                pane: v.from,
+                version: v.number,
+            });
+            self.outputs
+                .shuffle
+                .activate()
+                .session(&caps.shuffle)
+                .give_iterator(switches);
+            if self.decides {
+                let start_us = spec.bounds_us(v.from).1 - spec.slide_us;
+                eprintln!(
+                    "reload: pipeline version {} ({}) in force from event time {} (messages from then on; windows ending from {} on)",
+                    v.number,
+                    crate::escape::for_terminal(&v.plan.origin),
+                    crate::time::rfc3339(start_us),
+                    crate::time::rfc3339(spec.end_us(v.from)),
+                );
+            }
+        }
     }
 
     /// Tell the input how far the sinks have written, so it can settle
@@ -367,6 +399,8 @@ impl Source {
     }
 
     /// Read up to `SOURCE_BATCH` frames; this worker decodes its shard.
+    /// Frames at or past the pane a cluster version waits at are kept
+    /// back (`backlog`, in order) until it is decided.
     fn read_batch(&mut self, cap_pane: Pane, stopping: bool) -> ReadStatus {
         if !self.forward.is_empty() && self.forwarding.full() {
             self.wake = Some(FORWARD_WAIT);
@@ -375,6 +409,10 @@ impl Source {
         if self.pacer.is_some() {
             return self.read_paced(cap_pane, stopping);
         }
+        if stopping {
+            self.backlog.clear();
+        }
+        let gate = Gate::new(self);
         let Some(src) = self.input.as_mut() else {
             return ReadStatus::Done;
         };
@@ -385,11 +423,38 @@ impl Source {
             place: self.place,
             cap_pane,
         };
+        let mut n = 0;
+        while let Some(h) = self.backlog.front() {
+            if !gate.open(h.ts_us) {
+                self.wake = Some(GATE_WAIT);
+                return ReadStatus::Frames(n);
+            }
+            frames.hand_on(h.raw());
+            self.backlog.pop_front();
+            n += 1;
+        }
         // On stop, drain what the kernel already holds without waiting,
         // then finish.
         let wait = if stopping { Duration::ZERO } else { LIVE_POLL };
-        let st = src.read(SOURCE_BATCH, wait, &mut |raw| frames.hand_on(raw));
-        rules::read_status(st, stopping, src.live())
+        let backlog = &mut self.backlog;
+        let st = src.read(SOURCE_BATCH, wait, &mut |raw| {
+            if backlog.is_empty() && gate.open(raw.ts_us) {
+                frames.hand_on(raw);
+            } else {
+                backlog.push_back(HeldFrame::default());
+                if let Some(h) = backlog.back_mut() {
+                    h.keep(&raw);
+                }
+            }
+        });
+        let status = rules::read_status(st, stopping, src.live());
+        if !self.backlog.is_empty() {
+            self.wake = Some(GATE_WAIT);
+            if status == ReadStatus::Done {
+                return ReadStatus::Frames(n);
+            }
+        }
+        status
     }
 
     /// Paced replay: hand frames on as they fall due, up to `SOURCE_BATCH`;
@@ -403,6 +468,7 @@ impl Source {
             return ReadStatus::Done;
         }
         let clock = self.clock;
+        let gate = Gate::new(self);
         let Source {
             input,
             pacer,
@@ -432,6 +498,10 @@ impl Source {
                     Some(d) => clock.sleep(d),
                     None => {}
                 }
+                if !gate.open(h.ts_us) {
+                    *wake = Some(GATE_WAIT);
+                    return ReadStatus::Frames(n);
+                }
                 frames.hand_on(h.raw());
                 h.ts_us = i64::MIN;
                 n += 1;
@@ -441,7 +511,7 @@ impl Source {
             }
             let mut got = None;
             let st = src.read(1, Duration::ZERO, &mut |raw| {
-                if pacer.wait(raw.ts_us, clock.now()).is_none() {
+                if pacer.wait(raw.ts_us, clock.now()).is_none() && gate.open(raw.ts_us) {
                     frames.hand_on(raw);
                     got = Some(true);
                 } else {
@@ -612,6 +682,34 @@ pub(crate) fn ship_ingest(
             let c = caps.reports.delayed(&last.max(cap_pane));
             reports_out.session(&c).give(part);
         }
+    }
+}
+
+/// How often a reader kept waiting by a cluster version looks again.
+const GATE_WAIT: Duration = Duration::from_millis(20);
+
+/// Whether a frame may be handed on now: not while a cluster version
+/// waits at or before its pane, or was decided and not yet followed here
+/// (`Reload::may_pass`).
+struct Gate {
+    reload: Option<Arc<Reload>>,
+    spec: crate::window::WindowPlan,
+    followed: usize,
+}
+
+impl Gate {
+    fn new(s: &Source) -> Self {
+        Gate {
+            reload: s.reload.clone(),
+            spec: s.watermark.spec,
+            followed: s.ingest.switches() + 1,
+        }
+    }
+
+    fn open(&self, ts_us: i64) -> bool {
+        self.reload
+            .as_ref()
+            .is_none_or(|r| r.may_pass(self.spec.pane_of(ts_us), self.followed))
     }
 }
 
