@@ -1092,7 +1092,6 @@ fn a_hung_member_is_noticed_through_zookeeper_and_a_new_one_grows_the_cluster_ba
 fn alone_with_switch(old: &str, new: &str, at_pane: u64) -> Vec<u8> {
     use dnsmonitor::dataflow::reload::Reload;
     use dnsmonitor::dataflow::{self, Input, Outputs, RunOptions};
-    use dnsmonitor::sinks::JsonLinesAlerts;
     use std::sync::Arc;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let old = Arc::new(common::plan(old, repo, &[]));
@@ -1100,11 +1099,7 @@ fn alone_with_switch(old: &str, new: &str, at_pane: u64) -> Vec<u8> {
     let new = common::plan(new, repo, &[]);
     reload.schedule(Arc::new(new), at_pane).expect("compatible");
     let a = common::SharedBuf::default();
-    let outputs = Outputs {
-        alerts: Box::new(JsonLinesAlerts::new(Box::new(a.clone()))),
-        events: None,
-        reports: None,
-    };
+    let outputs = Outputs::json_lines(Box::new(a.clone()), None, None);
     let opts = RunOptions {
         workers: 1,
         reload: Some(reload),
