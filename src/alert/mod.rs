@@ -55,39 +55,6 @@ pub struct Alert {
 /// An alert's evidence: a JSON object, its keys in insertion order.
 pub type Evidence = Map<String, Value>;
 
-/// Every float of `evidence` as serde_json reads its own text of it back.
-///
-/// Evidence used to travel as JSON text and be read again on its way out,
-/// and serde_json's reader (without its `float_roundtrip` feature) lands
-/// one unit in the last place off some 17-digit floats
-/// (`10.364839701248293` reads as `10.364839701248291`). Published alerts
-/// and the golden outputs carry those values, so where the text used to be
-/// read again this is applied instead, float by float: when an alert is
-/// made from a finding (`window::keyed`), when a field is added
-/// ([`Alert::add_evidence`]) and for the readable line (`sinks::human`).
-pub fn read_back(mut evidence: Evidence) -> Evidence {
-    evidence.values_mut().for_each(read_back_value);
-    evidence
-}
-
-/// [`read_back`] for any JSON value (objects and arrays included).
-pub fn read_back_value(v: &mut Value) {
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let read = n.as_f64().and_then(|x| {
-                let text = serde_json::to_string(&x).ok()?;
-                serde_json::Number::from_f64(serde_json::from_str(&text).ok()?)
-            });
-            if let Some(r) = read {
-                *n = r;
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(read_back_value),
-        Value::Object(o) => o.values_mut().for_each(read_back_value),
-        _ => {}
-    }
-}
-
 /// How evidence crosses processes (a cluster's exchange, bincode, which
 /// cannot read a `serde_json::Value` back: it is not self-describing): as a
 /// tree of tagged values, exactly (floats are not printed and read). Within
@@ -178,11 +145,9 @@ fn num(v: f64) -> Value {
 
 impl Alert {
     /// Add a field to the evidence object (e.g. capture loss seen by the
-    /// sink); the evidence is then [`read_back`], as it was when this
-    /// re-read its text.
+    /// sink).
     pub fn add_evidence(&mut self, key: &str, value: Value) {
         self.evidence.insert(key.to_string(), value);
-        self.evidence = read_back(std::mem::take(&mut self.evidence));
     }
 
     /// Sort key making output independent of worker count and scheduling.
@@ -260,17 +225,6 @@ mod tests {
             ),
             "{line}"
         );
-    }
-
-    #[test]
-    fn read_back_is_what_serde_json_reads_from_the_text() {
-        let mut v =
-            serde_json::json!({"a": [10.364839701248293, 0.1, 3], "b": {"c": 2.5}, "d": "x"});
-        let text = v.to_string();
-        read_back_value(&mut v);
-        let read: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v.to_string(), read.to_string());
-        assert!(v.to_string().contains("10.364839701248291"), "{v}");
     }
 
     /// Alerts cross processes (a cluster) through timely's bincode.

@@ -11,7 +11,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
 use super::Sink;
-use crate::alert::{Alert, read_back_value};
+use crate::alert::Alert;
 use crate::escape::for_terminal;
 
 /// Widths of the aligned columns: the longest state (`resolved`), severity
@@ -165,9 +165,7 @@ impl Sink<Alert> for HumanAlerts {
             self.out.write_all(CLEAR_LINE)?;
         }
         for a in alerts {
-            // As from the JSON line read back (see `alert::read_back`).
-            let mut v = a.to_json();
-            read_back_value(&mut v);
+            let v = a.to_json();
             writeln!(self.out, "{}", human_line(&v, self.colour))?;
         }
         self.out.flush()

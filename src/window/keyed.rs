@@ -34,7 +34,7 @@ use super::cold::ColdTally;
 use super::keymap::{Entry, KeyHasher, KeyMap};
 use super::{Pane, WindowPlan};
 use crate::alert::LifecyclePolicy;
-use crate::alert::{self, Alert, AlertLifecycle, Evidence};
+use crate::alert::{Alert, AlertLifecycle, Evidence};
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
 
 /// Index of a key's state in `KeyedWindows::slots`.
@@ -517,10 +517,10 @@ impl KeyedWindows {
             if let Some(t) =
                 AlertLifecycle::step(&mut kp.alert, &policy, finding.as_ref(), measured, end_us)
             {
-                let evidence = alert::read_back(match finding {
+                let evidence = match finding {
                     Some(f) => f.evidence,
                     None => resolved_evidence(raised_at, peak, policy.hold_us),
-                });
+                };
                 out.push(Alert {
                     kind: d.kind(),
                     severity: t.severity,
