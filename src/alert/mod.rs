@@ -221,7 +221,7 @@ mod tests {
         let line = a.to_json_line();
         assert!(
             line.ends_with(
-                r#""evidence":{"queries":3162,"window_secs":10.0,"baseline_mean":10.364839701248291,"sample_qnames":["a\\.b.test"],"capture_dropped_packets":0}}"#
+                r#""evidence":{"queries":3162,"window_secs":10.0,"baseline_mean":10.364839701248293,"sample_qnames":["a\\.b.test"],"capture_dropped_packets":0}}"#
             ),
             "{line}"
         );
