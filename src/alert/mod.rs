@@ -9,6 +9,7 @@ use crate::detect::{Key, Kind, Severity};
 use crate::time::rfc3339;
 
 pub mod lifecycle;
+pub mod spec;
 
 pub use lifecycle::{AlertLifecycle, LifecyclePolicy, Transition};
 

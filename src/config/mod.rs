@@ -13,15 +13,16 @@ use crate::alert::LifecyclePolicy;
 use crate::blocklist::BlocklistSet;
 use crate::detect::{Detector, DetectorsSpec, build_detectors};
 use crate::packet::PacketConfig;
-use crate::time::MICROS;
 use crate::window::WindowPlan;
 
+use crate::alert::spec::{AlertsSpec, alerts_table};
 use crate::amqp::spec::{SinkPlan, SinkSpec, SourcePlan, SourceSpec, sink_table, source_table};
 use crate::cluster::spec::{ClusterPlan, ClusterSpec, cluster_plan};
+use crate::metrics::spec::{MetricsSpec, metrics_table};
 use crate::packet::spec::{CaptureSpec, capture_table};
 pub use crate::packet::spec::{MAX_DNS_PORTS, MAX_TABLE_ENTRIES, MAX_TCP_TOTAL_BYTES};
+use crate::reports::spec::{ReportsSpec, reports_table};
 pub use crate::spec::{ConfigError, ConfigErrors, Located};
-use crate::spec::{timeout_us, unspanned};
 pub use crate::window::spec::{MAX_PANES, MAX_WINDOW_SECS};
 use crate::window::spec::{WindowSpec, window_table};
 
@@ -51,46 +52,6 @@ pub struct Spec {
     pub sink: SinkSpec,
     #[serde(default)]
     pub cluster: ClusterSpec,
-}
-
-/// `[reports]`: periodic top-k reports (`--reports`).
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReportsSpec {
-    pub interval_secs: toml::Spanned<u64>,
-    pub top: toml::Spanned<usize>,
-}
-
-impl Default for ReportsSpec {
-    fn default() -> Self {
-        ReportsSpec {
-            interval_secs: unspanned(10),
-            top: unspanned(10),
-        }
-    }
-}
-
-/// `[metrics]`: where `/metrics` is served (the CLI's `--metrics-listen` wins).
-#[derive(Debug, Default, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSpec {
-    pub listen: Option<toml::Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsSpec {
-    pub hold_secs: toml::Spanned<u64>,
-    pub update_ratio: toml::Spanned<f64>,
-}
-
-impl Default for AlertsSpec {
-    fn default() -> Self {
-        AlertsSpec {
-            hold_secs: unspanned(20),
-            update_ratio: unspanned(0.5),
-        }
-    }
 }
 
 /// The validated, typed pipeline.
@@ -267,75 +228,6 @@ impl Plan {
             warnings,
         })
     }
-}
-
-/// `[alerts]`: the lifecycle policy.
-fn alerts_table(
-    a: &AlertsSpec,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> LifecyclePolicy {
-    let ratio = *a.update_ratio.get_ref();
-    if !(ratio.is_finite() && ratio > 0.0) {
-        errors.push(loc.error(
-            a.update_ratio.span(),
-            "alerts.update_ratio",
-            "must be a positive number",
-        ));
-    }
-    LifecyclePolicy {
-        hold_us: timeout_us(&a.hold_secs, "alerts.hold_secs", loc, errors),
-        update_ratio: ratio,
-    }
-}
-
-/// `[metrics]`: the listen address, if any.
-fn metrics_table(
-    m: &MetricsSpec,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<std::net::SocketAddr> {
-    let l = m.listen.as_ref()?;
-    match l.get_ref().parse::<std::net::SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            errors.push(loc.error(
-                l.span(),
-                "metrics.listen",
-                format!(
-                    "`{}` is not an address:port such as 127.0.0.1:9153",
-                    l.get_ref()
-                ),
-            ));
-            None
-        }
-    }
-}
-
-/// `[reports]`: interval (microseconds, a multiple of the slide; one window
-/// length when not set) and top-N.
-fn reports_table(
-    r: &ReportsSpec,
-    size: u64,
-    slide: u64,
-    loc: &Located<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> (i64, usize) {
-    let (mut ri, rt) = (*r.interval_secs.get_ref(), *r.top.get_ref());
-    if r.interval_secs.span() == (0..0) {
-        // Not set: one report per window length (always slide-aligned).
-        ri = size.max(1);
-    } else if ri == 0 || ri > MAX_WINDOW_SECS || (slide > 0 && ri % slide != 0) {
-        errors.push(loc.error(
-            r.interval_secs.span(),
-            "reports.interval_secs",
-            format!("must be a multiple of window.slide_secs ({slide}) up to {MAX_WINDOW_SECS}"),
-        ));
-    }
-    if rt == 0 || rt > 1000 {
-        errors.push(loc.error(r.top.span(), "reports.top", "must be between 1 and 1000"));
-    }
-    (ri.min(MAX_WINDOW_SECS) as i64 * MICROS, rt)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! used.
 
 mod server;
+pub mod spec;
 
 pub use server::{MAX_REQUEST_BYTES, MetricsServer, REQUEST_TIMEOUT};
 

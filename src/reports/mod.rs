@@ -5,6 +5,8 @@
 //! worker 0, merged, and written as `dnsmonitor.report/1` lines. Pure: the
 //! dataflow decides when; this module says what.
 
+pub mod spec;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
