@@ -80,6 +80,19 @@ fn admin(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
 }
 
+/// `cluster status --json` of `cluster` on the test ZooKeeper.
+fn status_json(cluster: &str) -> Output {
+    admin(bin().args([
+        "cluster",
+        "status",
+        "--json",
+        "--zookeeper",
+        ZK,
+        "--cluster",
+        cluster,
+    ]))
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -214,15 +227,7 @@ fn status_lists_running_members_and_standbys() {
     first.wait_for_stderr("formed with 1 members", Duration::from_secs(60));
     let mut second = start("second");
     second.wait_for_stderr("waiting as a standby", Duration::from_secs(60));
-    let o = admin(bin().args([
-        "cluster",
-        "status",
-        "--zookeeper",
-        ZK,
-        "--cluster",
-        &cluster,
-        "--json",
-    ]));
+    let o = status_json(&cluster);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["schema"], "dnsmonitor.cluster-status/1");
@@ -413,15 +418,7 @@ fn a_pushed_version_runs_and_members_that_disagree_are_refused() {
         "{e}"
     );
     // Status shows the version.
-    let o = admin(bin().args([
-        "cluster",
-        "status",
-        "--json",
-        "--zookeeper",
-        ZK,
-        "--cluster",
-        &cluster,
-    ]));
+    let o = status_json(&cluster);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["config"]["version"], 1, "{doc}");
     assert_eq!(doc["config"]["blocklists"][0]["name"], "list.txt", "{doc}");
@@ -657,15 +654,7 @@ fn a_pushed_version_a_member_cannot_load_is_refused_counted_and_shown() {
         ),
         1
     );
-    let o = admin(bin().args([
-        "cluster",
-        "status",
-        "--json",
-        "--zookeeper",
-        ZK,
-        "--cluster",
-        &cluster,
-    ]));
+    let o = status_json(&cluster);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let refused = doc["members"][0]["refused"].as_str().unwrap_or_default();
     assert!(refused.starts_with("version 1:"), "{doc}");
@@ -1056,15 +1045,7 @@ fn a_hung_member_is_noticed_through_zookeeper_and_a_new_one_grows_the_cluster_ba
             "{cause}"
         );
     }
-    let o = admin(bin().args([
-        "cluster",
-        "status",
-        "--json",
-        "--zookeeper",
-        ZK,
-        "--cluster",
-        &cluster,
-    ]));
+    let o = status_json(&cluster);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let members = doc["members"].as_array().unwrap();
     let states: Vec<&str> = members
@@ -1169,15 +1150,7 @@ fn a_threshold_pushed_mid_run_switches_every_member_at_its_event_time() {
             1
         );
     }
-    let o = admin(bin().args([
-        "cluster",
-        "status",
-        "--json",
-        "--zookeeper",
-        ZK,
-        "--cluster",
-        &cluster,
-    ]));
+    let o = status_json(&cluster);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["config"]["at"], "2026-11-25T18:00:30Z", "{doc}");
     for m in doc["members"].as_array().unwrap() {

@@ -171,33 +171,52 @@ mod unsolicited_response {
     }
 }
 
+/// A baseline detector through the real dataflow: the engine learns the
+/// baseline on `normal_secs` of normal traffic, then a flood of `extra`
+/// per second fires once (after `after`, from at least `min_windows`
+/// windows of baseline); the normal traffic alone (`quiet_secs`) stays
+/// quiet. The raised alert is returned for the detector's own checks.
+fn baseline_flood(
+    detector: impl Fn() -> Arc<dyn dnsmonitor::detect::Detector>,
+    kind: &str,
+    (normal_secs, extra): (i64, i64),
+    after: &str,
+    min_windows: u64,
+    quiet_secs: i64,
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let (_tmp, file) = server_scenario(normal_secs, 15, extra);
+    let alerts = detector_alerts(std::slice::from_ref(&file), vec![detector()]);
+    let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
+    assert_eq!(raised.len(), 1, "{alerts:#?}");
+    let a = raised[0].clone();
+    assert_eq!(a["kind"], kind);
+    assert_eq!(a["key"]["server"], "198.51.100.53");
+    // Raised once the attack began, from the warm baseline.
+    assert!(a["event_time"].as_str().unwrap() > after, "{a}");
+    assert!(
+        a["evidence"]["baseline_windows"].as_u64().unwrap() >= min_windows,
+        "{a}"
+    );
+    let (_tmp, file) = server_scenario(quiet_secs, 0, 0);
+    let quiet = detector_alerts(std::slice::from_ref(&file), vec![detector()]);
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    (a, alerts)
+}
+
 mod spoofed_flood {
     use super::*;
     use dnsmonitor::detect::spoofed_flood::SpoofedFlood;
 
-    /// Through the real dataflow: the engine learns the baseline on the
-    /// normal minutes, then the flood fires.
+    /// 200 clients for 60 s, then 300 new (spoofed) sources per second.
     #[test]
     fn flood_after_normal_traffic_through_the_dataflow() {
-        // 200 clients for 60 s, then 300 new (spoofed) sources per second.
-        let (_tmp, file) = server_scenario(60, 15, 300);
-        let alerts = detector_alerts(
-            std::slice::from_ref(&file),
-            vec![Arc::new(SpoofedFlood::default())],
-        );
-        let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
-        assert_eq!(raised.len(), 1, "{alerts:#?}");
-        let a = raised[0];
-        assert_eq!(a["kind"], "spoofed_flood");
-        assert_eq!(a["key"]["server"], "198.51.100.53");
-        // Raised once the attack began (second 60), from the warm baseline.
-        assert!(
-            a["event_time"].as_str().unwrap() > "2023-11-14T22:14:20Z",
-            "{a}"
-        );
-        assert!(
-            a["evidence"]["baseline_windows"].as_u64().unwrap() >= 30,
-            "{a}"
+        let (a, alerts) = baseline_flood(
+            || Arc::new(SpoofedFlood::default()),
+            "spoofed_flood",
+            (60, 300),
+            "2023-11-14T22:14:20Z",
+            30,
+            90,
         );
         let mean = a["evidence"]["baseline_mean"].as_f64().unwrap();
         assert!((150.0..=210.0).contains(&mean), "{a}");
@@ -205,13 +224,6 @@ mod spoofed_flood {
             alerts.iter().any(|a| a["severity"] == "critical"),
             "3000 spoofed sources per window are critical: {alerts:#?}"
         );
-        // The same normal traffic alone: quiet.
-        let (_tmp, file) = server_scenario(90, 0, 0);
-        let alerts = detector_alerts(
-            std::slice::from_ref(&file),
-            vec![Arc::new(SpoofedFlood::default())],
-        );
-        assert!(alerts.is_empty(), "{alerts:#?}");
     }
 }
 
@@ -219,36 +231,17 @@ mod rate_anomaly {
     use super::*;
     use dnsmonitor::detect::rate_anomaly::RateAnomaly;
 
-    /// Through the real dataflow: the engine learns the baseline on the
-    /// normal minutes, then the flood fires.
+    /// 250 queries/s for 90 s, then 750/s.
     #[test]
     fn flood_after_normal_traffic_through_the_dataflow() {
-        // 250 queries/s for 90 s, then 750/s.
-        let (_tmp, file) = server_scenario(90, 15, 500);
-        let alerts = detector_alerts(
-            std::slice::from_ref(&file),
-            vec![Arc::new(RateAnomaly::default())],
+        baseline_flood(
+            || Arc::new(RateAnomaly::default()),
+            "rate_anomaly",
+            (90, 500),
+            "2023-11-14T22:14:50Z",
+            60,
+            120,
         );
-        let raised: Vec<_> = alerts.iter().filter(|a| a["state"] == "raised").collect();
-        assert_eq!(raised.len(), 1, "{alerts:#?}");
-        let a = raised[0];
-        assert_eq!(a["kind"], "rate_anomaly");
-        assert_eq!(a["key"]["server"], "198.51.100.53");
-        assert!(
-            a["event_time"].as_str().unwrap() > "2023-11-14T22:14:50Z",
-            "{a}"
-        );
-        assert!(
-            a["evidence"]["baseline_windows"].as_u64().unwrap() >= 60,
-            "{a}"
-        );
-        // The same normal traffic alone: quiet.
-        let (_tmp, file) = server_scenario(120, 0, 0);
-        let alerts = detector_alerts(
-            std::slice::from_ref(&file),
-            vec![Arc::new(RateAnomaly::default())],
-        );
-        assert!(alerts.is_empty(), "{alerts:#?}");
     }
 }
 
