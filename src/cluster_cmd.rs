@@ -598,6 +598,43 @@ impl Running {
     }
 }
 
+/// The member's cluster options: flags first, else the pipeline's
+/// `[cluster]` table; name, size and endpoint are required.
+fn cluster_options(
+    args: &ClusterArgs,
+    table: &dnsmonitor::cluster::spec::ClusterPlan,
+    zookeeper: String,
+) -> anyhow::Result<ClusterOptions> {
+    let usage = |m: String| anyhow::Error::new(Usage(m));
+    let name = args
+        .cluster
+        .clone()
+        .or(table.name.clone())
+        .ok_or_else(|| usage("--zookeeper needs --cluster NAME (or [cluster] name)".into()))?;
+    let processes = args
+        .processes
+        .map(usize::from)
+        .or(table.processes)
+        .ok_or_else(|| usage("--zookeeper needs --processes N (or [cluster] processes)".into()))?;
+    let advertise = args
+        .advertise
+        .clone()
+        .or(table.advertise.clone())
+        .ok_or_else(|| {
+            usage("--zookeeper needs --advertise HOST:PORT (or [cluster] advertise)".into())
+        })?;
+    dnsmonitor::cluster::check_name(&name).map_err(usage)?;
+    Ok(ClusterOptions {
+        zookeeper,
+        name,
+        processes,
+        advertise,
+        connect_timeout: table.connect_timeout,
+        form_timeout: table.form_timeout,
+        session_timeout: table.session_timeout,
+    })
+}
+
 /// The plan a run uses and, with `--zookeeper` (or `[cluster] zookeeper`),
 /// its registration. A member given `--pipeline` runs it (and it must be
 /// the version pushed to the cluster, if one was); a member without one
@@ -632,33 +669,8 @@ pub fn plan_and_member(
         };
         return Ok((plan, None));
     };
-    let name = args
-        .cluster
-        .clone()
-        .or(table.name.clone())
-        .ok_or_else(|| usage("--zookeeper needs --cluster NAME (or [cluster] name)".into()))?;
-    let processes = args
-        .processes
-        .map(usize::from)
-        .or(table.processes)
-        .ok_or_else(|| usage("--zookeeper needs --processes N (or [cluster] processes)".into()))?;
-    let advertise = args
-        .advertise
-        .clone()
-        .or(table.advertise.clone())
-        .ok_or_else(|| {
-            usage("--zookeeper needs --advertise HOST:PORT (or [cluster] advertise)".into())
-        })?;
-    dnsmonitor::cluster::check_name(&name).map_err(usage)?;
-    let opts = ClusterOptions {
-        zookeeper,
-        name: name.clone(),
-        processes,
-        advertise,
-        connect_timeout: table.connect_timeout,
-        form_timeout: table.form_timeout,
-        session_timeout: table.session_timeout,
-    };
+    let opts = cluster_options(args, &table, zookeeper)?;
+    let (name, processes) = (opts.name.clone(), opts.processes);
     let target: ZkTarget = opts.zookeeper.parse().map_err(cluster_error)?;
     let zk =
         Zk::connect(&target, opts.connect_timeout, opts.session_timeout).map_err(cluster_error)?;

@@ -417,16 +417,7 @@ impl Membership {
                 zk.call("list", &dir, zk.client.list_and_watch_children(&dir))?;
             let (data, stat, formation_changed) =
                 zk.call("get", &fpath, zk.client.get_and_watch_data(&fpath))?;
-            let formation: Option<Formation> = if data.is_empty() {
-                None
-            } else {
-                Some(serde_json::from_slice(&data).map_err(|e| ClusterError::Mismatch {
-                    cluster: self.cluster.clone(),
-                    message: format!(
-                        "{fpath} holds no formation this version reads ({e}): not a dnsmonitor of this version?"
-                    ),
-                })?)
-            };
+            let formation = self.parse_formation(&fpath, &data)?;
             let members = sorted_members(&children);
             if !members.iter().any(|(s, _)| *s == self.seq) {
                 return Err(ClusterError::Network {
@@ -493,19 +484,7 @@ impl Membership {
                     self.check_same(&pick(&listed, &with))?;
                     if said != Said::Standby {
                         said = Said::Standby;
-                        let what = if running == 0 {
-                            let before = members.iter().take_while(|(s, _)| *s != self.seq).count();
-                            format!("{before} members are registered before this one (size {n})")
-                        } else if running >= n {
-                            format!("{running} members are running (size {n})")
-                        } else {
-                            format!(
-                                "{running} of {n} members are running; they re-form to take this one in"
-                            )
-                        };
-                        tracing::warn!(cluster = %self.cluster, size = n, "waiting as a standby");
-                        eprintln!("cluster {}: {what}: waiting as a standby", self.cluster);
-                        self.set_state(MemberState::Standby, None);
+                        self.say_standby(running, &members);
                     }
                     None
                 }
@@ -524,24 +503,7 @@ impl Membership {
                 Step::Wait => Some(deadline),
             };
             if wait_until.is_some() && now >= deadline {
-                if reform_deadline.is_some() {
-                    return Err(ClusterError::Reform {
-                        cluster: self.cluster.clone(),
-                        secs: self.opts.form_timeout.as_secs(),
-                        why: format!(
-                            "{} member(s) registered ({}), none decided a formation",
-                            members.len(),
-                            names(&members)
-                        ),
-                    });
-                }
-                return Err(ClusterError::MembersMissing {
-                    cluster: self.cluster.clone(),
-                    present: members.len(),
-                    wanted: n,
-                    secs: self.opts.form_timeout.as_secs(),
-                    list: names(&members),
-                });
+                return Err(self.not_formed(reform_deadline.is_some(), &members));
             }
             let zk = &self.zk;
             let changed = async {
@@ -562,6 +524,60 @@ impl Membership {
                     deadline = clock.now() + self.opts.form_timeout;
                 }
             }
+        }
+    }
+
+    /// The formation record (`None` when none was decided yet).
+    fn parse_formation(&self, fpath: &str, data: &[u8]) -> Result<Option<Formation>, ClusterError> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(data)
+            .map(Some)
+            .map_err(|e| ClusterError::Mismatch {
+                cluster: self.cluster.clone(),
+                message: format!(
+                    "{fpath} holds no formation this version reads ({e}): not a dnsmonitor of this version?"
+                ),
+            })
+    }
+
+    /// Say (once) why this member waits as a standby, and show it so.
+    fn say_standby(&mut self, running: usize, members: &[(i64, String)]) {
+        let n = self.opts.processes;
+        let what = if running == 0 {
+            let before = members.iter().take_while(|(s, _)| *s != self.seq).count();
+            format!("{before} members are registered before this one (size {n})")
+        } else if running >= n {
+            format!("{running} members are running (size {n})")
+        } else {
+            format!("{running} of {n} members are running; they re-form to take this one in")
+        };
+        tracing::warn!(cluster = %self.cluster, size = n, "waiting as a standby");
+        eprintln!("cluster {}: {what}: waiting as a standby", self.cluster);
+        self.set_state(MemberState::Standby, None);
+    }
+
+    /// The wait for a formation ran out: a re-form that could not happen,
+    /// or members that never arrived.
+    fn not_formed(&self, reforming: bool, members: &[(i64, String)]) -> ClusterError {
+        if reforming {
+            return ClusterError::Reform {
+                cluster: self.cluster.clone(),
+                secs: self.opts.form_timeout.as_secs(),
+                why: format!(
+                    "{} member(s) registered ({}), none decided a formation",
+                    members.len(),
+                    names(members)
+                ),
+            };
+        }
+        ClusterError::MembersMissing {
+            cluster: self.cluster.clone(),
+            present: members.len(),
+            wanted: self.opts.processes,
+            secs: self.opts.form_timeout.as_secs(),
+            list: names(members),
         }
     }
 
