@@ -62,6 +62,46 @@ struct Slot {
     visited: Option<Pane>,
 }
 
+impl Slot {
+    /// Slide the key's window to the one `[first, e]`: panes before `first`
+    /// leave `sum`, complete panes up to `e` enter it (the frontier passed
+    /// them), and with `bucket > 1` the entered panes of one bucket fold
+    /// into its newest. True when the window's counters changed.
+    #[inline]
+    fn slide_to(&mut self, first: Pane, e: Pane, bucket: u64) -> bool {
+        let mut changed = false;
+        let gone = self.panes.iter().take_while(|(p, _)| *p < first).count();
+        for (_, t) in self.panes.drain(..gone) {
+            if self.entered > 0 {
+                self.sum.sub_counts(&t);
+                self.entered -= 1;
+                changed = true;
+            }
+        }
+        while let Some((p, t)) = self.panes.get(self.entered) {
+            if *p > e {
+                break;
+            }
+            self.sum.add_counts(t);
+            self.entered += 1;
+            changed = true;
+        }
+        if bucket > 1 {
+            let mut i = 0;
+            while i + 1 < self.entered {
+                if self.panes[i].0 / bucket == self.panes[i + 1].0 / bucket {
+                    let (_, older) = self.panes.remove(i);
+                    self.panes[i].1.merge(&older);
+                    self.entered -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        changed
+    }
+}
+
 /// Most buckets a long window is made of.
 pub const LONG_BUCKETS: u64 = 30;
 
@@ -431,37 +471,7 @@ impl KeyedWindows {
         let window_secs = dw.panes as f64 * self.spec.slide_secs_f64();
         let slide_secs = self.spec.slide_secs_f64();
         let policy = self.policy;
-        let mut changed = false;
-        let gone = kp.panes.iter().take_while(|(p, _)| *p < first).count();
-        for (_, t) in kp.panes.drain(..gone) {
-            if kp.entered > 0 {
-                kp.sum.sub_counts(&t);
-                kp.entered -= 1;
-                changed = true;
-            }
-        }
-        // Enter the panes up to `e` (complete now: the frontier passed them).
-        while let Some((p, t)) = kp.panes.get(kp.entered) {
-            if *p > e {
-                break;
-            }
-            kp.sum.add_counts(t);
-            kp.entered += 1;
-            changed = true;
-        }
-        if dw.bucket > 1 {
-            // Fold complete (entered) panes of one bucket into its newest.
-            let mut i = 0;
-            while i + 1 < kp.entered {
-                if kp.panes[i].0 / dw.bucket == kp.panes[i + 1].0 / dw.bucket {
-                    let (_, older) = kp.panes.remove(i);
-                    kp.panes[i].1.merge(&older);
-                    kp.entered -= 1;
-                } else {
-                    i += 1;
-                }
-            }
-        }
+        let changed = kp.slide_to(first, e, dw.bucket);
         let has_data = kp.panes.first().is_some_and(|(p, _)| *p <= e);
         // A key whose window did not change and has no open alert gets the
         // same verdict as last time (none): skip it.
