@@ -20,10 +20,8 @@ use crate::amqp::spec::{SinkPlan, SinkSpec, SourcePlan, SourceSpec, sink_table, 
 use crate::cluster::spec::{ClusterPlan, ClusterSpec, cluster_plan};
 use crate::metrics::spec::{MetricsSpec, metrics_table};
 use crate::packet::spec::{CaptureSpec, capture_table};
-pub use crate::packet::spec::{MAX_DNS_PORTS, MAX_TABLE_ENTRIES, MAX_TCP_TOTAL_BYTES};
 use crate::reports::spec::{ReportsSpec, reports_table};
 pub use crate::spec::{ConfigError, ConfigErrors, Located};
-pub use crate::window::spec::{MAX_PANES, MAX_WINDOW_SECS};
 use crate::window::spec::{WindowSpec, window_table};
 
 /// The default pipeline, as shipped in pipelines/default.toml.
