@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dnsmonitor::config::Plan;
 use dnsmonitor::dnstap::message::{self, Dnstap, Message};
 use dnsmonitor::dnstap::{LINKTYPE_DNSTAP, frames};
-use dnsmonitor::ingest::Ingest;
+use dnsmonitor::engine::ingest::Ingest;
 use dnsmonitor::packet::{PacketConfig, PacketDecoder, Transport};
 use prost::Message as _;
 

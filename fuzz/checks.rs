@@ -176,7 +176,7 @@ pub fn dnstap(data: &[u8]) -> usize {
     let plan = PLAN
         .get_or_init(|| Arc::new(Plan::default_plan(&[]).expect("the default pipeline")))
         .clone();
-    let mut ingest = dnsmonitor::ingest::Ingest::new(plan, true);
+    let mut ingest = dnsmonitor::engine::ingest::Ingest::new(plan, true);
     let mut rest = data;
     let mut n = 0u64;
     while let Ok(Some((frame, used))) = frames::parse(rest) {

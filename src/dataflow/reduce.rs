@@ -17,9 +17,9 @@ use super::reload::Reload;
 use super::{RunSummary, frontier_min};
 use crate::alert::Alert;
 use crate::config::Plan;
+use crate::engine::keyed::KeyedWindows;
+use crate::engine::map_side::Shuffle;
 use crate::metrics::Metrics;
-use crate::window::keyed::KeyedWindows;
-use crate::window::map_side::Shuffle;
 use crate::window::{Pane, WindowPlan};
 
 type AlertOutput<'a> = OutputBuilderSession<'a, Pane, CapacityContainerBuilder<Vec<Alert>>>;

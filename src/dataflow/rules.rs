@@ -15,9 +15,9 @@
 use std::time::{Duration, Instant};
 
 use super::{IDLE_AFTER_US, Speed};
+use crate::engine::map_side::MAX_MAP_ENTRIES;
 use crate::sources::ReadStatus;
 use crate::time::TIME_JUMP_US;
-use crate::window::map_side::MAX_MAP_ENTRIES;
 use crate::window::{Pane, WindowPlan};
 
 /// `--speed`: holds frames back so that event time runs at the recorded

@@ -35,14 +35,14 @@ use super::sink::{WRITTEN_ALERTS, WRITTEN_EVENTS};
 use super::spread::{Forwarding, FrameBatch};
 use super::{EventLine, LIVE_POLL, RunSummary, SOURCE_BATCH, Speed};
 use crate::config::Plan;
-use crate::ingest::{Ingest, Published};
+use crate::engine::ingest::{Ingest, Published};
+use crate::engine::map_side::Shuffle;
 use crate::metrics::Metrics;
 use crate::packet::PacketDecoder;
 use crate::reports::{self, ReportPart};
 use crate::sources::{CaptureCounters, FrameSource, RawPacket, ReadStatus};
 use crate::time::Clock;
 use crate::window::Pane;
-use crate::window::map_side::Shuffle;
 
 type Output<D> = OutputBuilder<Pane, CapacityContainerBuilder<Vec<D>>>;
 

@@ -27,7 +27,7 @@ use super::reload::Reload;
 use super::source::{Caps, Outputs, SourceStreams, add_ingest_counts, ship_ingest};
 use super::{RunSummary, frontier_min};
 use crate::config::Plan;
-use crate::ingest::{Ingest, Published};
+use crate::engine::ingest::{Ingest, Published};
 use crate::metrics::Metrics;
 use crate::sources::RawPacket;
 use crate::window::Pane;

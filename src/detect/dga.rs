@@ -4,7 +4,7 @@
 //! names people use, each asked about once, at a low rate (a few a minute
 //! to a few a second). Key: the client (the destination of the NXDOMAIN
 //! responses). Window: its own, `window_secs` (minutes; the engine's long
-//! windows, see `window::keyed`). Observed: distinct NXDOMAIN registered
+//! windows, see `engine::keyed`). Observed: distinct NXDOMAIN registered
 //! domains in the window.
 //!
 //! Per response to a client (map side) `responses` is counted, per

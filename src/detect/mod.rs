@@ -695,7 +695,7 @@ pub trait Detector: Send + Sync {
     /// A window of its own, in seconds, longer than the pipeline's (e.g.
     /// `dga` over minutes): its keys skip the cold store, get a slot from
     /// their first tally and hold their panes folded into at most
-    /// `window::keyed::LONG_BUCKETS` buckets. Default: the pipeline's
+    /// `engine::keyed::LONG_BUCKETS` buckets. Default: the pipeline's
     /// window.
     fn window_secs(&self) -> Option<u64> {
         None

@@ -13,7 +13,7 @@
 //! and the name's hash into the distinct sketch.
 //!
 //! The window is the detector's own, `window_secs` (60 s by default; the
-//! engine's long windows, see `window::keyed`; 0: the pipeline's window):
+//! engine's long windows, see `engine::keyed`; 0: the pipeline's window):
 //! `min_queries` in a minute is a rate bar of 1/3 q/s, so a slow tunnel is
 //! found, while a fast one reaches `min_queries` as early as in a 10 s
 //! window. Its alert resolves once the tunnel's queries leave the window.

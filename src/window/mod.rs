@@ -7,10 +7,6 @@
 
 use crate::time::MICROS;
 
-pub mod cold;
-pub mod keyed;
-pub mod keymap;
-pub mod map_side;
 pub mod spec;
 
 pub use crate::time::Pane;

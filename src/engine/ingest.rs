@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::map_side::MapTables;
 use crate::config::Plan;
 use crate::detect::Observed;
 use crate::dns::{self, DecodeError};
@@ -15,7 +16,6 @@ use crate::packet::{PacketDecoder, PacketStats, Payload};
 use crate::sketch::topk::TopK;
 use crate::time::{JUMP_CONFIRM, TIME_JUMP_US};
 use crate::window::Pane;
-use crate::window::map_side::MapTables;
 
 /// Counters kept by the top-names sketch per worker.
 pub const TOP_NAMES_CAPACITY: usize = 4096;

@@ -32,10 +32,10 @@ use std::sync::Arc;
 
 use super::cold::ColdTally;
 use super::keymap::{Entry, KeyHasher, KeyMap};
-use super::{Pane, WindowPlan};
 use crate::alert::LifecyclePolicy;
 use crate::alert::{Alert, AlertLifecycle, Evidence};
 use crate::detect::{Baseline, Detector, Key, Tally, WindowView};
+use crate::window::{Pane, WindowPlan};
 
 /// Index of a key's state in `KeyedWindows::slots`.
 type SlotId = u32;

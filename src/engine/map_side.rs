@@ -13,9 +13,9 @@ use hashbrown::hash_table::Entry;
 
 use serde::{Deserialize, Serialize};
 
-use super::Pane;
 use crate::detect::{Key, KeyRef, Tally, TallySink};
 use crate::sketch::stable_hash;
+use crate::time::Pane;
 
 /// Entries held before an early flush.
 pub const MAX_MAP_ENTRIES: usize = 1 << 14;
