@@ -38,62 +38,7 @@ pub mod tunneling;
 pub mod unsolicited_response;
 
 pub use crate::dns::ShortStr;
-pub use registry::{DetectorsSpec, build_detectors};
-
-/// Alert kinds (snake_case on the wire; also a bounded metric label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    BlocklistHit,
-    ClientFlood,
-    SubnetFlood,
-    NxdomainFlood,
-    ServfailFlood,
-    RandomSubdomain,
-    Amplification,
-    UnsolicitedResponse,
-    SpoofedFlood,
-    RateAnomaly,
-    Tunneling,
-    Dga,
-    NewlyObserved,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 13] = [
-        Kind::BlocklistHit,
-        Kind::ClientFlood,
-        Kind::SubnetFlood,
-        Kind::NxdomainFlood,
-        Kind::ServfailFlood,
-        Kind::RandomSubdomain,
-        Kind::Amplification,
-        Kind::UnsolicitedResponse,
-        Kind::SpoofedFlood,
-        Kind::RateAnomaly,
-        Kind::Tunneling,
-        Kind::Dga,
-        Kind::NewlyObserved,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::BlocklistHit => "blocklist_hit",
-            Kind::ClientFlood => "client_flood",
-            Kind::SubnetFlood => "subnet_flood",
-            Kind::NxdomainFlood => "nxdomain_flood",
-            Kind::ServfailFlood => "servfail_flood",
-            Kind::RandomSubdomain => "random_subdomain",
-            Kind::Amplification => "amplification",
-            Kind::UnsolicitedResponse => "unsolicited_response",
-            Kind::SpoofedFlood => "spoofed_flood",
-            Kind::RateAnomaly => "rate_anomaly",
-            Kind::Tunneling => "tunneling",
-            Kind::Dga => "dga",
-            Kind::NewlyObserved => "newly_observed",
-        }
-    }
-}
+pub use registry::{DetectorsSpec, Kind, build_detectors};
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
