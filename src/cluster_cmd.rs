@@ -632,6 +632,7 @@ fn cluster_options(
         connect_timeout: table.connect_timeout,
         form_timeout: table.form_timeout,
         session_timeout: table.session_timeout,
+        ready_timeout: table.ready_timeout,
     })
 }
 

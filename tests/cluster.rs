@@ -1199,3 +1199,119 @@ fn a_threshold_pushed_mid_run_switches_every_member_at_its_event_time() {
         "process 0's alerts against one process switching at the same pane"
     );
 }
+
+/// `cluster push --at` with a member that never answers (SIGSTOP after it
+/// formed: hung, but its ZooKeeper session outlives the test's stop, so
+/// it is not noticed as lost): the other member, ready itself, answers
+/// for the silent one once `[cluster] ready_timeout_secs` has passed, so
+/// it refuses the version within that time (logged, counted, shown in
+/// `cluster status`) and its readers go on instead of waiting at the pane
+/// for ever. The stopped member, continued, reads that answer and refuses
+/// too (all or none): neither switches, and process 0's alerts are those
+/// of one process running the old version throughout.
+#[test]
+fn a_member_that_never_answers_a_push_at_makes_every_member_refuse_it_in_time() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-ready-timeout");
+    // A switch at 18:01:15 would end the flood's alert there (see
+    // a_threshold_pushed_mid_run_switches_every_member_at_its_event_time).
+    let old = "[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 300.0\n";
+    let new = "[detectors.client_flood]\nwarning_qps = 100000.0\ncritical_qps = 200000.0\n";
+    let p = dir.join("raised.toml");
+    std::fs::write(&p, new).unwrap();
+    let started = dir.join("started.toml");
+    std::fs::write(
+        &started,
+        format!("{old}[cluster]\nsession_timeout_secs = 20\nready_timeout_secs = 2\n"),
+    )
+    .unwrap();
+    let member = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--metrics-listen", "127.0.0.1:0", "--pipeline"])
+            .arg(&started)
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGSTOP);
+    let clock = dnsmonitor::time::Clock;
+    let pushed = clock.now();
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .args(["--at", "2026-11-25T18:01:14.5Z"])
+            .arg(&p),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    a.wait_for_stderr("refused pushed version 1", Duration::from_secs(15));
+    let took = pushed.elapsed();
+    eprintln!(
+        "the ready member refused {:.2} s after the push",
+        took.as_secs_f64()
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "refused after the 2 s ready timeout, not long after: {took:?}"
+    );
+    let e = a.stderr();
+    assert!(
+        e.contains("no answer within 2 s ([cluster] ready_timeout_secs"),
+        "it says why: {e}"
+    );
+    assert!(!e.contains("in force from event time"), "{e}");
+    let text = common::amqp::scrape(&last_metrics_addr(&e));
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_config_refused_total"),
+        1
+    );
+    let o = status_json(&cluster);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refused: Vec<&str> = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["refused"].as_str())
+        .collect();
+    assert!(
+        refused.len() == 1 && refused[0].contains("ready_timeout_secs"),
+        "the ready member shows it (the stopped one cannot yet): {doc}"
+    );
+    // The stopped member comes back: it finds its answer written, and
+    // refuses the version as well.
+    b.signal(libc::SIGCONT);
+    b.wait_for_stderr("refused pushed version 1", Duration::from_secs(30));
+    assert!(b.stderr().contains("ready_timeout_secs"), "{}", b.stderr());
+    for m in [&mut a, &mut b] {
+        let st = m.wait(Duration::from_secs(120));
+        assert!(st.success(), "{}: {}", m.name, m.stderr());
+        assert!(
+            !m.stderr().contains("in force from event time"),
+            "{}: {}",
+            m.name,
+            m.stderr()
+        );
+    }
+    let first = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    let got = std::fs::read(dir.join(format!("{first}.jsonl"))).unwrap();
+    let want = replay_alone(&dir, "alone", 1, &["--pipeline", started.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "process 0's alerts: the old version throughout"
+    );
+}

@@ -44,6 +44,10 @@ pub const DEFAULT_FORM_TIMEOUT_SECS: u64 = 60;
 /// Default ZooKeeper session timeout: a killed member's znode disappears
 /// about this long after it died.
 pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 6;
+/// Default: how long a member that is ready for a version pushed with
+/// `--at` waits for the other members' answers before it answers for
+/// those still silent ("refused") and so every member refuses it.
+pub const DEFAULT_READY_TIMEOUT_SECS: u64 = 30;
 /// Ceiling of `--processes`.
 pub const MAX_PROCESSES: usize = 1024;
 
@@ -62,6 +66,8 @@ pub struct ClusterOptions {
     pub connect_timeout: Duration,
     pub form_timeout: Duration,
     pub session_timeout: Duration,
+    /// `cluster push --at`: the wait for every member's answer.
+    pub ready_timeout: Duration,
 }
 
 /// A cluster name is one znode name: letters, digits, `-`, `_`, `.`.
