@@ -8,6 +8,7 @@
 //! /dnsmonitor/<cluster>/formation              JSON Formation: the formation in force
 //! /dnsmonitor/<cluster>/config                 JSON PushedConfig (version N), see store.rs
 //! /dnsmonitor/<cluster>/config/v<N>/...        the pushed pipeline and blocklist chunks
+//! /dnsmonitor/<cluster>/time/m-0000000007      ephemeral, JSON InputTime (consume), see event_time.rs
 //! ```
 //!
 //! - `zk.rs`: the ZooKeeper session (own tokio runtime), paths, errors.
@@ -20,10 +21,14 @@
 //!   handed to timely's `initialize_networking_from_sockets`.
 //! - `store.rs`: `cluster push` (pipeline + chunked blocklists, versioned)
 //!   and `cluster status`, and loading a pushed version.
+//! - `event_time.rs`: a clustered `consume`'s members tell each other their
+//!   sensors' event time and ends, so they keep one watermark and one end
+//!   of stream (`/dnsmonitor/<cluster>/time/<member>`).
 //!
 //! ZooKeeper only coordinates; the exchanged state travels over timely's
 //! own connections. Must not: touch outputs or the dataflow's operators.
 
+pub mod event_time;
 pub mod form;
 pub mod net;
 pub mod reform;
