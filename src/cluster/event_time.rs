@@ -160,6 +160,7 @@ impl EventTime {
             .name("cluster-time".into())
             .spawn(move || {
                 let mut written: Option<InputTime> = None;
+                let mut known: Vec<Option<InputTime>> = vec![None; others.len()];
                 while !done.load(Ordering::Acquire) {
                     let own = view
                         .views
@@ -175,11 +176,13 @@ impl EventTime {
                             }
                         }
                     }
-                    let mut peers = Vec::with_capacity(others.len());
-                    for p in &others {
+                    // A view that cannot be read now (ZooKeeper restarting)
+                    // stays the last one read: dropping it would let this
+                    // member run ahead of that member's sensors.
+                    for (p, last) in others.iter().zip(known.iter_mut()) {
                         match zk.call("get", p, zk.client.get_data(p)) {
                             Ok((data, _)) => match serde_json::from_slice(&data) {
-                                Ok(t) => peers.push(t),
+                                Ok(t) => *last = Some(t),
                                 Err(e) => {
                                     tracing::debug!(error = %e, path = %p, "a member's event time")
                                 }
@@ -187,11 +190,12 @@ impl EventTime {
                             Err(ClusterError::Call {
                                 source: zkc::Error::NoNode,
                                 ..
-                            }) => {}
+                            }) => *last = None,
                             Err(e) => tracing::debug!(error = %e, "reading a member's event time"),
                         }
                     }
-                    view.views.lock().unwrap_or_else(|p| p.into_inner()).peers = peers;
+                    view.views.lock().unwrap_or_else(|p| p.into_inner()).peers =
+                        known.iter().flatten().cloned().collect();
                     Clock.sleep(EXCHANGE_EVERY);
                 }
             });
