@@ -678,6 +678,7 @@ impl ClusterInput {
             open: self.names.0.clone(),
             ended: self.names.1.clone(),
             sees_end: false,
+            input_ended: false,
         };
         let (w, end) = self.time.update(own);
         self.last = Some((now, w, end));
@@ -695,6 +696,7 @@ impl FrameSource for ClusterInput {
         // before the last end of stream reached a member is read first.
         if st == ReadStatus::Idle && self.exit_on_eos && self.combined().1 {
             self.finished = true;
+            self.time.end();
             eprintln!(
                 "cluster {}: every sensor seen by the members sent its end of stream; this member's input ends (--exit-on-eos)",
                 self.cluster

@@ -57,6 +57,10 @@ pub struct InputTime {
     /// ended ([`all_ended`] over its view).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sees_end: bool,
+    /// `--exit-on-eos`: this member's input ended; the end is decided
+    /// then, and every other member ends its input too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_ended: bool,
 }
 
 /// The cluster's watermark from this member's own view and the others'
@@ -92,9 +96,17 @@ pub fn all_ended(own: &InputTime, peers: &[InputTime]) -> bool {
 /// `--exit-on-eos`: this member may end its input: it sees the end
 /// ([`all_ended`]) and so does every other member of the formation
 /// (`members - 1` peers heard, all `sees_end`). A member that has not been
-/// heard from holds the end.
+/// heard from holds the end. Once a member's input ended
+/// (`input_ended`) the end is decided: the others end too, as one process
+/// ends at its last end of stream even if a new sensor's first batch is
+/// already on its way (what was not read stays in the queue). Without
+/// that, a member that ended on a view one exchange old could leave the
+/// others waiting for a sensor whose batches it was delivered and no
+/// longer reads.
 pub fn may_end(own: &InputTime, peers: &[InputTime], members: usize) -> bool {
-    all_ended(own, peers) && peers.len() + 1 >= members && peers.iter().all(|p| p.sees_end)
+    let decided = peers.iter().any(|p| p.input_ended);
+    decided
+        || (all_ended(own, peers) && peers.len() + 1 >= members && peers.iter().all(|p| p.sees_end))
 }
 
 /// `/dnsmonitor/<cluster>/time`.
@@ -126,10 +138,20 @@ impl EventTime {
     pub fn update(&self, mut own: InputTime) -> (Option<i64>, bool) {
         let mut v = self.views.lock().unwrap_or_else(|p| p.into_inner());
         own.sees_end = all_ended(&own, &v.peers);
+        own.input_ended |= v.own.input_ended;
         let w = watermark(&own, &v.peers);
         let end = may_end(&own, &v.peers, self.members);
         v.own = own;
         (w, end)
+    }
+
+    /// This member's input ended (`--exit-on-eos`): the others are told.
+    pub fn end(&self) {
+        self.views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .own
+            .input_ended = true;
     }
 
     /// Start exchanging: `members` are the formation's member znode
@@ -296,5 +318,9 @@ mod tests {
         assert!(!may_end(&own, &[v(&["s1"], &[], false)], 2));
         assert!(may_end(&own, &[v(&["s1"], &[], true)], 2));
         assert!(!may_end(&own, &[], 2), "a member not heard from holds it");
+        // A member that ended decides it for the others, whatever they see.
+        let mut gone = v(&[], &["s1"], true);
+        gone.input_ended = true;
+        assert!(may_end(&v(&["s2"], &[], false), &[gone], 2));
     }
 }
