@@ -423,7 +423,8 @@ pub struct ConsumeArgs {
     /// Bind the queue to a topic exchange: EXCHANGE=ROUTING_KEY; repeatable.
     #[arg(long = "bind", value_name = "EXCHANGE=KEY", value_parser = dnsmonitor::amqp::spec::parse_binding)]
     pub bindings: Vec<(String, String)>,
-    /// Finish once every sensor seen has sent its last batch (replays through the broker).
+    /// Finish once every sensor seen has sent its last batch (replays through the broker);
+    /// in a cluster, every sensor seen by any member.
     #[arg(long)]
     pub exit_on_eos: bool,
     /// Do not publish alerts to the broker (only to --alerts).
@@ -1179,11 +1180,6 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
     let c = &args.common;
     let uri = c.amqp.broker.required()?;
     let (plan, member) = crate::cluster_cmd::plan_and_member(&args.cluster, c)?;
-    if member.is_some() && args.exit_on_eos {
-        return Err(usage!(
-            "--exit-on-eos cannot end a cluster: a sensor's end-of-stream batch reaches one member only; stop the members with SIGINT/SIGTERM"
-        ));
-    }
     let queue = args
         .queue
         .clone()
@@ -1212,7 +1208,9 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
             .clone()
             .or_else(|| src.dead_letter_exchange.clone()),
         bind,
-        exit_on_eos: args.exit_on_eos,
+        // A cluster member ends with the cluster (`consume_input`): a
+        // sensor's end-of-stream batch reaches one member only.
+        exit_on_eos: args.exit_on_eos && member.is_none(),
         metrics: p.metrics.as_ref().map(|(m, _)| m.clone()),
     };
     let (ingest, source) = AmqpIngest::connect(opts, p.plan.window)?;
@@ -1228,7 +1226,10 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<i32> {
         ..RunOptions::default()
     };
     p.start_screen(&format!("consume {} queue {queue}", redact(&uri)))?;
-    let input = Input::Single(Box::new(source));
+    let input = match &running {
+        Some(r) => Input::Single(Box::new(r.consume_input(source, args.exit_on_eos))),
+        None => Input::Single(Box::new(source)),
+    };
     let summary = dataflow::run(p.plan.clone(), input, run_opts, p.take_outputs());
     let saved = save_filters();
     p.finish_screen()?;

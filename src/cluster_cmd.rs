@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use dnsmonitor::amqp::source::AmqpSource;
+use dnsmonitor::cluster::event_time::{EXCHANGE_EVERY, EventTime, InputTime};
 use dnsmonitor::cluster::net::Endpoints;
 use dnsmonitor::cluster::reform::{self, Carried, Cause};
 use dnsmonitor::cluster::store;
@@ -23,6 +25,7 @@ use dnsmonitor::dataflow::reload::{Reload, pane_at};
 use dnsmonitor::escape::for_terminal;
 use dnsmonitor::metrics::Metrics;
 use dnsmonitor::sinks::watch::OutputWatch;
+use dnsmonitor::sources::{FrameSource, RawPacket, ReadStatus};
 use dnsmonitor::time::{Clock, rfc3339};
 
 use crate::cli::{EXIT_OK, EXIT_USAGE, Usage};
@@ -303,6 +306,8 @@ pub struct Member {
 /// znode) until [`Running::finish`].
 pub struct Running {
     membership: Membership,
+    /// The formation's member znode names.
+    members: Vec<String>,
     done: Arc<AtomicBool>,
 }
 
@@ -516,6 +521,7 @@ impl Member {
         Ok((
             Running {
                 membership: formed.membership,
+                members: formed.members,
                 done,
             },
             formed.endpoints,
@@ -596,6 +602,125 @@ impl Running {
         self.done.store(true, Ordering::Release);
         self.membership.leave();
     }
+
+    /// A `consume` member's queue as the cluster reads it: its watermark
+    /// and (with `exit_on_eos`) its end are the cluster's, exchanged with
+    /// the other members through ZooKeeper (`cluster::event_time`).
+    pub fn consume_input(&self, inner: AmqpSource, exit_on_eos: bool) -> ClusterInput {
+        let m = &self.membership;
+        let me = m.path.rsplit('/').next().unwrap_or(&m.path);
+        let time = EventTime::start(
+            m.zk.clone(),
+            &m.cluster,
+            me,
+            self.members.clone(),
+            self.done.clone(),
+        );
+        ClusterInput {
+            inner,
+            time,
+            cluster: m.cluster.clone(),
+            exit_on_eos,
+            names_at: None,
+            names: (Vec::new(), Vec::new()),
+            last: None,
+            finished: false,
+        }
+    }
+}
+
+/// How often a clustered `consume` reader combines its sensors' time with
+/// the other members' (between two, the last combination stands).
+const COMBINE_EVERY: Duration = Duration::from_millis(20);
+
+/// A clustered `consume`'s input: the queue this member reads, with one
+/// watermark and one end of stream for the whole cluster. A member that
+/// receives no batches (or whose sensors went idle while they are active
+/// at another member) follows the others instead of holding every window
+/// open; `--exit-on-eos` ends every member once each sensor seen by any
+/// member sent its end of stream to one of them.
+pub struct ClusterInput {
+    inner: AmqpSource,
+    time: Arc<EventTime>,
+    cluster: String,
+    exit_on_eos: bool,
+    /// When the sensor names were last listed (`--exit-on-eos`; at most
+    /// every `EXCHANGE_EVERY`), and the lists (open, ended).
+    names_at: Option<std::time::Instant>,
+    names: (Vec<String>, Vec<String>),
+    /// When the cluster's view was last combined: (then, watermark, may end).
+    last: Option<(std::time::Instant, Option<i64>, bool)>,
+    finished: bool,
+}
+
+impl ClusterInput {
+    /// The cluster's (watermark, may end), combined at most every
+    /// `COMBINE_EVERY`.
+    fn combined(&mut self) -> (Option<i64>, bool) {
+        let now = Clock.now();
+        if let Some((at, w, end)) = self.last
+            && now.saturating_duration_since(at) < COMBINE_EVERY
+        {
+            return (w, end);
+        }
+        let (active_us, idle_us) = self.inner.sensor_time();
+        if self.exit_on_eos
+            && self
+                .names_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= EXCHANGE_EVERY)
+        {
+            self.names = self.inner.sensor_ends();
+            self.names_at = Some(now);
+        }
+        let own = InputTime {
+            active_us,
+            idle_us,
+            open: self.names.0.clone(),
+            ended: self.names.1.clone(),
+            sees_end: false,
+            input_ended: false,
+        };
+        let (w, end) = self.time.update(own);
+        self.last = Some((now, w, end));
+        (w, end)
+    }
+}
+
+impl FrameSource for ClusterInput {
+    fn read(&mut self, max: usize, wait: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> ReadStatus {
+        if self.finished {
+            return ReadStatus::Done;
+        }
+        let st = self.inner.read(max, wait, f);
+        // Only when nothing was waiting here: what the broker delivered
+        // before the last end of stream reached a member is read first.
+        if st == ReadStatus::Idle && self.exit_on_eos && self.combined().1 {
+            self.finished = true;
+            self.time.end();
+            eprintln!(
+                "cluster {}: every sensor seen by the members sent its end of stream; this member's input ends (--exit-on-eos)",
+                self.cluster
+            );
+            return ReadStatus::Done;
+        }
+        st
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    fn watermark_us(&mut self) -> Option<i64> {
+        self.combined().0
+    }
+
+    fn own_watermark(&self) -> bool {
+        true
+    }
+
+    fn outputs_done(&mut self, below: Option<dnsmonitor::window::Pane>) {
+        self.inner.outputs_done(below)
+    }
 }
 
 /// The member's cluster options: flags first, else the pipeline's
@@ -632,6 +757,7 @@ fn cluster_options(
         connect_timeout: table.connect_timeout,
         form_timeout: table.form_timeout,
         session_timeout: table.session_timeout,
+        ready_timeout: table.ready_timeout,
     })
 }
 

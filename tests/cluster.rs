@@ -1,8 +1,10 @@
 //! A cluster of real dnsmonitor processes forming through a real ZooKeeper
 //! (127.0.0.1:2181, started by scripts/services.sh): the same alerts at
 //! every scale, `cluster status` and `cluster push`, clear errors for a
-//! bad `--zookeeper`, a bad push and members that disagree, and members
-//! that re-form by themselves after a member loss (and grow back).
+//! bad `--zookeeper`, a bad push and members that disagree, members
+//! that re-form by themselves after a member loss (and grow back), a push
+//! `--at` refused in time when a member never answers, and a clustered
+//! `consume` with one event time and one end of stream (`--exit-on-eos`).
 //! Without a ZooKeeper the tests fail (`common::cannot_run`; only with
 //! DNSMONITOR_SKIP_SERVICES=1 are they SKIPPED, and counted). Each test
 //! uses a cluster name of its own.
@@ -1198,4 +1200,293 @@ fn a_threshold_pushed_mid_run_switches_every_member_at_its_event_time() {
         String::from_utf8_lossy(&want),
         "process 0's alerts against one process switching at the same pane"
     );
+}
+
+/// `cluster push --at` with a member that never answers (SIGSTOP after it
+/// formed: hung, but its ZooKeeper session outlives the test's stop, so
+/// it is not noticed as lost): the other member, ready itself, answers
+/// for the silent one once `[cluster] ready_timeout_secs` has passed, so
+/// it refuses the version within that time (logged, counted, shown in
+/// `cluster status`) and its readers go on instead of waiting at the pane
+/// for ever. The stopped member, continued, reads that answer and refuses
+/// too (all or none): neither switches, and process 0's alerts are those
+/// of one process running the old version throughout.
+#[test]
+fn a_member_that_never_answers_a_push_at_makes_every_member_refuse_it_in_time() {
+    if !zk_up() {
+        return;
+    }
+    let cluster = unique();
+    let dir = tempdir("cluster-ready-timeout");
+    // A switch at 18:01:15 would end the flood's alert there (see
+    // a_threshold_pushed_mid_run_switches_every_member_at_its_event_time).
+    let old = "[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 300.0\n";
+    let new = "[detectors.client_flood]\nwarning_qps = 100000.0\ncritical_qps = 200000.0\n";
+    let p = dir.join("raised.toml");
+    std::fs::write(&p, new).unwrap();
+    let started = dir.join("started.toml");
+    std::fs::write(
+        &started,
+        format!("{old}[cluster]\nsession_timeout_secs = 20\nready_timeout_secs = 2\n"),
+    )
+    .unwrap();
+    let member = |name: &'static str| {
+        let mut c = bin();
+        c.arg("replay")
+            .arg(capture())
+            .args(["-q", "--speed", "1x", "--alerts"])
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(["--metrics-listen", "127.0.0.1:0", "--pipeline"])
+            .arg(&started)
+            .args(member_args(&cluster, 2))
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.signal(libc::SIGSTOP);
+    let clock = dnsmonitor::time::Clock;
+    let pushed = clock.now();
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .args(["--at", "2026-11-25T18:01:14.5Z"])
+            .arg(&p),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    a.wait_for_stderr("refused pushed version 1", Duration::from_secs(15));
+    let took = pushed.elapsed();
+    eprintln!(
+        "the ready member refused {:.2} s after the push",
+        took.as_secs_f64()
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "refused after the 2 s ready timeout, not long after: {took:?}"
+    );
+    let e = a.stderr();
+    assert!(
+        e.contains("no answer within 2 s ([cluster] ready_timeout_secs"),
+        "it says why: {e}"
+    );
+    assert!(!e.contains("in force from event time"), "{e}");
+    let text = common::amqp::scrape(&last_metrics_addr(&e));
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_config_refused_total"),
+        1
+    );
+    let o = status_json(&cluster);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refused: Vec<&str> = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["refused"].as_str())
+        .collect();
+    assert!(
+        refused.len() == 1 && refused[0].contains("ready_timeout_secs"),
+        "the ready member shows it (the stopped one cannot yet): {doc}"
+    );
+    // The stopped member comes back: it finds its answer written, and
+    // refuses the version as well.
+    b.signal(libc::SIGCONT);
+    b.wait_for_stderr("refused pushed version 1", Duration::from_secs(30));
+    assert!(b.stderr().contains("ready_timeout_secs"), "{}", b.stderr());
+    for m in [&mut a, &mut b] {
+        let st = m.wait(Duration::from_secs(120));
+        assert!(st.success(), "{}: {}", m.name, m.stderr());
+        assert!(
+            !m.stderr().contains("in force from event time"),
+            "{}: {}",
+            m.name,
+            m.stderr()
+        );
+    }
+    let first = if a.stderr().contains("this is process 0") {
+        "a"
+    } else {
+        "b"
+    };
+    let got = std::fs::read(dir.join(format!("{first}.jsonl"))).unwrap();
+    let want = replay_alone(&dir, "alone", 1, &["--pipeline", started.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "process 0's alerts: the old version throughout"
+    );
+}
+
+/// Process 0 of `a` and `b` (by their "this is process N" line).
+fn process_0<'p>(a: &'p Proc, b: &'p Proc) -> &'p Proc {
+    if a.stderr().contains("this is process 0") {
+        a
+    } else {
+        b
+    }
+}
+
+/// `--exit-on-eos` in a cluster: two `consume` members share a queue (a
+/// sensor's batches are split between them, its end-of-stream batch
+/// reaches one), and both end by themselves once the sensor ended, exit
+/// 0, with process 0's alerts those of `replay` and every batch acked.
+#[test]
+fn exit_on_eos_ends_every_consume_member_when_the_sensors_ended() {
+    use common::amqp::{
+        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let q = common::amqp::unique("cluster-eos");
+    let _c = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-eos");
+    let want = replay_alone(&dir, "replay", 1, &[]);
+    let bs = batches(&frames(&capture()), 1000, "sensor-eos", true);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    let cluster = unique();
+    let start = |name: &'static str| {
+        let alerts = dir.join(format!("{name}.jsonl"));
+        let mut c = bin();
+        c.args(["consume", "--queue", &q, "--no-alert-exchange"])
+            .args(["--idle-timeout", "5", "--prefetch", "2", "--exit-on-eos"])
+            .arg("--alerts")
+            .arg(&alerts)
+            .args(member_args(&cluster, 2))
+            .env("DNSMONITOR_AMQP_URI", common::amqp::URI)
+            .stdout(Stdio::null());
+        Proc::spawn(name, &mut c)
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    let clock = dnsmonitor::time::Clock;
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &q, &bs).await;
+    });
+    let published = clock.now();
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(90));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+        assert!(
+            p.stderr()
+                .contains("this member's input ends (--exit-on-eos)"),
+            "{}: {}",
+            p.name,
+            p.stderr()
+        );
+    }
+    eprintln!(
+        "both members ended {:.1} s after the publish",
+        published.elapsed().as_secs_f64()
+    );
+    let first = if process_0(&a, &b).name == "a" {
+        "a"
+    } else {
+        "b"
+    };
+    let got = std::fs::read(dir.join(format!("{first}.jsonl"))).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "process 0's alerts against replay"
+    );
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &q).await
+    });
+    assert_eq!(left, 0, "every batch was acked");
+    for p in [&a, &b] {
+        assert!(
+            !p.stderr().contains("queue: 0 batches"),
+            "both took part: {}: {}",
+            p.name,
+            p.stderr()
+        );
+    }
+}
+
+/// Event time in a clustered `consume` when one member receives nothing:
+/// `a` and `b` read a queue each and only `a`'s gets batches. `b` follows
+/// the time of `a`'s sensor (the members exchange it) instead of holding
+/// every window open, so process 0, whichever it is, writes the alerts of
+/// `replay` on the capture; both stop cleanly and `a`'s queue ends empty.
+#[test]
+fn a_consume_member_without_batches_does_not_hold_event_time() {
+    use common::amqp::{
+        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
+    };
+    if !zk_up() || !broker_up() {
+        return;
+    }
+    let qa = common::amqp::unique("cluster-busy");
+    let qb = common::amqp::unique("cluster-empty");
+    let _c = Cleanup {
+        queues: vec![qa.clone(), qb.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir("cluster-idle-member");
+    let want = replay_alone(&dir, "replay", 1, &[]);
+    let bs = batches(&frames(&capture()), 1000, "sensor-busy", false);
+    let rt = rt();
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &qa, None).await;
+        declare_queue(&ch, &qb, None).await;
+    });
+    let cluster = unique();
+    let mut a = consume_member("a", &qa, &cluster, 2, &dir.join("a.jsonl"));
+    let mut b = consume_member("b", &qb, &cluster, 2, &dir.join("b.jsonl"));
+    a.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    b.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        publish(&ch, &qa, &bs).await;
+    });
+    let first = if process_0(&a, &b).name == "a" {
+        "a"
+    } else {
+        "b"
+    };
+    let out = dir.join(format!("{first}.jsonl"));
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    while std::fs::read(&out).unwrap_or_default() != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "process 0 ({first}) alerts:\n{}\nreplay's:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&std::fs::read(&out).unwrap_or_default()),
+            String::from_utf8_lossy(&want),
+            a.stderr(),
+            b.stderr()
+        );
+        clock.sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "process 0 ({first}) wrote replay's alerts {:.1} s after the publish",
+        t0.elapsed().as_secs_f64()
+    );
+    a.signal(libc::SIGINT);
+    b.signal(libc::SIGINT);
+    for p in [&mut a, &mut b] {
+        let st = p.wait(Duration::from_secs(60));
+        assert!(st.success(), "{}: {}", p.name, p.stderr());
+    }
+    assert!(b.stderr().contains("queue: 0 batches"), "{}", b.stderr());
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    let left = rt.block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, &qa).await
+    });
+    assert_eq!(left, 0, "every batch was acked");
 }

@@ -810,6 +810,51 @@ impl AmqpSource {
         });
     }
 
+    /// The sensors' time as the watermark takes it: (the slowest active
+    /// sensor's newest packet, the furthest idle sensor's time — its newest
+    /// packet plus its silence — or ended sensor's newest packet). The
+    /// watermark is the first, else the second; a cluster member combines
+    /// both with the other members' (`cluster::event_time`).
+    pub fn sensor_time(&self) -> (Option<i64>, Option<i64>) {
+        let now = Clock.now();
+        let since = *self.shared.connected_since.lock().unwrap();
+        // No sensor turns idle while we are disconnected, nor while the
+        // broker holds back deliveries for want of acks.
+        let may_idle = since.is_some() && !self.window_full();
+        let mut active: Option<i64> = None;
+        let mut idle: Option<i64> = None;
+        for st in self.sensors.values() {
+            if st.newest_ts == i64::MIN {
+                continue;
+            }
+            let quiet_from = since.map_or(st.last_seen, |s| s.max(st.last_seen));
+            let quiet = now.saturating_duration_since(quiet_from);
+            if st.eos {
+                idle = Some(idle.map_or(st.newest_ts, |m| m.max(st.newest_ts)));
+            } else if may_idle && quiet >= self.idle_timeout {
+                let silent = now.saturating_duration_since(st.last_seen).as_micros() as i64;
+                let t = st.newest_ts.saturating_add(silent);
+                idle = Some(idle.map_or(t, |m| m.max(t)));
+            } else {
+                active = Some(active.map_or(st.newest_ts, |m| m.min(st.newest_ts)));
+            }
+        }
+        (active, idle)
+    }
+
+    /// The sensors seen that did not send their end-of-stream batch, and
+    /// those that did (names; the unnamed sensor is ""). A cluster member
+    /// ends on `--exit-on-eos` when every sensor seen by any member ended
+    /// at some member.
+    pub fn sensor_ends(&self) -> (Vec<String>, Vec<String>) {
+        let mut open = Vec::new();
+        let mut ended = Vec::new();
+        for (name, st) in &self.sensors {
+            if st.eos { &mut ended } else { &mut open }.push(name.clone());
+        }
+        (open, ended)
+    }
+
     fn all_eos(&self) -> bool {
         !self.sensors.is_empty() && self.sensors.values().all(|s| s.eos)
     }
@@ -889,29 +934,7 @@ impl FrameSource for AmqpSource {
     }
 
     fn watermark_us(&mut self) -> Option<i64> {
-        let now = Clock.now();
-        let since = *self.shared.connected_since.lock().unwrap();
-        // No sensor turns idle while we are disconnected, nor while the
-        // broker holds back deliveries for want of acks.
-        let may_idle = since.is_some() && !self.window_full();
-        let mut active: Option<i64> = None;
-        let mut idle: Option<i64> = None;
-        for st in self.sensors.values() {
-            if st.newest_ts == i64::MIN {
-                continue;
-            }
-            let quiet_from = since.map_or(st.last_seen, |s| s.max(st.last_seen));
-            let quiet = now.saturating_duration_since(quiet_from);
-            if st.eos {
-                idle = Some(idle.map_or(st.newest_ts, |m| m.max(st.newest_ts)));
-            } else if may_idle && quiet >= self.idle_timeout {
-                let silent = now.saturating_duration_since(st.last_seen).as_micros() as i64;
-                let t = st.newest_ts.saturating_add(silent);
-                idle = Some(idle.map_or(t, |m| m.max(t)));
-            } else {
-                active = Some(active.map_or(st.newest_ts, |m| m.min(st.newest_ts)));
-            }
-        }
+        let (active, idle) = self.sensor_time();
         active.or(idle)
     }
 

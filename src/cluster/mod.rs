@@ -8,6 +8,7 @@
 //! /dnsmonitor/<cluster>/formation              JSON Formation: the formation in force
 //! /dnsmonitor/<cluster>/config                 JSON PushedConfig (version N), see store.rs
 //! /dnsmonitor/<cluster>/config/v<N>/...        the pushed pipeline and blocklist chunks
+//! /dnsmonitor/<cluster>/time/m-0000000007      ephemeral, JSON InputTime (consume), see event_time.rs
 //! ```
 //!
 //! - `zk.rs`: the ZooKeeper session (own tokio runtime), paths, errors.
@@ -20,10 +21,14 @@
 //!   handed to timely's `initialize_networking_from_sockets`.
 //! - `store.rs`: `cluster push` (pipeline + chunked blocklists, versioned)
 //!   and `cluster status`, and loading a pushed version.
+//! - `event_time.rs`: a clustered `consume`'s members tell each other their
+//!   sensors' event time and ends, so they keep one watermark and one end
+//!   of stream (`/dnsmonitor/<cluster>/time/<member>`).
 //!
 //! ZooKeeper only coordinates; the exchanged state travels over timely's
 //! own connections. Must not: touch outputs or the dataflow's operators.
 
+pub mod event_time;
 pub mod form;
 pub mod net;
 pub mod reform;
@@ -44,6 +49,10 @@ pub const DEFAULT_FORM_TIMEOUT_SECS: u64 = 60;
 /// Default ZooKeeper session timeout: a killed member's znode disappears
 /// about this long after it died.
 pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 6;
+/// Default: how long a member that is ready for a version pushed with
+/// `--at` waits for the other members' answers before it answers for
+/// those still silent ("refused") and so every member refuses it.
+pub const DEFAULT_READY_TIMEOUT_SECS: u64 = 30;
 /// Ceiling of `--processes`.
 pub const MAX_PROCESSES: usize = 1024;
 
@@ -62,6 +71,8 @@ pub struct ClusterOptions {
     pub connect_timeout: Duration,
     pub form_timeout: Duration,
     pub session_timeout: Duration,
+    /// `cluster push --at`: the wait for every member's answer.
+    pub ready_timeout: Duration,
 }
 
 /// A cluster name is one znode name: letters, digits, `-`, `_`, `.`.

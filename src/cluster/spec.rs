@@ -20,6 +20,7 @@ pub struct ClusterSpec {
     pub connect_timeout_secs: toml::Spanned<u64>,
     pub form_timeout_secs: toml::Spanned<u64>,
     pub session_timeout_secs: toml::Spanned<u64>,
+    pub ready_timeout_secs: toml::Spanned<u64>,
 }
 
 impl Default for ClusterSpec {
@@ -33,6 +34,7 @@ impl Default for ClusterSpec {
             connect_timeout_secs: unspanned(c::DEFAULT_CONNECT_TIMEOUT_SECS),
             form_timeout_secs: unspanned(c::DEFAULT_FORM_TIMEOUT_SECS),
             session_timeout_secs: unspanned(c::DEFAULT_SESSION_TIMEOUT_SECS),
+            ready_timeout_secs: unspanned(c::DEFAULT_READY_TIMEOUT_SECS),
         }
     }
 }
@@ -47,6 +49,7 @@ pub struct ClusterPlan {
     pub connect_timeout: std::time::Duration,
     pub form_timeout: std::time::Duration,
     pub session_timeout: std::time::Duration,
+    pub ready_timeout: std::time::Duration,
 }
 
 /// Validate `[cluster]`.
@@ -103,6 +106,7 @@ pub fn cluster_plan(
         connect_timeout: secs(&c.connect_timeout_secs, "cluster.connect_timeout_secs"),
         form_timeout: secs(&c.form_timeout_secs, "cluster.form_timeout_secs"),
         session_timeout: secs(&c.session_timeout_secs, "cluster.session_timeout_secs"),
+        ready_timeout: secs(&c.ready_timeout_secs, "cluster.ready_timeout_secs"),
         zookeeper,
         name,
         processes: (processes > 0).then_some(processes as usize),

@@ -5,7 +5,9 @@
 //! /dnsmonitor/<c>/config                   PushedConfig (JSON): the version in force
 //! /dnsmonitor/<c>/config/v<N>/pipeline     the pipeline text
 //! /dnsmonitor/<c>/config/v<N>/list-<i>-<j> chunk j of blocklist i (CHUNK_BYTES each)
-//! /dnsmonitor/<c>/config/v<N>/ack-<member> "ready" or "refused: why" (`--at`)
+//! /dnsmonitor/<c>/config/v<N>/ack-<member> "ready" or "refused: why" (`--at`;
+//!                                          written once: by the member, or for
+//!                                          it by another after ready_timeout)
 //! ```
 //!
 //! A version is written completely before the `config` node names it (a
@@ -389,7 +391,12 @@ pub trait LiveSwitch: Send + Sync {
 /// the version's node, then waits for the others'. Every member ready:
 /// each puts it in force at the same pane; any member not ready (too late,
 /// cannot load it, cannot apply it live): every member refuses it, says
-/// why and counts it. A version without `--at` applies at the next start.
+/// why and counts it. A member still silent `ready_timeout` after this one
+/// answered (hung, its watcher stuck) is answered for: this member writes
+/// its `ack-` as refused (an answer is written once, so either the silent
+/// member's own answer or this one stands, and every member reads the same
+/// one), and so every member refuses. A version without `--at` applies at
+/// the next start.
 pub fn watch_config(
     member: &super::Membership,
     members: Vec<String>,
@@ -398,6 +405,7 @@ pub fn watch_config(
     validate: Validate,
     switch: Option<Arc<dyn LiveSwitch>>,
 ) {
+    let ready_timeout = member.options().ready_timeout;
     let zk = member.zk.clone();
     let cluster = member.cluster.clone();
     let mut info = member.info.clone();
@@ -438,6 +446,7 @@ pub fn watch_config(
                             me: &me,
                             members: &members,
                             done: &done,
+                            ready_timeout,
                         };
                         examine(&ctx, &p, &mut info, metrics.as_ref(), validate, switch.as_deref());
                         let data = serde_json::to_vec(&info).expect("member info serialises");
@@ -510,9 +519,23 @@ pub fn decision(
     members.iter().all(ready).then_some(Ok(()))
 }
 
-/// Wait for every member's answer to version `v` (or `done`).
+/// The answer a member writes for another that has not answered within
+/// `ready_timeout` (it starts with "refused", as every answer but
+/// [`READY`] does).
+pub fn silent_answer(ready_timeout: std::time::Duration, by: &str) -> String {
+    format!(
+        "refused: no answer within {} s ([cluster] ready_timeout_secs; answered for it by {by})",
+        ready_timeout.as_secs()
+    )
+}
+
+/// Wait for every member's answer to version `v` (or `done`). Past
+/// `ctx.ready_timeout` the members still silent are answered for
+/// ([`silent_answer`]); the decision is still read back from ZooKeeper, so
+/// it is the one every member reads.
 fn await_answers(ctx: &Examine<'_>, v: u64) -> Option<Result<(), (String, String)>> {
     let dir = version_path(ctx.cluster, v);
+    let deadline = Clock.now() + ctx.ready_timeout;
     while !ctx.done.load(Ordering::Acquire) {
         let mut answers = Vec::new();
         match ctx.zk.call("list", &dir, ctx.zk.client.list_children(&dir)) {
@@ -532,6 +555,26 @@ fn await_answers(ctx: &Examine<'_>, v: u64) -> Option<Result<(), (String, String
         if let Some(d) = decision(ctx.members, &answers) {
             return Some(d);
         }
+        if Clock.now() >= deadline {
+            let silent = ctx
+                .members
+                .iter()
+                .filter(|m| !answers.iter().any(|(n, _)| n == *m));
+            for m in silent {
+                tracing::warn!(
+                    cluster = ctx.cluster,
+                    version = v,
+                    member = %m,
+                    "no answer to a pushed version within the ready timeout"
+                );
+                let why = silent_answer(ctx.ready_timeout, ctx.me);
+                if let Err(e) = answer(ctx.zk, ctx.cluster, v, m, &why) {
+                    tracing::warn!(error = %e, "cannot answer for a silent member");
+                }
+            }
+            // Read back next round: the answers written (ours or
+            // theirs) decide.
+        }
         Clock.sleep(ANSWER_RECHECK);
     }
     None
@@ -544,6 +587,8 @@ struct Examine<'a> {
     me: &'a str,
     members: &'a [String],
     done: &'a AtomicBool,
+    /// How long to wait for the other members' answers.
+    ready_timeout: std::time::Duration,
 }
 
 /// Validate a newly pushed version on this member; say what happens.
@@ -676,6 +721,13 @@ mod tests {
             decision(&members, &a(&[("m-2", "refused: too late")])),
             Some(Err(("m-2".into(), "refused: too late".into()))),
             "one refusal decides at once"
+        );
+        // An answer written for a silent member is a refusal.
+        let silent = silent_answer(std::time::Duration::from_secs(2), "m-1");
+        assert!(silent.contains("ready_timeout_secs"), "{silent}");
+        assert_eq!(
+            decision(&members, &a(&[("m-1", READY), ("m-2", &silent)])),
+            Some(Err(("m-2".into(), silent.clone())))
         );
     }
 }
