@@ -61,6 +61,8 @@ Options:
   --pipeline FILE    monitor pipeline (default: the built-in one, every
                      detector on)
   --monitor-arg ARG  one more argument for `dnsmonitor live` (repeatable)
+  --replay-arg ARG   one more argument for tcpreplay (repeatable), e.g.
+                     --replay-arg=--pps-multi=10 (packets per timing step)
   --bin PATH         dnsmonitor binary (default: $DNSMONITOR_BIN, else
                      ${CARGO_TARGET_DIR:-target}/release/dnsmonitor)
   --work DIR         prepared captures and per-run logs (default
@@ -119,6 +121,7 @@ BUFFER=134217728
 SNAPLEN=1500
 PIPELINE=
 MONITOR_ARGS=()
+REPLAY_ARGS=()
 BIN=${DNSMONITOR_BIN:-${CARGO_TARGET_DIR:-target}/release/dnsmonitor}
 WORK=target/live-rate
 CAPTURE=
@@ -137,6 +140,9 @@ while (($#)); do
     --snaplen) SNAPLEN=${2:?}; shift ;;
     --pipeline) PIPELINE=${2:?}; shift ;;
     --monitor-arg) MONITOR_ARGS+=("${2?}"); shift ;;
+    --monitor-arg=*) MONITOR_ARGS+=("${1#*=}") ;;
+    --replay-arg) REPLAY_ARGS+=("${2?}"); shift ;;
+    --replay-arg=*) REPLAY_ARGS+=("${1#*=}") ;;
     --bin) BIN=${2:?}; shift ;;
     --work) WORK=${2:?}; shift ;;
     -*) die "unknown option $1 (--help lists them)" ;;
@@ -299,7 +305,7 @@ run() { # run RATE|top: one replay, one line
     c0=$(cpu_ticks "$MON_PID")
     t0=$(now)
     # -K: packets preloaded into memory, so the disk does not pace the replay
-    tcpreplay -i lo -K "${pace[@]}" "${limit[@]}" "$LO" >"$log" 2>&1 &
+    tcpreplay -i lo -K "${pace[@]}" "${limit[@]}" "${REPLAY_ARGS[@]}" "$LO" >"$log" 2>&1 &
     REPLAY_PID=$!
     wait "$REPLAY_PID" || { REPLAY_PID=; cat "$log" >&2; die "tcpreplay failed (see $log)"; }
     REPLAY_PID=
