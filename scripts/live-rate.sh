@@ -74,9 +74,9 @@ sent), achieved (tcpreplay's own pps), failed (sends that failed), read
 (packets the monitor read), lost (sent - read: replayed packets the monitor
 never saw), recv (ps_recv: packets the filter matched; on lo the kernel
 counts every frame twice, leaving and arriving, and both copies take a ring
-slot), kdrop (ps_drop: matched but the ring was full; on lo a dropped copy
-may be the leaving one, which libpcap would have discarded, so kdrop can
-exceed lost), ifdrop (ps_ifdrop), behind (packets the
+slot), kdrop (ps_drop: matched but the ring was full; on lo both copies of
+a frame are dropped, so kdrop has been twice lost in every run here),
+ifdrop (ps_ifdrop), behind (packets the
 monitor read after tcpreplay had finished: the ring's backlog), cpu_s
 (monitor CPU seconds from the start of the replay until it had read
 everything), cores (monitor CPU while tcpreplay ran, over that wall time) and
@@ -285,7 +285,8 @@ run() { # run RATE|top: one replay, one line
         --format json --metrics-listen 127.0.0.1:0)
     [[ -z $PIPELINE ]] || mon+=(--pipeline "$PIPELINE")
     mon+=("${MONITOR_ARGS[@]}")
-    "${mon[@]}" >/dev/null 2>"$err" &
+    : >"$err" # exists before the monitor starts writing it, for the grep below
+    "${mon[@]}" >/dev/null 2>>"$err" &
     MON_PID=$!
     local i
     for ((i = 0; i < 300; i++)); do
