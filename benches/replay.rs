@@ -16,6 +16,11 @@
 //! The big replays run once each (a minute apiece); the loops take the best
 //! of 3. Environment for the dense capture: BENCH_QPS (default 16000
 //! queries/s), BENCH_SECS (default 60).
+//!
+//! `live` is measured outside cargo bench (it needs root and tcpreplay):
+//! `scripts/live-rate.sh` replays the same bad-day capture onto `lo` at
+//! fixed packet rates and reports the kernel drops of `dnsmonitor live`
+//! (README, Performance).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

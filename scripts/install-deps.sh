@@ -30,6 +30,8 @@ PKGS=(
     "fstrm-bin:fstrm_capture"
     "dnstap-ldns:dnstap-ldns"
     "golang-github-dnstap-golang-dnstap-cli:dnstap"
+    # scripts/live-rate.sh: replays a capture onto lo (tcpreplay, tcprewrite)
+    "tcpreplay:tcpreplay"
     "systemd:systemd-analyze"
     "adduser:adduser"
 )
