@@ -3,8 +3,11 @@
 //! every scale, `cluster status` and `cluster push`, clear errors for a
 //! bad `--zookeeper`, a bad push and members that disagree, members
 //! that re-form by themselves after a member loss (and grow back), a push
-//! `--at` refused in time when a member never answers, and a clustered
-//! `consume` with one event time and one end of stream (`--exit-on-eos`).
+//! `--at` refused in time when a member never answers, a clustered
+//! `consume` with one event time and one end of stream (`--exit-on-eos`),
+//! and `live` members (each capturing its own share of lo, with dnsmasq,
+//! dig and dnsperf) that re-form after a loss and switch at a pushed
+//! event time.
 //! Without a ZooKeeper the tests fail (`common::cannot_run`; only with
 //! DNSMONITOR_SKIP_SERVICES=1 are they SKIPPED, and counted). Each test
 //! uses a cluster name of its own.
@@ -1489,4 +1492,521 @@ fn a_consume_member_without_batches_does_not_hold_event_time() {
         ready_count(&ch, &qa).await
     });
     assert_eq!(left, 0, "every batch was acked");
+}
+
+// ------------------------------------------------------- live members ----
+//
+// `live` members capture `lo` each with a filter of its own: dnsmasq
+// answers on a free port of 127.0.0.1 and member `a` sees the clients of
+// 127.0.1.0/24, member `b` those of 127.0.2.0/24 (dig -b, dnsperf -a), so
+// each member captures its own share of the traffic, as members on their
+// own hosts would. Nothing leaves 127.0.0.0/8.
+
+/// The live tests run one at a time (two cores; dnsperf floods).
+fn live_serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether the live members can run here (root to capture on lo, the DNS
+/// tools of scripts/install-deps.sh, ZooKeeper); says why not.
+fn live_can_run() -> bool {
+    if !zk_up() {
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        common::cannot_run("not root: capturing on lo needs CAP_NET_RAW");
+        return false;
+    }
+    for tool in ["dnsmasq", "dig", "dnsperf"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            common::cannot_run(&format!("{tool} missing (scripts/install-deps.sh)"));
+            return false;
+        }
+    }
+    true
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+fn free_dns_port() -> u16 {
+    for _ in 0..50 {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// The names dnsmasq answers (and dnsperf asks for).
+const LIVE_NAMES: &[(&str, &str)] = &[
+    ("www.corp.test", "10.1.0.10"),
+    ("mail.corp.test", "10.1.0.25"),
+    ("api.shop.test", "10.2.0.5"),
+];
+
+/// One A lookup with dig from `client`; the first answer, if any.
+fn dig(port: u16, client: &str, name: &str) -> Option<String> {
+    let out = Command::new("dig")
+        .args(["-p", &port.to_string(), "@127.0.0.1", "-b", client])
+        .args(["+tries=1", "+time=2", "+short", name, "A"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|l| l.trim().to_string())
+}
+
+/// dnsmasq on 127.0.0.1:`port` (local names only), once it answers.
+fn start_dnsmasq(port: u16, dir: &Path) -> Proc {
+    let mut cmd = Command::new("dnsmasq");
+    cmd.args(["-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts"])
+        .args(["--listen-address=127.0.0.1", "--bind-interfaces"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+        .args(["--user=root", "--group=root", "--local-ttl=300"])
+        .args(["--local=/corp.test/", "--local=/shop.test/"])
+        .stdout(Stdio::null());
+    for (name, addr) in LIVE_NAMES {
+        cmd.arg(format!("--host-record={name},{addr}"));
+    }
+    let mut p = Proc::spawn("dnsmasq", &mut cmd);
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    while dig(port, "127.0.0.1", LIVE_NAMES[0].0).as_deref() != Some(LIVE_NAMES[0].1) {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            panic!("dnsmasq exited ({st}): {}", p.stderr());
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "dnsmasq does not answer: {}",
+            p.stderr()
+        );
+        clock.sleep(Duration::from_millis(100));
+    }
+    p
+}
+
+/// Lookups from `client` over the names; every one must be answered.
+fn lookups(port: u16, client: &str) {
+    for (name, addr) in LIVE_NAMES {
+        assert_eq!(
+            dig(port, client, name).as_deref(),
+            Some(*addr),
+            "{client} {name}"
+        );
+    }
+}
+
+/// A dnsperf flood of `qps` queries a second for `secs` from `client`.
+fn flood(dir: &Path, port: u16, client: &str, qps: u32, secs: u32) -> Proc {
+    let q = dir.join("queries.txt");
+    let text: String = LIVE_NAMES.iter().map(|(n, _)| format!("{n} A\n")).collect();
+    std::fs::write(&q, text).unwrap();
+    let mut cmd = Command::new("dnsperf");
+    cmd.args([
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-a",
+        client,
+        "-d",
+    ])
+    .arg(&q)
+    .args(["-Q", &qps.to_string(), "-l", &secs.to_string()])
+    .stdout(Stdio::null());
+    Proc::spawn("dnsperf", &mut cmd)
+}
+
+/// The pipeline of the live members: the dnsmasq port, a short window
+/// (4 s, 1 s slide) and hold, and `extra` (detector thresholds).
+fn live_pipeline(dir: &Path, name: &str, port: u16, extra: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "[capture]\ndns_ports = [{port}]\n\n\
+             [window]\nsize_secs = 4\nslide_secs = 1\nallowed_lateness_secs = 1\n\n\
+             [alerts]\nhold_secs = 3\n\n{extra}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A `live` member of a cluster of 2 capturing on lo the clients of
+/// `net` (127.0.N.0/24) talking to the dnsmasq port; its alerts in
+/// `dir/NAME.jsonl`, its metrics on a port of its own.
+fn live_member(
+    dir: &Path,
+    cluster: &str,
+    name: &'static str,
+    port: u16,
+    net: u8,
+    pipeline: &Path,
+) -> Proc {
+    let mut c = bin();
+    c.args(["live", "--interface", "lo", "--filter"])
+        .arg(format!("udp port {port} and net 127.0.{net}.0/24"))
+        .arg("--pipeline")
+        .arg(pipeline)
+        .arg("--alerts")
+        .arg(dir.join(format!("{name}.jsonl")))
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(member_args(cluster, 2))
+        .stdout(Stdio::null());
+    Proc::spawn(name, &mut c)
+}
+
+/// The alerts written to `path` so far (a line still being written is
+/// left for later).
+fn alerts_in(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with('}'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Poll `path` until an alert matches `pred` (at most `limit`); it.
+fn wait_for_alert(
+    path: &Path,
+    limit: Duration,
+    procs: &[&Proc],
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let clock = dnsmonitor::time::Clock;
+    let t0 = clock.now();
+    loop {
+        if let Some(a) = alerts_in(path).into_iter().find(|a| pred(a)) {
+            return a;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "no {what} within {limit:?} in {}:\n{}\n{}",
+            path.display(),
+            std::fs::read_to_string(path).unwrap_or_default(),
+            procs
+                .iter()
+                .map(|p| format!("{}:\n{}", p.name, p.stderr()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        clock.sleep(Duration::from_millis(100));
+    }
+}
+
+fn is_flood_of(a: &serde_json::Value, client: &str, state: &str) -> bool {
+    a["kind"] == "client_flood" && a["key"]["client"] == client && a["state"] == state
+}
+
+/// An alert's event time, microseconds.
+fn event_time_us(a: &serde_json::Value) -> i64 {
+    a["event_time"]
+        .as_str()
+        .and_then(dnsmonitor::time::parse_rfc3339)
+        .unwrap_or_else(|| panic!("no event_time: {a}"))
+}
+
+/// The process index of the newest "formed" line of a member.
+fn index_now(p: &Proc) -> usize {
+    let e = p.stderr();
+    e.rsplit("this is process ")
+        .next()
+        .filter(|_| e.contains("this is process "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no process index in: {e}"))
+}
+
+/// Member loss with `live`: two members capture their own share of lo;
+/// a flood from process 1's share is raised by process 0 (keyed state
+/// crosses the members). Process 0 (the outputs) is killed with SIGKILL:
+/// the survivor re-forms by itself as the new process 0 (one member, one
+/// short of its size), captures again, and a flood from a client that
+/// sends only after the re-form is raised in the survivor's own alert
+/// file (appended to: it wrote nothing while it was process 1). The
+/// re-form shows in its metrics and in `cluster status`, and it exits 0
+/// on SIGINT.
+#[test]
+fn live_members_re_form_after_a_member_is_killed_and_keep_capturing() {
+    if !live_can_run() {
+        return;
+    }
+    let _serial = live_serial();
+    let dir = tempdir("cluster-live-loss");
+    let port = free_dns_port();
+    let _dnsmasq = start_dnsmasq(port, &dir);
+    let pipeline = live_pipeline(&dir, "live.toml", port, "");
+    let cluster = unique();
+    let mut a = live_member(&dir, &cluster, "a", port, 1, &pipeline);
+    let mut b = live_member(&dir, &cluster, "b", port, 2, &pipeline);
+    for m in [&mut a, &mut b] {
+        m.wait_for_stderr("live: capturing on lo", Duration::from_secs(30));
+        m.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    }
+    // Both shares have traffic (each member's capture moves event time).
+    lookups(port, "127.0.1.10");
+    lookups(port, "127.0.2.10");
+    let (first, mut second, net) = if index_now(&a) == 0 {
+        (a, b, 2)
+    } else {
+        (b, a, 1)
+    };
+    let first_alerts = dir.join(format!("{}.jsonl", first.name));
+    let second_alerts = dir.join(format!("{}.jsonl", second.name));
+
+    // A flood only process 1 captures, raised by process 0.
+    let before = format!("127.0.{net}.66");
+    let mut perf = flood(&dir, port, &before, 400, 3);
+    wait_for_alert(
+        &first_alerts,
+        Duration::from_secs(30),
+        &[&first, &second],
+        "client_flood raised by process 0 for process 1's client",
+        |x| is_flood_of(x, &before, "raised"),
+    );
+    assert!(
+        perf.wait(Duration::from_secs(30)).success(),
+        "{}",
+        perf.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&second_alerts).unwrap_or_default(),
+        "",
+        "process 1 writes nothing"
+    );
+
+    // Kill process 0: process 1 re-forms alone and becomes process 0.
+    let clock = dnsmonitor::time::Clock;
+    first.signal(libc::SIGKILL);
+    let killed = clock.now();
+    second.wait_for_stderr("formed with 1 members (re-form 1,", Duration::from_secs(60));
+    let took = killed.elapsed();
+    let formed_us = clock.unix_micros();
+    drop(first);
+    let e = second.stderr();
+    assert!(
+        e.contains("re-forming with the members present (re-form 1 of this process)"),
+        "{e}"
+    );
+    assert!(e.contains("1 short of --processes 2"), "{e}");
+    assert!(!e.contains("panicked"), "no panic trace: {e}");
+    assert_eq!(
+        e.matches("live: capturing on lo").count(),
+        2,
+        "the new image opened its capture: {e}"
+    );
+    assert_eq!(index_now(&second), 0, "{e}");
+    eprintln!("re-formed {:.1} s after the kill", took.as_secs_f64());
+
+    // Traffic sent only now, from a client never seen before.
+    let after = format!("127.0.{net}.88");
+    lookups(port, &format!("127.0.{net}.10"));
+    let sent = clock.now();
+    let mut perf = flood(&dir, port, &after, 400, 3);
+    let raised = wait_for_alert(
+        &second_alerts,
+        Duration::from_secs(30),
+        &[&second],
+        "client_flood raised by the survivor after the re-form",
+        |x| is_flood_of(x, &after, "raised"),
+    );
+    eprintln!(
+        "the survivor raised the new flood {:.1} s after it began",
+        sent.elapsed().as_secs_f64()
+    );
+    assert!(
+        event_time_us(&raised) > formed_us,
+        "the alert is for traffic after the re-form: {raised}"
+    );
+    assert!(
+        perf.wait(Duration::from_secs(30)).success(),
+        "{}",
+        perf.stderr()
+    );
+
+    let text = common::amqp::scrape(&last_metrics_addr(&second.stderr()));
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_reforms_total{cause=\"loss\"}"),
+        1
+    );
+    assert_eq!(
+        common::amqp::metric(&text, "dnsmonitor_cluster_process_index"),
+        0
+    );
+    assert_eq!(common::amqp::metric(&text, "dnsmonitor_cluster_members"), 1);
+    let o = status_json(&cluster);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let members = doc["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{doc}");
+    assert_eq!(members[0]["state"], "running", "{doc}");
+    assert_eq!(members[0]["index"], 0, "{doc}");
+    assert_eq!(members[0]["reforms"], 1, "{doc}");
+    assert_eq!(
+        members[0]["pid"].as_u64(),
+        Some(second.pid() as u64),
+        "the same process, re-executed: {doc}"
+    );
+
+    let st = second.interrupt(Duration::from_secs(30));
+    assert_eq!(st.code(), Some(0), "{}", second.stderr());
+}
+
+/// `cluster push --at` applied by `live` members: two members capture
+/// their own share of lo and run a pipeline whose client_flood thresholds
+/// no flood here reaches; a flood from process 1's share goes on while a
+/// version with the default (low) thresholds is pushed for an event time
+/// a few seconds ahead. Both members switch at that pane (their logs, and
+/// `cluster status` shows the pushed version in force on both), and
+/// process 0's alerts follow the new thresholds from then on: the flood,
+/// not raised before the pane although it ran at the same rate for
+/// seconds, is raised at a window ending at the pane or later.
+#[test]
+fn live_members_switch_to_a_version_pushed_at_an_event_time() {
+    if !live_can_run() {
+        return;
+    }
+    let _serial = live_serial();
+    let dir = tempdir("cluster-live-push");
+    let port = free_dns_port();
+    let _dnsmasq = start_dnsmasq(port, &dir);
+    let high = "[detectors.client_flood]\nwarning_qps = 100000.0\ncritical_qps = 200000.0\n";
+    let low = "[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 300.0\n";
+    let started = live_pipeline(&dir, "high.toml", port, high);
+    let pushed = live_pipeline(&dir, "low.toml", port, low);
+    let cluster = unique();
+    let mut a = live_member(&dir, &cluster, "a", port, 1, &started);
+    let mut b = live_member(&dir, &cluster, "b", port, 2, &started);
+    for m in [&mut a, &mut b] {
+        m.wait_for_stderr("formed with 2 members", Duration::from_secs(60));
+    }
+    lookups(port, "127.0.1.10");
+    lookups(port, "127.0.2.10");
+    let (mut first, mut second, net) = if index_now(&a) == 0 {
+        (a, b, 2)
+    } else {
+        (b, a, 1)
+    };
+    let first_alerts = dir.join(format!("{}.jsonl", first.name));
+
+    // A flood from process 1's share, long enough to run on both sides
+    // of the switch (the windows before it are full of it).
+    let client = format!("127.0.{net}.66");
+    let mut perf = flood(&dir, port, &client, 400, 14);
+    let clock = dnsmonitor::time::Clock;
+    let flood_us = clock.unix_micros();
+    // 3 s into the flood, windows holding it have been judged with the
+    // old thresholds (a window closes about 1 s after its end).
+    clock.sleep(Duration::from_secs(3));
+    // The switch: a whole second 4 to 5 s ahead of the members' event
+    // time (a live capture's is the wall clock).
+    let at_us = (clock.unix_micros() / 1_000_000 + 5) * 1_000_000;
+    let at = dnsmonitor::time::rfc3339(at_us);
+    let o = admin(
+        bin()
+            .args(["cluster", "push", "--zookeeper", ZK, "--cluster", &cluster])
+            .args(["--at", &at])
+            .arg(&pushed),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = format!("pushed version 1 in force from event time {at} in every member");
+    for m in [&mut first, &mut second] {
+        m.wait_for_stderr(&said, Duration::from_secs(30));
+        assert!(!m.stderr().contains("refused"), "{}", m.stderr());
+    }
+    eprintln!(
+        "both members put version 1 in force {:.1} s before its event time",
+        (at_us - clock.unix_micros()) as f64 / 1e6
+    );
+    let o = status_json(&cluster);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["config"]["version"], 1, "{doc}");
+    assert_eq!(doc["config"]["at"], at.as_str(), "{doc}");
+    let members = doc["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{doc}");
+    for m in members {
+        assert_eq!(m["config_version"], 1, "in force on both: {doc}");
+        assert_eq!(
+            m["pipeline_version"], doc["config"]["pipeline_version"],
+            "{doc}"
+        );
+        assert!(m["refused"].is_null(), "{doc}");
+    }
+    for m in [&first, &second] {
+        let text = common::amqp::scrape(&last_metrics_addr(&m.stderr()));
+        assert_eq!(
+            common::amqp::metric(&text, "dnsmonitor_cluster_config_version"),
+            1,
+            "{}",
+            m.name
+        );
+    }
+
+    // The new thresholds from the pane on: process 0 raises the flood.
+    let raised = wait_for_alert(
+        &first_alerts,
+        Duration::from_secs(30),
+        &[&first, &second],
+        "client_flood raised after the switch",
+        |x| is_flood_of(x, &client, "raised"),
+    );
+    assert!(
+        perf.wait(Duration::from_secs(30)).success(),
+        "{}",
+        perf.stderr()
+    );
+    // Raised at the first window judged with the new thresholds (the
+    // window of the pane: it ends one slide after it, as the members
+    // say), full of the flood; so were the windows before it, up to the
+    // one ending at the pane, judged with the old thresholds: no alert.
+    let e = first.stderr();
+    let new_windows = e
+        .split(&said)
+        .nth(1)
+        .and_then(|r| r.split("windows ending from ").nth(1))
+        .and_then(|r| r.split(" on;").next())
+        .and_then(dnsmonitor::time::parse_rfc3339)
+        .unwrap_or_else(|| panic!("no 'windows ending from' in: {e}"));
+    assert_eq!(new_windows, at_us + 1_000_000, "{e}");
+    assert_eq!(
+        event_time_us(&raised),
+        new_windows,
+        "raised at the first window of the new version: {raised}"
+    );
+    assert!(
+        at_us - flood_us >= 5_000_000,
+        "the flood ran for seconds before the switch"
+    );
+    assert!(
+        raised["evidence"]["queries"].as_u64().unwrap_or(0) >= 4 * 100,
+        "the window before the pane held the flood: {raised}"
+    );
+    for x in alerts_in(&first_alerts) {
+        if x["kind"] == "client_flood" {
+            assert!(event_time_us(&x) >= new_windows, "before the switch: {x}");
+        }
+    }
+    for m in [&mut first, &mut second] {
+        m.signal(libc::SIGINT);
+    }
+    for m in [&mut first, &mut second] {
+        let st = m.wait(Duration::from_secs(30));
+        assert_eq!(st.code(), Some(0), "{}: {}", m.name, m.stderr());
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join(format!("{}.jsonl", second.name))).unwrap_or_default(),
+        "",
+        "process 1 writes nothing"
+    );
 }
