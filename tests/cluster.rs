@@ -826,25 +826,18 @@ fn a_zookeeper_restart_does_not_stop_the_cluster() {
 /// they processed (nothing is left in the queue), and both stop cleanly.
 #[test]
 fn two_consume_members_share_a_queue_and_alert_like_replay() {
-    use common::amqp::{
-        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
-    };
+    use common::amqp::{broker_up, channel, publish, rt};
     if !zk_up() || !broker_up() {
         return;
     }
-    let q = common::amqp::unique("cluster");
-    let _c = Cleanup {
-        queues: vec![q.clone()],
-        exchanges: vec![],
-    };
-    let dir = tempdir("cluster-consume");
-    let want = replay_alone(&dir, "replay", 1, &[]);
-    let bs = batches(&frames(&capture()), 1000, "sensor-cluster", false);
+    let QueueCase {
+        q,
+        _cleanup,
+        dir,
+        want,
+        bs,
+    } = queue_case("cluster-consume", 1000, "sensor-cluster", false);
     let rt = rt();
-    rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        declare_queue(&ch, &q, None).await;
-    });
     let cluster = unique();
     let start = |name: &'static str| {
         let alerts = dir.join(format!("{name}.jsonl"));
@@ -890,20 +883,8 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
         assert!(st.success(), "{}: {}", p.name, p.stderr());
     }
     assert_eq!(std::fs::read(&out).unwrap(), want);
-    let left = rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        ready_count(&ch, &q).await
-    });
-    assert_eq!(left, 0, "every batch was acked");
-    // Both members took part (competing consumers).
-    for p in [&a, &b] {
-        assert!(
-            !p.stderr().contains("queue: 0 batches"),
-            "{}: {}",
-            p.name,
-            p.stderr()
-        );
-    }
+    assert_eq!(queue_left(&q), 0, "every batch was acked");
+    all_took_part(&[&a, &b]);
 }
 
 /// Member loss with `consume`: three members share a queue while a
@@ -915,25 +896,18 @@ fn two_consume_members_share_a_queue_and_alert_like_replay() {
 /// the survivors stop cleanly on SIGINT.
 #[test]
 fn after_a_member_is_killed_the_survivors_re_form_and_lose_nothing() {
-    use common::amqp::{
-        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
-    };
+    use common::amqp::{broker_up, channel, publish};
     if !zk_up() || !broker_up() {
         return;
     }
-    let q = common::amqp::unique("cluster-loss");
-    let _c = Cleanup {
-        queues: vec![q.clone()],
-        exchanges: vec![],
-    };
-    let dir = tempdir("cluster-loss");
-    let want = String::from_utf8(replay_alone(&dir, "replay", 1, &[])).unwrap();
-    let bs = batches(&frames(&capture()), 500, "sensor-loss", false);
-    let rt = rt();
-    rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        declare_queue(&ch, &q, None).await;
-    });
+    let QueueCase {
+        q,
+        _cleanup,
+        dir,
+        want,
+        bs,
+    } = queue_case("cluster-loss", 500, "sensor-loss", false);
+    let want = String::from_utf8(want).unwrap();
     let cluster = unique();
     let alerts = dir.join("alerts.jsonl");
     let start = |name: &'static str| consume_member(name, &q, &cluster, 3, &alerts);
@@ -1009,11 +983,7 @@ fn after_a_member_is_killed_the_survivors_re_form_and_lose_nothing() {
         let st = p.wait(Duration::from_secs(60));
         assert!(st.success(), "{}: {}", p.name, p.stderr());
     }
-    let left = rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        ready_count(&ch, &q).await
-    });
-    assert_eq!(left, 0, "every batch was acked in the end");
+    assert_eq!(queue_left(&q), 0, "every batch was acked in the end");
 }
 
 /// A member that stops answering without closing its connections (SIGSTOP:
@@ -1336,25 +1306,18 @@ fn process_0<'p>(a: &'p Proc, b: &'p Proc) -> &'p Proc {
 /// 0, with process 0's alerts those of `replay` and every batch acked.
 #[test]
 fn exit_on_eos_ends_every_consume_member_when_the_sensors_ended() {
-    use common::amqp::{
-        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
-    };
+    use common::amqp::{broker_up, channel, publish, rt};
     if !zk_up() || !broker_up() {
         return;
     }
-    let q = common::amqp::unique("cluster-eos");
-    let _c = Cleanup {
-        queues: vec![q.clone()],
-        exchanges: vec![],
-    };
-    let dir = tempdir("cluster-eos");
-    let want = replay_alone(&dir, "replay", 1, &[]);
-    let bs = batches(&frames(&capture()), 1000, "sensor-eos", true);
+    let QueueCase {
+        q,
+        _cleanup,
+        dir,
+        want,
+        bs,
+    } = queue_case("cluster-eos", 1000, "sensor-eos", true);
     let rt = rt();
-    rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        declare_queue(&ch, &q, None).await;
-    });
     let cluster = unique();
     let start = |name: &'static str| {
         let alerts = dir.join(format!("{name}.jsonl"));
@@ -1404,19 +1367,8 @@ fn exit_on_eos_ends_every_consume_member_when_the_sensors_ended() {
         String::from_utf8_lossy(&want),
         "process 0's alerts against replay"
     );
-    let left = rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        ready_count(&ch, &q).await
-    });
-    assert_eq!(left, 0, "every batch was acked");
-    for p in [&a, &b] {
-        assert!(
-            !p.stderr().contains("queue: 0 batches"),
-            "both took part: {}: {}",
-            p.name,
-            p.stderr()
-        );
-    }
+    assert_eq!(queue_left(&q), 0, "every batch was acked");
+    all_took_part(&[&a, &b]);
 }
 
 /// Event time in a clustered `consume` when one member receives nothing:
@@ -1426,9 +1378,7 @@ fn exit_on_eos_ends_every_consume_member_when_the_sensors_ended() {
 /// `replay` on the capture; both stop cleanly and `a`'s queue ends empty.
 #[test]
 fn a_consume_member_without_batches_does_not_hold_event_time() {
-    use common::amqp::{
-        Cleanup, batches, broker_up, channel, declare_queue, frames, publish, ready_count, rt,
-    };
+    use common::amqp::{Cleanup, batches, broker_up, channel, declare_queue, frames, publish, rt};
     if !zk_up() || !broker_up() {
         return;
     }
@@ -1487,11 +1437,7 @@ fn a_consume_member_without_batches_does_not_hold_event_time() {
     }
     assert!(b.stderr().contains("queue: 0 batches"), "{}", b.stderr());
     assert_eq!(std::fs::read(&out).unwrap(), want);
-    let left = rt.block_on(async {
-        let (_conn, ch) = channel().await;
-        ready_count(&ch, &qa).await
-    });
-    assert_eq!(left, 0, "every batch was acked");
+    assert_eq!(queue_left(&qa), 0, "every batch was acked");
 }
 
 // ------------------------------------------------------- live members ----
@@ -1501,6 +1447,61 @@ fn a_consume_member_without_batches_does_not_hold_event_time() {
 // 127.0.1.0/24, member `b` those of 127.0.2.0/24 (dig -b, dnsperf -a), so
 // each member captures its own share of the traffic, as members on their
 // own hosts would. Nothing leaves 127.0.0.0/8.
+
+/// A consume case: a fresh queue, declared and removed at the end, a temp
+/// dir, `replay`'s alerts on the capture (what process 0 must write) and
+/// the capture's batches of `per` packets from sensor `sensor`.
+struct QueueCase {
+    q: String,
+    _cleanup: common::amqp::Cleanup,
+    dir: PathBuf,
+    want: Vec<u8>,
+    bs: Vec<common::amqp::Batch>,
+}
+
+fn queue_case(tag: &str, per: usize, sensor: &str, eos: bool) -> QueueCase {
+    use common::amqp::{Cleanup, batches, channel, declare_queue, frames, rt};
+    let q = common::amqp::unique(tag);
+    let _cleanup = Cleanup {
+        queues: vec![q.clone()],
+        exchanges: vec![],
+    };
+    let dir = tempdir(tag);
+    let want = replay_alone(&dir, "replay", 1, &[]);
+    let bs = batches(&frames(&capture()), per, sensor, eos);
+    rt().block_on(async {
+        let (_conn, ch) = channel().await;
+        declare_queue(&ch, &q, None).await;
+    });
+    QueueCase {
+        q,
+        _cleanup,
+        dir,
+        want,
+        bs,
+    }
+}
+
+/// How many batches are still ready in queue `q`.
+fn queue_left(q: &str) -> u32 {
+    use common::amqp::{channel, ready_count, rt};
+    rt().block_on(async {
+        let (_conn, ch) = channel().await;
+        ready_count(&ch, q).await
+    })
+}
+
+/// Competing consumers: every member took batches from the queue.
+fn all_took_part(members: &[&Proc]) {
+    for p in members {
+        assert!(
+            !p.stderr().contains("queue: 0 batches"),
+            "both took part: {}: {}",
+            p.name,
+            p.stderr()
+        );
+    }
+}
 
 /// The live tests run one at a time (two cores; dnsperf floods).
 fn live_serial() -> std::sync::MutexGuard<'static, ()> {
