@@ -1534,18 +1534,6 @@ fn live_can_run() -> bool {
     true
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1.
-fn free_dns_port() -> u16 {
-    for _ in 0..50 {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
 /// The names dnsmasq answers (and dnsperf asks for).
 const LIVE_NAMES: &[(&str, &str)] = &[
     ("www.corp.test", "10.1.0.10"),
@@ -1746,7 +1734,7 @@ fn live_members_re_form_after_a_member_is_killed_and_keep_capturing() {
     }
     let _serial = live_serial();
     let dir = tempdir("cluster-live-loss");
-    let port = free_dns_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, &dir);
     let pipeline = live_pipeline(&dir, "live.toml", port, "");
     let cluster = unique();
@@ -1880,7 +1868,7 @@ fn live_members_switch_to_a_version_pushed_at_an_event_time() {
     }
     let _serial = live_serial();
     let dir = tempdir("cluster-live-push");
-    let port = free_dns_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, &dir);
     let high = "[detectors.client_flood]\nwarning_qps = 100000.0\ncritical_qps = 200000.0\n";
     let low = "[detectors.client_flood]\nwarning_qps = 100.0\ncritical_qps = 300.0\n";

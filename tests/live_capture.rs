@@ -10,7 +10,6 @@
 //! and returns.
 
 use std::io::Read;
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -63,19 +62,6 @@ macro_rules! require_prerequisites {
 }
 
 // ------------------------------------------------------------ processes ----
-
-/// A port free for both UDP and TCP on 127.0.0.1 (bound with port 0, then
-/// released; a small race with other programs is accepted).
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
 
 // ------------------------------------------------------------- dnsmasq ----
 
@@ -306,7 +292,7 @@ fn flood_is_raised_live_and_resolved_on_a_silent_wire() {
     require_prerequisites!();
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, dir.path());
     let pipeline = write_pipeline(dir.path(), port);
     let alerts = dir.path().join("alerts.jsonl");
@@ -371,7 +357,7 @@ fn sigint_flushes_the_event_log() {
     require_prerequisites!();
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, dir.path());
     let pipeline = write_pipeline(dir.path(), port);
     let events = dir.path().join("events.jsonl");
@@ -411,7 +397,7 @@ fn live_event_log_equals_replay_of_a_tcpdump_recording() {
     require_prerequisites!();
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, dir.path());
     let pipeline = write_pipeline(dir.path(), port);
     let rec = dir.path().join("rec.pcap");
@@ -606,7 +592,7 @@ fn measure_rates() {
     let bin = std::env::var("DNSMONITOR_BIN").unwrap_or_else(|_| BIN.to_string());
     for qps in rates {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = common::free_port();
         let _dnsmasq = start_dnsmasq(port, dir.path());
         let pipeline = write_pipeline(dir.path(), port);
         let alerts = dir.path().join("alerts.jsonl");
@@ -688,7 +674,7 @@ fn sensor_publishes_live_lookups() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _dnsmasq = start_dnsmasq(port, dir.path());
     let q = unique("live-sensor");
     let _cleanup = Cleanup {

@@ -273,3 +273,16 @@ pub fn strip_colour(s: &str) -> String {
     }
     out
 }
+
+/// A port free for both UDP and TCP on 127.0.0.1 (bound with port 0, then
+/// released; a small race with other programs is accepted).
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
