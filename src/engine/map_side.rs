@@ -4,17 +4,16 @@
 //! `MAX_MAP_ENTRIES` entries the caller flushes it early (nothing is lost,
 //! the reduce side merges partial tallies).
 
-use std::collections::BTreeMap;
-
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
 use serde::{Deserialize, Serialize};
 
+use super::keymap::{det_key_hash, key_hash};
 use crate::detect::{Key, KeyRef, Tally, TallySink};
-use crate::sketch::stable_hash;
+use crate::sketch::StableHasher;
 use crate::time::Pane;
 
 /// Entries held before an early flush.
@@ -41,10 +40,16 @@ pub enum Shuffle {
 }
 
 impl Shuffle {
-    /// Routing hash: by (detector, key), or to the target worker.
+    /// Routing hash: by what the key is about (every detector's tally of
+    /// one address or name goes to the same worker, where they sit side by
+    /// side: see `keymap::key_hash`), or to the target worker. Stable: the
+    /// members of a cluster route alike.
     pub fn route(&self) -> u64 {
         match self {
-            Shuffle::Tally { det, key, .. } => stable_hash(&(det, key)),
+            Shuffle::Tally { key, .. } => key_hash(
+                &BuildHasherDefault::<StableHasher>::default(),
+                key.as_key_ref(),
+            ),
             Shuffle::End { target, .. } | Shuffle::Switch { target, .. } => *target,
         }
     }
@@ -69,7 +74,9 @@ impl Table {
 
 #[derive(Default)]
 pub struct MapTables {
-    panes: BTreeMap<Pane, Table>,
+    /// Sorted by pane: the few panes not yet shipped (a linear search from
+    /// the newest beats a tree per detector per message).
+    panes: Vec<(Pane, Table)>,
     entries: usize,
     /// Emptied tables, reused with their capacity (no regrowth every pane).
     spare: Vec<Table>,
@@ -91,7 +98,7 @@ pub struct PaneSink<'a> {
 impl TallySink for PaneSink<'_> {
     fn tally(&mut self, key: KeyRef<'_>) -> &mut Tally {
         let det = self.det;
-        let hash = self.hasher.hash_one((det, key));
+        let hash = det_key_hash(key_hash(self.hasher, key), det);
         let Table { index, entries } = &mut *self.table;
         let found = index.entry(
             hash,
@@ -120,12 +127,17 @@ impl TallySink for PaneSink<'_> {
 
 impl MapTables {
     pub fn sink(&mut self, pane: Pane, det: u16) -> PaneSink<'_> {
-        let spare = &mut self.spare;
+        let i = match self.panes.iter().rposition(|(p, _)| *p <= pane) {
+            Some(i) if self.panes[i].0 == pane => i,
+            found => {
+                let at = found.map_or(0, |i| i + 1);
+                let table = self.spare.pop().unwrap_or_default();
+                self.panes.insert(at, (pane, table));
+                at
+            }
+        };
         PaneSink {
-            table: self
-                .panes
-                .entry(pane)
-                .or_insert_with(|| spare.pop().unwrap_or_default()),
+            table: &mut self.panes[i].1,
             det,
             entries: &mut self.entries,
             hasher: &self.hasher,
@@ -136,7 +148,6 @@ impl MapTables {
         self.entries
     }
 
-    /// Take every pane below `below` (all panes when `None`), oldest first.
     /// Hand every pane below `below` (all when `None`), oldest first, to
     /// `send` as records, without collecting them first.
     pub fn drain_each(
@@ -144,12 +155,12 @@ impl MapTables {
         below: Option<Pane>,
         mut send: impl FnMut(Pane, &mut dyn Iterator<Item = Shuffle>),
     ) {
-        let keep = match below {
-            Some(b) => self.panes.split_off(&b),
-            None => BTreeMap::new(),
+        let n = match below {
+            Some(b) => self.panes.partition_point(|(p, _)| *p < b),
+            None => self.panes.len(),
         };
-        let taken = std::mem::replace(&mut self.panes, keep);
-        for (pane, mut table) in taken {
+        for _ in 0..n {
+            let (pane, mut table) = self.panes.remove(0);
             self.entries -= table.len();
             table.index.clear();
             // Order is irrelevant: the reduce side merges commutatively.
