@@ -1,5 +1,6 @@
-//! dnsmonitor: real-time DNS DoS and malicious-domain detection on timely
-//! dataflow. The library holds everything; `main.rs`/`cli.rs` only parse
+//! dnsmonitor-core: real-time DNS DoS and malicious-domain detection on
+//! timely dataflow. The library holds everything but the traffic generator
+//! (crates/synth, above it); the binary's `main.rs`/`cli.rs` only parse
 //! arguments and print. See ARCHITECTURE.md for the flow and the rooms.
 
 pub mod alert;
@@ -21,7 +22,6 @@ pub mod sinks;
 pub mod sketch;
 pub mod sources;
 pub mod spec;
-pub mod synth;
 pub mod time;
 pub mod tui;
 pub mod window;

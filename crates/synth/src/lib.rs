@@ -1,8 +1,12 @@
-//! Synthetic traffic for tests, benches and demos: a classic pcap writer and
-//! a builder of Ethernet/IP/UDP-or-TCP frames carrying DNS messages.
+//! dnsmonitor-synth: synthetic traffic for `dnsmonitor synth`, tests,
+//! benches and demos: labelled scenarios (one file per attack, named by
+//! `detect::Kind`), DGA names, a classic pcap writer, and the library's
+//! builder of Ethernet/IP/UDP-or-TCP frames carrying DNS messages
+//! (`packet::frame`, re-exported). A crate above dnsmonitor-core, not part
+//! of the production library; the binary reaches it as `dnsmonitor::synth`.
 //!
 //! ```
-//! use dnsmonitor::synth::{FrameBuilder, PcapWriter, qtype, rcode};
+//! use dnsmonitor_synth::{FrameBuilder, PcapWriter, qtype, rcode};
 //! let (c, s) = ("10.0.0.2:40000".parse().unwrap(), "10.0.0.1:53".parse().unwrap());
 //! let mut fb = FrameBuilder::new();
 //! let mut w = PcapWriter::new(Vec::new()).unwrap();
@@ -15,22 +19,23 @@
 //! ```
 
 pub mod dga;
-mod frame;
 pub mod labelled;
 pub mod newly;
 mod pcap_writer;
 pub mod scenario;
 
-pub use frame::{
+// The frame builder and the PRNG live in the library (core's tests use
+// them too); the generator's users reach them here as before.
+pub use dnsmonitor_core::packet::frame::{
     ANSWER_TTL, DST_MAC, EDNS_UDP_SIZE, FrameBuilder, SRC_MAC, qtype, rcode, tcp_flags,
 };
+pub use dnsmonitor_core::sketch::Rng;
 pub use pcap_writer::{LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_SNAPLEN, PcapWriter};
-pub use scenario::Rng;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::Transport;
+    use dnsmonitor_core::packet::Transport;
     use domain::base::{Message, Rtype, iana::Rcode};
     use std::net::{IpAddr, SocketAddr};
 

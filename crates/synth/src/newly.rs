@@ -10,9 +10,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use super::scenario::Rng;
 use super::{FrameBuilder, PcapWriter, qtype, rcode};
-use crate::time::MICROS;
+use crate::Rng;
+use dnsmonitor_core::time::MICROS;
 
 /// Start of the capture, µs since the epoch (aligned to a minute).
 pub const START_US: i64 = 1_700_000_040 * MICROS;

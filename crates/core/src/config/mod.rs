@@ -25,7 +25,7 @@ pub use crate::spec::{ConfigError, ConfigErrors, Located};
 use crate::window::spec::{WindowSpec, window_table};
 
 /// The default pipeline, as shipped in pipelines/default.toml.
-pub const DEFAULT_PIPELINE: &str = include_str!("../../pipelines/default.toml");
+pub const DEFAULT_PIPELINE: &str = include_str!("../../../../pipelines/default.toml");
 
 pub use crate::spec::MAX_TIMEOUT_SECS;
 

@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn allow_clients_are_never_counted() {
         use crate::detect::test_support::*;
-        use crate::synth::{FrameBuilder, qtype};
+        use crate::packet::frame::{FrameBuilder, qtype};
         let text = "[detectors.client_flood]\nallow_clients = [\"10.1.200.1\", \"192.0.2.0/24\", \"2001:db8::/32\"]\n";
         let (d, errors) = validate_table(text, "client_flood", ClientFlood::from_spec);
         assert!(errors.is_empty(), "{errors:?}");

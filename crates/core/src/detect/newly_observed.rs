@@ -620,7 +620,7 @@ impl Detector for NewlyObserved {
 mod tests {
     use super::*;
     use crate::detect::test_support::*;
-    use crate::synth::{FrameBuilder, qtype, rcode};
+    use crate::packet::frame::{FrameBuilder, qtype, rcode};
 
     const T0: i64 = 1_700_000_000_000_000;
 

@@ -218,7 +218,7 @@ mod tests {
 
     use super::*;
     use crate::detect::test_support::*;
-    use crate::synth::{FrameBuilder, qtype, rcode};
+    use crate::packet::frame::{FrameBuilder, qtype, rcode};
 
     const CLIENT: &str = "10.0.0.7";
     const SERVER: &str = "10.0.0.1";

@@ -239,7 +239,7 @@ mod tests {
     use crate::detect::test_support::{
         Sink, default_built, from_spec, key_lines, observe_at, validate_table,
     };
-    use crate::synth::{FrameBuilder, qtype, rcode};
+    use crate::packet::frame::{FrameBuilder, qtype, rcode};
 
     struct Feed {
         fb: FrameBuilder,

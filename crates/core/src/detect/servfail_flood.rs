@@ -22,7 +22,7 @@ mod tests {
     use super::*;
     use crate::detect::test_support::*;
     use crate::detect::{Detector, Key, Kind, Severity};
-    use crate::synth::{FrameBuilder, qtype, rcode};
+    use crate::packet::frame::{FrameBuilder, qtype, rcode};
 
     fn respond(
         d: &dyn Detector,

@@ -351,7 +351,7 @@ mod tests {
     use super::*;
     use crate::detect::Tally;
     use crate::detect::test_support::*;
-    use crate::synth::{FrameBuilder, qtype};
+    use crate::packet::frame::{FrameBuilder, qtype, rcode};
 
     fn query(d: &dyn Detector, sink: &mut Sink, fb: &mut FrameBuilder, src: IpAddr, qname: &str) {
         let bytes = fb.query_message(1, qname, qtype::A, false).to_vec();
@@ -520,7 +520,7 @@ mod tests {
                 let src = IpAddr::V4([net[0], net[1], net[2], h as u8 + 1].into());
                 for q in 0..per_host {
                     query(d, pane, &mut fb, src, &format!("n{q}.example.com"));
-                    let rc = if nx { crate::synth::rcode::NXDOMAIN } else { 0 };
+                    let rc = if nx { rcode::NXDOMAIN } else { 0 };
                     let bytes = fb
                         .response_message(1, &format!("n{q}.example.com"), qtype::A, rc, &[], 0)
                         .to_vec();

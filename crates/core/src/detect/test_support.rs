@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::detect::{Detector, Finding, Key, Observed, Tally, TallySink, WindowView};
+use crate::packet::frame::FrameBuilder;
 use crate::packet::{Payload, Transport};
 use crate::spec::{ConfigError, Located};
-use crate::synth::FrameBuilder;
 
 /// A map-side table for one pane.
 #[derive(Default)]

@@ -467,7 +467,7 @@ mod tests {
     use crate::detect::test_support::{
         Sink, at, default_built, from_spec, key_lines, observe_at, validate_table,
     };
-    use crate::synth::{FrameBuilder, qtype};
+    use crate::packet::frame::{FrameBuilder, qtype};
 
     fn detector() -> Tunneling {
         default_built(Tunneling::from_spec)

@@ -845,7 +845,7 @@ mod tests {
 
     #[test]
     fn random_and_mutated_messages_never_panic() {
-        let mut rng = crate::synth::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::sketch::Rng::new(0x9e37_79b9_7f4a_7c15);
         let seeds = seed_messages();
         let mut ok = 0usize;
         for i in 0..20_000 {

@@ -1203,7 +1203,7 @@ mod tests {
     #[test]
     fn random_bytes_never_panic() {
         const FRAMES_PER_LINKTYPE: usize = 3000;
-        let mut rng = crate::synth::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::sketch::Rng::new(0x9e37_79b9_7f4a_7c15);
         let dgram = udp(53, 40000, &big_response());
         let mut templates: Vec<Vec<u8>> = vec![
             udp4(40000, 53, QUERY),

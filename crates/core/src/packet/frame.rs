@@ -1,4 +1,6 @@
-//! Ethernet/IP/UDP-or-TCP frames carrying hand-written DNS messages.
+//! Ethernet/IP/UDP-or-TCP frames carrying hand-written DNS messages: the
+//! inverse of the decoder, for the library's tests and the traffic
+//! generator (crates/synth, which re-exports it).
 
 use std::net::{IpAddr, SocketAddr};
 

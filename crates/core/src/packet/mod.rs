@@ -8,6 +8,9 @@ use std::net::IpAddr;
 
 mod aged;
 pub mod fragments;
+/// The inverse of the decoder: frames built around hand-written DNS
+/// messages, for the tests here and the traffic generator (crates/synth).
+pub mod frame;
 pub mod ip;
 pub mod link;
 pub mod spec;

@@ -3,7 +3,10 @@
 
 pub mod bloom;
 pub mod distinct;
+mod rng;
 pub mod topk;
+
+pub use rng::Rng;
 
 use std::hash::{Hash, Hasher};
 

@@ -12,8 +12,8 @@ use super::world::{
 use super::{
     AV_CLIENT, FORWARDER, MAIL_SERVER, Plan, RESOLVER, RESOLVER_V6, SECOND_SERVER, TELEMETRY_DOMAIN,
 };
-use crate::synth::{qtype, rcode};
-use crate::time::MICROS;
+use crate::{qtype, rcode};
+use dnsmonitor_core::time::MICROS;
 
 pub(super) const BENIGN_QPS: f64 = 300.0;
 const FORWARDER_QPS: f64 = 60.0;

@@ -79,8 +79,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::synth::PcapWriter;
-use crate::time::MICROS;
+use crate::PcapWriter;
+use dnsmonitor_core::time::MICROS;
 
 mod attacks;
 mod background;
@@ -357,7 +357,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::time::rfc3339;
+    use dnsmonitor_core::time::rfc3339;
 
     fn opts(scenarios: &[&str], seed: u64, duration_s: u32, rate_scale: f64) -> SynthOptions {
         SynthOptions {
@@ -455,7 +455,7 @@ mod tests {
         let (_, n) = generate(&opts(&["mixed"], 9, 180, 0.02), &mut buf).unwrap();
         // Walk the records: ascending timestamps, Ethernet frames that the
         // packet layer and the DNS decoder accept.
-        let mut dec = crate::packet::PacketDecoder::new(Default::default());
+        let mut dec = dnsmonitor_core::packet::PacketDecoder::new(Default::default());
         let mut off = 24;
         let (mut prev, mut count, mut msgs) = (i64::MIN, 0u64, 0u64);
         let mut types = HashSet::new();
@@ -469,7 +469,7 @@ mod tests {
             prev = ts;
             let frame = &buf[off + 16..off + 16 + incl];
             dec.decode(1, ts, frame, |p| {
-                let m = crate::dns::decode(p.data).expect("decodes");
+                let m = dnsmonitor_core::dns::decode(p.data).expect("decodes");
                 assert!(m.record_error.is_none());
                 if let Some(q) = &m.question {
                     types.insert(q.qtype);

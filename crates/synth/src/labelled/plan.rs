@@ -7,7 +7,7 @@ use super::attacks::{Attack, Inject, MIXED, TruthCtx, by_name};
 use super::background::{self, BENIGN_QPS, SECOND_SERVER_MIN_QPS};
 use super::world::SECOND_SERVER_SHARE;
 use super::{SynthOptions, TRUTH_SCHEMA, Truth, WARMUP_START_S, mixed_slot};
-use crate::time::MICROS;
+use dnsmonitor_core::time::MICROS;
 
 /// The length of the timeline of [`mixed_slot`], in seconds.
 const MIXED_REF_S: f64 = 180.0;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use super::world::answers_for;
-use crate::synth::{FrameBuilder, PcapWriter, Rng, qtype, rcode, tcp_flags};
+use crate::{FrameBuilder, PcapWriter, Rng, qtype, rcode, tcp_flags};
 
 pub(super) const QTYPE_HTTPS: u16 = 65;
 pub(super) const QTYPE_NULL: u16 = 10;

@@ -6,9 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{RESOLVER, RESOLVER_V6, SECOND_SERVER};
-use crate::synth::qtype;
-use crate::synth::scenario::{Rng, Zipf};
-use crate::time::MICROS;
+use crate::Rng;
+use crate::qtype;
+use crate::scenario::Zipf;
+use dnsmonitor_core::time::MICROS;
 
 pub(super) const V4_CLIENTS: u32 = 300;
 const V6_CLIENTS: u32 = 8;
@@ -284,7 +285,7 @@ pub(super) fn times(rng: &mut Rng, rate: f64, lo: i64, hi: i64) -> Vec<i64> {
 }
 
 fn fnv(s: &str) -> u64 {
-    crate::sketch::fnv1a(s.as_bytes())
+    dnsmonitor_core::sketch::fnv1a(s.as_bytes())
 }
 
 /// Answers for a name (stable per name): A in 198.18.0.0/15, AAAA in

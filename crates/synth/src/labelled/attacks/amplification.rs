@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::{Gen, Msg};
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{AMPLIFICATION_VICTIM, Planned, RESOLVER};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::{Gen, Msg};
+use crate::labelled::world::{World, times};
+use crate::labelled::{AMPLIFICATION_VICTIM, Planned, RESOLVER};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// amplification: warning 20 000 bytes/s.
 const AMPLIFICATION_RPS: (f64, f64) = (500.0, 11.0);

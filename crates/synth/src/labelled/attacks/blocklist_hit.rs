@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::World;
-use crate::synth::labelled::{BLOCKLIST_CLIENT, BLOCKLISTED, Planned, RESOLVER};
-use crate::synth::{Rng, qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::World;
+use crate::labelled::{BLOCKLIST_CLIENT, BLOCKLISTED, Planned, RESOLVER};
+use crate::{Rng, qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// The three instants of the lookups: near the start, the middle and the
 /// end of `p`, each up to 200 ms later.

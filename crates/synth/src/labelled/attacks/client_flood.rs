@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, rate53, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{CLIENT_FLOODER, Planned, RESOLVER};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, times};
+use crate::labelled::{CLIENT_FLOODER, Planned, RESOLVER};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// client_flood: warning 100 q/s over 10 s.
 const CLIENT_FLOOD_QPS: (f64, f64) = (3000.0, 150.0);

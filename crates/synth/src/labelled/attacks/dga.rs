@@ -7,13 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::detect::Kind;
-use crate::synth::dga::{FAMILIES, generate};
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{DGA_HOSTS, Planned, RESOLVER};
-use crate::synth::{Rng, qtype, rcode};
-use crate::time::MICROS;
+use crate::dga::{FAMILIES, generate};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, times};
+use crate::labelled::{DGA_HOSTS, Planned, RESOLVER};
+use crate::{Rng, qtype, rcode};
+use dnsmonitor_core::detect::Kind;
+use dnsmonitor_core::time::MICROS;
 
 /// dga: lookups per second of each infected host (one per family of
 /// `synth::dga::FAMILIES`, at 10.77.0.1 on), 10 % of them repeats of its

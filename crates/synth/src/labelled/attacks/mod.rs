@@ -2,7 +2,7 @@
 //! `detect/`, one per detector): its rate, its slot in `mixed`, its truth
 //! (the alerts it should raise and the others it may cause) and its
 //! traffic. An attack is named by the detector kind that should find it
-//! ([`crate::detect::Kind`]); the slow `rate_ramp` is a `rate_anomaly`
+//! ([`dnsmonitor_core::detect::Kind`]); the slow `rate_ramp` is a `rate_anomaly`
 //! with traffic and a slot of its own.
 
 use std::collections::HashSet;
@@ -13,9 +13,9 @@ use serde_json::json;
 use super::traffic::Gen;
 use super::world::World;
 use super::{Plan, Planned, RESOLVER, TruthAlso, TruthAttack};
-use crate::detect::Kind;
-use crate::synth::Rng;
-use crate::time::rfc3339;
+use crate::Rng;
+use dnsmonitor_core::detect::Kind;
+use dnsmonitor_core::time::rfc3339;
 
 mod amplification;
 mod blocklist_hit;

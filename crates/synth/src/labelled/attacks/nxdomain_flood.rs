@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, client_also, rate53, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{ALNUM, NX_DOMAINS, World, random_label, times};
-use crate::synth::labelled::{NXDOMAIN_CLIENT, Planned, RESOLVER, TruthAlso};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{ALNUM, NX_DOMAINS, World, random_label, times};
+use crate::labelled::{NXDOMAIN_CLIENT, Planned, RESOLVER, TruthAlso};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// nxdomain_flood / servfail_flood: warning 20/s, ratio >= 0.5, >= 20
 /// responses.

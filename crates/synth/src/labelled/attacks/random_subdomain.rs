@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, rate53, scaled, server};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{ALNUM, World, random_label, times};
-use crate::synth::labelled::{Planned, RESOLVER, TruthAlso, VICTIM_DOMAIN};
-use crate::synth::{Rng, qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{ALNUM, World, random_label, times};
+use crate::labelled::{Planned, RESOLVER, TruthAlso, VICTIM_DOMAIN};
+use crate::{Rng, qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// random_subdomain: bots at BOT_QPS each; warning 300 distinct names.
 const BOTS: (f64, f64) = (500.0, 12.0);

@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{Planned, SECOND_SERVER};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, times};
+use crate::labelled::{Planned, SECOND_SERVER};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// rate_anomaly: the extra queries per second to the second server (normally
 /// 300/7 ~ 43 q/s); the detector's min_qps is 200 averaged over the window

@@ -5,9 +5,9 @@ use serde_json::json;
 
 use super::rate_anomaly::extra_queries;
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::World;
-use crate::synth::labelled::{Planned, SECOND_SERVER};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::World;
+use crate::labelled::{Planned, SECOND_SERVER};
 
 /// rate_ramp: the extra queries per second to the second server at the end
 /// of a linear ramp from 0 over the whole attack (minutes): the EWMA

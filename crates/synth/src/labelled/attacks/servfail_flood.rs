@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, client_also, rate53, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{Planned, RESOLVER, SERVFAIL_CLIENT};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, times};
+use crate::labelled::{Planned, RESOLVER, SERVFAIL_CLIENT};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// Warning 20/s, ratio >= 0.5, >= 20 responses (as nxdomain_flood).
 const SERVFAIL_FLOOD_QPS: (f64, f64) = (300.0, 30.0);

@@ -4,11 +4,11 @@
 use std::net::IpAddr;
 
 use super::{Attack, AttackState, Inject, TruthCtx, rate53, scaled, server};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, public_v4, times};
-use crate::synth::labelled::{Planned, RESOLVER};
-use crate::synth::qtype;
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, public_v4, times};
+use crate::labelled::{Planned, RESOLVER};
+use crate::qtype;
+use dnsmonitor_core::detect::Kind;
 
 /// spoofed_flood: once warm, >= 500 distinct sources (or the baseline's
 /// level); 5000 cold.

@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, rate53, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::Gen;
-use crate::synth::labelled::world::{World, times};
-use crate::synth::labelled::{FLOOD_SUBNET, Planned, RESOLVER};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::Gen;
+use crate::labelled::world::{World, times};
+use crate::labelled::{FLOOD_SUBNET, Planned, RESOLVER};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// subnet_flood: warning 500 q/s with >= 4 clients (window or newest 2 s),
 /// or the weak rule (>= 150 q/s from >= 20 sources at >= 4 q/s each); 40

@@ -6,11 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::{Gen, Msg, QTYPE_NULL, record_response};
-use crate::synth::labelled::world::{BASE32, BASE64, World, random_label, times};
-use crate::synth::labelled::{Planned, RESOLVER, TUNNEL_CLIENT, TUNNEL_DOMAIN};
-use crate::synth::qtype;
+use crate::labelled::traffic::{Gen, Msg, QTYPE_NULL, record_response};
+use crate::labelled::world::{BASE32, BASE64, World, random_label, times};
+use crate::labelled::{Planned, RESOLVER, TUNNEL_CLIENT, TUNNEL_DOMAIN};
+use crate::qtype;
+use dnsmonitor_core::detect::Kind;
 
 /// tunneling: >= 20 queries in its 60 s window; the floor (1.5 q/s) gives
 /// 30 queries over the 20 s slot of `mixed`, a slow tunnel.

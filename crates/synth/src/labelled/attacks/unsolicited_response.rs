@@ -6,11 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::json;
 
 use super::{Attack, AttackState, Inject, TruthCtx, scaled};
-use crate::detect::Kind;
-use crate::synth::labelled::traffic::{Gen, Msg};
-use crate::synth::labelled::world::{World, answers_for, times};
-use crate::synth::labelled::{Planned, RESOLVER, UNSOLICITED_VICTIM};
-use crate::synth::{qtype, rcode};
+use crate::labelled::traffic::{Gen, Msg};
+use crate::labelled::world::{World, answers_for, times};
+use crate::labelled::{Planned, RESOLVER, UNSOLICITED_VICTIM};
+use crate::{qtype, rcode};
+use dnsmonitor_core::detect::Kind;
 
 /// unsolicited_response: >= 20 in the window, >= half the victim's responses.
 const UNSOLICITED_RPS: (f64, f64) = (200.0, 5.0);
