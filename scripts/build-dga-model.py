@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Build the lexical model of the `dga` detector (src/detect/dga_model.txt).
+"""Build the lexical model of the `dga` detector (crates/core/src/detect/dga_model.txt).
 
-Usage: scripts/build-dga-model.py [POPULAR_LIST] [DGA_LIST] > src/detect/dga_model.txt
+Usage: scripts/build-dga-model.py [POPULAR_LIST] [DGA_LIST] > crates/core/src/detect/dga_model.txt
 
 POPULAR_LIST is a public list of popular (benign) registered domains, one per
 line; the default is the shared data set's
@@ -23,7 +23,7 @@ The model: of each name's registered label (the part before the first dot),
   popular names reach.
 
 Reproducible: same input, same bytes out (no randomness, fixed formatting).
-The Rust side (src/detect/dga.rs) computes features and tails the same way.
+The Rust side (crates/core/src/detect/dga.rs) computes features and tails the same way.
 """
 import math
 import os

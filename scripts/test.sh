@@ -49,6 +49,6 @@ trap report_skipped EXIT
 # benches are compiled by --all-targets, not run
 step cargo test --all-targets
 step cargo clippy --all-targets -- -D warnings
-step cargo fmt --check
+step cargo fmt --all --check
 echo
 echo "==> all steps passed"

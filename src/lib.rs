@@ -1,35 +1,8 @@
-//! dnsmonitor: real-time DNS DoS and malicious-domain detection on timely
-//! dataflow. The library holds everything; `main.rs`/`cli.rs` only parse
-//! arguments and print. See ARCHITECTURE.md for the flow and the rooms.
+//! dnsmonitor: the facade the binary, the tests, the benches and the fuzz
+//! targets use. The library is the crate `dnsmonitor_core` (crates/core)
+//! and the traffic generator `dnsmonitor_synth` (crates/synth, above it);
+//! both are reached here under their old paths (`dnsmonitor::detect`,
+//! `dnsmonitor::synth`, ...). Nothing is defined here.
 
-pub mod alert;
-pub mod amqp;
-pub mod blocklist;
-pub mod cluster;
-pub mod config;
-pub mod dataflow;
-pub mod detect;
-pub mod dns;
-pub mod dnstap;
-pub mod engine;
-pub mod escape;
-pub mod metrics;
-pub mod packet;
-pub mod reports;
-pub mod runtime;
-pub mod sinks;
-pub mod sketch;
-pub mod sources;
-pub mod spec;
-pub mod synth;
-pub mod time;
-pub mod tui;
-pub mod window;
-
-/// mimalloc instead of glibc malloc, for every binary, test and bench that
-/// links the library. What is left of allocation is per new key (a sample
-/// name, a domain key, a packed cold tally), and under a spoofed flood that
-/// is millions of small blocks freed a window later: glibc spent a fifth of
-/// the run consolidating and unlinking them (see README, Performance).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use dnsmonitor_core::*;
+pub use dnsmonitor_synth as synth;
