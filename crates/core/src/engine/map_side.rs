@@ -4,7 +4,7 @@
 //! `MAX_MAP_ENTRIES` entries the caller flushes it early (nothing is lost,
 //! the reduce side merges partial tallies).
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasherDefault;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
