@@ -148,4 +148,23 @@ mod tests {
         }
         assert_eq!(m.len(), 11);
     }
+
+    #[test]
+    fn one_address_in_two_roles_shares_a_hash_not_an_entry() {
+        let hasher = KeyHasher::default();
+        let a = "198.51.100.7".parse().unwrap();
+        let (client, victim) = (Key::Client(a), Key::Victim(a));
+        // Same detector, same address: the same full hash...
+        assert_eq!(hasher.hash(3, &client), hasher.hash(3, &victim));
+        // ...and still two entries, told apart by comparing the key.
+        let mut m = KeyMap::default();
+        m.insert_new(hasher.hash(3, &client), 3, client.clone(), "client");
+        m.insert_new(hasher.hash(3, &victim), 3, victim.clone(), "victim");
+        assert_eq!(m.get(hasher.hash(3, &client), 3, &client), Some(&"client"));
+        assert_eq!(m.get(hasher.hash(3, &victim), 3, &victim), Some(&"victim"));
+        // Another address is elsewhere.
+        let b = Key::Client("198.51.100.8".parse().unwrap());
+        assert_ne!(hasher.hash(3, &client), hasher.hash(3, &b));
+        assert!(m.get(hasher.hash(3, &b), 3, &b).is_none());
+    }
 }
