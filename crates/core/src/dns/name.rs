@@ -303,12 +303,22 @@ pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
 /// instructions under water torture (callgrind).
 fn ascii_str(p: &[u8]) -> &str {
     debug_assert!(p.is_ascii(), "presentation form is ASCII");
-    if cfg!(debug_assertions) {
-        return std::str::from_utf8(p).unwrap_or("");
-    }
     // SAFETY: `p` is the output of `write_presentation` (only ASCII, see
     // above and `write_label_escaped`), and ASCII is valid UTF-8.
-    unsafe { std::str::from_utf8_unchecked(p) }
+    unsafe { trusted_str(p) }
+}
+
+/// `b` as `str` without validating it, for bytes UTF-8 by construction on
+/// the hot path. Debug builds (tests, fuzzing) still validate.
+///
+/// # Safety
+/// `b` must be valid UTF-8.
+unsafe fn trusted_str(b: &[u8]) -> &str {
+    if cfg!(debug_assertions) {
+        return std::str::from_utf8(b).expect("bytes known to be UTF-8");
+    }
+    // SAFETY: the caller's promise.
+    unsafe { std::str::from_utf8_unchecked(b) }
 }
 
 /// Where a presentation form is rendered: a reused buffer.
@@ -431,16 +441,10 @@ impl ShortStr {
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            Short::Inline { len, buf } => {
-                let b = &buf[..*len as usize];
-                if cfg!(debug_assertions) {
-                    return std::str::from_utf8(b).unwrap_or("");
-                }
-                // SAFETY: `new` copied these bytes from a `&str` whole and
-                // nothing else writes them: valid UTF-8. Asked by every
-                // detector of every message (the registered domain).
-                unsafe { std::str::from_utf8_unchecked(b) }
-            }
+            // SAFETY: `new` copied these bytes from a `&str` whole and
+            // nothing else writes them: valid UTF-8. Asked by every detector
+            // of every message (the registered domain).
+            Short::Inline { len, buf } => unsafe { trusted_str(&buf[..*len as usize]) },
             Short::Heap(s) => s,
         }
     }
