@@ -6,6 +6,15 @@
 //! counters and their LEB128 values, then the samples, the note and a small
 //! distinct set; a distinct-count sketch stays boxed as it is. Lossless:
 //! `unpack(pack(t))` equals `t`.
+//!
+//! A key whose pane arrives in many parts (an early map-side flush, another
+//! worker) is merged in its full form: from its `FULL_FROM_PART`th part on
+//! it stays unpacked and later parts merge into the `Tally` in place,
+//! instead of an unpack, a merge and a pack per part (a busy key of the
+//! pane not yet complete gets a part at every flush). A key of two parts
+//! (most of those that have more than one) stays packed, so the full form
+//! costs memory only for the busy keys. `settle` packs it again once its
+//! pane is complete and it stayed cold.
 
 use std::cell::RefCell;
 
@@ -14,11 +23,35 @@ use crate::sketch::distinct::Distinct;
 
 #[derive(Default)]
 pub struct ColdTally {
-    data: Box<[u8]>,
-    /// A distinct sketch past the small form (the small form is in `data`).
-    distinct: Option<Box<Distinct>>,
+    form: Form,
+    /// Parts merged into it (saturating).
+    parts: u8,
     /// The detector's `pane_may_fire` on the (merged) tally.
     pub may_fire: bool,
+}
+
+/// The part from which a tally is kept in the full form until its pane is
+/// complete.
+pub const FULL_FROM_PART: u8 = 3;
+
+enum Form {
+    Packed {
+        data: Box<[u8]>,
+        /// A distinct sketch past the small form (the small form is in `data`).
+        distinct: Option<Box<Distinct>>,
+    },
+    /// Merged from more than one part, kept unpacked until `settle`.
+    Full(Box<Tally>),
+}
+
+impl Default for Form {
+    /// Unpacks to `Tally::default()` (`Reader` reads zeros past the end).
+    fn default() -> Self {
+        Form::Packed {
+            data: Box::default(),
+            distinct: None,
+        }
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -130,15 +163,66 @@ impl ColdTally {
                 },
             };
             ColdTally {
-                data: Box::from(&out[..]),
-                distinct,
+                form: Form::Packed {
+                    data: Box::from(&out[..]),
+                    distinct,
+                },
+                parts: 1,
                 may_fire,
             }
         })
     }
 
+    /// Merge another part of the same pane into this one and hand the
+    /// merged tally to `f` (in the full form from the `FULL_FROM_PART`th
+    /// part on, packed again before that).
+    pub fn merge_owned<R>(&mut self, part: Tally, f: impl FnOnce(&Tally) -> R) -> R {
+        let parts = self.parts.saturating_add(1);
+        let may_fire = self.may_fire;
+        if let Form::Packed { .. } = self.form {
+            let mut t = std::mem::take(self).unpack();
+            t.merge_owned(part);
+            let r = f(&t);
+            *self = if parts >= FULL_FROM_PART {
+                ColdTally {
+                    form: Form::Full(Box::new(t)),
+                    parts,
+                    may_fire,
+                }
+            } else {
+                ColdTally {
+                    parts,
+                    ..ColdTally::pack(t, may_fire)
+                }
+            };
+            return r;
+        }
+        self.parts = parts;
+        let Form::Full(t) = &mut self.form else {
+            unreachable!("packed is handled above")
+        };
+        t.merge_owned(part);
+        f(t)
+    }
+
+    /// Pack a tally left in the full form by `merge_owned` (its pane is
+    /// complete: no more parts will come, it is only kept).
+    pub fn settle(&mut self) {
+        if let Form::Full(_) = self.form {
+            let (parts, may_fire) = (self.parts, self.may_fire);
+            *self = ColdTally {
+                parts,
+                ..ColdTally::pack(std::mem::take(self).unpack(), may_fire)
+            };
+        }
+    }
+
     pub fn unpack(self) -> Tally {
-        let mut r = Reader(&self.data);
+        let (data, distinct) = match self.form {
+            Form::Full(t) => return *t,
+            Form::Packed { data, distinct } => (data, distinct),
+        };
+        let mut r = Reader(&data);
         let mask = u16::from_le_bytes([r.byte(), r.byte()]);
         let mut t = Tally::default();
         for (i, v) in t.counters_mut().into_iter().enumerate() {
@@ -156,7 +240,7 @@ impl ColdTally {
             t.note = Some(r.string());
         }
         t.distinct = match r.byte() {
-            1 => self.distinct.map(|d| *d),
+            1 => distinct.map(|d| *d),
             2 => {
                 let n = usize::from(r.byte());
                 let mut items = [0u64; crate::sketch::distinct::SMALL];
@@ -206,5 +290,40 @@ mod tests {
         );
         let empty = ColdTally::pack(Tally::default(), false).unpack();
         assert_eq!(format!("{empty:?}"), format!("{:?}", Tally::default()));
+        // What `std::mem::take` leaves behind unpacks to nothing.
+        let left = ColdTally::default().unpack();
+        assert_eq!(format!("{left:?}"), format!("{:?}", Tally::default()));
+    }
+
+    #[test]
+    fn parts_merge_in_full_form_and_settle_packed() {
+        let part = |q: u64, name: &str| {
+            let mut t = Tally {
+                queries: q,
+                ..Tally::default()
+            };
+            t.offer_sample(q, name);
+            t.distinct_mut().insert(q);
+            t
+        };
+        // The sketch's pending set is a hash set: compare what it counts.
+        let shown = |t: &Tally| {
+            let d = t.distinct_count();
+            format!("{:?} {:?} {d}", t.counters(), t.samples)
+        };
+        let mut expected = part(1, "a.example");
+        let mut c = ColdTally::pack(part(1, "a.example"), false);
+        for q in 2..6u8 {
+            expected.merge_owned(part(q.into(), "b.example"));
+            let merged = c.merge_owned(part(q.into(), "b.example"), shown);
+            assert_eq!(merged, shown(&expected));
+            assert_eq!(c.parts, q);
+            assert_eq!(matches!(c.form, Form::Full(_)), q >= FULL_FROM_PART);
+        }
+        c.may_fire = true;
+        c.settle();
+        assert!(matches!(c.form, Form::Packed { .. }));
+        assert!(c.may_fire);
+        assert_eq!(shown(&c.unpack()), shown(&expected));
     }
 }

@@ -259,12 +259,11 @@ impl KeyedWindows {
         match table.entry(h, det, &key) {
             Entry::Occupied(o) => {
                 // Another part of the same pane (another worker, an early
-                // flush): merge in place, and ask again.
+                // flush): merge in place (unpacked until the pane is
+                // complete, see `cold`), and ask again.
                 let c = &mut o.into_mut().3;
-                let mut t = std::mem::take(c).unpack();
-                t.merge_owned(tally);
-                let may_fire = detector.pane_may_fire(&t, slide_secs, panes);
-                *c = ColdTally::pack(t, may_fire);
+                c.may_fire =
+                    c.merge_owned(tally, |t| detector.pane_may_fire(t, slide_secs, panes));
             }
             Entry::Vacant(v) => {
                 let may_fire = detector.pane_may_fire(&tally, slide_secs, panes);
@@ -419,6 +418,12 @@ impl KeyedWindows {
             self.promote(k, first);
         }
         self.promote = promote;
+        // Pane `e` is complete: what stayed cold of it gets no more parts.
+        if let Some(table) = self.cold.get_mut(&e) {
+            for (_, c) in table.values_mut() {
+                c.settle();
+            }
+        }
         if let Some(l) = leaving
             && let Some(mut t) = self.cold.remove(&l)
         {
