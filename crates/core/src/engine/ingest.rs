@@ -357,8 +357,9 @@ impl PayloadTo<'_> {
                 Some((_, p)) => &p.detectors,
                 None => &plan.detectors,
             };
+            let mut pane_tables = tables.pane(pane);
             for (i, d) in detectors.iter().enumerate() {
-                d.observe(&obs, &mut tables.sink(pane, i as u16));
+                d.observe(&obs, &mut pane_tables.sink(i as u16));
             }
             if obs.newly_observed.get()
                 && let (Some(r), Some(domain)) = (reports.as_mut(), obs.registered_domain_str())
