@@ -219,7 +219,7 @@ impl QName {
     /// Order of the presentation form against `other` (byte order, as `str`
     /// compares), without allocating.
     pub fn cmp_presentation(&self, other: &str) -> std::cmp::Ordering {
-        self.with_presentation(|p| (*p).cmp(other.as_bytes()))
+        self.with_last_presentation(|p| p.cmp(other.as_bytes()))
     }
 
     /// The presentation form (as `Display` writes it), built in one
@@ -227,7 +227,31 @@ impl QName {
     /// rest goes through the escaping writer. Hot path (sample names).
     pub fn to_presentation(&self) -> String {
         // One exact allocation; the presentation form is ASCII.
-        self.with_presentation(|p| ascii_str(p).to_owned())
+        self.with_last_presentation(|p| ascii_str(p).to_owned())
+    }
+
+    /// Run `f` on the presentation form, kept per thread for the last name
+    /// rendered: the detectors that keep a message's name as a sample ask
+    /// for the same name one after another, and it is rendered once for
+    /// them (compared by its wire bytes, which identify it exactly).
+    fn with_last_presentation<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        thread_local! {
+            /// (valid, wire form, presentation form) of the last name.
+            static LAST: std::cell::RefCell<(bool, Vec<u8>, Vec<u8>)> =
+                const { std::cell::RefCell::new((false, Vec::new(), Vec::new())) };
+        }
+        LAST.with_borrow_mut(|(valid, wire, pres)| {
+            let mine = &self.buf[..self.len as usize];
+            if !*valid || wire[..] != *mine {
+                wire.clear();
+                wire.extend_from_slice(mine);
+                pres.clear();
+                // Writing to a Vec cannot fail.
+                let _ = self.write_presentation(&mut PresBuf(pres));
+                *valid = true;
+            }
+            f(pres)
+        })
     }
 
     /// Run `f` on the presentation form, rendered into a per-thread buffer
@@ -478,6 +502,22 @@ mod tests {
             assert_eq!(q.cmp_presentation(&shown), std::cmp::Ordering::Equal);
             assert_eq!(q.cmp_presentation(""), std::cmp::Ordering::Greater);
             assert_eq!(q.cmp_presentation("~~~~"), shown.as_str().cmp("~~~~"));
+        }
+    }
+
+    /// The per-thread last rendering is reused only for the same wire
+    /// bytes: a name asked again, the root after a name, a name differing
+    /// only in case or in where its labels split all render afresh.
+    #[test]
+    fn last_presentation_is_reused_only_for_the_same_name() {
+        let names = [
+            "a.example", "a.example", ".", "A.example", "a.example", "ab.c", "a.bc", ".", ".",
+            "b\\.c.example", "a.example",
+        ];
+        for text in names {
+            let q = QName::from_text(text).unwrap();
+            assert_eq!(q.to_presentation(), q.to_string(), "{text}");
+            assert_eq!(q.to_presentation(), text, "{text}");
         }
     }
 
