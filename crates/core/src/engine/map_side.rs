@@ -17,13 +17,13 @@ use crate::sketch::StableHasher;
 use crate::time::Pane;
 
 /// Entries held before an early flush. Each flush sends a busy key of the
-/// pane another part, which the reduce side merges (a distinct sketch
-/// merge among them): under a spoofed flood (about ten new keys a
-/// message) 16 384 entries flushed every 1 600 messages or so, and 65 536
-/// took 7 % fewer instructions on the bench capture's hostile slice for
-/// about 25 MB more (this table and the flushed records in flight, at
-/// about 340 bytes an entry).
-pub const MAX_MAP_ENTRIES: usize = 1 << 16;
+/// pane another part, which the reduce side merges (see `cold`). 65 536
+/// took 12 % fewer instructions than 16 384 on the bench capture's
+/// hostile 5 s, but twice the last-level cache misses and about 70 MB more
+/// peak RSS on the whole capture (this table and the flushed records in
+/// flight, about 340 bytes an entry), for no wall-time gain that stood out
+/// of this machine's noise: kept at 16 384.
+pub const MAX_MAP_ENTRIES: usize = 1 << 14;
 
 /// What crosses the exchange between map and reduce side.
 // Tallies go by value in batches; boxing them would allocate per record.
