@@ -511,8 +511,17 @@ mod tests {
     #[test]
     fn last_presentation_is_reused_only_for_the_same_name() {
         let names = [
-            "a.example", "a.example", ".", "A.example", "a.example", "ab.c", "a.bc", ".", ".",
-            "b\\.c.example", "a.example",
+            "a.example",
+            "a.example",
+            ".",
+            "A.example",
+            "a.example",
+            "ab.c",
+            "a.bc",
+            ".",
+            ".",
+            "b\\.c.example",
+            "a.example",
         ];
         for text in names {
             let q = QName::from_text(text).unwrap();

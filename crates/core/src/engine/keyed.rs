@@ -262,8 +262,7 @@ impl KeyedWindows {
                 // flush): merge in place (unpacked until the pane is
                 // complete, see `cold`), and ask again.
                 let c = &mut o.into_mut().3;
-                c.may_fire =
-                    c.merge_owned(tally, |t| detector.pane_may_fire(t, slide_secs, panes));
+                c.may_fire = c.merge_owned(tally, |t| detector.pane_may_fire(t, slide_secs, panes));
             }
             Entry::Vacant(v) => {
                 let may_fire = detector.pane_may_fire(&tally, slide_secs, panes);
