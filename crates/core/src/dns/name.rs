@@ -236,19 +236,20 @@ impl QName {
     /// them (compared by its wire bytes, which identify it exactly).
     fn with_last_presentation<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         thread_local! {
-            /// (valid, wire form, presentation form) of the last name.
-            static LAST: std::cell::RefCell<(bool, Vec<u8>, Vec<u8>)> =
-                const { std::cell::RefCell::new((false, Vec::new(), Vec::new())) };
+            /// (wire form, presentation form) of the last name; no name
+            /// yet while the presentation form is empty (never so once
+            /// rendered: the root is ".").
+            static LAST: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
-        LAST.with_borrow_mut(|(valid, wire, pres)| {
+        LAST.with_borrow_mut(|(wire, pres)| {
             let mine = &self.buf[..self.len as usize];
-            if !*valid || wire[..] != *mine {
+            if pres.is_empty() || wire[..] != *mine {
                 wire.clear();
                 wire.extend_from_slice(mine);
                 pres.clear();
                 // Writing to a Vec cannot fail.
                 let _ = self.write_presentation(&mut PresBuf(pres));
-                *valid = true;
             }
             f(pres)
         })

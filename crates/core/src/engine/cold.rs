@@ -177,32 +177,29 @@ impl ColdTally {
     /// merged tally to `f` (in the full form from the `FULL_FROM_PART`th
     /// part on, packed again before that).
     pub fn merge_owned<R>(&mut self, part: Tally, f: impl FnOnce(&Tally) -> R) -> R {
-        let parts = self.parts.saturating_add(1);
-        let may_fire = self.may_fire;
-        if let Form::Packed { .. } = self.form {
-            let mut t = std::mem::take(self).unpack();
-            t.merge_owned(part);
-            let r = f(&t);
-            *self = if parts >= FULL_FROM_PART {
-                ColdTally {
-                    form: Form::Full(Box::new(t)),
-                    parts,
-                    may_fire,
-                }
-            } else {
-                ColdTally {
-                    parts,
-                    ..ColdTally::pack(t, may_fire)
-                }
-            };
-            return r;
+        self.parts = self.parts.saturating_add(1);
+        match &mut self.form {
+            Form::Full(t) => {
+                t.merge_owned(part);
+                f(t)
+            }
+            Form::Packed { .. } => {
+                let (parts, may_fire) = (self.parts, self.may_fire);
+                let mut t = std::mem::take(self).unpack();
+                t.merge_owned(part);
+                let r = f(&t);
+                *self = if parts >= FULL_FROM_PART {
+                    ColdTally {
+                        form: Form::Full(Box::new(t)),
+                        parts,
+                        may_fire,
+                    }
+                } else {
+                    ColdTally::repack(t, parts, may_fire)
+                };
+                r
+            }
         }
-        self.parts = parts;
-        let Form::Full(t) = &mut self.form else {
-            unreachable!("packed is handled above")
-        };
-        t.merge_owned(part);
-        f(t)
     }
 
     /// Pack a tally left in the full form by `merge_owned` (its pane is
@@ -210,10 +207,15 @@ impl ColdTally {
     pub fn settle(&mut self) {
         if let Form::Full(_) = self.form {
             let (parts, may_fire) = (self.parts, self.may_fire);
-            *self = ColdTally {
-                parts,
-                ..ColdTally::pack(std::mem::take(self).unpack(), may_fire)
-            };
+            *self = ColdTally::repack(std::mem::take(self).unpack(), parts, may_fire);
+        }
+    }
+
+    /// `pack`, keeping the count of parts merged so far.
+    fn repack(t: Tally, parts: u8, may_fire: bool) -> ColdTally {
+        ColdTally {
+            parts,
+            ..ColdTally::pack(t, may_fire)
         }
     }
 

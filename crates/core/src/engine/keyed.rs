@@ -403,10 +403,13 @@ impl KeyedWindows {
     fn close_one(&mut self, e: Pane, out: &mut Vec<Alert>) {
         // Pane `leaving` slides out of the window ending at `e`.
         let leaving = e.checked_sub(self.spec.panes);
-        // Keys without a slot whose pane `e` (complete now) may fire get one.
+        // Keys without a slot whose pane `e` (complete now) may fire get
+        // one; pane `e` gets no more parts, so what stays cold of it is
+        // packed again (`ColdTally::settle`), in the same pass.
         let mut promote = std::mem::take(&mut self.promote);
-        if let Some(table) = self.cold.get(&e) {
-            for (h, det, key, t) in table.iter() {
+        if let Some(table) = self.cold.get_mut(&e) {
+            for (h, det, key, t) in table.iter_mut() {
+                t.settle();
                 if t.may_fire {
                     promote.push((h, det, key.clone()));
                 }
@@ -417,12 +420,6 @@ impl KeyedWindows {
             self.promote(k, first);
         }
         self.promote = promote;
-        // Pane `e` is complete: what stayed cold of it gets no more parts.
-        if let Some(table) = self.cold.get_mut(&e) {
-            for (_, c) in table.values_mut() {
-                c.settle();
-            }
-        }
         if let Some(l) = leaving
             && let Some(mut t) = self.cold.remove(&l)
         {

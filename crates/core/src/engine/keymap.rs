@@ -107,6 +107,11 @@ impl<V> KeyMap<V> {
         self.table.iter().map(|e| (e.0, e.1, &e.2, &e.3))
     }
 
+    /// `(hash, detector, key, value)` of every entry, the value mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, u16, &Key, &mut V)> {
+        self.table.iter_mut().map(|e| (e.0, e.1, &e.2, &mut e.3))
+    }
+
     /// Every value, mutably.
     pub fn values_mut(&mut self) -> impl Iterator<Item = (u16, &mut V)> {
         self.table.iter_mut().map(|e| (e.1, &mut e.3))
