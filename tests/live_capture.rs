@@ -467,8 +467,11 @@ fn live_event_log_equals_replay_of_a_tcpdump_recording() {
     // `ts` is compared with a tolerance: each packet socket stamps a
     // packet itself when the kernel has not stamped it on receive (no
     // socket on the host asked for SO_TIMESTAMP, the usual case), so the
-    // two captures read the clock a few microseconds apart (2 µs measured
-    // here). The order and everything else must be equal.
+    // two captures read the clock apart: 2 µs measured on an idle machine,
+    // but 1.1 ms once in a fresh-clone run with the 2 cores busy (one
+    // socket's stamp waited for the scheduler). 20 ms is far below the gap
+    // a wrong packet or a clock error would show and above that jitter.
+    // The order and everything else must be equal.
     let strip = |v: Vec<Value>| -> Vec<(i64, Value)> {
         v.into_iter()
             .map(|mut e| {
@@ -482,7 +485,7 @@ fn live_event_log_equals_replay_of_a_tcpdump_recording() {
     let live = strip(read_lines(&live_events));
     let replayed = strip(read_lines(&replay_events));
     assert_eq!(live.len(), 20, "10 queries and 10 answers live");
-    let same = |(a, b): (&(i64, Value), &(i64, Value))| (a.0 - b.0).abs() <= 1_000 && a.1 == b.1;
+    let same = |(a, b): (&(i64, Value), &(i64, Value))| (a.0 - b.0).abs() <= 20_000 && a.1 == b.1;
     if live.len() != replayed.len() || !live.iter().zip(&replayed).all(same) {
         let first = live
             .iter()
