@@ -517,7 +517,9 @@ pub struct WindowView<'a> {
     /// The window's complete panes with data (full tallies), oldest first,
     /// each with its pane index; empty panes are absent. Complete means the
     /// frontier passed them: every worker's part is merged, so what a
-    /// detector reads here is a function of the input alone.
+    /// detector reads here is a function of the input alone. Empty for a
+    /// detector with its own long window (`window_secs`): its panes are
+    /// folded into buckets and kept packed.
     pub panes: &'a [(crate::time::Pane, Tally)],
     /// The pane the window ends at.
     pub end: crate::time::Pane,

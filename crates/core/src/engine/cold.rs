@@ -220,41 +220,75 @@ impl ColdTally {
     }
 
     pub fn unpack(self) -> Tally {
-        let (data, distinct) = match self.form {
-            Form::Full(t) => return *t,
-            Form::Packed { data, distinct } => (data, distinct),
-        };
-        let mut r = Reader(&data);
-        let mask = u16::from_le_bytes([r.byte(), r.byte()]);
-        let mut t = Tally::default();
-        for (i, v) in t.counters_mut().into_iter().enumerate() {
-            if mask & (1 << i) != 0 {
-                *v = r.varint();
-            }
+        match self.form {
+            Form::Full(t) => *t,
+            Form::Packed { data, distinct } => read(&data, || distinct.map(|d| *d)),
         }
-        let n = r.byte();
-        for _ in 0..n {
-            let h = r.u64();
-            // Packed from `Samples::iter`: already sorted.
-            t.samples.push_sorted(h, r.string());
-        }
-        if r.byte() == 1 {
-            t.note = Some(r.string());
-        }
-        t.distinct = match r.byte() {
-            1 => distinct.map(|d| *d),
-            2 => {
-                let n = usize::from(r.byte());
-                let mut items = [0u64; crate::sketch::distinct::SMALL];
-                for item in items.iter_mut().take(n) {
-                    *item = r.u64();
-                }
-                Some(Distinct::from_small(&items[..n.min(items.len())]))
-            }
-            _ => None,
-        };
-        t
     }
+
+    /// `unpack` of a tally that stays kept (the boxed sketch is copied).
+    pub fn to_tally(&self) -> Tally {
+        match &self.form {
+            Form::Full(t) => (**t).clone(),
+            Form::Packed { data, distinct } => read(data, || distinct.as_deref().cloned()),
+        }
+    }
+
+    /// Only the counters (`Tally::counters`), the rest left empty: what a
+    /// window's running sum takes and gives back.
+    pub fn counts(&self) -> Tally {
+        match &self.form {
+            Form::Full(t) => {
+                let mut c = Tally::default();
+                c.add_counts(t);
+                c
+            }
+            Form::Packed { data, .. } => {
+                let mut t = Tally::default();
+                read_counters(&mut Reader(data), &mut t);
+                t
+            }
+        }
+    }
+}
+
+fn read_counters(r: &mut Reader<'_>, t: &mut Tally) {
+    let mask = u16::from_le_bytes([r.byte(), r.byte()]);
+    for (i, v) in t.counters_mut().into_iter().enumerate() {
+        if mask & (1 << i) != 0 {
+            *v = r.varint();
+        }
+    }
+}
+
+/// What `pack` wrote, with the boxed sketch (when it wrote one) from
+/// `distinct`.
+fn read(data: &[u8], distinct: impl FnOnce() -> Option<Distinct>) -> Tally {
+    let mut r = Reader(data);
+    let mut t = Tally::default();
+    read_counters(&mut r, &mut t);
+    let n = r.byte();
+    for _ in 0..n {
+        let h = r.u64();
+        // Packed from `Samples::iter`: already sorted.
+        t.samples.push_sorted(h, r.string());
+    }
+    if r.byte() == 1 {
+        t.note = Some(r.string());
+    }
+    t.distinct = match r.byte() {
+        1 => distinct(),
+        2 => {
+            let n = usize::from(r.byte());
+            let mut items = [0u64; crate::sketch::distinct::SMALL];
+            for item in items.iter_mut().take(n) {
+                *item = r.u64();
+            }
+            Some(Distinct::from_small(&items[..n.min(items.len())]))
+        }
+        _ => None,
+    };
+    t
 }
 
 #[cfg(test)]
@@ -277,6 +311,11 @@ mod tests {
         t.distinct_mut().insert(42);
         let c = ColdTally::pack(t.clone(), true);
         assert!(c.may_fire);
+        // Read in place: the whole tally, or its counters alone.
+        assert_eq!(format!("{:?}", c.to_tally()), format!("{t:?}"));
+        let counts = c.counts();
+        assert_eq!(counts.counters(), t.counters());
+        assert!(counts.samples.is_empty() && counts.note.is_none() && counts.distinct.is_none());
         let u = c.unpack();
         assert_eq!(format!("{u:?}"), format!("{t:?}"));
         // A distinct set past the small form travels boxed.
@@ -286,10 +325,9 @@ mod tests {
                 .insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
         let before = big.distinct_count();
-        assert_eq!(
-            ColdTally::pack(big, false).unpack().distinct_count(),
-            before
-        );
+        let packed = ColdTally::pack(big, false);
+        assert_eq!(packed.to_tally().distinct_count(), before);
+        assert_eq!(packed.unpack().distinct_count(), before);
         let empty = ColdTally::pack(Tally::default(), false).unpack();
         assert_eq!(format!("{empty:?}"), format!("{:?}", Tally::default()));
         // What `std::mem::take` leaves behind unpacks to nothing.
@@ -322,10 +360,15 @@ mod tests {
             assert_eq!(c.parts, q);
             assert_eq!(matches!(c.form, Form::Full(_)), q >= FULL_FROM_PART);
         }
+        // In the full form, read in place as well.
+        assert_eq!(c.counts().counters(), expected.counters());
+        assert_eq!(shown(&c.to_tally()), shown(&expected));
         c.may_fire = true;
         c.settle();
         assert!(matches!(c.form, Form::Packed { .. }));
         assert!(c.may_fire);
+        assert_eq!(shown(&c.to_tally()), shown(&expected));
+        assert_eq!(c.counts().counters(), expected.counters());
         assert_eq!(shown(&c.unpack()), shown(&expected));
     }
 }

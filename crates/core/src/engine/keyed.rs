@@ -12,8 +12,9 @@
 //! counted) takes its cold panes of the pipeline's window and keeps its
 //! panes for the long window from then on: what came before that is not
 //! held. Its complete panes are folded into buckets (at most
-//! `LONG_BUCKETS` per window), so a key holds a few dozen tallies, not one
-//! per slide. Only complete panes
+//! `LONG_BUCKETS` per window) and packed like the cold store's tallies
+//! (`ColdTally`), so a key holds a few dozen small tallies, not one full
+//! tally per slide. Only complete panes
 //! are folded, so the result is still a function of the input alone. A
 //! bucket leaves the window when its newest pane does (the window is then
 //! up to one bucket longer than asked).
@@ -49,8 +50,14 @@ struct Slot {
     key: Key,
     /// `KeyHasher::hash` of `(det, key)`.
     hash: u64,
-    /// Sorted by pane; a handful at most (window plus lateness).
+    /// Sorted by pane; a handful at most (window plus lateness). For a
+    /// long window only the panes not yet entered (see `buckets`).
     panes: Vec<(Pane, Tally)>,
+    /// A long window's entered panes, folded into buckets and packed (each
+    /// under its newest pane), oldest first: a key of `tunneling` or `dga`
+    /// holds up to `LONG_BUCKETS` of them, mostly a counter or two and a
+    /// sample name, where a full `Tally` is 240 bytes.
+    buckets: Vec<(Pane, ColdTally)>,
     sum: Tally,
     /// How many panes at the front are already added to `sum`.
     entered: usize,
@@ -65,10 +72,9 @@ struct Slot {
 impl Slot {
     /// Slide the key's window to the one `[first, e]`: panes before `first`
     /// leave `sum`, complete panes up to `e` enter it (the frontier passed
-    /// them), and with `bucket > 1` the entered panes of one bucket fold
-    /// into its newest. True when the window's counters changed.
+    /// them). True when the window's counters changed.
     #[inline]
-    fn slide_to(&mut self, first: Pane, e: Pane, bucket: u64) -> bool {
+    fn slide_to(&mut self, first: Pane, e: Pane) -> bool {
         let mut changed = false;
         let gone = self.panes.iter().take_while(|(p, _)| *p < first).count();
         for (_, t) in self.panes.drain(..gone) {
@@ -86,16 +92,34 @@ impl Slot {
             self.entered += 1;
             changed = true;
         }
-        if bucket > 1 {
-            let mut i = 0;
-            while i + 1 < self.entered {
-                if self.panes[i].0 / bucket == self.panes[i + 1].0 / bucket {
-                    let (_, older) = self.panes.remove(i);
-                    self.panes[i].1.merge(&older);
-                    self.entered -= 1;
-                } else {
-                    i += 1;
+        changed
+    }
+
+    /// `slide_to` for a long window: a pane entering folds into the newest
+    /// bucket when it is of the same bucket (`bucket` panes each), else
+    /// starts one; a bucket leaves when its newest pane does.
+    fn slide_long(&mut self, first: Pane, e: Pane, bucket: u64) -> bool {
+        let mut changed = false;
+        let gone = self.buckets.iter().take_while(|(p, _)| *p < first).count();
+        for (_, c) in self.buckets.drain(..gone) {
+            self.sum.sub_counts(&c.counts());
+            changed = true;
+        }
+        // Never entered and already out of the window (as in `slide_to`,
+        // none arrive so late): dropped.
+        let stale = self.panes.iter().take_while(|(p, _)| *p < first).count();
+        self.panes.drain(..stale);
+        let n = self.panes.iter().take_while(|(p, _)| *p <= e).count();
+        for (p, mut t) in self.panes.drain(..n) {
+            self.sum.add_counts(&t);
+            changed = true;
+            match self.buckets.last_mut() {
+                Some((q, c)) if *q / bucket == p / bucket => {
+                    t.merge_owned(std::mem::take(c).unpack());
+                    *q = p;
+                    *c = ColdTally::pack(t, false);
                 }
+                _ => self.buckets.push((p, ColdTally::pack(t, false))),
             }
         }
         changed
@@ -106,18 +130,14 @@ impl Slot {
 /// a slot holds a full `Tally` (240 bytes) per pane: on the bench capture
 /// the slots of the long windows (`dga`, `tunneling`, thousands of keys)
 /// had reserved 1.6 to 1.9 times the panes they held. Growing by half,
-/// never past what window `w` can hold (its panes or buckets, plus the
-/// panes not yet entered), wastes a fifth at most.
-fn reserve_pane(panes: &mut Vec<(Pane, Tally)>, w: DetWindow) {
+/// never past `held` (the pipeline window's panes plus the panes not yet
+/// entered: a long window keeps its entered panes in `buckets`), wastes a
+/// fifth at most.
+fn reserve_pane(panes: &mut Vec<(Pane, Tally)>, held: usize) {
     let len = panes.len();
     if len < panes.capacity() {
         return;
     }
-    let held = if w.long {
-        LONG_BUCKETS as usize + 4
-    } else {
-        w.panes as usize + 2
-    };
     let want = (len + len / 2).max(2);
     let want = if want > held && len < held {
         held
@@ -312,9 +332,9 @@ impl KeyedWindows {
         match slot.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
             Ok(i) => slot.panes[i].1.merge_owned(tally),
             Err(i) => {
-                let w = self.windows[slot.det as usize];
-                reserve_pane(&mut slot.panes, w);
+                reserve_pane(&mut slot.panes, self.spec.panes as usize + 2);
                 slot.panes.insert(i, (pane, tally));
+                let w = self.windows[slot.det as usize];
                 self.touched_map(w).entry(pane).or_default().push(id);
             }
         }
@@ -345,6 +365,7 @@ impl KeyedWindows {
             key: key.clone(),
             hash: h,
             panes: Vec::new(),
+            buckets: Vec::new(),
             sum: Tally::default(),
             entered: 0,
             baseline: Baseline::default(),
@@ -361,7 +382,7 @@ impl KeyedWindows {
         for (&p, table) in self.cold.range_mut(from..) {
             if let Some(t) = table.remove(h, det, &key) {
                 self.cold_entries -= 1;
-                reserve_pane(&mut slot.panes, self.windows[det as usize]);
+                reserve_pane(&mut slot.panes, self.spec.panes as usize + 2);
                 slot.panes.push((p, t.unpack()));
             }
         }
@@ -499,8 +520,12 @@ impl KeyedWindows {
         let window_secs = dw.panes as f64 * self.spec.slide_secs_f64();
         let slide_secs = self.spec.slide_secs_f64();
         let policy = self.policy;
-        let changed = kp.slide_to(first, e, dw.bucket);
-        let has_data = kp.panes.first().is_some_and(|(p, _)| *p <= e);
+        let changed = if dw.long {
+            kp.slide_long(first, e, dw.bucket)
+        } else {
+            kp.slide_to(first, e)
+        };
+        let has_data = !kp.buckets.is_empty() || kp.panes.first().is_some_and(|(p, _)| *p <= e);
         // A key whose window did not change and has no open alert gets the
         // same verdict as last time (none): skip it.
         if kp.alert.is_some() || (changed && has_data) {
@@ -512,6 +537,9 @@ impl KeyedWindows {
                 // when the detector asks for it or there is evidence to write.
                 let merge_full = |kp: &Slot| {
                     let mut t = Tally::default();
+                    for (_, c) in &kp.buckets {
+                        t.merge_owned(c.to_tally());
+                    }
                     for (_, p) in kp.panes.iter().take_while(|(p, _)| *p <= e) {
                         t.merge(p);
                     }
@@ -583,6 +611,7 @@ impl KeyedWindows {
             }
         }
         if kp.panes.is_empty()
+            && kp.buckets.is_empty()
             && kp.alert.is_none()
             && let Some(s) = self.slots[id as usize].take()
         {
@@ -658,41 +687,23 @@ fn resolved_evidence(raised_at: Option<i64>, peak: Option<f64>, hold_us: i64) ->
 mod tests {
     use super::*;
 
-    /// A slot's panes grow by half, to exactly what its window holds, and
-    /// past that (a frontier far behind) by half again.
+    /// A slot's panes grow by half, to exactly `held`, and past that (a
+    /// frontier far behind) by half again.
     #[test]
     fn slot_panes_grow_to_what_the_window_holds() {
-        for (w, held) in [
-            (
-                DetWindow {
-                    panes: 10,
-                    bucket: 1,
-                    long: false,
-                },
-                12,
-            ),
-            (
-                DetWindow {
-                    panes: 300,
-                    bucket: 10,
-                    long: true,
-                },
-                LONG_BUCKETS as usize + 4,
-            ),
-        ] {
-            let mut panes: Vec<(Pane, Tally)> = Vec::new();
-            let mut caps = Vec::new();
-            for p in 0..held as u64 + 3 {
-                reserve_pane(&mut panes, w);
-                assert!(panes.len() < panes.capacity());
-                panes.push((p, Tally::default()));
-                caps.push(panes.capacity());
-            }
-            assert_eq!(caps[held - 1], held, "{w:?}: {caps:?}");
-            assert!(caps[held] > held && caps[held] <= held + held / 2);
-            for (n, c) in caps.iter().enumerate() {
-                assert!(*c <= ((n + 1) * 3 / 2).max(2).max(held), "{w:?}: {caps:?}");
-            }
+        let held = 12;
+        let mut panes: Vec<(Pane, Tally)> = Vec::new();
+        let mut caps = Vec::new();
+        for p in 0..held as u64 + 3 {
+            reserve_pane(&mut panes, held);
+            assert!(panes.len() < panes.capacity());
+            panes.push((p, Tally::default()));
+            caps.push(panes.capacity());
+        }
+        assert_eq!(caps[held - 1], held, "{caps:?}");
+        assert!(caps[held] > held && caps[held] <= held + held / 2);
+        for (n, c) in caps.iter().enumerate() {
+            assert!(*c <= ((n + 1) * 3 / 2).max(2).max(held), "{caps:?}");
         }
     }
 }
