@@ -418,6 +418,7 @@ impl RunShared {
             streams.shuffle,
             &self.plan,
             index,
+            self.local_workers,
             self.metrics.clone(),
             self.summary.clone(),
             self.reload.clone(),

@@ -17,7 +17,7 @@ use super::reload::Reload;
 use super::{RunSummary, frontier_min};
 use crate::alert::Alert;
 use crate::config::Plan;
-use crate::engine::keyed::KeyedWindows;
+use crate::engine::keyed::{Bounds, KeyedWindows};
 use crate::engine::map_side::Shuffle;
 use crate::metrics::Metrics;
 use crate::window::{Pane, WindowPlan};
@@ -57,13 +57,19 @@ pub(crate) fn reduce<'s>(
     shuffle: Stream<'s, Pane, Vec<Shuffle>>,
     plan: &Plan,
     index: usize,
+    local_workers: usize,
     metrics: Option<Metrics>,
     summary: Arc<Mutex<RunSummary>>,
     reload: Option<Arc<Reload>>,
 ) -> Stream<'s, Pane, Vec<Alert>> {
     let mut r = Reduce {
         spec: plan.window,
-        windows: KeyedWindows::new(plan.window, plan.lifecycle, plan.detectors.clone()),
+        windows: KeyedWindows::new(
+            plan.window,
+            plan.lifecycle,
+            plan.detectors.clone(),
+            Bounds::per_worker(local_workers),
+        ),
         held: None,
         last_pane: None,
         closed_through: None,

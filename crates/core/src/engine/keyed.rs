@@ -8,7 +8,7 @@
 //! (`Detector::window_secs`, e.g. `dga` over minutes). Its keys go through
 //! the cold store like any other (kept for the pipeline's window only, so
 //! a key that never may fire costs what it costs any detector); a key
-//! promoted to a slot (at most `MAX_LONG_KEYS` per worker, refusals
+//! promoted to a slot (at most `MAX_LONG_KEYS` per process, refusals
 //! counted) takes its cold panes of the pipeline's window and keeps its
 //! panes for the long window from then on: what came before that is not
 //! held. Its complete panes are folded into buckets (at most
@@ -150,12 +150,44 @@ fn reserve_pane(panes: &mut Vec<(Pane, Tally)>, held: usize) {
 /// Most buckets a long window is made of.
 pub const LONG_BUCKETS: u64 = 30;
 
-/// Most keys of long-window detectors one reduce worker holds (each has a
-/// slot from its first tally that may fire); past it new ones are refused
-/// and counted. 16 384 slots of up to 30 buckets: under a spoofed flood
-/// with water torture beside it (every source a `tunneling` or `dga`
-/// candidate) 65 536 cost 60 MB more per worker on the bench capture.
+/// Most keys of long-window detectors one process holds, split among its
+/// reduce workers (`Bounds`; each key has a slot from its first tally that
+/// may fire); past it new ones are refused and counted. 16 384 slots of up
+/// to 30 buckets: under a spoofed flood with water torture beside it
+/// (every source a `tunneling` or `dga` candidate) 65 536 cost 60 MB more
+/// on the bench capture.
 pub const MAX_LONG_KEYS: usize = 1 << 14;
+
+/// The reduce side's bounds for one worker: the process's (`MAX_COLD_ENTRIES`,
+/// `MAX_KEYS`, `MAX_LONG_KEYS`) split evenly among its workers. Keys are
+/// spread over the workers by hash, so a process holds about the same
+/// state, and refuses about as much, whatever `--workers` is: with a bound
+/// per worker, 2 workers held twice the state (peak RSS 445 to 476 MB
+/// against 324 MB on the bench capture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub cold_entries: usize,
+    pub keys: usize,
+    pub long_keys: usize,
+}
+
+impl Bounds {
+    pub fn per_worker(workers: usize) -> Bounds {
+        let n = workers.max(1);
+        Bounds {
+            cold_entries: MAX_COLD_ENTRIES.div_ceil(n),
+            keys: MAX_KEYS.div_ceil(n),
+            long_keys: MAX_LONG_KEYS.div_ceil(n),
+        }
+    }
+}
+
+impl Default for Bounds {
+    /// The whole process's bounds: one worker.
+    fn default() -> Self {
+        Bounds::per_worker(1)
+    }
+}
 
 /// A detector's window: its length in panes, the panes per bucket (1 for
 /// ordinary windows) and whether it is long (own length, no cold store).
@@ -177,6 +209,8 @@ pub struct KeyedWindows {
     touched_long: Vec<(u64, BTreeMap<Pane, Vec<SlotId>>)>,
     /// Slots of long-window detectors held.
     long_keys: usize,
+    /// This worker's share of the process's bounds.
+    bounds: Bounds,
     /// Keys with panes in a window or an open alert -> their slot.
     index: KeyMap<SlotId>,
     /// Hashes `(detector, key)` once per record for every table below.
@@ -206,21 +240,25 @@ pub struct KeyedWindows {
     /// Tallies that arrived for an already closed window (should not happen
     /// with frontier-driven closing; counted, never silently merged).
     pub late_tallies: u64,
-    /// Tallies refused because `MAX_KEYS` keys were already held.
+    /// Tallies refused because the bounds (`Bounds`) were reached.
     pub refused_keys: u64,
 }
 
-/// Most pane tallies of keys without a slot one reduce worker holds (about
-/// 100 MB); past it new ones are refused and counted in `refused_keys`,
-/// unless the tally alone may fire. A spoofed flood of 40 000 new sources a
-/// second fills it within a window; below that every tally is kept and the
-/// output is exact.
+/// Most pane tallies of keys without a slot one process holds, split among
+/// its reduce workers (`Bounds`; about 100 MB); past it new ones are
+/// refused and counted in `refused_keys`, unless the tally alone may fire.
+/// A spoofed flood of 40 000 new sources a second fills it within a window;
+/// so do about 20 000 busy clients (the bench capture's benign population
+/// at 8x refuses a few hundred tallies a minute); below that every tally is
+/// kept and the output is exact. Half of it refused 496 000 tallies in that
+/// capture's first minute instead of 677.
 pub const MAX_COLD_ENTRIES: usize = 1 << 18;
 
 /// Emptied cold tables kept for reuse.
 const SPARE_TABLES: usize = 4;
 
-/// Most (detector, key) entries one reduce worker holds. Past it, tallies
+/// Most (detector, key) entries one process holds, split among its reduce
+/// workers (`Bounds`). Past it, tallies
 /// for new keys are refused and counted (`refused_keys`): a flood of
 /// millions of spoofed sources cannot grow the state without bound, and the
 /// keys already tracked (the ones with traffic) keep being evaluated.
@@ -231,6 +269,7 @@ impl KeyedWindows {
         spec: WindowPlan,
         policy: LifecyclePolicy,
         detectors: Vec<Arc<dyn Detector>>,
+        bounds: Bounds,
     ) -> Self {
         let windows: Vec<DetWindow> = detectors
             .iter()
@@ -264,6 +303,7 @@ impl KeyedWindows {
             windows,
             touched_long,
             long_keys: 0,
+            bounds,
             index: KeyMap::default(),
             hasher: KeyHasher::default(),
             slots: Vec::new(),
@@ -295,7 +335,10 @@ impl KeyedWindows {
         }
         let spare = &mut self.spare;
         let slide_secs = self.spec.slide_secs_f64();
-        let (panes, full) = (self.spec.panes, self.cold_entries >= MAX_COLD_ENTRIES);
+        let (panes, full) = (
+            self.spec.panes,
+            self.cold_entries >= self.bounds.cold_entries,
+        );
         let detector = &self.detectors[det as usize];
         let table = self
             .cold
@@ -353,7 +396,8 @@ impl KeyedWindows {
     /// Give key `k` a slot holding all its cold panes from `from` on.
     fn promote(&mut self, (h, det, key): (u64, u16, Key), from: Pane) {
         let long = self.windows[det as usize].long;
-        if self.index.len() >= MAX_KEYS || (long && self.long_keys >= MAX_LONG_KEYS) {
+        if self.index.len() >= self.bounds.keys || (long && self.long_keys >= self.bounds.long_keys)
+        {
             self.refused_keys += 1;
             return;
         }
@@ -686,6 +730,27 @@ fn resolved_evidence(raised_at: Option<i64>, peak: Option<f64>, hold_us: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process's bounds are split among its workers, never to zero.
+    #[test]
+    fn bounds_are_the_process_split_among_its_workers() {
+        assert_eq!(Bounds::default(), Bounds::per_worker(1));
+        assert_eq!(Bounds::per_worker(0), Bounds::per_worker(1));
+        let one = Bounds::per_worker(1);
+        assert_eq!(
+            (one.cold_entries, one.keys, one.long_keys),
+            (MAX_COLD_ENTRIES, MAX_KEYS, MAX_LONG_KEYS)
+        );
+        for n in [2, 3, 4, 7, 64] {
+            let b = Bounds::per_worker(n);
+            assert_eq!(b.cold_entries, MAX_COLD_ENTRIES.div_ceil(n));
+            assert!(b.cold_entries * n >= MAX_COLD_ENTRIES);
+            assert!(b.cold_entries * n < MAX_COLD_ENTRIES + n);
+            assert_eq!(b.keys, MAX_KEYS.div_ceil(n));
+            assert_eq!(b.long_keys, MAX_LONG_KEYS.div_ceil(n));
+        }
+        assert_eq!(Bounds::per_worker(1 << 20).long_keys, 1);
+    }
 
     /// A slot's panes grow by half, to exactly `held`, and past that (a
     /// frontier far behind) by half again.
