@@ -116,10 +116,6 @@ impl<V> KeyMap<V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = (u16, &mut V)> {
         self.table.iter_mut().map(|e| (e.1, &mut e.3))
     }
-
-    pub fn clear(&mut self) {
-        self.table.clear();
-    }
 }
 
 #[cfg(test)]
