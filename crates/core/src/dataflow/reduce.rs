@@ -18,7 +18,7 @@ use super::{RunSummary, frontier_min};
 use crate::alert::Alert;
 use crate::config::Plan;
 use crate::engine::keyed::{Bounds, KeyedWindows};
-use crate::engine::map_side::Shuffle;
+use crate::engine::map_side::{Shuffle, recycle_batch};
 use crate::metrics::Metrics;
 use crate::window::{Pane, WindowPlan};
 
@@ -104,16 +104,18 @@ impl Reduce {
         let Some(&t) = cap.least() else { return };
         let mut any_tally = false;
         for batch in data {
-            for s in batch.drain(..) {
+            // Records are taken from where they arrived (a tally is not
+            // copied out of the batch first).
+            for s in batch.iter_mut() {
                 match s {
                     Shuffle::Tally { det, key, tally } => {
                         any_tally = true;
-                        self.windows.add(t, det, key, tally)
+                        self.windows.add_from(t, *det, key, tally)
                     }
-                    Shuffle::End { last_pane: p, .. } => {
+                    &mut Shuffle::End { last_pane: p, .. } => {
                         self.last_pane = Some(self.last_pane.map_or(p, |q| q.max(p)));
                     }
-                    Shuffle::Switch { pane, version, .. } => {
+                    &mut Shuffle::Switch { pane, version, .. } => {
                         if !self.switches.iter().any(|&(_, v)| v == version) {
                             self.switches.push((pane, version));
                             self.switches.sort_unstable();
@@ -121,6 +123,7 @@ impl Reduce {
                     }
                 }
             }
+            recycle_batch(std::mem::take(batch));
         }
         // Hold a capability only for data that can produce alerts.
         if any_tally && self.first_data.is_none() {

@@ -235,6 +235,7 @@ pub(crate) fn spread<'s>(
         shuffle: OutputBuilder::from(out_shuffle),
         events: OutputBuilder::from(out_events),
         reports: OutputBuilder::from(out_reports),
+        shuffle_whole: scope.peers() == 1,
     };
     builder.build(move |caps| {
         let mut caps = Caps::from_vec(caps);

@@ -112,7 +112,12 @@ impl Reader<'_> {
 }
 
 impl ColdTally {
-    pub fn pack(t: Tally, may_fire: bool) -> ColdTally {
+    pub fn pack(mut t: Tally, may_fire: bool) -> ColdTally {
+        ColdTally::pack_from(&mut t, may_fire)
+    }
+
+    /// `pack` of a tally left where it is (only its boxed sketch is taken).
+    pub fn pack_from(t: &mut Tally, may_fire: bool) -> ColdTally {
         thread_local! {
             /// Packing scratch: the packed form is copied out in one exact
             /// allocation.
@@ -158,7 +163,7 @@ impl ColdTally {
                     }
                     None => {
                         out.push(1);
-                        t.distinct.map(Box::new)
+                        t.distinct.take().map(Box::new)
                     }
                 },
             };

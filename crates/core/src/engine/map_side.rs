@@ -4,6 +4,7 @@
 //! `MAX_MAP_ENTRIES` entries the caller flushes it early (nothing is lost,
 //! the reduce side merges partial tallies).
 
+use std::cell::RefCell;
 use std::hash::BuildHasherDefault;
 
 use hashbrown::HashTable;
@@ -74,7 +75,9 @@ impl Shuffle {
 #[derive(Default)]
 struct Table {
     index: HashTable<(u64, u32)>,
-    entries: Vec<(u16, Key, Tally)>,
+    /// `Shuffle::Tally` records only: shipped as they are (the vector is
+    /// handed to the exchange, not copied record by record).
+    entries: Vec<Shuffle>,
 }
 
 impl Table {
@@ -114,10 +117,9 @@ impl TallySink for PaneSink<'_> {
         let found = index.entry(
             hash,
             |&(h, i)| {
-                h == hash && {
-                    let (d, k, _) = &entries[i as usize];
-                    *d == det && k.as_key_ref() == key
-                }
+                h == hash
+                    && matches!(&entries[i as usize],
+                        Shuffle::Tally { det: d, key: k, .. } if *d == det && k.as_key_ref() == key)
             },
             |&(h, _)| h,
         );
@@ -127,13 +129,52 @@ impl TallySink for PaneSink<'_> {
                 let i = entries.len();
                 // At most `MAX_MAP_ENTRIES` and a pane's worth: fits in u32.
                 v.insert((hash, i as u32));
-                entries.push((det, key.to_key(), Tally::default()));
+                entries.push(Shuffle::Tally {
+                    det,
+                    key: key.to_key(),
+                    tally: Tally::default(),
+                });
                 *self.entries += 1;
                 i
             }
         };
-        &mut entries[i].2
+        match &mut entries[i] {
+            Shuffle::Tally { tally, .. } => tally,
+            _ => unreachable!("map tables hold tallies only"),
+        }
     }
+}
+
+thread_local! {
+    /// Record vectors the reduce side of this thread has emptied
+    /// (`recycle_batch`), for the map side to fill again: a vector handed
+    /// to the exchange whole comes back here instead of being freed, so a
+    /// flood does not allocate (and fault in) megabytes of fresh pages per
+    /// shipped pane.
+    static SPARE_BATCHES: RefCell<Vec<Vec<Shuffle>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most emptied record vectors kept per thread.
+const MAX_SPARE_BATCHES: usize = 1;
+/// Smaller emptied vectors (the exchange's own, between workers) are not kept.
+const MIN_SPARE_CAPACITY: usize = 1024;
+
+/// Give back a vector of records once processed (kept, emptied, when it
+/// is large and few are kept).
+pub fn recycle_batch(mut batch: Vec<Shuffle>) {
+    if batch.capacity() < MIN_SPARE_CAPACITY {
+        return;
+    }
+    batch.clear();
+    SPARE_BATCHES.with_borrow_mut(|spare| {
+        if spare.len() < MAX_SPARE_BATCHES {
+            spare.push(batch);
+        }
+    });
+}
+
+fn spare_batch() -> Option<Vec<Shuffle>> {
+    SPARE_BATCHES.with_borrow_mut(|spare| spare.pop())
 }
 
 /// One pane's table, found once per message: each detector's `PaneSink`
@@ -180,11 +221,12 @@ impl MapTables {
     }
 
     /// Hand every pane below `below` (all when `None`), oldest first, to
-    /// `send` as records, without collecting them first.
+    /// `send` as a vector of records (`send` takes them, or leaves what it
+    /// does not take to be dropped).
     pub fn drain_each(
         &mut self,
         below: Option<Pane>,
-        mut send: impl FnMut(Pane, &mut dyn Iterator<Item = Shuffle>),
+        mut send: impl FnMut(Pane, &mut Vec<Shuffle>),
     ) {
         let n = match below {
             Some(b) => self.panes.partition_point(|(p, _)| *p < b),
@@ -195,16 +237,80 @@ impl MapTables {
             self.entries -= table.len();
             table.index.clear();
             // Order is irrelevant: the reduce side merges commutatively.
-            send(
-                pane,
-                &mut table
-                    .entries
-                    .drain(..)
-                    .map(|(det, key, tally)| Shuffle::Tally { det, key, tally }),
-            );
+            let shipped = table.entries.len();
+            send(pane, &mut table.entries);
+            table.entries.clear();
+            // The exchange took the vector: take one the reduce side has
+            // emptied, else start with room for as many records (regrowth
+            // would copy them).
+            if table.entries.capacity() < shipped {
+                table.entries = spare_batch().unwrap_or_default();
+                table.entries.reserve(shipped);
+            }
             if self.spare.len() < SPARE_TABLES {
                 self.spare.push(table);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    fn fill(tables: &mut MapTables, pane: Pane, n: u32) {
+        let mut p = tables.pane(pane);
+        let mut sink = p.sink(0);
+        for i in 0..n {
+            sink.tally(KeyRef::Client(IpAddr::V4(Ipv4Addr::from(i))))
+                .queries += 1;
+        }
+    }
+
+    #[test]
+    fn a_pane_taken_whole_leaves_room_for_the_next() {
+        let mut tables = MapTables::default();
+        fill(&mut tables, 1, 2000);
+        let mut shipped = Vec::new();
+        tables.drain_each(None, |pane, records| {
+            shipped.push((pane, std::mem::take(records)))
+        });
+        assert_eq!(shipped.len(), 1);
+        assert_eq!(shipped[0].0, 1);
+        assert_eq!(shipped[0].1.len(), 2000);
+        assert!(
+            shipped[0]
+                .1
+                .iter()
+                .all(|s| matches!(s, Shuffle::Tally { tally, .. } if tally.queries == 1))
+        );
+        assert_eq!(tables.entries(), 0);
+        // The next pane reuses the emptied table, with room for a pane as
+        // large as the one shipped.
+        fill(&mut tables, 2, 10);
+        assert_eq!(tables.entries(), 10);
+        assert!(tables.panes[0].1.entries.capacity() >= 2000);
+    }
+
+    #[test]
+    fn only_large_emptied_batches_are_kept_and_few() {
+        assert!(spare_batch().is_none());
+        recycle_batch(Vec::with_capacity(MIN_SPARE_CAPACITY - 1));
+        assert!(spare_batch().is_none());
+        for _ in 0..MAX_SPARE_BATCHES + 2 {
+            let mut v = Vec::with_capacity(MIN_SPARE_CAPACITY);
+            v.push(Shuffle::End {
+                target: 0,
+                last_pane: 3,
+            });
+            recycle_batch(v);
+        }
+        for _ in 0..MAX_SPARE_BATCHES {
+            let v = spare_batch().expect("a kept batch");
+            assert!(v.is_empty() && v.capacity() >= MIN_SPARE_CAPACITY);
+        }
+        assert!(spare_batch().is_none());
     }
 }
