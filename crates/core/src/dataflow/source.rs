@@ -124,8 +124,9 @@ pub(crate) struct Outputs {
     /// One reduce worker: a pane's records go to it as the vector they
     /// were tallied in (no copy). With several, the exchange partitions
     /// them record by record anyway, and a whole pane sent at once only
-    /// piles up in the channels (about 30 MB more peak RSS on the bench
-    /// capture with 2 workers): then they go as a stream.
+    /// piles up in the channels (285 against 250–262 MB peak RSS in one
+    /// pair of runs of the bench capture with 2 workers): then they go as
+    /// a stream.
     pub(crate) shuffle_whole: bool,
 }
 
