@@ -81,8 +81,9 @@ impl Shuffle {
 #[derive(Default)]
 struct Table {
     index: HashTable<(u64, u32)>,
-    /// `Shuffle::Tally` records only: shipped as they are (the vector is
-    /// handed to the exchange, not copied record by record).
+    /// `Shuffle::Tally` records only, in the exchange's own type: with one
+    /// reduce worker the vector is handed over whole, not copied record by
+    /// record (with several the exchange partitions it one by one).
     entries: Vec<Shuffle>,
 }
 
