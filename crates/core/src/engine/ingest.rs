@@ -583,10 +583,17 @@ pub const QUERY_TIMEOUT_US: i64 = 10 * crate::time::MICROS;
 
 type TxKey = (std::net::IpAddr, u16, std::net::IpAddr, u16, u16);
 
+/// Pending queries by transaction, and the same in arrival order for
+/// expiry. Each key is hashed once (the hash rides in `order`), and each
+/// insert, match or expiry is one probe: under a spoofed flood every query
+/// is a new transaction and most expire unanswered.
 #[derive(Default)]
 pub struct QueryTracker {
-    pending: foldhash::HashMap<TxKey, i64>,
-    order: std::collections::VecDeque<(TxKey, i64)>,
+    pending: hashbrown::HashTable<(TxKey, i64)>,
+    /// `(hash, key, time)` of every query recorded, oldest first; an entry
+    /// whose key was answered or asked again since is skipped at expiry.
+    order: std::collections::VecDeque<(u64, TxKey, i64)>,
+    hasher: foldhash::fast::RandomState,
     pub evictions: u64,
 }
 
@@ -599,27 +606,45 @@ impl QueryTracker {
         p: &crate::packet::Payload<'_>,
         m: &crate::dns::DnsMessage<'_>,
     ) -> Option<bool> {
+        use std::hash::BuildHasher;
         let now = p.ts_us;
-        while let Some(&(k, ts)) = self.order.front() {
+        while let Some(&(h, k, ts)) = self.order.front() {
             if now - ts <= QUERY_TIMEOUT_US && self.order.len() <= MAX_PENDING_QUERIES {
                 break;
             }
             self.order.pop_front();
-            if self.pending.get(&k) == Some(&ts) {
-                self.pending.remove(&k);
+            if let Ok(e) = self.pending.find_entry(h, |e| *e == (k, ts)) {
+                e.remove();
                 if now - ts <= QUERY_TIMEOUT_US {
                     self.evictions += 1;
                 }
             }
         }
+        let hasher = &self.hasher;
         if !m.qr {
             let k = (p.src, p.sport, p.dst, p.dport, m.id);
-            self.pending.insert(k, now);
-            self.order.push_back((k, now));
+            let h = hasher.hash_one(k);
+            match self
+                .pending
+                .entry(h, |e| e.0 == k, |e| hasher.hash_one(e.0))
+            {
+                hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = now,
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert((k, now));
+                }
+            }
+            self.order.push_back((h, k, now));
             None
         } else {
             let k = (p.dst, p.dport, p.src, p.sport, m.id);
-            Some(self.pending.remove(&k).is_none())
+            let h = hasher.hash_one(k);
+            match self.pending.find_entry(h, |e| e.0 == k) {
+                Ok(e) => {
+                    e.remove();
+                    Some(false)
+                }
+                Err(_) => Some(true),
+            }
         }
     }
 }
