@@ -218,7 +218,11 @@ impl Tally {
         if let Some(d) = distinct {
             match &mut self.distinct {
                 Some(mine) => mine.merge(&d),
-                None => self.distinct = Some(d),
+                None => {
+                    let mut d = d;
+                    d.settle();
+                    self.distinct = Some(d);
+                }
             }
         }
         for (h, s) in samples.into_items() {
@@ -236,7 +240,11 @@ impl Tally {
         if let Some(d) = &other.distinct {
             match &mut self.distinct {
                 Some(mine) => mine.merge(d),
-                None => self.distinct = Some(d.clone()),
+                None => {
+                    let mut d = d.clone();
+                    d.settle();
+                    self.distinct = Some(d);
+                }
             }
         }
         for (h, s) in other.samples.iter() {
@@ -304,6 +312,14 @@ impl Tally {
     /// The distinct-count sketch, created on first use.
     pub fn distinct_mut(&mut self) -> &mut Distinct {
         self.distinct.get_or_insert_with(Default::default)
+    }
+
+    /// Settle the distinct set (`Distinct::settle`): for a tally that is
+    /// kept rather than merged into another.
+    pub fn settle(&mut self) {
+        if let Some(d) = &mut self.distinct {
+            d.settle();
+        }
     }
 
     /// Estimated distinct items (0 without a sketch).

@@ -123,6 +123,7 @@ impl ColdTally {
             /// allocation.
             static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
+        t.settle();
         SCRATCH.with_borrow_mut(|out| {
             out.clear();
             let c = t.counters();

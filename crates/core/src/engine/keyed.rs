@@ -364,7 +364,7 @@ impl KeyedWindows {
         }
     }
 
-    fn add_to_slot(&mut self, id: SlotId, pane: Pane, tally: Tally) {
+    fn add_to_slot(&mut self, id: SlotId, pane: Pane, mut tally: Tally) {
         let Some(slot) = self.slots[id as usize].as_mut() else {
             return;
         };
@@ -373,6 +373,7 @@ impl KeyedWindows {
         match slot.panes.binary_search_by(|(p, _)| p.cmp(&pane)) {
             Ok(i) => slot.panes[i].1.merge_owned(tally),
             Err(i) => {
+                tally.settle();
                 reserve_pane(&mut slot.panes, self.spec.panes as usize + 2);
                 slot.panes.insert(i, (pane, tally));
                 let w = self.windows[slot.det as usize];

@@ -31,6 +31,17 @@ impl BuildHasher for FixedState {
 /// and need no sketch (allocation, hashing) for that.
 pub const SMALL: usize = 4;
 
+/// Item hashes held in a plain buffer past `SMALL`, on the map side, before
+/// a sketch is built. A map-side tally lives for one pane part (an early
+/// flush under a flood ends it after a few thousand packets), so its sketch
+/// never left the sparse form, where every insert pays for a merge of the
+/// sorted code list; and the reduce side merged it into its own sketch all
+/// the same. A buffer costs a push per insert, and the reduce side inserts
+/// it into its sketch (dense once the key is busy, where an insert is a
+/// register update). The result is the same set of codes, so the same
+/// count. Past this many it becomes the sketch it would have been.
+pub const BUFFER: usize = 4096;
+
 type Hll = HyperLogLogPlus<u64, FixedState>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,6 +54,10 @@ enum Repr {
         len: u8,
         items: [u64; SMALL],
     },
+    /// Past `SMALL`, up to `BUFFER` item hashes (repeats included) in
+    /// insertion order, not yet in a sketch. Only built by `insert`; a
+    /// merge never leaves one (see `settle`).
+    Buffer(Vec<u64>),
     Sketch(Box<Hll>),
 }
 
@@ -78,16 +93,35 @@ impl Distinct {
                     *len += 1;
                     return;
                 }
-                // The same inserts, in the same order, as if the sketch
-                // had been there from the start.
-                let mut h = new_hll();
-                for i in items.iter() {
-                    h.insert(i);
+                let mut buf = Vec::with_capacity(4 * SMALL);
+                buf.extend_from_slice(items);
+                buf.push(item_hash);
+                self.0 = Repr::Buffer(buf);
+            }
+            Repr::Buffer(buf) => {
+                if buf.last() == Some(&item_hash) {
+                    return;
                 }
-                h.insert(&item_hash);
-                self.0 = Repr::Sketch(Box::new(h));
+                buf.push(item_hash);
+                if buf.len() >= BUFFER {
+                    self.settle();
+                }
             }
             Repr::Sketch(h) => h.insert(&item_hash),
+        }
+    }
+
+    /// Turn a buffer into the sketch it stands for (the same inserts, in
+    /// the same order, as if the sketch had been there from the start).
+    /// What is kept (the reduce side's tallies) is settled, so that a
+    /// buffer is inserted once into a sketch, not again at every merge.
+    pub fn settle(&mut self) {
+        if let Repr::Buffer(buf) = &self.0 {
+            let mut h = new_hll();
+            for i in buf {
+                h.insert(i);
+            }
+            self.0 = Repr::Sketch(Box::new(h));
         }
     }
 
@@ -95,7 +129,7 @@ impl Distinct {
     pub fn small_items(&self) -> Option<&[u64]> {
         match &self.0 {
             Repr::Small { len, items } => Some(&items[..*len as usize]),
-            Repr::Sketch(_) => None,
+            Repr::Buffer(_) | Repr::Sketch(_) => None,
         }
     }
 
@@ -110,6 +144,7 @@ impl Distinct {
     }
 
     /// Merge another sketch (same precision and hasher by construction).
+    /// The result is settled (never a buffer).
     pub fn merge(&mut self, other: &Distinct) {
         match &other.0 {
             Repr::Small { len, items } => {
@@ -117,20 +152,40 @@ impl Distinct {
                     self.insert(*i);
                 }
             }
-            Repr::Sketch(o) => match &mut self.0 {
-                Repr::Sketch(h) => {
-                    // Same precision by construction: cannot fail.
-                    let _ = h.merge(o);
-                }
-                Repr::Small { len, items } => {
-                    let mut h = o.clone();
-                    for i in &items[..*len as usize] {
-                        h.insert(i);
+            Repr::Buffer(buf) => {
+                self.settle();
+                match &mut self.0 {
+                    Repr::Sketch(h) => {
+                        for i in buf {
+                            h.insert(i);
+                        }
                     }
-                    self.0 = Repr::Sketch(h);
+                    _ => {
+                        for i in buf {
+                            self.insert(*i);
+                        }
+                    }
                 }
-            },
+            }
+            Repr::Sketch(o) => {
+                self.settle();
+                match &mut self.0 {
+                    Repr::Sketch(h) => {
+                        // Same precision by construction: cannot fail.
+                        let _ = h.merge(o);
+                    }
+                    Repr::Small { len, items } => {
+                        let mut h = o.clone();
+                        for i in &items[..*len as usize] {
+                            h.insert(i);
+                        }
+                        self.0 = Repr::Sketch(h);
+                    }
+                    Repr::Buffer(_) => unreachable!("settled above"),
+                }
+            }
         }
+        self.settle();
     }
 
     /// Estimated number of distinct items (a small set is estimated by the
@@ -143,6 +198,10 @@ impl Distinct {
                     h.insert(i);
                 }
                 h.count()
+            }
+            Repr::Buffer(_) => {
+                self.settle();
+                self.count()
             }
             Repr::Sketch(h) => h.count(),
         }
@@ -202,6 +261,52 @@ mod tests {
             b.merge(&d);
             assert_eq!(a.count(), raw.count());
             assert_eq!(b.count(), raw.count());
+        }
+    }
+
+    /// A buffered set (the map side's) counts, merges and settles as the
+    /// sketch built from the same items, whether it is merged into a sparse
+    /// sketch, a dense one or a small set, and merges never leave a buffer.
+    #[test]
+    fn buffered_sets_count_like_the_sketch() {
+        let h = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xa5;
+        for (n, base) in [(5u64, 0u64), (300, 10), (BUFFER as u64 + 7, 20), (9000, 30)] {
+            let mut buffered = Distinct::new();
+            let mut raw = new_hll();
+            for i in 0..n {
+                buffered.insert(h(i));
+                buffered.insert(h(i));
+                raw.insert(&h(i));
+            }
+            assert_eq!(
+                matches!(buffered.0, Repr::Buffer(_)),
+                (n as usize) < BUFFER,
+                "{n} items"
+            );
+            assert_eq!(buffered.clone().count(), raw.count(), "{n} items");
+            // Into a small set, a sparse sketch and a dense one.
+            for kept in [3u64, 200, 5000] {
+                let mut into = Distinct::new();
+                let mut expected = raw.clone();
+                for i in 0..kept {
+                    into.insert(h(base * 100_000 + i));
+                    expected.insert(&h(base * 100_000 + i));
+                }
+                into.settle();
+                into.merge(&buffered);
+                assert!(!matches!(into.0, Repr::Buffer(_)));
+                assert_eq!(into.count(), expected.count(), "{n} into {kept}");
+                // And the other way round.
+                let mut other = buffered.clone();
+                let mut kept_set = Distinct::new();
+                for i in 0..kept {
+                    kept_set.insert(h(base * 100_000 + i));
+                }
+                kept_set.settle();
+                other.merge(&kept_set);
+                assert!(!matches!(other.0, Repr::Buffer(_)));
+                assert_eq!(other.count(), expected.count(), "{kept} into {n}");
+            }
         }
     }
 }
