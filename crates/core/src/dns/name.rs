@@ -428,12 +428,12 @@ pub fn registered_labels(name: &QName) -> Option<usize> {
             *buf.get_mut(len)? = b'.';
             len += 1;
         }
-        for &b in label {
-            *buf.get_mut(len)? = b.to_ascii_lowercase();
-            len += 1;
-        }
+        buf.get_mut(len..len + label.len())?.copy_from_slice(label);
+        len += label.len();
     }
-    let dom = psl::domain(buf.get(..len)?)?;
+    let dotted = buf.get_mut(..len)?;
+    dotted.make_ascii_lowercase();
+    let dom = psl::domain(dotted)?;
     let labels = dom.as_bytes().iter().filter(|&&b| b == b'.').count() + 1;
     (labels <= name.label_count()).then_some(labels)
 }

@@ -342,6 +342,8 @@ impl PayloadTo<'_> {
             }
             let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
             let obs = Observed::new(payload, &msg, unsolicited);
+            // A query's registered domain, hashed once for both top-k tables.
+            let domain = if msg.qr { None } else { domain_hash(&obs) };
             if !msg.qr {
                 offer_client(&mut counters.top_clients, payload.src);
             }
@@ -349,7 +351,7 @@ impl PayloadTo<'_> {
                 let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
                 let [names, domains, clients] = r.tables(interval);
                 offer_name(names, &q.qname);
-                offer_domain(domains, &obs);
+                offer_domain(domains, &obs, domain);
                 offer_client(clients, payload.src);
             }
             // The version in force at this message's pane.
@@ -367,10 +369,7 @@ impl PayloadTo<'_> {
                 let interval = payload.ts_us.max(0) as u64 / plan.report_interval_us as u64;
                 r.newly(interval).offer(payload.ts_us, payload.dst, domain);
             }
-            // Detectors have looked the registered domain up already (cached).
-            if !msg.qr {
-                offer_domain(&mut counters.top_domains, &obs);
-            }
+            offer_domain(&mut counters.top_domains, &obs, domain);
         }
     }
 }
@@ -382,13 +381,19 @@ fn offer_name(t: &mut TopK, qname: &crate::dns::QName) {
     });
 }
 
-/// Count the query's registered domain, when it has one.
-fn offer_domain(t: &mut TopK, obs: &Observed<'_, '_>) {
-    let (Some(n), Some(q)) = (obs.registered_labels(), obs.msg.question.as_ref()) else {
-        return;
-    };
-    let h = q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h);
-    t.offer(h, 1, || obs.registered_domain().unwrap_or_default());
+/// The hash a top-k table counts a query's registered domain under, when
+/// it has one.
+fn domain_hash(obs: &Observed<'_, '_>) -> Option<u64> {
+    let (n, q) = (obs.registered_labels()?, obs.msg.question.as_ref()?);
+    Some(q.qname.suffix_hashes().nth(n - 1).map_or(0, |(_, h)| h))
+}
+
+/// Count the query's registered domain (`hash` from `domain_hash`), when it
+/// has one.
+fn offer_domain(t: &mut TopK, obs: &Observed<'_, '_>, hash: Option<u64>) {
+    if let Some(h) = hash {
+        t.offer(h, 1, || obs.registered_domain().unwrap_or_default());
+    }
 }
 
 /// Count a client address.
