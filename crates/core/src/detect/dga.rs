@@ -457,7 +457,7 @@ impl Dga {
             let n = m.registered_labels()?;
             let q = &m.msg.question.as_ref()?.qname;
             if q.label_count() > n {
-                return Some(q.suffix(n + 1).lowercase_presentation());
+                return Some(q.suffix_lowercase_presentation(n + 1));
             }
         }
         Some(ShortStr::new(domain))

@@ -624,7 +624,7 @@ impl<'a, 'b> Observed<'a, 'b> {
             .get_or_init(|| {
                 let n = self.registered_labels()?;
                 let q = self.msg.question.as_ref()?;
-                Some(q.qname.suffix(n).lowercase_presentation())
+                Some(q.qname.suffix_lowercase_presentation(n))
             })
             .as_ref()
             .map(ShortStr::as_str)

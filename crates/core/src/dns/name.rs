@@ -210,7 +210,14 @@ impl QName {
 
     /// The lower-case presentation form, held inline when it fits.
     pub fn lowercase_presentation(&self) -> ShortStr {
-        self.with_presentation(|p| {
+        self.suffix_lowercase_presentation(self.label_count())
+    }
+
+    /// `self.suffix(n).lowercase_presentation()`, without building the
+    /// suffix (the registered domain of every query is rendered so).
+    pub fn suffix_lowercase_presentation(&self, n: usize) -> ShortStr {
+        let first = self.label_count().saturating_sub(n);
+        self.with_presentation_from(first, |p| {
             p.make_ascii_lowercase();
             ShortStr::new(ascii_str(p))
         })
@@ -255,9 +262,9 @@ impl QName {
         })
     }
 
-    /// Run `f` on the presentation form, rendered into a per-thread buffer
-    /// (no allocation, no zeroing per name).
-    fn with_presentation<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    /// Run `f` on the presentation form of the labels from `first` on,
+    /// rendered into a per-thread buffer (no allocation, no zeroing per name).
+    fn with_presentation_from<R>(&self, first: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> =
                 std::cell::RefCell::new(Vec::with_capacity(1024));
@@ -266,7 +273,7 @@ impl QName {
             buf.clear();
             let mut w = PresBuf(buf);
             // Writing to a Vec cannot fail.
-            let _ = self.write_presentation(&mut w);
+            let _ = self.write_presentation_from(first, &mut w);
             f(buf)
         })
     }
@@ -274,10 +281,16 @@ impl QName {
     /// The presentation form (as `Display` writes it) to `w`: plain labels
     /// are copied as bytes, only the rest goes through the escaping writer.
     fn write_presentation(&self, w: &mut PresBuf<'_>) -> fmt::Result {
-        if self.is_root() {
+        self.write_presentation_from(0, w)
+    }
+
+    /// `write_presentation` of the labels from `first` on (the suffix of
+    /// `label_count() - first` labels; the root when none are left).
+    fn write_presentation_from(&self, first: usize, w: &mut PresBuf<'_>) -> fmt::Result {
+        if first >= self.label_count() {
             return w.push(b".");
         }
-        for (i, label) in self.labels().enumerate() {
+        for (i, label) in self.labels().skip(first).enumerate() {
             if i > 0 {
                 w.push(b".")?;
             }
@@ -528,6 +541,36 @@ mod tests {
             let q = QName::from_text(text).unwrap();
             assert_eq!(q.to_presentation(), q.to_string(), "{text}");
             assert_eq!(q.to_presentation(), text, "{text}");
+        }
+    }
+
+    /// The registered domain is rendered from the name in place; it must
+    /// read as the suffix built and rendered would, escapes and all.
+    #[test]
+    fn suffix_presentation_in_place_matches_the_built_suffix() {
+        let mut odd = QName::new();
+        for label in [
+            &b"A.b"[..],
+            b"\\x",
+            b"Caf\xc3\xa9",
+            b"EXAMPLE",
+            b"co",
+            b"UK",
+        ] {
+            odd.push_label(label).unwrap();
+        }
+        for name in [
+            QName::from_text("Www.Example.CO.uk").unwrap(),
+            QName::new(),
+            odd,
+        ] {
+            for n in 0..=name.label_count() + 1 {
+                assert_eq!(
+                    name.suffix_lowercase_presentation(n).as_str(),
+                    name.suffix(n).lowercase_presentation().as_str(),
+                    "{name} {n}"
+                );
+            }
         }
     }
 
