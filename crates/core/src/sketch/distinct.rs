@@ -241,18 +241,25 @@ mod tests {
         assert!((small.count() - 100.0).abs() <= 2.0, "{}", small.count());
     }
 
+    /// `n` items `h(0..n)`, each inserted twice, into a `Distinct` and once
+    /// into a bare sketch.
+    fn filled(n: u64, h: impl Fn(u64) -> u64) -> (Distinct, Hll) {
+        let mut d = Distinct::new();
+        let mut raw = new_hll();
+        for i in 0..n {
+            d.insert(h(i));
+            d.insert(h(i));
+            raw.insert(&h(i));
+        }
+        (d, raw)
+    }
+
     /// The small form counts, merges and grows exactly as the sketch would.
     #[test]
     fn small_sets_count_like_the_sketch() {
         let h = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x55;
         for n in 0..12u64 {
-            let mut d = Distinct::new();
-            let mut raw = new_hll();
-            for i in 0..n {
-                d.insert(h(i));
-                d.insert(h(i));
-                raw.insert(&h(i));
-            }
+            let (mut d, mut raw) = filled(n, h);
             assert_eq!(d.count(), raw.count(), "{n} items");
             // Small into small, small into sketch, sketch into small.
             let mut big = Distinct::new();
@@ -276,13 +283,7 @@ mod tests {
     fn buffered_sets_count_like_the_sketch() {
         let h = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xa5;
         for (n, base) in [(5u64, 0u64), (300, 10), (BUFFER as u64 + 7, 20), (9000, 30)] {
-            let mut buffered = Distinct::new();
-            let mut raw = new_hll();
-            for i in 0..n {
-                buffered.insert(h(i));
-                buffered.insert(h(i));
-                raw.insert(&h(i));
-            }
+            let (buffered, mut raw) = filled(n, h);
             assert_eq!(
                 matches!(buffered.0, Repr::Buffer(_)),
                 (n as usize) < BUFFER,
