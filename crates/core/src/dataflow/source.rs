@@ -93,12 +93,12 @@ pub(crate) fn source<'s>(
     let (out_events, events) = builder.new_output::<Vec<EventLine>>();
     let (out_reports, reports) = builder.new_output::<Vec<ReportPart>>();
     let (out_forward, forward) = builder.new_output::<Vec<FrameBatch>>();
-    let outputs = Outputs {
-        shuffle: OutputBuilder::from(out_shuffle),
-        events: OutputBuilder::from(out_events),
-        reports: OutputBuilder::from(out_reports),
-        shuffle_whole: scope.peers() == 1,
-    };
+    let outputs = Outputs::new(
+        scope.peers(),
+        OutputBuilder::from(out_shuffle),
+        OutputBuilder::from(out_events),
+        OutputBuilder::from(out_reports),
+    );
     let out_forward = OutputBuilder::from(out_forward);
     builder.build(move |mut caps| {
         let forward_cap = caps.pop();
@@ -127,7 +127,24 @@ pub(crate) struct Outputs {
     /// piles up in the channels (285 against 250–262 MB peak RSS in one
     /// pair of runs of the bench capture with 2 workers): then they go as
     /// a stream.
-    pub(crate) shuffle_whole: bool,
+    shuffle_whole: bool,
+}
+
+impl Outputs {
+    /// The outputs of a worker's map side in a dataflow of `peers` workers.
+    pub(crate) fn new(
+        peers: usize,
+        shuffle: Output<Shuffle>,
+        events: Output<EventLine>,
+        reports: Output<ReportPart>,
+    ) -> Outputs {
+        Outputs {
+            shuffle,
+            events,
+            reports,
+            shuffle_whole: peers == 1,
+        }
+    }
 }
 
 /// One capability per output, all at the watermark pane.

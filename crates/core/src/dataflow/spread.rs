@@ -231,12 +231,12 @@ pub(crate) fn spread<'s>(
     let (out_shuffle, shuffle) = builder.new_output();
     let (out_events, events) = builder.new_output();
     let (out_reports, reports) = builder.new_output();
-    let mut outputs = Outputs {
-        shuffle: OutputBuilder::from(out_shuffle),
-        events: OutputBuilder::from(out_events),
-        reports: OutputBuilder::from(out_reports),
-        shuffle_whole: scope.peers() == 1,
-    };
+    let mut outputs = Outputs::new(
+        scope.peers(),
+        OutputBuilder::from(out_shuffle),
+        OutputBuilder::from(out_events),
+        OutputBuilder::from(out_reports),
+    );
     builder.build(move |caps| {
         let mut caps = Caps::from_vec(caps);
         let mut ingest = Ingest::new(setup.plan.clone(), setup.events);
