@@ -208,13 +208,9 @@ impl QName {
         s
     }
 
-    /// The lower-case presentation form, held inline when it fits.
-    pub fn lowercase_presentation(&self) -> ShortStr {
-        self.suffix_lowercase_presentation(self.label_count())
-    }
-
-    /// `self.suffix(n).lowercase_presentation()`, without building the
-    /// suffix (the registered domain of every query is rendered so).
+    /// The lower-case presentation form of the last `n` labels (the root
+    /// when `n` is 0), held inline when it fits, rendered from the name in
+    /// place (the registered domain of every query is rendered so).
     pub fn suffix_lowercase_presentation(&self, n: usize) -> ShortStr {
         let first = self.label_count().saturating_sub(n);
         self.with_presentation_from(first, |p| {
@@ -545,7 +541,8 @@ mod tests {
     }
 
     /// The registered domain is rendered from the name in place; it must
-    /// read as the suffix built and rendered would, escapes and all.
+    /// read as the suffix built and displayed would (`Display`, a separate
+    /// writer), lower-cased, escapes and all.
     #[test]
     fn suffix_presentation_in_place_matches_the_built_suffix() {
         let mut odd = QName::new();
@@ -567,7 +564,7 @@ mod tests {
             for n in 0..=name.label_count() + 1 {
                 assert_eq!(
                     name.suffix_lowercase_presentation(n).as_str(),
-                    name.suffix(n).lowercase_presentation().as_str(),
+                    name.suffix(n).to_string().to_ascii_lowercase(),
                     "{name} {n}"
                 );
             }
