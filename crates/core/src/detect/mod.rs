@@ -248,7 +248,8 @@ impl Tally {
             }
         }
         for (h, s) in other.samples.iter() {
-            self.offer_sample(*h, s);
+            self.samples
+                .offer(*h, |stored| s.cmp_to(stored), || s.clone());
         }
         if let Some(n) = &other.note
             && self.note.as_ref().is_none_or(|m| n < m)
@@ -330,23 +331,87 @@ impl Tally {
     /// Keep the name if its hash is among the `MAX_SAMPLES` smallest
     /// (copied only when kept).
     pub fn offer_sample(&mut self, hash: u64, name: &str) {
-        self.samples
-            .offer(hash, |stored| name.cmp(stored), || name.into());
-    }
-
-    /// Offer a query name (hash = its case-insensitive name hash). The name
-    /// is formatted only when it is kept, and compared without allocating.
-    pub fn offer_qname(&mut self, qname: &crate::dns::QName) {
         self.samples.offer(
-            qname.hash(),
-            |stored| qname.cmp_presentation(stored),
-            || qname.to_presentation().into_boxed_str(),
+            hash,
+            |stored| stored.cmp_text(name).reverse(),
+            || SampleName::Text(name.into()),
         );
     }
 
-    /// The sample names, for evidence.
-    pub fn sample_names(&self) -> Vec<&str> {
-        self.samples.iter().map(|(_, s)| &**s).collect()
+    /// Offer a query name (hash = its case-insensitive name hash). Kept in
+    /// wire form, copied only when kept and rendered only for evidence
+    /// (`sample_names`): most tallies never become an alert.
+    pub fn offer_qname(&mut self, qname: &crate::dns::QName) {
+        let wire = qname.wire();
+        self.samples.offer(
+            qname.hash(),
+            |stored| stored.cmp_wire(wire).reverse(),
+            || SampleName::Wire(wire.into()),
+        );
+    }
+
+    /// The sample names (escaped presentation form), for evidence.
+    pub fn sample_names(&self) -> Vec<String> {
+        self.samples.iter().map(|(_, s)| s.render()).collect()
+    }
+}
+
+/// A sample name as a tally keeps it: a query name in wire form (labels
+/// length-prefixed, case kept; rendered escaped only for evidence), or
+/// text a detector built (a registered domain, already escaped).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SampleName {
+    Wire(Box<[u8]>),
+    Text(Box<str>),
+}
+
+impl SampleName {
+    /// The presentation form (as `QName`'s `Display`, escaped).
+    pub fn render(&self) -> String {
+        match self {
+            SampleName::Wire(w) => crate::dns::QName::from_wire(w).to_presentation(),
+            SampleName::Text(t) => t.to_string(),
+        }
+    }
+
+    /// The order of samples with equal hashes: their presentation forms'.
+    /// Two query names compare by their wire forms, which orders them as
+    /// their presentation forms for the names that share a hash in
+    /// practice (the same name in another case: equal lengths and bytes
+    /// but for letters, so the first difference is the same letter pair in
+    /// both forms).
+    pub fn cmp_to(&self, other: &SampleName) -> std::cmp::Ordering {
+        match other {
+            SampleName::Wire(w) => self.cmp_wire(w),
+            SampleName::Text(t) => self.cmp_text(t),
+        }
+    }
+
+    /// `cmp_to` a query name in wire form.
+    fn cmp_wire(&self, wire: &[u8]) -> std::cmp::Ordering {
+        match self {
+            SampleName::Wire(w) => (**w).cmp(wire),
+            // Mixed kinds (no detector offers both): by the rendered text.
+            SampleName::Text(t) => (**t).cmp(
+                crate::dns::QName::from_wire(wire)
+                    .to_presentation()
+                    .as_str(),
+            ),
+        }
+    }
+
+    /// `cmp_to` a name given as text.
+    fn cmp_text(&self, text: &str) -> std::cmp::Ordering {
+        match self {
+            SampleName::Text(t) => (**t).cmp(text),
+            SampleName::Wire(_) => self.render().as_str().cmp(text),
+        }
+    }
+}
+
+impl Default for SampleName {
+    fn default() -> Self {
+        SampleName::Text(Box::default())
     }
 }
 
@@ -370,11 +435,11 @@ pub fn pane_share_of_count(count: u64, min: u64, panes: u64) -> bool {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Samples {
     len: u8,
-    items: [(u64, Box<str>); MAX_SAMPLES],
+    items: [(u64, SampleName); MAX_SAMPLES],
 }
 
 impl Samples {
-    pub fn iter(&self) -> std::slice::Iter<'_, (u64, Box<str>)> {
+    pub fn iter(&self) -> std::slice::Iter<'_, (u64, SampleName)> {
         self.items[..self.len as usize].iter()
     }
 
@@ -388,7 +453,7 @@ impl Samples {
 
     /// Append `(hash, name)` known to sort after every item held (as
     /// `iter` gave them); ignored when full.
-    pub(crate) fn push_sorted(&mut self, hash: u64, name: Box<str>) {
+    pub(crate) fn push_sorted(&mut self, hash: u64, name: SampleName) {
         let n = self.len as usize;
         if n < MAX_SAMPLES {
             self.items[n] = (hash, name);
@@ -401,8 +466,8 @@ impl Samples {
     pub fn offer(
         &mut self,
         hash: u64,
-        cmp: impl Fn(&str) -> std::cmp::Ordering,
-        make: impl FnOnce() -> Box<str>,
+        cmp: impl Fn(&SampleName) -> std::cmp::Ordering,
+        make: impl FnOnce() -> SampleName,
     ) {
         if let Some(pos) = self.position(hash, cmp) {
             self.insert_at(pos, hash, make());
@@ -410,21 +475,25 @@ impl Samples {
     }
 
     /// `offer` of a name already built.
-    pub fn offer_owned(&mut self, hash: u64, name: Box<str>) {
-        if let Some(pos) = self.position(hash, |stored| (*name).cmp(stored)) {
+    pub fn offer_owned(&mut self, hash: u64, name: SampleName) {
+        if let Some(pos) = self.position(hash, |stored| name.cmp_to(stored)) {
             self.insert_at(pos, hash, name);
         }
     }
 
     /// The items, by value (`len` of them).
-    pub fn into_items(self) -> impl Iterator<Item = (u64, Box<str>)> {
+    pub fn into_items(self) -> impl Iterator<Item = (u64, SampleName)> {
         let n = self.len as usize;
         self.items.into_iter().take(n)
     }
 
     /// Where `(hash, name)` goes, `None` when it is held already or sorts
     /// after a full set.
-    fn position(&self, hash: u64, cmp: impl Fn(&str) -> std::cmp::Ordering) -> Option<usize> {
+    fn position(
+        &self,
+        hash: u64,
+        cmp: impl Fn(&SampleName) -> std::cmp::Ordering,
+    ) -> Option<usize> {
         use std::cmp::Ordering;
         let n = self.len as usize;
         if n >= MAX_SAMPLES && hash >= self.items[n - 1].0 {
@@ -440,7 +509,7 @@ impl Samples {
         Some(n)
     }
 
-    fn insert_at(&mut self, pos: usize, hash: u64, name: Box<str>) {
+    fn insert_at(&mut self, pos: usize, hash: u64, name: SampleName) {
         if (self.len as usize) < MAX_SAMPLES {
             self.len += 1;
         }

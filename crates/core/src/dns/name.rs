@@ -136,6 +136,28 @@ impl QName {
         self.count == 0
     }
 
+    /// The labels as on the wire (length-prefixed, without the root
+    /// octet), case kept: exactly identifies the name (`from_wire` gives it
+    /// back).
+    pub fn wire(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    /// The name whose `wire()` is `wire`. Bytes that do not make a valid
+    /// name (a label cut short, past a bound) end it there.
+    pub fn from_wire(wire: &[u8]) -> QName {
+        let mut name = QName::new();
+        let mut rest = wire;
+        while let Some((&n, tail)) = rest.split_first() {
+            let n = usize::from(n);
+            if n > tail.len() || name.push_label(&tail[..n]).is_err() {
+                break;
+            }
+            rest = &tail[n..];
+        }
+        name
+    }
+
     /// Wire length including the root octet.
     pub fn wire_len(&self) -> usize {
         self.len as usize + 1
@@ -219,43 +241,12 @@ impl QName {
         })
     }
 
-    /// Order of the presentation form against `other` (byte order, as `str`
-    /// compares), without allocating.
-    pub fn cmp_presentation(&self, other: &str) -> std::cmp::Ordering {
-        self.with_last_presentation(|p| p.cmp(other.as_bytes()))
-    }
-
     /// The presentation form (as `Display` writes it), built in one
     /// allocation: labels of plain characters are copied whole, only the
-    /// rest goes through the escaping writer. Hot path (sample names).
+    /// rest goes through the escaping writer.
     pub fn to_presentation(&self) -> String {
         // One exact allocation; the presentation form is ASCII.
-        self.with_last_presentation(|p| ascii_str(p).to_owned())
-    }
-
-    /// Run `f` on the presentation form, kept per thread for the last name
-    /// rendered: the detectors that keep a message's name as a sample ask
-    /// for the same name one after another, and it is rendered once for
-    /// them (compared by its wire bytes, which identify it exactly).
-    fn with_last_presentation<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        thread_local! {
-            /// (wire form, presentation form) of the last name; no name
-            /// yet while the presentation form is empty (never so once
-            /// rendered: the root is ".").
-            static LAST: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
-                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-        }
-        LAST.with_borrow_mut(|(wire, pres)| {
-            let mine = &self.buf[..self.len as usize];
-            if pres.is_empty() || wire[..] != *mine {
-                wire.clear();
-                wire.extend_from_slice(mine);
-                pres.clear();
-                // Writing to a Vec cannot fail.
-                let _ = self.write_presentation(&mut PresBuf(pres));
-            }
-            f(pres)
-        })
+        self.with_presentation_from(0, |p| ascii_str(p).to_owned())
     }
 
     /// Run `f` on the presentation form of the labels from `first` on,
@@ -274,14 +265,10 @@ impl QName {
         })
     }
 
-    /// The presentation form (as `Display` writes it) to `w`: plain labels
-    /// are copied as bytes, only the rest goes through the escaping writer.
-    fn write_presentation(&self, w: &mut PresBuf<'_>) -> fmt::Result {
-        self.write_presentation_from(0, w)
-    }
-
-    /// `write_presentation` of the labels from `first` on (the suffix of
-    /// `label_count() - first` labels; the root when none are left).
+    /// The presentation form (as `Display` writes it) of the labels from
+    /// `first` on (the suffix of `label_count() - first` labels; the root
+    /// when none are left) to `w`: plain labels are copied as bytes, only
+    /// the rest goes through the escaping writer.
     fn write_presentation_from(&self, first: usize, w: &mut PresBuf<'_>) -> fmt::Result {
         if first >= self.label_count() {
             return w.push(b".");
@@ -330,14 +317,14 @@ pub fn suffix_hash_step(h: u64, label: &[u8]) -> u64 {
     h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
-/// A presentation form rendered by `write_presentation`, as `str`. Every
+/// A presentation form rendered by `write_presentation_from`, as `str`. Every
 /// byte it writes is printable ASCII (`is_plain` bytes, `.`, `\` and the
 /// digits of `\DDD`), so the bytes need no UTF-8 validation: validating
 /// every sample and registered-domain name cost about 4 % of a replay's
 /// instructions under water torture (callgrind).
 fn ascii_str(p: &[u8]) -> &str {
     debug_assert!(p.is_ascii(), "presentation form is ASCII");
-    // SAFETY: `p` is the output of `write_presentation` (only ASCII, see
+    // SAFETY: `p` is the output of `write_presentation_from` (only ASCII, see
     // above and `write_label_escaped`), and ASCII is valid UTF-8.
     unsafe { trusted_str(p) }
 }
@@ -508,36 +495,33 @@ mod tests {
             }
             assert_eq!(q.label_count(), n);
             assert_eq!(q.to_presentation(), q.to_string());
-            let shown = q.to_string();
-            assert_eq!(q.cmp_presentation(&shown), std::cmp::Ordering::Equal);
-            assert_eq!(q.cmp_presentation(""), std::cmp::Ordering::Greater);
-            assert_eq!(q.cmp_presentation("~~~~"), shown.as_str().cmp("~~~~"));
+            // The wire form gives the same name back, case and all.
+            let back = QName::from_wire(q.wire());
+            assert_eq!(back.wire(), q.wire());
+            assert_eq!(back.to_presentation(), q.to_string());
         }
     }
 
-    /// The per-thread last rendering is reused only for the same wire
-    /// bytes: a name asked again, the root after a name, a name differing
-    /// only in case or in where its labels split all render afresh.
+    /// `from_wire` reads back what `wire` gave, and stops at bytes that do
+    /// not make a name (sample names are read back from packed tallies).
     #[test]
-    fn last_presentation_is_reused_only_for_the_same_name() {
-        let names = [
-            "a.example",
-            "a.example",
+    fn wire_form_reads_back_and_stops_at_junk() {
+        for text in [
             ".",
-            "A.example",
             "a.example",
+            "A.Example",
+            "b\\.c.example",
             "ab.c",
             "a.bc",
-            ".",
-            ".",
-            "b\\.c.example",
-            "a.example",
-        ];
-        for text in names {
+        ] {
             let q = QName::from_text(text).unwrap();
-            assert_eq!(q.to_presentation(), q.to_string(), "{text}");
-            assert_eq!(q.to_presentation(), text, "{text}");
+            assert_eq!(QName::from_wire(q.wire()).to_presentation(), text);
         }
+        // A label cut short ends the name before it; an empty label is
+        // not pushed.
+        assert_eq!(QName::from_wire(b"\x01a\x05ab").to_presentation(), "a");
+        assert_eq!(QName::from_wire(b"\x01a\x00\x01b").to_presentation(), "a");
+        assert_eq!(QName::from_wire(b"").to_presentation(), ".");
     }
 
     /// The registered domain is rendered from the name in place; it must

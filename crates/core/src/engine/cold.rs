@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 
-use crate::detect::Tally;
+use crate::detect::{SampleName, Tally};
 use crate::sketch::distinct::Distinct;
 
 #[derive(Default)]
@@ -67,6 +67,16 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// A sample name: its length times two, plus one for text, then its bytes.
+fn put_sample(out: &mut Vec<u8>, s: &SampleName) {
+    let (bytes, text) = match s {
+        SampleName::Wire(w) => (&**w, 0),
+        SampleName::Text(t) => (t.as_bytes(), 1),
+    };
+    put_varint(out, (bytes.len() as u64) << 1 | text);
+    out.extend_from_slice(bytes);
+}
+
 /// Reads what `put_*` wrote (our own bytes: a short read is a bug, and
 /// yields zeros rather than a panic).
 struct Reader<'a>(&'a [u8]);
@@ -99,6 +109,18 @@ impl Reader<'_> {
         let b = self.bytes(8);
         h[..b.len()].copy_from_slice(b);
         u64::from_le_bytes(h)
+    }
+    fn sample(&mut self) -> SampleName {
+        let v = self.varint();
+        let b = self.bytes((v >> 1) as usize);
+        if v & 1 == 0 {
+            return SampleName::Wire(b.into());
+        }
+        // Packed from a `str`: valid UTF-8 (lossy only as a guard).
+        SampleName::Text(match std::str::from_utf8(b) {
+            Ok(s) => s.into(),
+            Err(_) => String::from_utf8_lossy(b).into(),
+        })
     }
     fn string(&mut self) -> Box<str> {
         let n = self.varint() as usize;
@@ -138,7 +160,7 @@ impl ColdTally {
             out.push(t.samples.len() as u8);
             for (h, s) in t.samples.iter() {
                 out.extend_from_slice(&h.to_le_bytes());
-                put_str(out, s);
+                put_sample(out, s);
             }
             match &t.note {
                 Some(n) => {
@@ -277,7 +299,7 @@ fn read(data: &[u8], distinct: impl FnOnce() -> Option<Distinct>) -> Tally {
     for _ in 0..n {
         let h = r.u64();
         // Packed from `Samples::iter`: already sorted.
-        t.samples.push_sorted(h, r.string());
+        t.samples.push_sorted(h, r.sample());
     }
     if r.byte() == 1 {
         t.note = Some(r.string());
