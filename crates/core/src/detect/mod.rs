@@ -333,8 +333,8 @@ impl Tally {
     pub fn offer_sample(&mut self, hash: u64, name: &str) {
         self.samples.offer(
             hash,
-            |stored| stored.cmp_text(name).reverse(),
-            || SampleName::Text(name.into()),
+            |stored| stored.cmp_text(name.as_bytes()).reverse(),
+            || SampleName::text(name),
         );
     }
 
@@ -346,7 +346,7 @@ impl Tally {
         self.samples.offer(
             qname.hash(),
             |stored| stored.cmp_wire(wire).reverse(),
-            || SampleName::Wire(wire.into()),
+            || SampleName::wire(wire),
         );
     }
 
@@ -358,19 +358,61 @@ impl Tally {
 
 /// A sample name as a tally keeps it: a query name in wire form (labels
 /// length-prefixed, case kept; rendered escaped only for evidence), or
-/// text a detector built (a registered domain, already escaped).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SampleName {
-    Wire(Box<[u8]>),
-    Text(Box<str>),
-}
+/// text a detector built (a registered domain, already escaped). One boxed
+/// slice, its first byte saying which (`WIRE` or `TEXT`): 16 bytes in a
+/// tally, which every map-side record carries three of.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleName(Box<[u8]>);
+
+const WIRE: u8 = 0;
+const TEXT: u8 = 1;
 
 impl SampleName {
+    fn tagged(tag: u8, bytes: &[u8]) -> SampleName {
+        let mut v = Vec::with_capacity(bytes.len() + 1);
+        v.push(tag);
+        v.extend_from_slice(bytes);
+        SampleName(v.into_boxed_slice())
+    }
+
+    /// A query name, by `QName::wire`.
+    pub fn wire(wire: &[u8]) -> SampleName {
+        SampleName::tagged(WIRE, wire)
+    }
+
+    pub fn text(text: &str) -> SampleName {
+        SampleName::tagged(TEXT, text.as_bytes())
+    }
+
+    /// The bytes as packed (`cold`): the tag, then the name.
+    pub fn packed(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// What `packed` gave.
+    pub fn from_packed(bytes: &[u8]) -> SampleName {
+        SampleName(bytes.into())
+    }
+
+    /// The wire form, for a query name.
+    fn as_wire(&self) -> Option<&[u8]> {
+        match self.0.split_first() {
+            Some((&WIRE, w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// The text's bytes (none for the default, empty name).
+    fn text_bytes(&self) -> &[u8] {
+        self.0.get(1..).unwrap_or_default()
+    }
+
     /// The presentation form (as `QName`'s `Display`, escaped).
     pub fn render(&self) -> String {
-        match self {
-            SampleName::Wire(w) => crate::dns::QName::from_wire(w).to_presentation(),
-            SampleName::Text(t) => t.to_string(),
+        match self.as_wire() {
+            Some(w) => crate::dns::QName::from_wire(w).to_presentation(),
+            // Built from a `str` (lossy only for bytes a peer sent).
+            None => String::from_utf8_lossy(self.text_bytes()).into_owned(),
         }
     }
 
@@ -381,37 +423,31 @@ impl SampleName {
     /// but for letters, so the first difference is the same letter pair in
     /// both forms).
     pub fn cmp_to(&self, other: &SampleName) -> std::cmp::Ordering {
-        match other {
-            SampleName::Wire(w) => self.cmp_wire(w),
-            SampleName::Text(t) => self.cmp_text(t),
+        match other.as_wire() {
+            Some(w) => self.cmp_wire(w),
+            None => self.cmp_text(other.text_bytes()),
         }
     }
 
     /// `cmp_to` a query name in wire form.
     fn cmp_wire(&self, wire: &[u8]) -> std::cmp::Ordering {
-        match self {
-            SampleName::Wire(w) => (**w).cmp(wire),
+        match self.as_wire() {
+            Some(w) => w.cmp(wire),
             // Mixed kinds (no detector offers both): by the rendered text.
-            SampleName::Text(t) => (**t).cmp(
+            None => self.text_bytes().cmp(
                 crate::dns::QName::from_wire(wire)
                     .to_presentation()
-                    .as_str(),
+                    .as_bytes(),
             ),
         }
     }
 
-    /// `cmp_to` a name given as text.
-    fn cmp_text(&self, text: &str) -> std::cmp::Ordering {
-        match self {
-            SampleName::Text(t) => (**t).cmp(text),
-            SampleName::Wire(_) => self.render().as_str().cmp(text),
+    /// `cmp_to` a name given as text (as `str` orders: by its bytes).
+    fn cmp_text(&self, text: &[u8]) -> std::cmp::Ordering {
+        match self.as_wire() {
+            None => self.text_bytes().cmp(text),
+            Some(_) => self.render().as_bytes().cmp(text),
         }
-    }
-}
-
-impl Default for SampleName {
-    fn default() -> Self {
-        SampleName::Text(Box::default())
     }
 }
 

@@ -67,14 +67,10 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// A sample name: its length times two, plus one for text, then its bytes.
+/// A sample name: its packed bytes (`SampleName::packed`).
 fn put_sample(out: &mut Vec<u8>, s: &SampleName) {
-    let (bytes, text) = match s {
-        SampleName::Wire(w) => (&**w, 0),
-        SampleName::Text(t) => (t.as_bytes(), 1),
-    };
-    put_varint(out, (bytes.len() as u64) << 1 | text);
-    out.extend_from_slice(bytes);
+    put_varint(out, s.packed().len() as u64);
+    out.extend_from_slice(s.packed());
 }
 
 /// Reads what `put_*` wrote (our own bytes: a short read is a bug, and
@@ -111,16 +107,8 @@ impl Reader<'_> {
         u64::from_le_bytes(h)
     }
     fn sample(&mut self) -> SampleName {
-        let v = self.varint();
-        let b = self.bytes((v >> 1) as usize);
-        if v & 1 == 0 {
-            return SampleName::Wire(b.into());
-        }
-        // Packed from a `str`: valid UTF-8 (lossy only as a guard).
-        SampleName::Text(match std::str::from_utf8(b) {
-            Ok(s) => s.into(),
-            Err(_) => String::from_utf8_lossy(b).into(),
-        })
+        let n = self.varint() as usize;
+        SampleName::from_packed(self.bytes(n))
     }
     fn string(&mut self) -> Box<str> {
         let n = self.varint() as usize;
