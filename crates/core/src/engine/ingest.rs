@@ -589,16 +589,21 @@ pub const QUERY_TIMEOUT_US: i64 = 10 * crate::time::MICROS;
 type TxKey = (std::net::IpAddr, u16, std::net::IpAddr, u16, u16);
 
 /// Pending queries by transaction, and the same in arrival order for
-/// expiry. Each key is hashed once (the hash rides in `order`), and each
-/// insert, match or expiry is one probe: under a spoofed flood every query
-/// is a new transaction and most expire unanswered.
+/// expiry. A transaction is held as its 64-bit hash, keyed per process
+/// (`foldhash::quality`: two transactions are taken for one with odds of
+/// about 2^-64 per pair), beside its time: 16 bytes where the key and time
+/// took 48, and 16 in `order` where it took 56. Under a spoofed flood
+/// every query is a new transaction and most expire unanswered, so the
+/// table stays full; at that size it probes within the cache. Each insert,
+/// match or expiry is one probe.
 #[derive(Default)]
 pub struct QueryTracker {
-    pending: hashbrown::HashTable<(TxKey, i64)>,
-    /// `(hash, key, time)` of every query recorded, oldest first; an entry
-    /// whose key was answered or asked again since is skipped at expiry.
-    order: std::collections::VecDeque<(u64, TxKey, i64)>,
-    hasher: foldhash::fast::RandomState,
+    pending: hashbrown::HashTable<(u64, i64)>,
+    /// `(hash, time)` of every query recorded, oldest first; an entry
+    /// whose transaction was answered or asked again since is skipped at
+    /// expiry.
+    order: std::collections::VecDeque<(u64, i64)>,
+    hasher: foldhash::quality::RandomState,
     pub evictions: u64,
 }
 
@@ -613,37 +618,33 @@ impl QueryTracker {
     ) -> Option<bool> {
         use std::hash::BuildHasher;
         let now = p.ts_us;
-        while let Some(&(h, k, ts)) = self.order.front() {
+        while let Some(&(h, ts)) = self.order.front() {
             if now - ts <= QUERY_TIMEOUT_US && self.order.len() <= MAX_PENDING_QUERIES {
                 break;
             }
             self.order.pop_front();
-            if let Ok(e) = self.pending.find_entry(h, |e| *e == (k, ts)) {
+            if let Ok(e) = self.pending.find_entry(h, |e| *e == (h, ts)) {
                 e.remove();
                 if now - ts <= QUERY_TIMEOUT_US {
                     self.evictions += 1;
                 }
             }
         }
-        let hasher = &self.hasher;
         if !m.qr {
-            let k = (p.src, p.sport, p.dst, p.dport, m.id);
-            let h = hasher.hash_one(k);
-            match self
-                .pending
-                .entry(h, |e| e.0 == k, |e| hasher.hash_one(e.0))
-            {
+            let k: TxKey = (p.src, p.sport, p.dst, p.dport, m.id);
+            let h = self.hasher.hash_one(k);
+            match self.pending.entry(h, |e| e.0 == h, |e| e.0) {
                 hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = now,
                 hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert((k, now));
+                    v.insert((h, now));
                 }
             }
-            self.order.push_back((h, k, now));
+            self.order.push_back((h, now));
             None
         } else {
-            let k = (p.dst, p.dport, p.src, p.sport, m.id);
-            let h = hasher.hash_one(k);
-            match self.pending.find_entry(h, |e| e.0 == k) {
+            let k: TxKey = (p.dst, p.dport, p.src, p.sport, m.id);
+            let h = self.hasher.hash_one(k);
+            match self.pending.find_entry(h, |e| e.0 == h) {
                 Ok(e) => {
                     e.remove();
                     Some(false)
@@ -651,5 +652,105 @@ impl QueryTracker {
                 Err(_) => Some(true),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::packet::Transport;
+
+    /// A DNS message for `a.example` A with `id`, a response when `qr`.
+    fn message(id: u16, qr: bool) -> Vec<u8> {
+        let mut m = id.to_be_bytes().to_vec();
+        m.extend_from_slice(&[if qr { 0x81 } else { 0x01 }, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        m
+    }
+
+    /// `(src, sport) -> (dst, dport)` at `ts_us`, message `id`.
+    fn observe(
+        t: &mut QueryTracker,
+        ts_us: i64,
+        (src, sport): (&str, u16),
+        (dst, dport): (&str, u16),
+        id: u16,
+        qr: bool,
+    ) -> Option<bool> {
+        let data = message(id, qr);
+        let p = Payload {
+            ts_us,
+            src: src.parse::<IpAddr>().unwrap(),
+            dst: dst.parse::<IpAddr>().unwrap(),
+            sport,
+            dport,
+            transport: Transport::Udp,
+            data: &data,
+        };
+        let m = dns::decode(&data).unwrap();
+        t.observe(&p, &m)
+    }
+
+    #[test]
+    fn a_response_matches_only_its_own_transaction_once_and_in_time() {
+        let mut t = QueryTracker::default();
+        let (c, s) = (("10.0.0.1", 5353), ("192.0.2.53", 53));
+        assert_eq!(observe(&mut t, 0, c, s, 7, false), None);
+        // Another id, another client port, another client, another server:
+        // not the query's answer.
+        assert_eq!(observe(&mut t, 1, s, c, 8, true), Some(true));
+        assert_eq!(
+            observe(&mut t, 1, s, ("10.0.0.1", 5354), 7, true),
+            Some(true)
+        );
+        assert_eq!(
+            observe(&mut t, 1, s, ("10.0.0.2", 5353), 7, true),
+            Some(true)
+        );
+        assert_eq!(
+            observe(&mut t, 1, ("192.0.2.54", 53), c, 7, true),
+            Some(true)
+        );
+        // Its answer matches once; a duplicate does not.
+        assert_eq!(observe(&mut t, 2, s, c, 7, true), Some(false));
+        assert_eq!(observe(&mut t, 3, s, c, 7, true), Some(true));
+        // Over IPv6 too; and an answer later than the timeout is unmatched
+        // (the query expired), one just in time is matched.
+        let (c6, s6) = (("2001:db8::1", 40000), ("2001:db8::53", 53));
+        observe(&mut t, 10, c6, s6, 9, false);
+        observe(&mut t, 20, c, s, 11, false);
+        assert_eq!(
+            observe(&mut t, 10 + QUERY_TIMEOUT_US, s6, c6, 9, true),
+            Some(false)
+        );
+        assert_eq!(
+            observe(&mut t, 21 + QUERY_TIMEOUT_US, s, c, 11, true),
+            Some(true)
+        );
+        assert_eq!(t.evictions, 0);
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_and_counts_it() {
+        let mut t = QueryTracker::default();
+        let s = ("192.0.2.53", 53);
+        for i in 0..=MAX_PENDING_QUERIES as u32 {
+            let port = 1024 + (i % 60_000) as u16;
+            let id = (i / 60_000) as u16;
+            observe(&mut t, 1, ("10.0.0.1", port), s, id, false);
+        }
+        // The next message expires the oldest query (one over the bound).
+        assert_eq!(
+            observe(&mut t, 2, s, ("10.0.0.1", 1024), 0, true),
+            Some(true)
+        );
+        assert_eq!(t.evictions, 1);
+        // The second oldest is still there.
+        assert_eq!(
+            observe(&mut t, 2, s, ("10.0.0.1", 1025), 0, true),
+            Some(false)
+        );
     }
 }
