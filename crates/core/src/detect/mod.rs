@@ -802,6 +802,50 @@ mod tally_tests {
     }
 
     /// Merging by value (the reduce side) gives what merging a copy gives.
+    /// Query names are kept in wire form but ordered, deduplicated and
+    /// shown as their presentation forms were: case variants (one hash)
+    /// both kept, capitals first, the same name once, escapes rendered;
+    /// in any order of offers and merges.
+    #[test]
+    fn query_name_samples_order_and_render_as_presentation() {
+        let name = |t: &str| {
+            let mut q = crate::dns::QName::from_text(t).unwrap();
+            q.seal();
+            q
+        };
+        let names = [
+            name("www.example.com"),
+            name("WWW.example.com"),
+            name("Www.example.com"),
+            name("www.example.com"),
+            name("a\\.b.example.com"),
+        ];
+        assert_eq!(names[0].hash(), names[1].hash());
+        let mut expect = vec![
+            "WWW.example.com",
+            "Www.example.com",
+            "www.example.com",
+            "a\\.b.example.com",
+        ];
+        // The three smallest by (hash, presentation form).
+        expect.sort_by_key(|t| (name(t).hash(), t.to_string()));
+        expect.truncate(MAX_SAMPLES);
+        for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 4, 0, 3, 1]] {
+            let mut one = Tally::default();
+            let (mut a, mut b) = (Tally::default(), Tally::default());
+            for (k, &i) in order.iter().enumerate() {
+                one.offer_qname(&names[i]);
+                if k % 2 == 0 { &mut a } else { &mut b }.offer_qname(&names[i]);
+            }
+            assert_eq!(one.sample_names(), expect, "{order:?}");
+            let mut by_ref = a.clone();
+            by_ref.merge(&b);
+            assert_eq!(by_ref.sample_names(), expect, "{order:?}");
+            a.merge_owned(b);
+            assert_eq!(a.sample_names(), expect, "{order:?}");
+        }
+    }
+
     #[test]
     fn merge_owned_equals_merge() {
         let cases = [

@@ -324,6 +324,13 @@ mod tests {
         t.offer_sample(7, "b.example");
         t.offer_sample(3, "a\\.x.example");
         t.offer_sample(u64::MAX, "z.example");
+        // A query name is kept in wire form, and packs as such.
+        let mut q = crate::dns::QName::new();
+        for label in [&b"A.b"[..], b"\x00x", b"example"] {
+            q.push_label(label).unwrap();
+        }
+        q.seal();
+        t.offer_qname(&q);
         t.distinct_mut().insert(42);
         let c = ColdTally::pack(t.clone(), true);
         assert!(c.may_fire);
@@ -334,6 +341,11 @@ mod tests {
         assert!(counts.samples.is_empty() && counts.note.is_none() && counts.distinct.is_none());
         let u = c.unpack();
         assert_eq!(format!("{u:?}"), format!("{t:?}"));
+        assert_eq!(u.sample_names(), t.sample_names());
+        assert!(
+            u.sample_names()
+                .contains(&"A\\.b.\\000x.example".to_string())
+        );
         // A distinct set past the small form travels boxed.
         let mut big = Tally::default();
         for i in 0..100u64 {
