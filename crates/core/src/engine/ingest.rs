@@ -630,9 +630,14 @@ impl QueryTracker {
                 }
             }
         }
+        // The transaction as its query saw it: (client, port, server, port, id).
+        let k: TxKey = if m.qr {
+            (p.dst, p.dport, p.src, p.sport, m.id)
+        } else {
+            (p.src, p.sport, p.dst, p.dport, m.id)
+        };
+        let h = self.hasher.hash_one(k);
         if !m.qr {
-            let k: TxKey = (p.src, p.sport, p.dst, p.dport, m.id);
-            let h = self.hasher.hash_one(k);
             match self.pending.entry(h, |e| e.0 == h, |e| e.0) {
                 hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = now,
                 hashbrown::hash_table::Entry::Vacant(v) => {
@@ -642,8 +647,6 @@ impl QueryTracker {
             self.order.push_back((h, now));
             None
         } else {
-            let k: TxKey = (p.dst, p.dport, p.src, p.sport, m.id);
-            let h = self.hasher.hash_one(k);
             match self.pending.find_entry(h, |e| e.0 == h) {
                 Ok(e) => {
                     e.remove();
