@@ -198,7 +198,8 @@ pub struct Tally {
     /// Distinct items (names or sources), when the detector counts them.
     pub distinct: Option<Distinct>,
     /// Up to `MAX_SAMPLES` distinct query names with the smallest name hash:
-    /// `(hash, escaped presentation form)`, sorted.
+    /// `(hash, name)` (a `SampleName`: wire form or text), sorted by hash,
+    /// then presentation form.
     pub samples: Samples,
     /// A detector-defined label (e.g. the blocklist name); smallest kept.
     pub note: Option<Box<str>>,

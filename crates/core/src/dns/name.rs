@@ -422,18 +422,14 @@ pub fn registered_labels(name: &QName) -> Option<usize> {
     // `buf`), and the rest of the name (under water torture, a long random
     // label) is never copied.
     let mut buf = [0u8; MAX_NAME_LEN];
-    let mut odd = false;
-    let info = {
-        use psl::Psl;
-        let mut labels = LowerLabels {
-            name,
-            next: name.label_count(),
-            rest: &mut buf[..],
-            odd: &mut odd,
-        };
-        psl::List.find(&mut labels)
+    let mut labels = LowerLabels {
+        name,
+        next: name.label_count(),
+        rest: &mut buf[..],
+        odd: false,
     };
-    if odd {
+    let info = psl::Psl::find(&psl::List, &mut labels);
+    if labels.odd {
         // A label holding a `.`: the dotted form splits it (as before).
         return registered_labels_dotted(name);
     }
@@ -463,7 +459,7 @@ struct LowerLabels<'a, 'n> {
     name: &'a QName,
     next: usize,
     rest: &'n mut [u8],
-    odd: &'n mut bool,
+    odd: bool,
 }
 
 impl<'a, 'n: 'a> Iterator for LowerLabels<'a, 'n> {
@@ -473,7 +469,7 @@ impl<'a, 'n: 'a> Iterator for LowerLabels<'a, 'n> {
         self.next = self.next.checked_sub(1)?;
         let label: &'a [u8] = self.name.label(self.next);
         if label.contains(&b'.') {
-            *self.odd = true;
+            self.odd = true;
         }
         if !label.iter().any(u8::is_ascii_uppercase) {
             return Some(label);
