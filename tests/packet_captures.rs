@@ -518,3 +518,37 @@ fn mutated_real_frames_never_panic() {
         assert_eq!(d.stats().frames, frames, "{}", r.capture);
     }
 }
+
+/// `PcapFiles` (our own reader for classic pcap files, libpcap for the
+/// rest and from the first record it is not sure of) hands on exactly the
+/// records libpcap reads, in order, on every shared capture: times, wire
+/// lengths and bytes.
+#[test]
+fn pcap_files_hand_on_what_libpcap_reads() {
+    use dnsmonitor::sources::pcap_file::{PcapFiles, record_time_us};
+    let captures = common::all_captures();
+    assert!(captures.len() > 100, "{} captures", captures.len());
+    let mut records = 0u64;
+    for path in captures {
+        let mut cap = pcap::Capture::from_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let mut ours = PcapFiles::open(std::slice::from_ref(&path)).expect("opens");
+        let mut n = 0u64;
+        // Past where libpcap stops, `PcapFiles` may go on (resync).
+        while let Ok(theirs) = cap.next_packet() {
+            n += 1;
+            let mine = ours
+                .next_packet()
+                .unwrap_or_else(|| panic!("{path:?}: record {n} missing"));
+            assert_eq!(mine.frame, n, "{path:?}");
+            assert_eq!(
+                mine.ts_us,
+                record_time_us(theirs.header.ts.tv_sec, theirs.header.ts.tv_usec),
+                "{path:?} record {n}"
+            );
+            assert_eq!(mine.orig_len, theirs.header.len, "{path:?} record {n}");
+            assert_eq!(mine.data, theirs.data, "{path:?} record {n}");
+        }
+        records += n;
+    }
+    assert!(records > 10_000, "{records} records");
+}

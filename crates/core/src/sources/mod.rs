@@ -4,6 +4,7 @@
 pub mod dnstap_listen;
 pub mod live;
 pub mod live_source;
+pub mod pcap_classic;
 pub mod pcap_file;
 pub mod pcap_resync;
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::pcap_classic::{Classic, Step};
 use super::pcap_resync::{
     Layout, NgResumed, Resumed, find_next, is_pcapng, ng_find_next, ng_first_bad_block,
 };
@@ -28,6 +29,9 @@ pub enum SourceError {
 /// What reads the current file: libpcap, or (after a corrupt record in a
 /// classic pcap file) our own reader from the next good record on.
 enum Reader {
+    /// A regular classic pcap file, while every record is plainly good
+    /// (`pcap_classic`); libpcap takes over at the first that is not.
+    Classic(Classic),
     Pcap(pcap::Capture<pcap::Offline>),
     Resumed(Resumed),
     /// A dnstap (Frame Streams) file, recognised by its content: its
@@ -241,10 +245,17 @@ impl PcapFiles {
                     }
                     continue;
                 }
+                let stream = opened.is_some();
                 match opened.map_or_else(|| pcap::Capture::from_file(&path), Ok) {
                     Ok(cap) => {
+                        // libpcap names the link type (it maps the file's
+                        // LINKTYPE_ to its DLT_ value) either way.
                         let lt = cap.get_datalink().0;
-                        self.current = Some((Reader::Pcap(cap), lt));
+                        let reader = match Classic::open(&path).filter(|_| !stream) {
+                            Some(c) => Reader::Classic(c),
+                            None => Reader::Pcap(cap),
+                        };
+                        self.current = Some((reader, lt));
                     }
                     Err(e) => {
                         self.broken.push((shown(&path), e.to_string()));
@@ -256,6 +267,14 @@ impl PcapFiles {
             let (reader, lt) = self.current.as_mut()?;
             let linktype = *lt;
             let got = match reader {
+                Reader::Classic(c) => match c.step() {
+                    Step::Record(ts_us, orig_len) => Ok(Some((ts_us, orig_len))),
+                    Step::End => Ok(None),
+                    Step::HandOver => {
+                        self.hand_over(file, linktype);
+                        continue;
+                    }
+                },
                 Reader::Pcap(cap) => match cap.next_packet() {
                     Ok(p) => {
                         self.buf.clear();
@@ -305,16 +324,20 @@ impl PcapFiles {
                     continue;
                 }
             }
+            let data = match &self.current {
+                Some((Reader::Classic(c), _)) => c.data(),
+                _ => &self.buf,
+            };
             self.frame += 1;
-            self.bytes_read += 16 + self.buf.len() as u64;
-            self.file_bytes += 16 + self.buf.len() as u64;
+            self.bytes_read += 16 + data.len() as u64;
+            self.file_bytes += 16 + data.len() as u64;
             return Some(RawPacket {
                 file,
                 frame: self.frame,
                 linktype,
                 ts_us: self.meta.0,
                 orig_len: self.meta.1,
-                data: &self.buf,
+                data,
                 source: None,
             });
         }
@@ -339,6 +362,41 @@ impl PcapFiles {
     /// The record after the last good one of file `file` could not be
     /// read (`why`): say where, and in a classic pcap file go on at the
     /// next plausible record when there is one within reach.
+    /// The fast reader is not sure of the next record: libpcap reads the
+    /// file again, skips the records already handed on and reads the rest
+    /// (so whatever is odd there is read, or reported, as libpcap does).
+    fn hand_over(&mut self, file: usize, linktype: i32) {
+        let path = self.paths[file].clone();
+        self.current = None;
+        let mut cap = match pcap::Capture::from_file(&path) {
+            Ok(cap) => cap,
+            Err(e) => {
+                self.broken.push((
+                    shown(&path),
+                    format!(
+                        "record {}: {e}; the rest of the file was not read",
+                        self.frame + 1
+                    ),
+                ));
+                return;
+            }
+        };
+        for n in 0..self.frame {
+            if let Err(e) = cap.next_packet() {
+                // The file changed under us: stop rather than read twice.
+                self.broken.push((
+                    shown(&path),
+                    format!(
+                        "record {}: {e} on reading it again; the rest of the file was not read",
+                        n + 1
+                    ),
+                ));
+                return;
+            }
+        }
+        self.current = Some((Reader::Pcap(cap), linktype));
+    }
+
     fn record_failed(&mut self, file: usize, linktype: i32, why: &str) {
         let path = self.paths[file].clone();
         if is_pcapng(&path) {

@@ -34,10 +34,10 @@ pub struct Layout {
 
 /// One record header.
 #[derive(Clone, Copy, Debug)]
-struct Header {
-    ts_us: i64,
-    incl: u32,
-    orig: u32,
+pub(super) struct Header {
+    pub(super) ts_us: i64,
+    pub(super) incl: u32,
+    pub(super) orig: u32,
 }
 
 impl Layout {
@@ -78,7 +78,7 @@ impl Layout {
     /// sub-second part in range, lengths within the snap length and
     /// [`MAX_RECORD_LEN`], captured no more than on the wire; and, when
     /// `near_sec` is given, a time within [`RESYNC_WINDOW_SECS`] of it.
-    fn header(&self, b: &[u8], near_sec: Option<i64>) -> Option<Header> {
+    pub(super) fn header(&self, b: &[u8], near_sec: Option<i64>) -> Option<Header> {
         let sec = i64::from(self.u32_at(b, 0)?);
         let frac = i64::from(self.u32_at(b, 4)?);
         let incl = self.u32_at(b, 8)?;
