@@ -163,40 +163,13 @@ pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
     let msg = Message::from_slice(data).map_err(|_| DecodeError::Truncated)?;
     let header = msg.header();
     let counts = msg.header_counts();
-
-    let mut questions = msg.question();
-    let question = if counts.qdcount() == 0 {
-        None
-    } else {
-        match questions.next() {
-            Some(Ok(q)) => Some(Question {
-                qname: to_qname(q.qname())?,
-                qtype: q.qtype().to_int(),
-                qclass: q.qclass().to_int(),
-            }),
-            Some(Err(_)) | None => return Err(classify_question_error(data)),
-        }
-    };
-
-    let mut rcode = u16::from(header.rcode().to_int());
-    let mut edns = None;
-    let mut record_error = None;
-    if counts.arcount() > 0 {
-        match find_opt(questions) {
-            Ok(Some((e, ext_rcode))) => {
-                edns = Some(e);
-                rcode |= u16::from(ext_rcode) << 4;
-            }
-            Ok(None) => {}
-            Err(_) => record_error = Some(DecodeError::BadRecord),
-        }
-    }
-
-    Ok(DnsMessage {
+    // Built in place: the question name (about 400 bytes) is written where
+    // it stays, not built apart and moved in.
+    let mut out = DnsMessage {
         id: header.id(),
         qr: header.qr(),
         opcode: header.opcode().to_int(),
-        rcode,
+        rcode: u16::from(header.rcode().to_int()),
         flags: Flags {
             aa: header.aa(),
             tc: header.tc(),
@@ -209,18 +182,51 @@ pub fn decode(data: &[u8]) -> Result<DnsMessage<'_>, DecodeError> {
         ancount: counts.ancount(),
         nscount: counts.nscount(),
         arcount: counts.arcount(),
-        question,
-        edns,
-        record_error,
+        question: None,
+        edns: None,
+        record_error: None,
         // A slice never exceeds isize::MAX; payloads are at most 64 KiB.
         size: u32::try_from(data.len()).unwrap_or(u32::MAX),
         raw: data,
-    })
+    };
+
+    let mut questions = msg.question();
+    if counts.qdcount() != 0 {
+        match questions.next() {
+            Some(Ok(q)) => {
+                let question = out.question.insert(Question {
+                    qname: QName::new(),
+                    qtype: q.qtype().to_int(),
+                    qclass: q.qclass().to_int(),
+                });
+                read_qname(q.qname(), &mut question.qname)?;
+            }
+            Some(Err(_)) | None => return Err(classify_question_error(data)),
+        }
+    }
+
+    if counts.arcount() > 0 {
+        match find_opt(questions) {
+            Ok(Some((e, ext_rcode))) => {
+                out.edns = Some(e);
+                out.rcode |= u16::from(ext_rcode) << 4;
+            }
+            Ok(None) => {}
+            Err(_) => out.record_error = Some(DecodeError::BadRecord),
+        }
+    }
+    Ok(out)
 }
 
-/// Copy a parsed (possibly compressed) name into a `QName`.
+/// A parsed (possibly compressed) name as a new `QName`.
 fn to_qname(name: &ParsedName<&[u8]>) -> Result<QName, DecodeError> {
     let mut out = QName::new();
+    read_qname(name, &mut out)?;
+    Ok(out)
+}
+
+/// Copy a parsed (possibly compressed) name into `out` (empty).
+fn read_qname(name: &ParsedName<&[u8]>, out: &mut QName) -> Result<(), DecodeError> {
     for label in name.iter() {
         let label = label.as_slice();
         if label.is_empty() {
@@ -234,7 +240,7 @@ fn to_qname(name: &ParsedName<&[u8]>) -> Result<QName, DecodeError> {
         })?;
     }
     out.seal();
-    Ok(out)
+    Ok(())
 }
 
 /// The first question failed to parse: tell a broken name from a question

@@ -299,9 +299,12 @@ impl PayloadTo<'_> {
         } = self;
         let spec = plan.window;
         {
-            let msg = match dns::decode(payload.data) {
+            // Borrowed where decoded, not moved out (a message is ~430 bytes).
+            let decoded = dns::decode(payload.data);
+            let msg = match &decoded {
                 Ok(m) => m,
                 Err(e) => {
+                    let e = *e;
                     *counters.decode_errors.entry(e).or_default() += 1;
                     return;
                 }
@@ -322,7 +325,7 @@ impl PayloadTo<'_> {
             }
             if *events {
                 line.clear();
-                dns::event::write_event(line, frame, payload, &msg);
+                dns::event::write_event(line, frame, payload, msg);
                 // Additive field, last: pcap, dnstap or the sensor's id
                 // (in place of the closing "}\n").
                 line.truncate(line.len().saturating_sub(2));
@@ -340,8 +343,8 @@ impl PayloadTo<'_> {
                 counters.late += 1;
                 return;
             }
-            let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, &msg));
-            let obs = Observed::new(payload, &msg, unsolicited);
+            let unsolicited = tracker.as_mut().and_then(|t| t.observe(payload, msg));
+            let obs = Observed::new(payload, msg, unsolicited);
             // A query's registered domain, hashed once for both top-k tables.
             let domain = if msg.qr { None } else { domain_hash(&obs) };
             if !msg.qr {
