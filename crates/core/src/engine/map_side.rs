@@ -136,11 +136,18 @@ impl TallySink for PaneSink<'_> {
                 let i = entries.len();
                 // At most `MAX_MAP_ENTRIES` and a pane's worth: fits in u32.
                 v.insert((hash, i as u32));
-                entries.push(Shuffle::Tally {
+                let key = key.to_key();
+                // Written in place, not built on the stack and copied in
+                // (a record is 288 bytes; `push` copied every new one).
+                entries.reserve(1);
+                entries.spare_capacity_mut()[0].write(Shuffle::Tally {
                     det,
-                    key: key.to_key(),
+                    key,
                     tally: Tally::default(),
                 });
+                // SAFETY: the slot at `i` (the length) was reserved and has
+                // just been initialised.
+                unsafe { entries.set_len(i + 1) };
                 *self.entries += 1;
                 i
             }
