@@ -953,6 +953,19 @@ mod tests {
         out
     }
 
+    /// A byte that breaks a message tellingly: a compression pointer, a
+    /// label length, a zero, 0xff, the OPT type's low byte, or noise.
+    fn hostile_byte(rng: &mut crate::sketch::Rng) -> u8 {
+        match rng.below(6) {
+            0 => 0xc0 | (rng.next_u64() as u8 & 0x3f),
+            1 => rng.below(64) as u8,
+            2 => 0,
+            3 => 0xff,
+            4 => 41,
+            _ => rng.next_u64() as u8,
+        }
+    }
+
     /// Everything `decode` says about a message, names by their exact
     /// wire bytes (case kept) and hash.
     fn fingerprint(r: &Result<DnsMessage<'_>, DecodeError>) -> String {
@@ -1011,14 +1024,7 @@ mod tests {
             let mut m = seeds[i % seeds.len()].clone();
             for _ in 0..rng.below(4) {
                 let at = rng.below(m.len() as u64) as usize;
-                m[at] = match rng.below(6) {
-                    0 => 0xc0 | (rng.next_u64() as u8 & 0x3f),
-                    1 => rng.below(64) as u8,
-                    2 => 0,
-                    3 => 0xff,
-                    4 => 41,
-                    _ => rng.next_u64() as u8,
-                };
+                m[at] = hostile_byte(&mut rng);
             }
             if rng.below(5) == 0 {
                 let keep = rng.below(m.len() as u64 + 1) as usize;
@@ -1059,13 +1065,7 @@ mod tests {
                     break;
                 }
                 let at = rng.below(m.len() as u64) as usize;
-                m[at] = match rng.below(5) {
-                    0 => 0xc0 | (rng.next_u64() as u8 & 0x3f),
-                    1 => rng.below(64) as u8,
-                    2 => 0,
-                    3 => 0xff,
-                    _ => rng.next_u64() as u8,
-                };
+                m[at] = hostile_byte(&mut rng);
             }
             if rng.below(4) == 0 && !m.is_empty() {
                 let keep = rng.below(m.len() as u64 + 1) as usize;
