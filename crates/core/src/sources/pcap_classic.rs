@@ -16,13 +16,11 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::pcap_resync::Layout;
+use super::pcap_resync::{FILE_HEADER, Layout, RECORD_HEADER};
 
 /// Bytes read at a time (a record that straddles the end is moved to the
 /// front first).
 const READ_CHUNK: usize = 1 << 20;
-const FILE_HEADER: usize = 24;
-const RECORD_HEADER: usize = 16;
 
 pub struct Classic {
     file: File,
@@ -50,10 +48,13 @@ impl Classic {
     /// `path`'s records from the first on, when it is a regular classic
     /// pcap file (`None` otherwise: pcapng, a stream, unreadable).
     pub fn open(path: &Path) -> Option<Classic> {
-        let layout = Layout::of_file(path)?;
         let mut file = File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
         let mut header = [0u8; FILE_HEADER];
         file.read_exact(&mut header).ok()?;
+        let layout = Layout::of_header(&header)?;
         Some(Classic {
             file,
             layout,
@@ -183,6 +184,15 @@ mod tests {
         let (theirs, ours) = both(&path);
         assert_eq!(theirs.len(), 3000);
         assert_eq!(ours, theirs);
+        // And the fast reader itself read them all, to a clean end.
+        let mut fast = super::Classic::open(&path).expect("a classic pcap file");
+        let mut n = 0;
+        while let super::Step::Record(..) = fast.step() {
+            assert_eq!(fast.data(), &theirs[n].2[..]);
+            n += 1;
+        }
+        assert_eq!(n, 3000);
+        assert!(matches!(fast.step(), super::Step::End));
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl PcapFiles {
                         // libpcap names the link type (it maps the file's
                         // LINKTYPE_ to its DLT_ value) either way.
                         let lt = cap.get_datalink().0;
-                        let reader = match Classic::open(&path).filter(|_| !stream) {
+                        let reader = match (!stream).then(|| Classic::open(&path)).flatten() {
                             Some(c) => Reader::Classic(c),
                             None => Reader::Pcap(cap),
                         };
@@ -359,9 +359,6 @@ pub fn record_time_us(tv_sec: i64, tv_usec: i64) -> i64 {
 }
 
 impl PcapFiles {
-    /// The record after the last good one of file `file` could not be
-    /// read (`why`): say where, and in a classic pcap file go on at the
-    /// next plausible record when there is one within reach.
     /// The fast reader is not sure of the next record: libpcap reads the
     /// file again, skips the records already handed on and reads the rest
     /// (so whatever is odd there is read, or reported, as libpcap does).
@@ -397,6 +394,9 @@ impl PcapFiles {
         self.current = Some((Reader::Pcap(cap), linktype));
     }
 
+    /// The record after the last good one of file `file` could not be
+    /// read (`why`): say where, and in a classic pcap file go on at the
+    /// next plausible record when there is one within reach.
     fn record_failed(&mut self, file: usize, linktype: i32, why: &str) {
         let path = self.paths[file].clone();
         if is_pcapng(&path) {

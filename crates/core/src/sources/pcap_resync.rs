@@ -21,8 +21,8 @@ pub const MAX_RECORD_LEN: u32 = 262_144;
 /// the last good record of the file.
 pub const RESYNC_WINDOW_SECS: i64 = 86_400;
 
-const FILE_HEADER: usize = 24;
-const RECORD_HEADER: usize = 16;
+pub(super) const FILE_HEADER: usize = 24;
+pub(super) const RECORD_HEADER: usize = 16;
 
 /// What a classic pcap file header says about its records.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +49,12 @@ impl Layout {
         }
         let mut h = [0u8; FILE_HEADER];
         File::open(path).ok()?.read_exact(&mut h).ok()?;
+        Layout::of_header(&h)
+    }
+
+    /// The layout a classic pcap file header says (`None` for any other
+    /// magic number).
+    pub(super) fn of_header(h: &[u8; FILE_HEADER]) -> Option<Layout> {
         let (big_endian, nanos) = match u32::from_le_bytes([h[0], h[1], h[2], h[3]]) {
             0xa1b2_c3d4 => (false, false),
             0xd4c3_b2a1 => (true, false),
@@ -61,7 +67,7 @@ impl Layout {
             nanos,
             snaplen: 0,
         };
-        let snaplen = layout.u32_at(&h, 16)?;
+        let snaplen = layout.u32_at(h, 16)?;
         Some(Layout { snaplen, ..layout })
     }
 
