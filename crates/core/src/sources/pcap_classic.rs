@@ -48,10 +48,11 @@ impl Classic {
     /// `path`'s records from the first on, when it is a regular classic
     /// pcap file (`None` otherwise: pcapng, a stream, unreadable).
     pub fn open(path: &Path) -> Option<Classic> {
-        let mut file = File::open(path).ok()?;
-        if !file.metadata().ok()?.is_file() {
+        // Checked before opening: opening a FIFO would wait for a writer.
+        if !std::fs::metadata(path).ok()?.is_file() {
             return None;
         }
+        let mut file = File::open(path).ok()?;
         let mut header = [0u8; FILE_HEADER];
         file.read_exact(&mut header).ok()?;
         let layout = Layout::of_header(&header)?;
